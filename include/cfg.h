@@ -1,0 +1,64 @@
+/* cfg.h — the configuration contract: one INI file for both daemons.
+ *
+ * Every key both daemons know is one row of a declarative table (cfg.c): its
+ * section, name, type, default, bounds and whether SIGHUP may change it. The
+ * file is parsed by libinih; an unknown section or key, a repeated key or a bad
+ * value is an error reported as "FILE:LINE: message". */
+#ifndef CONFAB_CFG_H
+#define CONFAB_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+enum cfg_policy { CFG_POLICY_RELAXED, CFG_POLICY_STRICT };
+
+/* Which daemon reads the file: decides which keys are required. */
+enum cfg_role { CFG_ROLE_MUC, CFG_ROLE_ARCHIVER, CFG_ROLE_CTL };
+
+struct cfg_endpoint {
+    char *domain;
+    char *host; /* the router's address, without brackets for IPv6 */
+    uint16_t port;
+    char *secret;
+};
+
+struct cfg {
+    char *path;
+    struct cfg_endpoint component;  /* [component] */
+    char *service_name;             /* [service] name */
+    char *storage_dsn;              /* [storage] dsn */
+    char *compliance_archiver;      /* [compliance] archiver ("" = off) */
+    enum cfg_policy compliance_policy;
+    struct cfg_endpoint archiver;   /* [archiver] */
+    char *archiver_dsn;
+    uint64_t keepalive_ms;          /* [link] */
+    uint64_t connect_timeout_ms;
+    uint64_t reconnect_min_ms;
+    uint64_t reconnect_max_ms;
+    uint64_t reconnect_auth_max_ms;
+    uint64_t max_stanza_size;
+    uint64_t max_output_queue;
+    enum log_level log_level;       /* [log] */
+};
+
+/* Read and validate path for role. On success fills *out (owned; cfg_free) and
+ * returns 0. On failure returns -EINVAL (or -errno when the file cannot be
+ * read) and sets *err to a new "FILE:LINE: message" string. */
+int cfg_load(const char *path, enum cfg_role role, struct cfg *out, char **err);
+/* The same from a string (tests, fuzzing); name is used in messages. */
+int cfg_load_string(const char *name, const char *text, enum cfg_role role, struct cfg *out,
+                    char **err);
+void cfg_free(struct cfg *c);
+/* Copy what SIGHUP may change from fresh into live; log each key that changed
+ * and each non-reloadable key that differs (it needs a restart). */
+void cfg_apply_reload(struct cfg *live, const struct cfg *fresh);
+
+/* Value parsers, exposed for tests. Return 0 or -EINVAL / -ERANGE. */
+int cfg_parse_duration_ms(const char *s, uint64_t *out);
+int cfg_parse_size(const char *s, uint64_t *out);
+int cfg_parse_hostport(const char *s, char **host, uint16_t *port);
+
+#endif

@@ -1,0 +1,40 @@
+/* daemon.h — what confabd and confab-archiver share around their service:
+ * command line, configuration, the libuv loop, signals and the router link.
+ *
+ * A daemon's main() fills a daemon_ops and calls daemon_main(). The service
+ * sees stanzas from its router and answers through daemon_send(). */
+#ifndef CONFAB_DAEMON_H
+#define CONFAB_DAEMON_H
+
+#include <uv.h>
+
+#include "cfg.h"
+#include "xml.h"
+
+struct daemon;
+
+struct daemon_ops {
+    const char *name;     /* program name in logs and --version */
+    enum cfg_role role;
+    /* Create the service once the configuration is loaded; return its state. */
+    void *(*start)(struct daemon *d);
+    /* A stanza from the router (borrowed for the call). */
+    void (*stanza)(void *svc, struct xml_node *st);
+    void (*link_up)(void *svc);
+    void (*link_down)(void *svc);
+    /* After SIGHUP applied reloadable keys to the live configuration. */
+    void (*reloaded)(void *svc);
+    /* Release the service; the loop is still running but the link is gone. */
+    void (*stop)(void *svc);
+};
+
+int daemon_main(int argc, char **argv, const struct daemon_ops *ops);
+
+/* Send one stanza to the router. 0, -ENOTCONN (link down) or -ENOBUFS. */
+int daemon_send(struct daemon *d, const struct xml_node *st);
+const struct cfg *daemon_cfg(const struct daemon *d);
+uv_loop_t *daemon_loop(struct daemon *d);
+/* This daemon's own domain (component or archiver). */
+const char *daemon_domain(const struct daemon *d);
+
+#endif

@@ -1,0 +1,19 @@
+/* mem.h — allocation that never returns NULL.
+ *
+ * Out of memory is not a recoverable condition for a chat daemon: durability comes
+ * from acknowledging only what is committed, not from surviving OOM. These wrappers
+ * log one line and abort, so callers never carry NULL checks for allocation. */
+#ifndef CONFAB_MEM_H
+#define CONFAB_MEM_H
+
+#include <stddef.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t n);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* printf into a new string. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

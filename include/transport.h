@@ -1,0 +1,56 @@
+/* transport.h — a daemon's link to its router over libuv TCP.
+ *
+ * Owns the socket and the XEP-0114 stream (component.h) on it. Connects,
+ * authenticates, and when the link drops for any reason logs one line with the
+ * reason and reconnects after a capped, jittered exponential backoff. Output is
+ * coalesced into one write per loop turn; when the router does not drain it,
+ * reading stops (backpressure) and beyond max_output_queue the link is dropped. */
+#ifndef CONFAB_TRANSPORT_H
+#define CONFAB_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "xml.h"
+
+struct transport_cfg {
+    const char *domain;
+    const char *secret;
+    const char *host;
+    uint16_t port;
+    uint64_t keepalive_ms;
+    uint64_t connect_timeout_ms;
+    uint64_t reconnect_min_ms;
+    uint64_t reconnect_max_ms;
+    uint64_t reconnect_auth_max_ms;
+    uint64_t max_stanza_size;
+    uint64_t max_output_queue;
+};
+
+struct transport_handler {
+    void (*up)(void *ud);
+    void (*down)(void *ud);
+    /* Borrowed for the call. */
+    void (*stanza)(void *ud, struct xml_node *st);
+};
+
+struct transport;
+
+/* Strings in cfg are copied. Nothing happens until transport_start. */
+struct transport *transport_new(uv_loop_t *loop, const struct transport_cfg *cfg,
+                                const struct transport_handler *h, void *ud);
+void transport_start(struct transport *t);
+/* Queue one stanza. -ENOTCONN when the link is not up; -ENOBUFS when the
+ * output queue is over its bound (the stanza is not queued). */
+int transport_send(struct transport *t, const struct xml_node *st);
+bool transport_is_up(const struct transport *t);
+/* Bytes waiting to be written (queued + in flight). */
+size_t transport_queued(const struct transport *t);
+/* Change what may change at run time (keepalive, backoff, queue bound). */
+void transport_reconfigure(struct transport *t, const struct transport_cfg *cfg);
+/* Close the stream politely and release everything; done(ud) runs when the
+ * last handle has closed, after which t is freed. */
+void transport_stop(struct transport *t, void (*done)(void *ud));
+
+#endif

@@ -1,0 +1,264 @@
+#include "compat.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "mem.h"
+#include "transport.h"
+
+struct daemon {
+    const struct daemon_ops *ops;
+    uv_loop_t loop;
+    struct cfg cfg;
+    const struct cfg_endpoint *ep;
+    void *svc;
+    struct transport *link;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    bool stopping;
+    int exit_code;
+};
+
+struct options {
+    const char *config;
+    bool foreground;
+    bool check_only;
+};
+
+static void usage(FILE *out, const char *name)
+{
+    fprintf(out,
+            "usage: %s -c FILE [-f] [--check-config]\n"
+            "       %s --version | --help\n"
+            "  -c, --config FILE   configuration file (INI; see confab.ini.example)\n"
+            "  -f, --foreground    stay in the foreground (for systemd and tests)\n"
+            "      --check-config  validate the configuration and exit (78 when invalid)\n"
+            "  -V, --version       print the version and exit\n",
+            name, name);
+}
+
+/* Returns -1 to continue, or an exit code. */
+static int parse_args(int argc, char **argv, const char *name, struct options *o)
+{
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, 'c' }, { "foreground", no_argument, NULL, 'f' },
+        { "check-config", no_argument, NULL, 'C' }, { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:fVh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': o->config = optarg; break;
+        case 'f': o->foreground = true; break;
+        case 'C': o->check_only = true; break;
+        case 'V': printf("%s %s\n", name, PACKAGE_VERSION); return EX_OK;
+        case 'h': usage(stdout, name); return EX_OK;
+        default: usage(stderr, name); return EX_USAGE;
+        }
+    }
+    if (optind < argc || !o->config) {
+        usage(stderr, name);
+        return EX_USAGE;
+    }
+    return -1;
+}
+
+static struct transport_cfg link_cfg(const struct daemon *d)
+{
+    const struct cfg *c = &d->cfg;
+    return (struct transport_cfg){
+        .domain = d->ep->domain, .secret = d->ep->secret, .host = d->ep->host,
+        .port = d->ep->port, .keepalive_ms = c->keepalive_ms,
+        .connect_timeout_ms = c->connect_timeout_ms, .reconnect_min_ms = c->reconnect_min_ms,
+        .reconnect_max_ms = c->reconnect_max_ms, .reconnect_auth_max_ms = c->reconnect_auth_max_ms,
+        .max_stanza_size = c->max_stanza_size, .max_output_queue = c->max_output_queue,
+    };
+}
+
+static void on_link_up(void *ud)
+{
+    struct daemon *d = ud;
+    if (d->ops->link_up)
+        d->ops->link_up(d->svc);
+}
+
+static void on_link_down(void *ud)
+{
+    struct daemon *d = ud;
+    if (d->ops->link_down)
+        d->ops->link_down(d->svc);
+}
+
+static void on_link_stanza(void *ud, struct xml_node *st)
+{
+    struct daemon *d = ud;
+    d->ops->stanza(d->svc, st);
+}
+
+static const struct transport_handler link_handler = {
+    .up = on_link_up, .down = on_link_down, .stanza = on_link_stanza,
+};
+
+static void on_link_stopped(void *ud)
+{
+    struct daemon *d = ud;
+    d->link = NULL;
+}
+
+/* One teardown path: the link goes first (polite </stream:stream>), then the
+ * service, then the signal handles; the loop ends when nothing is left. */
+static void shutdown_daemon(struct daemon *d, const char *why)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    log_info("stopping: %s", why);
+    if (d->link)
+        transport_stop(d->link, on_link_stopped);
+    if (d->ops->stop)
+        d->ops->stop(d->svc);
+    d->svc = NULL;
+    uv_close((uv_handle_t *)&d->sig_term, NULL);
+    uv_close((uv_handle_t *)&d->sig_int, NULL);
+    uv_close((uv_handle_t *)&d->sig_hup, NULL);
+}
+
+static void reload(struct daemon *d)
+{
+    struct cfg fresh;
+    char *err = NULL;
+    if (cfg_load(d->cfg.path, d->ops->role, &fresh, &err) < 0) {
+        log_error("reload refused, keeping the running configuration:\n%s", err);
+        free(err);
+        return;
+    }
+    cfg_apply_reload(&d->cfg, &fresh);
+    cfg_free(&fresh);
+    log_set_level(d->cfg.log_level);
+    if (d->link) {
+        struct transport_cfg lc = link_cfg(d);
+        transport_reconfigure(d->link, &lc);
+    }
+    if (d->ops->reloaded)
+        d->ops->reloaded(d->svc);
+    log_info("reloaded configuration from %s", d->cfg.path);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    if (signum == SIGHUP)
+        reload(d);
+    else
+        shutdown_daemon(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void watch_signal(struct daemon *d, uv_signal_t *h, int signum)
+{
+    uv_signal_init(&d->loop, h);
+    h->data = d;
+    uv_signal_start(h, on_signal, signum);
+}
+
+/* Classic double fork would lose the exit status of start-up errors; one fork
+ * after the configuration is known good is enough for a daemon here. */
+static int detach(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid > 0)
+        _exit(0);
+    if (setsid() < 0)
+        return -errno;
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        if (fd > STDERR_FILENO)
+            close(fd);
+    }
+    return 0;
+}
+
+static int run(struct daemon *d, const struct options *o)
+{
+    if (!o->foreground && detach() < 0) {
+        log_error("cannot detach: %s", strerror(errno));
+        return EX_OSERR;
+    }
+    uv_loop_init(&d->loop);
+    watch_signal(d, &d->sig_term, SIGTERM);
+    watch_signal(d, &d->sig_int, SIGINT);
+    watch_signal(d, &d->sig_hup, SIGHUP);
+    d->svc = d->ops->start(d);
+    struct transport_cfg lc = link_cfg(d);
+    d->link = transport_new(&d->loop, &lc, &link_handler, d);
+    log_info("%s %s starting: %s via router %s:%u", d->ops->name, PACKAGE_VERSION, d->ep->domain,
+             d->ep->host, d->ep->port);
+    transport_start(d->link);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    int r = uv_loop_close(&d->loop);
+    if (r < 0)
+        log_warn("event loop closed with handles still open: %s", uv_strerror(r));
+    log_info("stopped");
+    return d->exit_code;
+}
+
+int daemon_main(int argc, char **argv, const struct daemon_ops *ops)
+{
+    struct options o = { 0 };
+    log_set_ident(ops->name);
+    int r = parse_args(argc, argv, ops->name, &o);
+    if (r >= 0)
+        return r;
+    struct daemon d = { .ops = ops };
+    char *err = NULL;
+    if (cfg_load(o.config, ops->role, &d.cfg, &err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        free(err);
+        return EX_CONFIG;
+    }
+    if (o.check_only) {
+        printf("%s: configuration OK\n", o.config);
+        cfg_free(&d.cfg);
+        return EX_OK;
+    }
+    log_set_level(d.cfg.log_level);
+    d.ep = ops->role == CFG_ROLE_ARCHIVER ? &d.cfg.archiver : &d.cfg.component;
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    /* A vanished router must not kill us with SIGPIPE mid-write. */
+    signal(SIGPIPE, SIG_IGN);
+    r = run(&d, &o);
+    cfg_free(&d.cfg);
+    return r;
+}
+
+int daemon_send(struct daemon *d, const struct xml_node *st)
+{
+    if (!d->link)
+        return -ENOTCONN;
+    return transport_send(d->link, st);
+}
+
+const struct cfg *daemon_cfg(const struct daemon *d)
+{
+    return &d->cfg;
+}
+
+uv_loop_t *daemon_loop(struct daemon *d)
+{
+    return &d->loop;
+}
+
+const char *daemon_domain(const struct daemon *d)
+{
+    return d->ep->domain;
+}

@@ -1,0 +1,515 @@
+#include "compat.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "component.h"
+#include "log.h"
+#include "mem.h"
+#include "transport.h"
+
+enum tstate { T_IDLE, T_WAIT, T_RESOLVING, T_CONNECTING, T_STREAM, T_UP, T_STOPPING };
+
+static const char *const state_names[] = {
+    "idle", "waiting", "resolving", "connecting", "handshaking", "up", "stopping",
+};
+
+/* One TCP connection. It outlives its transport's interest in it: once
+ * orphaned (t == NULL) it only waits for its close callback to free it. */
+struct conn {
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    struct transport *t;
+    size_t inflight;
+    char rbuf[64 * 1024];
+};
+
+struct wreq {
+    uv_write_t req;
+    struct conn *c;
+    char *data;
+};
+
+struct transport {
+    uv_loop_t *loop;
+    struct transport_cfg cfg;
+    struct transport_handler h;
+    void *ud;
+    struct component *comp;
+    enum tstate state;
+    struct conn *conn;
+    uv_getaddrinfo_t gai;
+    bool gai_pending;
+    uv_timer_t retry_timer;
+    uv_timer_t deadline_timer;
+    uv_timer_t keepalive_timer;
+    uv_check_t flush_check;
+    struct buf outq;
+    bool wrote_since_tick;
+    bool reading_paused;
+    unsigned attempts;
+    char last_reason[768];
+    uint64_t last_logged_ms;
+    unsigned suppressed;
+    int pending_closes;
+    void (*stop_done)(void *ud);
+};
+
+static void drop(struct transport *t, bool refused, const char *fmt, ...) PRINTF(3, 4);
+static void begin_attempt(struct transport *t);
+static void maybe_finish_stop(struct transport *t);
+static void schedule_flush(struct transport *t);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+
+/* ---- output ---- */
+
+static size_t queued(const struct transport *t)
+{
+    return t->outq.len + (t->conn ? t->conn->inflight : 0);
+}
+
+size_t transport_queued(const struct transport *t)
+{
+    return queued(t);
+}
+
+static void apply_backpressure(struct transport *t)
+{
+    struct conn *c = t->conn;
+    if (!c || t->state < T_STREAM)
+        return;
+    size_t q = queued(t);
+    if (!t->reading_paused && q > t->cfg.max_output_queue / 2) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        t->reading_paused = true;
+        log_warn("router is not draining our output (%zu bytes queued): stopped reading", q);
+    } else if (t->reading_paused && q < t->cfg.max_output_queue / 4) {
+        t->reading_paused = false;
+        log_info("router drains our output again: reading resumed");
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct wreq *w = container_of(req, struct wreq, req);
+    struct conn *c = w->c;
+    free(w->data);
+    free(w);
+    struct transport *t = c->t;
+    if (!t)
+        return; /* orphaned connection: its transport moved on */
+    c->inflight = 0;
+    if (status < 0) {
+        drop(t, false, "write to router failed: %s", uv_strerror(status));
+        return;
+    }
+    apply_backpressure(t);
+    if (t->outq.len)
+        schedule_flush(t);
+}
+
+static void flush(struct transport *t)
+{
+    struct conn *c = t->conn;
+    if (!c || c->inflight || !t->outq.len || t->state < T_STREAM)
+        return;
+    struct wreq *w = xmalloc(sizeof *w);
+    size_t len = 0;
+    w->c = c;
+    w->data = buf_steal(&t->outq, &len);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+    c->inflight = len;
+    int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+    if (r < 0) {
+        c->inflight = 0;
+        free(w->data);
+        free(w);
+        drop(t, false, "write to router failed: %s", uv_strerror(r));
+    }
+}
+
+/* Runs once per loop turn after I/O: everything queued this turn goes out in
+ * one write. */
+static void on_flush_check(uv_check_t *h)
+{
+    struct transport *t = container_of(h, struct transport, flush_check);
+    uv_check_stop(h);
+    flush(t);
+}
+
+static void schedule_flush(struct transport *t)
+{
+    uv_check_start(&t->flush_check, on_flush_check);
+}
+
+static void comp_write(void *ud, const char *data, size_t len)
+{
+    struct transport *t = ud;
+    buf_append(&t->outq, data, len);
+    t->wrote_since_tick = true;
+    schedule_flush(t);
+    apply_backpressure(t);
+}
+
+/* ---- connection teardown ---- */
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    struct conn *c = container_of((uv_tcp_t *)h, struct conn, tcp);
+    free(c);
+}
+
+/* Detach and close the current connection. Whatever is queued gets one
+ * non-blocking chance to leave (a stream error or </stream:stream>). */
+static void close_conn(struct transport *t)
+{
+    struct conn *c = t->conn;
+    if (!c)
+        return;
+    t->conn = NULL;
+    c->t = NULL;
+    if (t->outq.len && !c->inflight) {
+        uv_buf_t b = uv_buf_init(t->outq.data, (unsigned)t->outq.len);
+        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
+    buf_reset(&t->outq);
+    t->reading_paused = false;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static uint64_t next_delay(struct transport *t, bool refused)
+{
+    uint64_t cap = refused ? t->cfg.reconnect_auth_max_ms : t->cfg.reconnect_max_ms;
+    if (cap < t->cfg.reconnect_min_ms)
+        cap = t->cfg.reconnect_min_ms;
+    /* A refusal is a configuration problem: no point hammering the router. */
+    uint64_t base = t->cfg.reconnect_min_ms;
+    if (refused && base < 1000)
+        base = 1000 < cap ? 1000 : cap;
+    for (unsigned i = 0; i < t->attempts && base < cap; i++)
+        base *= 2;
+    if (base > cap)
+        base = cap;
+    t->attempts++;
+    /* Equal jitter: never below half the step, so retries still back off. */
+    return base / 2 + (uint64_t)rand() % (base / 2 + 1);
+}
+
+static void on_retry(uv_timer_t *h)
+{
+    begin_attempt(container_of(h, struct transport, retry_timer));
+}
+
+/* Every disconnect gets a line, but a router that stays down for an hour must
+ * not fill the log: a failed retry with the same reason as the last one is
+ * logged at debug level, with a summary at most every 30 s. */
+static void log_drop(struct transport *t, bool refused, const char *reason, uint64_t delay)
+{
+    uint64_t now = uv_now(t->loop);
+    bool repeat = !refused && strcmp(reason, t->last_reason) == 0;
+    if (repeat && now - t->last_logged_ms < 30000) {
+        t->suppressed++;
+        log_debug("link down: %s; reconnecting in %" PRIu64 " ms", reason, delay);
+        return;
+    }
+    if (t->suppressed)
+        log_msg(LOG_WARN, "link down: %s; reconnecting in %" PRIu64 " ms (%u more failures "
+                          "like this since the last report)", reason, delay, t->suppressed);
+    else
+        log_msg(refused ? LOG_ERROR : LOG_WARN, "link down: %s; reconnecting in %" PRIu64 " ms",
+                reason, delay);
+    snprintf(t->last_reason, sizeof t->last_reason, "%s", reason);
+    t->last_logged_ms = now;
+    t->suppressed = 0;
+}
+
+static void drop(struct transport *t, bool refused, const char *fmt, ...)
+{
+    char reason[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    if (t->state == T_STOPPING || t->state == T_WAIT || t->state == T_IDLE)
+        return;
+    bool was_up = t->state == T_UP;
+    close_conn(t);
+    uv_timer_stop(&t->deadline_timer);
+    uv_timer_stop(&t->keepalive_timer);
+    uint64_t delay = next_delay(t, refused);
+    t->state = T_WAIT;
+    log_drop(t, refused, reason, delay);
+    uv_timer_start(&t->retry_timer, on_retry, delay, 0);
+    if (was_up && t->h.down)
+        t->h.down(t->ud);
+}
+
+/* ---- stream events ---- */
+
+static void on_keepalive(uv_timer_t *h)
+{
+    struct transport *t = container_of(h, struct transport, keepalive_timer);
+    if (t->state == T_UP && !t->wrote_since_tick && !queued(t))
+        comp_write(t, " ", 1);
+    t->wrote_since_tick = false;
+}
+
+static void comp_ready(void *ud)
+{
+    struct transport *t = ud;
+    t->state = T_UP;
+    t->attempts = 0;
+    t->last_reason[0] = '\0';
+    t->suppressed = 0;
+    uv_timer_stop(&t->deadline_timer);
+    if (t->cfg.keepalive_ms)
+        uv_timer_start(&t->keepalive_timer, on_keepalive, t->cfg.keepalive_ms,
+                       t->cfg.keepalive_ms);
+    log_info("link up: authenticated to router %s:%u as %s", t->cfg.host, t->cfg.port,
+             t->cfg.domain);
+    if (t->h.up)
+        t->h.up(t->ud);
+}
+
+static void comp_stanza(void *ud, struct xml_node *st)
+{
+    struct transport *t = ud;
+    if (t->h.stanza)
+        t->h.stanza(t->ud, st);
+}
+
+static void comp_closed(void *ud, enum component_fail kind, const char *reason)
+{
+    drop(ud, kind == COMPONENT_FAIL_REFUSED, "%s", reason);
+}
+
+static const struct component_handler comp_handler = {
+    .write = comp_write, .ready = comp_ready, .stanza = comp_stanza, .closed = comp_closed,
+};
+
+/* ---- connecting ---- */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    struct conn *c = container_of((uv_tcp_t *)h, struct conn, tcp);
+    *b = uv_buf_init(c->rbuf, sizeof c->rbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct conn *c = container_of((uv_tcp_t *)s, struct conn, tcp);
+    struct transport *t = c->t;
+    if (!t || n == 0)
+        return;
+    if (n == UV_EOF) {
+        drop(t, false, "router closed the connection");
+        return;
+    }
+    if (n < 0) {
+        drop(t, false, "read from router failed: %s", uv_strerror((int)n));
+        return;
+    }
+    (void)component_feed(t->comp, b->base, (size_t)n);
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    struct conn *c = container_of(req, struct conn, connect_req);
+    struct transport *t = c->t;
+    if (!t)
+        return;
+    if (status < 0) {
+        drop(t, false, "cannot connect to router %s:%u: %s", t->cfg.host, t->cfg.port,
+             uv_strerror(status));
+        return;
+    }
+    t->state = T_STREAM;
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_keepalive(&c->tcp, 1, 60);
+    int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (r < 0) {
+        drop(t, false, "cannot read from router: %s", uv_strerror(r));
+        return;
+    }
+    component_start(t->comp);
+}
+
+static void connect_to(struct transport *t, const struct sockaddr *addr)
+{
+    struct conn *c = xcalloc(1, sizeof *c);
+    c->t = t;
+    uv_tcp_init(t->loop, &c->tcp);
+    t->conn = c;
+    t->state = T_CONNECTING;
+    int r = uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connected);
+    if (r < 0)
+        drop(t, false, "cannot connect to router %s:%u: %s", t->cfg.host, t->cfg.port,
+             uv_strerror(r));
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct transport *t = container_of(req, struct transport, gai);
+    t->gai_pending = false;
+    if (t->state == T_STOPPING) {
+        uv_freeaddrinfo(res);
+        maybe_finish_stop(t);
+        return;
+    }
+    if (t->state != T_RESOLVING) {
+        uv_freeaddrinfo(res);
+        return;
+    }
+    if (status < 0 || !res) {
+        drop(t, false, "cannot resolve router host %s: %s", t->cfg.host, uv_strerror(status));
+    } else {
+        connect_to(t, res->ai_addr);
+    }
+    uv_freeaddrinfo(res);
+}
+
+static void on_deadline(uv_timer_t *h)
+{
+    struct transport *t = container_of(h, struct transport, deadline_timer);
+    drop(t, false, "router %s:%u did not complete the handshake within %" PRIu64 " ms (%s)",
+         t->cfg.host, t->cfg.port, t->cfg.connect_timeout_ms, state_names[t->state]);
+}
+
+static void begin_attempt(struct transport *t)
+{
+    if (t->gai_pending) {
+        /* A previous lookup is still running in the thread pool; try later. */
+        uv_timer_start(&t->retry_timer, on_retry, 100, 0);
+        return;
+    }
+    char port[8];
+    snprintf(port, sizeof port, "%u", t->cfg.port);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+    t->state = T_RESOLVING;
+    uv_timer_start(&t->deadline_timer, on_deadline, t->cfg.connect_timeout_ms, 0);
+    int r = uv_getaddrinfo(t->loop, &t->gai, on_resolved, t->cfg.host, port, &hints);
+    if (r < 0) {
+        drop(t, false, "cannot resolve router host %s: %s", t->cfg.host, uv_strerror(r));
+        return;
+    }
+    t->gai_pending = true;
+}
+
+/* ---- public ---- */
+
+static void copy_cfg(struct transport_cfg *dst, const struct transport_cfg *src)
+{
+    *dst = *src;
+    dst->domain = xstrdup(src->domain);
+    dst->secret = xstrdup(src->secret);
+    dst->host = xstrdup(src->host);
+}
+
+struct transport *transport_new(uv_loop_t *loop, const struct transport_cfg *cfg,
+                                const struct transport_handler *h, void *ud)
+{
+    struct transport *t = xcalloc(1, sizeof *t);
+    t->loop = loop;
+    copy_cfg(&t->cfg, cfg);
+    t->h = *h;
+    t->ud = ud;
+    buf_init(&t->outq);
+    struct xstream_limits lim = { .max_stanza_bytes = (size_t)cfg->max_stanza_size };
+    t->comp = component_new(cfg->domain, cfg->secret, &lim, &comp_handler, t);
+    uv_timer_init(loop, &t->retry_timer);
+    uv_timer_init(loop, &t->deadline_timer);
+    uv_timer_init(loop, &t->keepalive_timer);
+    uv_check_init(loop, &t->flush_check);
+    return t;
+}
+
+void transport_start(struct transport *t)
+{
+    if (t->state == T_IDLE)
+        begin_attempt(t);
+}
+
+bool transport_is_up(const struct transport *t)
+{
+    return t->state == T_UP;
+}
+
+int transport_send(struct transport *t, const struct xml_node *st)
+{
+    if (t->state != T_UP)
+        return -ENOTCONN;
+    if (queued(t) > t->cfg.max_output_queue)
+        return -ENOBUFS;
+    return component_send(t->comp, st);
+}
+
+void transport_reconfigure(struct transport *t, const struct transport_cfg *cfg)
+{
+    t->cfg.keepalive_ms = cfg->keepalive_ms;
+    t->cfg.connect_timeout_ms = cfg->connect_timeout_ms;
+    t->cfg.reconnect_min_ms = cfg->reconnect_min_ms;
+    t->cfg.reconnect_max_ms = cfg->reconnect_max_ms;
+    t->cfg.reconnect_auth_max_ms = cfg->reconnect_auth_max_ms;
+    t->cfg.max_output_queue = cfg->max_output_queue;
+    if (t->state == T_UP) {
+        uv_timer_stop(&t->keepalive_timer);
+        if (t->cfg.keepalive_ms)
+            uv_timer_start(&t->keepalive_timer, on_keepalive, t->cfg.keepalive_ms,
+                           t->cfg.keepalive_ms);
+    }
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct transport *t = h->data;
+    t->pending_closes--;
+    maybe_finish_stop(t);
+}
+
+static void maybe_finish_stop(struct transport *t)
+{
+    if (t->pending_closes > 0 || t->gai_pending)
+        return;
+    void (*done)(void *) = t->stop_done;
+    void *ud = t->ud;
+    component_free(t->comp);
+    buf_free(&t->outq);
+    free((char *)t->cfg.domain);
+    memset((char *)t->cfg.secret, 0, strlen(t->cfg.secret));
+    free((char *)t->cfg.secret);
+    free((char *)t->cfg.host);
+    free(t);
+    if (done)
+        done(ud);
+}
+
+void transport_stop(struct transport *t, void (*done)(void *ud))
+{
+    if (t->state == T_STOPPING)
+        return;
+    bool was_up = t->state == T_UP;
+    if (t->conn && t->state >= T_STREAM)
+        component_close(t->comp, NULL, NULL);
+    t->state = T_STOPPING;
+    t->stop_done = done;
+    close_conn(t);
+    if (was_up)
+        log_info("link closed: shutting down");
+    uv_handle_t *hs[] = {
+        (uv_handle_t *)&t->retry_timer, (uv_handle_t *)&t->deadline_timer,
+        (uv_handle_t *)&t->keepalive_timer, (uv_handle_t *)&t->flush_check,
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(hs); i++) {
+        hs[i]->data = t;
+        t->pending_closes++;
+        uv_close(hs[i], on_handle_closed);
+    }
+    if (was_up && t->h.down)
+        t->h.down(t->ud);
+}
