@@ -25,10 +25,27 @@ struct cfg_endpoint {
     char *secret;
 };
 
+/* [muc]: service limits and room defaults (all reloadable). */
+struct cfg_muc {
+    uint64_t max_rooms;
+    uint64_t max_occupants;
+    uint64_t max_rooms_per_user;
+    uint64_t max_history;
+    uint64_t default_history;
+    uint64_t max_nick_length;
+    uint64_t message_rate;
+    uint64_t message_burst;
+    uint64_t presence_rate;
+    uint64_t presence_burst;
+    bool create_rooms;
+    bool persistent_default;
+};
+
 struct cfg {
     char *path;
     struct cfg_endpoint component;  /* [component] */
     char *service_name;             /* [service] name */
+    struct cfg_muc muc;             /* [muc] */
     char *storage_dsn;              /* [storage] dsn */
     char *compliance_archiver;      /* [compliance] archiver ("" = off) */
     enum cfg_policy compliance_policy;

@@ -42,6 +42,12 @@ int component_feed(struct component *c, const char *data, size_t len);
 bool component_is_ready(const struct component *c);
 /* Serialise and write one stanza. -ENOTCONN unless ready. */
 int component_send(struct component *c, const struct xml_node *st);
+/* One stanza to many: st has no 'to'; it is serialised once and written once
+ * per recipient with only the 'to' attribute differing. */
+int component_send_each(struct component *c, const struct xml_node *st, const char *const *to,
+                        size_t n);
+/* Bytes that are already one complete, well-formed stanza. */
+int component_send_raw(struct component *c, const char *data, size_t len);
 /* End the stream from our side: a stream error when condition is not NULL,
  * then </stream:stream>. No `closed` callback follows: the caller is leaving. */
 void component_close(struct component *c, const char *condition, const char *text);

@@ -32,6 +32,9 @@ int daemon_main(int argc, char **argv, const struct daemon_ops *ops);
 
 /* Send one stanza to the router. 0, -ENOTCONN (link down) or -ENOBUFS. */
 int daemon_send(struct daemon *d, const struct xml_node *st);
+int daemon_send_each(struct daemon *d, const struct xml_node *st, const char *const *to,
+                     size_t n);
+int daemon_send_raw(struct daemon *d, const char *data, size_t len);
 const struct cfg *daemon_cfg(const struct daemon *d);
 uv_loop_t *daemon_loop(struct daemon *d);
 /* This daemon's own domain (component or archiver). */

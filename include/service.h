@@ -28,6 +28,10 @@ struct service_info {
     const char *const *features; /* NULL-terminated, besides disco/version/ping */
     const char *software;     /* XEP-0092 name */
     const char *version;
+    /* Optional: offered each iq get/set to the bare domain before the
+     * defaults; returns true when it answered. */
+    bool (*domain_iq)(void *hook_ud, const struct xml_node *iq, const struct xml_node *payload);
+    void *hook_ud;
 };
 
 enum service_route { SERVICE_DONE, SERVICE_FOR_NODE };

@@ -44,6 +44,9 @@ void transport_start(struct transport *t);
 /* Queue one stanza. -ENOTCONN when the link is not up; -ENOBUFS when the
  * output queue is over its bound (the stanza is not queued). */
 int transport_send(struct transport *t, const struct xml_node *st);
+int transport_send_each(struct transport *t, const struct xml_node *st, const char *const *to,
+                        size_t n);
+int transport_send_raw(struct transport *t, const char *data, size_t len);
 bool transport_is_up(const struct transport *t);
 /* Bytes waiting to be written (queued + in flight). */
 size_t transport_queued(const struct transport *t);

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "mem.h"
 
-enum ktype { K_STRING, K_DOMAIN, K_ROUTER, K_SECRET, K_SECRET_FILE, K_DURATION, K_SIZE,
+enum ktype { K_UINT, K_BOOL, K_STRING, K_DOMAIN, K_ROUTER, K_SECRET, K_SECRET_FILE, K_DURATION, K_SIZE,
              K_POLICY, K_LOGLEVEL };
 
 #define ROLE(r) (1u << (r))
@@ -41,6 +41,18 @@ static const struct key keys[] = {
     { "component", "secret", K_SECRET, OFF(component.secret), NULL, NOLIMIT, false, ROLE(CFG_ROLE_MUC) },
     { "component", "secret_file", K_SECRET_FILE, OFF(component.secret), NULL, NOLIMIT, false, 0 },
     { "service", "name", K_STRING, OFF(service_name), "Chatrooms", NOLIMIT, true, 0 },
+    { "muc", "max_rooms", K_UINT, OFF(muc.max_rooms), "0", 0, 100000000, true, 0 },
+    { "muc", "max_occupants", K_UINT, OFF(muc.max_occupants), "1000", 1, 1000000, true, 0 },
+    { "muc", "max_rooms_per_user", K_UINT, OFF(muc.max_rooms_per_user), "0", 0, 1000000, true, 0 },
+    { "muc", "max_history", K_UINT, OFF(muc.max_history), "100", 0, 100000, true, 0 },
+    { "muc", "default_history", K_UINT, OFF(muc.default_history), "20", 0, 100000, true, 0 },
+    { "muc", "max_nick_length", K_UINT, OFF(muc.max_nick_length), "128", 1, 1023, true, 0 },
+    { "muc", "message_rate", K_UINT, OFF(muc.message_rate), "5", 0, 1000000, true, 0 },
+    { "muc", "message_burst", K_UINT, OFF(muc.message_burst), "20", 1, 1000000, true, 0 },
+    { "muc", "presence_rate", K_UINT, OFF(muc.presence_rate), "2", 0, 1000000, true, 0 },
+    { "muc", "presence_burst", K_UINT, OFF(muc.presence_burst), "10", 1, 1000000, true, 0 },
+    { "muc", "create_rooms", K_BOOL, OFF(muc.create_rooms), "true", NOLIMIT, true, 0 },
+    { "muc", "persistent_default", K_BOOL, OFF(muc.persistent_default), "false", NOLIMIT, true, 0 },
     { "storage", "dsn", K_STRING, OFF(storage_dsn), "dbname=confab", NOLIMIT, false, 0 },
     { "compliance", "archiver", K_STRING, OFF(compliance_archiver), "", NOLIMIT, false, 0 },
     { "compliance", "policy", K_POLICY, OFF(compliance_policy), "relaxed", NOLIMIT, false, 0 },
@@ -197,6 +209,29 @@ static const char *assign(struct cfg *c, const struct key *k, const char *v, cha
     uint64_t n = 0;
     int r;
     switch (k->type) {
+    case K_UINT: {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long u = strtoull(v, &end, 10);
+        if (!*v || *v == '-' || *end || errno)
+            return "must be a whole number";
+        if (u < k->min || u > k->max) {
+            snprintf(why, whylen, "is out of range (%" PRIu64 " to %" PRIu64 ")", k->min, k->max);
+            return why;
+        }
+        *(uint64_t *)field = u;
+        return NULL;
+    }
+    case K_BOOL:
+        if (strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 || strcmp(v, "1") == 0 ||
+            strcasecmp(v, "on") == 0)
+            *(bool *)field = true;
+        else if (strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0 ||
+                 strcmp(v, "0") == 0 || strcasecmp(v, "off") == 0)
+            *(bool *)field = false;
+        else
+            return "must be true or false";
+        return NULL;
     case K_STRING:
     case K_SECRET:
         if (k->type == K_SECRET && !*v)
@@ -478,8 +513,10 @@ static bool key_differs(const struct key *k, const struct cfg *a, const struct c
         const struct cfg_endpoint *ea = fa, *eb = fb;
         return str_differs(ea->host, eb->host) || ea->port != eb->port;
     }
-    case K_DURATION: case K_SIZE:
+    case K_DURATION: case K_SIZE: case K_UINT:
         return *(const uint64_t *)fa != *(const uint64_t *)fb;
+    case K_BOOL:
+        return *(const bool *)fa != *(const bool *)fb;
     case K_POLICY:
         return *(const enum cfg_policy *)fa != *(const enum cfg_policy *)fb;
     case K_LOGLEVEL:
@@ -496,8 +533,11 @@ static void copy_key(const struct key *k, struct cfg *dst, const struct cfg *src
     case K_STRING:
         set_string(dst, k->off, xstrdup(*(char *const *)fs ? *(char *const *)fs : ""));
         break;
-    case K_DURATION: case K_SIZE:
+    case K_DURATION: case K_SIZE: case K_UINT:
         *(uint64_t *)fd = *(const uint64_t *)fs;
+        break;
+    case K_BOOL:
+        *(bool *)fd = *(const bool *)fs;
         break;
     case K_LOGLEVEL:
         *(enum log_level *)fd = *(const enum log_level *)fs;

@@ -244,6 +244,37 @@ int component_send(struct component *c, const struct xml_node *st)
     return 0;
 }
 
+int component_send_each(struct component *c, const struct xml_node *st, const char *const *to,
+                        size_t n)
+{
+    if (c->state != C_READY)
+        return -ENOTCONN;
+    buf_reset(&c->out);
+    xml_serialize(st, NS_COMPONENT, &c->out);
+    size_t head = 1 + strlen(st->name);
+    struct buf addr;
+    buf_init(&addr);
+    for (size_t i = 0; i < n; i++) {
+        buf_reset(&addr);
+        buf_puts(&addr, " to='");
+        buf_put_xml_escaped(&addr, to[i], strlen(to[i]), 1);
+        buf_putc(&addr, '\'');
+        emit(c, c->out.data, head);
+        emit(c, addr.data, addr.len);
+        emit(c, c->out.data + head, c->out.len - head);
+    }
+    buf_free(&addr);
+    return 0;
+}
+
+int component_send_raw(struct component *c, const char *data, size_t len)
+{
+    if (c->state != C_READY)
+        return -ENOTCONN;
+    emit(c, data, len);
+    return 0;
+}
+
 void component_close(struct component *c, const char *condition, const char *text)
 {
     if (c->state == C_CLOSED || c->state == C_IDLE)

@@ -248,6 +248,17 @@ int daemon_send(struct daemon *d, const struct xml_node *st)
     return transport_send(d->link, st);
 }
 
+int daemon_send_each(struct daemon *d, const struct xml_node *st, const char *const *to,
+                     size_t n)
+{
+    return d->link ? transport_send_each(d->link, st, to, n) : -ENOTCONN;
+}
+
+int daemon_send_raw(struct daemon *d, const char *data, size_t len)
+{
+    return d->link ? transport_send_raw(d->link, data, len) : -ENOTCONN;
+}
+
 const struct cfg *daemon_cfg(const struct daemon *d)
 {
     return &d->cfg;

@@ -80,6 +80,8 @@ static void domain_iq(const struct service_info *info, const struct xml_node *iq
                        ud);
         return;
     }
+    if (info->domain_iq && info->domain_iq(info->hook_ud, iq, q))
+        return;
     const char *ns = q->ns ? q->ns : "";
     bool get = strcmp(type, "get") == 0;
     if (get && strcmp(ns, NS_DISCO_INFO) == 0 && strcmp(q->name, "query") == 0)

@@ -151,6 +151,7 @@ static void schedule_flush(struct transport *t)
 static void comp_write(void *ud, const char *data, size_t len)
 {
     struct transport *t = ud;
+    log_trace("send: %.*s", (int)(len > 4000 ? 4000 : len), data);
     buf_append(&t->outq, data, len);
     t->wrote_since_tick = true;
     schedule_flush(t);
@@ -315,6 +316,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         drop(t, false, "read from router failed: %s", uv_strerror((int)n));
         return;
     }
+    log_trace("recv: %.*s", (int)(n > 4000 ? 4000 : n), b->base);
     (void)component_feed(t->comp, b->base, (size_t)n);
 }
 
@@ -447,6 +449,25 @@ int transport_send(struct transport *t, const struct xml_node *st)
     if (queued(t) > t->cfg.max_output_queue)
         return -ENOBUFS;
     return component_send(t->comp, st);
+}
+
+int transport_send_each(struct transport *t, const struct xml_node *st, const char *const *to,
+                        size_t n)
+{
+    if (t->state != T_UP)
+        return -ENOTCONN;
+    if (queued(t) > t->cfg.max_output_queue)
+        return -ENOBUFS;
+    return component_send_each(t->comp, st, to, n);
+}
+
+int transport_send_raw(struct transport *t, const char *data, size_t len)
+{
+    if (t->state != T_UP)
+        return -ENOTCONN;
+    if (queued(t) > t->cfg.max_output_queue)
+        return -ENOBUFS;
+    return component_send_raw(t->comp, data, len);
 }
 
 void transport_reconfigure(struct transport *t, const struct transport_cfg *cfg)

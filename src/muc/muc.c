@@ -7,31 +7,55 @@
 #include "muc.h"
 #include "stanza.h"
 
-struct muc {
-    char *domain;
-    char *name;
-    struct service_info info;
-    service_send_fn *send;
-    void *ud;
-};
+static const char *const muc_features[] = { NS_MUC, NS_MUC_UNIQUE, NS_REGISTER, NULL };
 
-static const char *const muc_features[] = { NS_MUC, NULL };
+void muc_limits_default(struct muc_limits *lim)
+{
+    /* Cisco's persistent chat defaults where it has one (1000 occupants, 100
+     * history messages per join). */
+    *lim = (struct muc_limits){
+        .max_rooms = 0, .max_occupants = 1000, .max_rooms_per_user = 0, .max_history = 100,
+        .default_history = 20, .max_nick_bytes = 128, .msg_rate = 5, .msg_burst = 20,
+        .presence_rate = 2, .presence_burst = 10, .create_rooms = true,
+        .persistent_default = false,
+    };
+}
+
+static bool domain_iq(void *ud, const struct xml_node *iq, const struct xml_node *q)
+{
+    struct muc *m = ud;
+    const char *type = stanza_type(iq);
+    if (strcmp(type, "get") != 0 || !q->ns)
+        return false;
+    if (strcmp(q->ns, NS_DISCO_ITEMS) == 0 && !xml_attr(q, "node")) {
+        roomdisco_service_items(m, iq);
+        return true;
+    }
+    if (strcmp(q->ns, NS_MUC_UNIQUE) == 0 && strcmp(q->name, "unique") == 0) {
+        roomdisco_unique(m, iq);
+        return true;
+    }
+    return false;
+}
 
 static void refresh_info(struct muc *m)
 {
     m->info = (struct service_info){
         .domain = m->domain, .category = "conference", .type = "text", .name = m->name,
         .features = muc_features, .software = "confabd", .version = PACKAGE_VERSION,
+        .domain_iq = domain_iq, .hook_ud = m,
     };
 }
 
-struct muc *muc_new(const char *domain, const char *name, service_send_fn *send, void *ud)
+struct muc *muc_new(const char *domain, const char *name, const struct muc_limits *lim,
+                    const unsigned char key[32], const struct muc_io *io)
 {
     struct muc *m = xcalloc(1, sizeof *m);
     m->domain = xstrdup(domain);
     m->name = xstrdup(name);
-    m->send = send;
-    m->ud = ud;
+    m->lim = *lim;
+    m->io = *io;
+    memcpy(m->occupant_id_key, key, sizeof m->occupant_id_key);
     refresh_info(m);
     return m;
 }
@@ -40,6 +64,19 @@ void muc_free(struct muc *m)
 {
     if (!m)
         return;
+    struct room *room, *rtmp;
+    HASH_ITER(hh, m->rooms, room, rtmp) {
+        HASH_DEL(m->rooms, room);
+        room_free(room);
+    }
+    struct tombstone *t, *ttmp;
+    HASH_ITER(hh, m->tombstones, t, ttmp) {
+        HASH_DEL(m->tombstones, t);
+        free(t->jid);
+        free(t->venue);
+        free(t->reason);
+        free(t);
+    }
     free(m->domain);
     free(m->name);
     free(m);
@@ -52,22 +89,129 @@ void muc_set_name(struct muc *m, const char *name)
     refresh_info(m);
 }
 
-/* Rooms arrive with the room engine; until a room exists, every stanza for one
- * is answered as for a room that does not exist. */
-static void room_stanza(struct muc *m, const struct xml_node *st)
+static void send_cb(void *ud, const struct xml_node *st)
 {
-    const char *t = stanza_type(st);
-    if (stanza_kind(st) == STANZA_PRESENCE && t && strcmp(t, "unavailable") == 0)
+    struct muc *m = ud;
+    m->io.send(m->io.ud, st);
+}
+
+void muc_send(struct muc *m, const struct xml_node *st)
+{
+    m->io.send(m->io.ud, st);
+}
+
+void muc_bounce(struct muc_req *r, const char *condition, const char *text)
+{
+    service_bounce(&r->muc->info, r->st, condition, text, send_cb, r->muc);
+}
+
+static const struct xml_node *iq_payload(const struct xml_node *iq)
+{
+    const struct xml_node *q = xml_first(iq);
+    return q && !xml_next(q) ? q : NULL;
+}
+
+static bool ns_is(const struct xml_node *n, const char *ns)
+{
+    return n && n->ns && strcmp(n->ns, ns) == 0;
+}
+
+/* An IQ to the room's bare JID. */
+static void room_iq(struct muc_req *r, struct room *room)
+{
+    const char *type = stanza_type(r->st);
+    const struct xml_node *q = iq_payload(r->st);
+    if (!type || strcmp(type, "result") == 0 || strcmp(type, "error") == 0)
         return;
-    service_bounce(&m->info, st, "item-not-found", "no such room", m->send, m->ud);
+    if (!q) {
+        muc_bounce(r, "bad-request", "an iq get/set carries exactly one child");
+        return;
+    }
+    if (!room) {
+        muc_bounce(r, "item-not-found", "no such room");
+        return;
+    }
+    if (ns_is(q, NS_DISCO_INFO))
+        roomdisco_info(r, room, q);
+    else if (ns_is(q, NS_DISCO_ITEMS))
+        roomdisco_items(r, room, q);
+    else if (ns_is(q, NS_MUC_ADMIN))
+        admin_handle(r, room, q);
+    else if (ns_is(q, NS_MUC_OWNER))
+        owner_handle(r, room, q);
+    else if (ns_is(q, NS_REGISTER))
+        register_handle(r, room, q);
+    else if (ns_is(q, NS_PING) && strcmp(type, "get") == 0) {
+        struct xml_node *res = stanza_iq_result(r->st);
+        muc_send(r->muc, res);
+        xml_unref(res);
+    } else
+        muc_bounce(r, "service-unavailable", NULL);
+}
+
+/* Rooms that are locked exist only for their owners (§7.2.1). */
+static struct room *visible_room(struct muc *m, const char *jid, const char *from_bare)
+{
+    struct room *room = room_find(m, jid);
+    if (room && room->locked && room_affiliation(room, from_bare) != AFFIL_OWNER)
+        return NULL;
+    return room;
+}
+
+static void dispatch(struct muc_req *r, const char *room_jid)
+{
+    struct muc *m = r->muc;
+    switch (stanza_kind(r->st)) {
+    case STANZA_PRESENCE:
+        presence_handle(r, room_find(m, room_jid));
+        break;
+    case STANZA_MESSAGE: {
+        struct room *room = visible_room(m, room_jid, r->from_bare);
+        if (!room) {
+            muc_bounce(r, "item-not-found", "no such room");
+            return;
+        }
+        message_handle(r, room);
+        break;
+    }
+    case STANZA_IQ: {
+        const char *type = stanza_type(r->st);
+        struct room *room = visible_room(m, room_jid, r->from_bare);
+        if (r->to->resource && type &&
+            (strcmp(type, "result") == 0 || strcmp(type, "error") == 0)) {
+            if (room)
+                message_handle_iq_result(r, room);
+        } else if (r->to->resource) {
+            if (!room)
+                muc_bounce(r, "item-not-found", "no such room");
+            else
+                message_iq_to_occupant(r, room);
+        } else {
+            room_iq(r, room);
+        }
+        break;
+    }
+    default:
+        break;
+    }
 }
 
 void muc_handle(struct muc *m, const struct xml_node *st)
 {
     struct jid from = { 0 }, to = { 0 };
-    if (service_route(&m->info, st, m->send, m->ud, &from, &to) != SERVICE_FOR_NODE)
+    if (service_route(&m->info, st, send_cb, m, &from, &to) != SERVICE_FOR_NODE)
         return;
-    room_stanza(m, st);
+    char *full = jid_format(&from, false);
+    char *bare = jid_format(&from, true);
+    char *room_jid = jid_format(&to, true);
+    struct muc_req r = {
+        .muc = m, .st = st, .from = &from, .from_full = full, .from_bare = bare, .to = &to,
+        .now = m->io.now_ms(m->io.ud),
+    };
+    dispatch(&r, room_jid);
+    free(room_jid);
+    free(bare);
+    free(full);
     jid_clear(&from);
     jid_clear(&to);
 }

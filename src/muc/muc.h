@@ -1,20 +1,281 @@
-/* muc.h — confabd's multi-user chat service (XEP-0045), free of I/O.
+/* muc.h — confabd's multi-user chat engine (XEP-0045), free of I/O.
+ *
  * Stanzas from the router go in through muc_handle(); replies and broadcasts
- * leave through the send callback. */
+ * leave through struct muc_io. One file per concern, as Prosody's plugins/muc:
+ *   muc.c       service: dispatch by address, room registry, service disco
+ *   room.c      room lifecycle, configuration defaults, affiliations
+ *   occupant.c  occupants and their client sessions, occupant-id, rate limits
+ *   presence.c  entering, presence changes, nick changes, leaving (§7.2–7.4, 7.14)
+ *   message.c   groupchat fan-out, subject, private messages, IQ forwarding (§7.5–7.9)
+ *   admin.c     roles and affiliations: kick, ban, voice, lists (§8, §9)
+ *   owner.c     room configuration form, destruction (§10)
+ *   invite.c    mediated invitations, voice requests, nick registration (§7.8, 7.13, 7.10)
+ *   roomdisco.c room disco#info/#items, muc#roominfo, reserved nick discovery (§6)
+ *   history.c   discussion history selection (§7.2.15)
+ *   perm.c      the §5 privilege tables
+ * Every room-visible state change goes through these modules, so that the
+ * store (next milestone) can persist rooms without the protocol changing. */
 #ifndef CONFAB_MUC_H
 #define CONFAB_MUC_H
 
+#include <stdint.h>
+#include <uthash.h>
+
+#include "history.h"
+#include "perm.h"
 #include "service.h"
 
 #define NS_MUC "http://jabber.org/protocol/muc"
+#define NS_MUC_USER "http://jabber.org/protocol/muc#user"
+#define NS_MUC_ADMIN "http://jabber.org/protocol/muc#admin"
+#define NS_MUC_OWNER "http://jabber.org/protocol/muc#owner"
+#define NS_MUC_UNIQUE "http://jabber.org/protocol/muc#unique"
+#define NS_MUC_REQUEST "http://jabber.org/protocol/muc#request"
+#define NS_MUC_ROOMCONFIG "http://jabber.org/protocol/muc#roomconfig"
+#define NS_MUC_ROOMINFO "http://jabber.org/protocol/muc#roominfo"
+#define NS_MUC_REGISTER "http://jabber.org/protocol/muc#register"
+#define NS_REGISTER "jabber:iq:register"
+#define NS_CONFERENCE "jabber:x:conference"
+#define NS_SID "urn:xmpp:sid:0"
+#define NS_OCCUPANT_ID "urn:xmpp:occupant-id:0"
+#define NS_DELAY "urn:xmpp:delay"
+#define NS_SELF_PING "urn:xmpp:ping"
 
-struct muc;
+/* Service-wide limits and defaults ([muc] in the configuration). */
+struct muc_limits {
+    unsigned max_rooms;            /* 0 = unlimited */
+    unsigned max_occupants;        /* per room; also the cap of muc#roomconfig_maxusers */
+    unsigned max_rooms_per_user;   /* rooms one bare JID may create; 0 = unlimited */
+    unsigned max_history;          /* service maximum of messages per room and per join */
+    unsigned default_history;      /* historylength of a new room */
+    unsigned max_nick_bytes;
+    unsigned msg_rate;             /* messages per second per occupant (token bucket) */
+    unsigned msg_burst;
+    unsigned presence_rate;
+    unsigned presence_burst;
+    bool create_rooms;             /* may any user create rooms */
+    bool persistent_default;
+};
 
-/* domain and name are copied. */
-struct muc *muc_new(const char *domain, const char *name, service_send_fn *send, void *ud);
+struct muc_io {
+    void (*send)(void *ud, const struct xml_node *st);
+    /* st without 'to': one copy to each of to[0..n), serialised once. */
+    void (*send_each)(void *ud, const struct xml_node *st, const char *const *to, size_t n);
+    /* Bytes that already are one complete stanza (history replay). */
+    void (*send_raw)(void *ud, const char *data, size_t len);
+    int64_t (*now_ms)(void *ud);
+    void *ud;
+};
+
+struct room_config {
+    char *name;
+    char *desc;
+    char *lang;
+    char *password;            /* NULL or "" = none */
+    bool persistent;
+    bool public_list;          /* muc#roomconfig_publicroom */
+    bool members_only;
+    bool moderated;
+    bool password_protected;
+    bool whois_anyone;         /* muc#roomconfig_whois: anyone vs moderators */
+    bool change_subject;       /* occupants (participants) may change the subject */
+    bool allow_invites;
+    bool logging;              /* enablelogging / MAM archive visible to occupants */
+    enum muc_pm allow_pm;
+    unsigned max_users;        /* 0 = service maximum */
+    unsigned presence_broadcast; /* ROLE_BIT set */
+    unsigned get_member_list;    /* ROLE_BIT set */
+    unsigned history_length;
+};
+
+struct occupant;
+
+/* One client resource inside a room; an occupant may have several (same bare
+ * JID, same nick). */
+struct muc_session {
+    char *jid;                 /* full real JID: key of room->sessions */
+    struct occupant *occ;
+    struct xml_node *presence; /* this session's last presence, sanitised */
+    UT_hash_handle hh;
+};
+
+struct token_bucket {
+    double tokens;
+    int64_t last_ms;
+};
+
+struct occupant {
+    char *nick;                /* key of room->occupants */
+    char *bare_jid;
+    char *occupant_id;         /* XEP-0421 */
+    enum muc_role role;
+    struct muc_session **sessions;
+    size_t nsessions;
+    struct muc_session *current; /* whose presence the room shows */
+    struct token_bucket msg_bucket;
+    struct token_bucket pres_bucket;
+    UT_hash_handle hh;
+};
+
+struct affiliation {
+    char *jid;                 /* bare JID or domain: key of room->affiliations */
+    enum muc_affil affil;
+    char *nick;                /* registered (reserved) nick, or NULL */
+    char *reason;
+    UT_hash_handle hh;
+};
+
+struct room {
+    char *jid;                 /* room@service, prepared */
+    char *node;
+    struct room_config cfg;
+    bool locked;               /* created, waiting for its owner's configuration */
+    char *creator;             /* bare JID */
+    int64_t created_ms;
+    char *subject;             /* NULL = never set */
+    char *subject_from;        /* occupant JID or room JID that set it */
+    struct occupant *occupants;
+    struct muc_session *sessions;
+    struct affiliation *affiliations;
+    unsigned noccupants;
+    struct history history;
+    uint64_t last_seq;
+    const char **recipients;   /* every session JID, for fan-out; rebuilt lazily */
+    size_t nrecipients;
+    bool recipients_dirty;
+    UT_hash_handle hh;
+};
+
+/* A destroyed room: the name answers `gone` with the alternate venue. */
+struct tombstone {
+    char *jid;
+    char *venue;
+    char *reason;
+    UT_hash_handle hh;
+};
+
+struct muc {
+    char *domain;
+    char *name;
+    struct service_info info;
+    struct muc_limits lim;
+    struct muc_io io;
+    unsigned char occupant_id_key[32];
+    struct room *rooms;
+    struct tombstone *tombstones;
+    unsigned nrooms;
+};
+
+/* A stanza addressed to a room or an occupant, with parsed addresses. */
+struct muc_req {
+    struct muc *muc;
+    const struct xml_node *st;
+    const struct jid *from;    /* real sender */
+    const char *from_full;     /* its string form */
+    const char *from_bare;
+    const struct jid *to;      /* room@service[/nick] */
+    int64_t now;
+};
+
+/* muc.c */
+struct muc *muc_new(const char *domain, const char *name, const struct muc_limits *lim,
+                    const unsigned char key[32], const struct muc_io *io);
 void muc_free(struct muc *m);
-/* Change the disco identity name (SIGHUP). */
 void muc_set_name(struct muc *m, const char *name);
 void muc_handle(struct muc *m, const struct xml_node *st);
+void muc_send(struct muc *m, const struct xml_node *st);
+void muc_bounce(struct muc_req *r, const char *condition, const char *text);
+void muc_limits_default(struct muc_limits *lim);
+
+/* room.c */
+struct room *room_find(struct muc *m, const char *jid);
+struct room *room_create(struct muc *m, const char *jid, const char *node, const char *creator,
+                         int64_t now);
+void room_destroy(struct muc *m, struct room *room, const char *venue, const char *reason);
+void room_free(struct room *room);
+void room_config_defaults(const struct muc *m, struct room_config *cfg);
+void room_config_clear(struct room_config *cfg);
+enum muc_affil room_affiliation(const struct room *room, const char *bare_jid);
+struct affiliation *room_affiliation_entry(const struct room *room, const char *bare_jid);
+/* Set or clear (AFFIL_NONE with no nick) a bare JID's affiliation. */
+void room_set_affiliation(struct room *room, const char *bare_jid, enum muc_affil a,
+                          const char *reason);
+unsigned room_count_affiliation(const struct room *room, enum muc_affil a);
+/* The bare JID that registered nick, or NULL. */
+const char *room_nick_owner(const struct room *room, const char *nick);
+void room_set_subject(struct room *room, const char *subject, const char *from);
+bool room_is_empty(const struct room *room);
+/* Drop an empty room that is not persistent. Returns true if it was freed. */
+bool room_reap(struct muc *m, struct room *room);
+unsigned room_max_users(const struct muc *m, const struct room *room);
+
+/* occupant.c */
+struct occupant *occupant_by_nick(const struct room *room, const char *nick);
+struct muc_session *session_by_jid(const struct room *room, const char *full_jid);
+struct occupant *occupant_new(struct muc *m, struct room *room, const char *nick,
+                              const char *bare_jid, enum muc_role role);
+struct muc_session *occupant_add_session(struct room *room, struct occupant *occ,
+                                         const char *full_jid);
+/* Remove one session; frees the occupant when it was the last. Returns true
+ * if the occupant is gone. */
+bool occupant_remove_session(struct room *room, struct muc_session *s);
+void occupant_remove(struct room *room, struct occupant *occ);
+void occupant_rename(struct room *room, struct occupant *occ, const char *nick);
+const char *const *room_recipients(struct room *room, size_t *n);
+enum muc_affil occupant_affiliation(const struct room *room, const struct occupant *occ);
+/* true when the bucket allows one more event now. */
+bool occupant_rate_ok(struct token_bucket *b, unsigned rate, unsigned burst, int64_t now);
+void occupant_compute_id(const struct muc *m, const char *room_jid, const char *bare_jid,
+                         char out[45]);
+
+/* presence.c */
+void presence_handle(struct muc_req *r, struct room *room);
+/* What a room presence says besides the occupant's own presence. */
+struct pres_opts {
+    const int *codes;         /* status codes for everyone, 0-terminated (may be NULL) */
+    const char *type;         /* NULL (available) or "unavailable" */
+    const char *actor_nick;   /* <actor/> of a kick, ban or role change */
+    const char *reason;
+    const char *new_nick;     /* 303: the occupant's next nick */
+    const int *self_codes;    /* extra codes only for the occupant itself (201, 210…) */
+};
+struct xml_node *presence_build(struct muc *m, struct room *room, const struct occupant *occ,
+                                bool with_jid, bool self, const struct pres_opts *o);
+/* Send occ's current presence to the room (per presencebroadcast and whois);
+ * its own sessions get 110 and the real JID. */
+void presence_broadcast(struct muc *m, struct room *room, struct occupant *occ,
+                        const struct pres_opts *o);
+/* Remove an occupant with an unavailable presence (kick, ban, affiliation
+ * change, error bounce, destruction). The caller reaps the room afterwards. */
+void presence_remove_occupant(struct muc *m, struct room *room, struct occupant *occ,
+                              const struct pres_opts *o);
+bool presence_may_see_jid(const struct room *room, const struct occupant *viewer);
+
+/* message.c */
+void message_handle(struct muc_req *r, struct room *room);
+void message_iq_to_occupant(struct muc_req *r, struct room *room);
+void message_handle_iq_result(struct muc_req *r, struct room *room);
+/* A groupchat message from the room itself (status code notices). */
+void message_room_notice(struct muc *m, struct room *room, const int *codes);
+void message_send_subject(struct muc *m, struct room *room, const char *to);
+void message_send_history(struct muc *m, struct room *room, const char *to,
+                          const struct history_req *req, int64_t now);
+
+/* admin.c */
+void admin_handle(struct muc_req *r, struct room *room, const struct xml_node *query);
+
+/* owner.c */
+void owner_handle(struct muc_req *r, struct room *room, const struct xml_node *query);
+
+/* invite.c */
+void invite_handle(struct muc_req *r, struct room *room, const struct xml_node *x);
+void voice_request_handle(struct muc_req *r, struct room *room, const struct xml_node *form);
+void register_handle(struct muc_req *r, struct room *room, const struct xml_node *query);
+
+/* roomdisco.c */
+void roomdisco_info(struct muc_req *r, struct room *room, const struct xml_node *query);
+void roomdisco_items(struct muc_req *r, struct room *room, const struct xml_node *query);
+void roomdisco_service_items(struct muc *m, const struct xml_node *iq);
+void roomdisco_unique(struct muc *m, const struct xml_node *iq);
 
 #endif

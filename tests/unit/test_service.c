@@ -51,9 +51,38 @@ static struct xml_node *parse(const char *xml)
     return parsed;
 }
 
+static void capture_each(void *ud, const struct xml_node *st, const char *const *to, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct xml_node *c = xml_copy(st);
+        xml_set_attr(c, "to", to[i]);
+        capture(ud, c);
+        xml_unref(c);
+    }
+}
+
+static void capture_raw(void *ud, const char *data, size_t len)
+{
+    fail_msg("unexpected raw output");
+}
+
+static int64_t fixed_now(void *ud)
+{
+    return 1700000000000;
+}
+
+static struct muc *new_muc(struct sent *s, const char *name)
+{
+    struct muc_limits lim;
+    muc_limits_default(&lim);
+    static const unsigned char key[32] = { 1, 2, 3 };
+    struct muc_io io = { capture, capture_each, capture_raw, fixed_now, s };
+    return muc_new(DOMAIN, name, &lim, key, &io);
+}
+
 static void run_muc(struct sent *s, const char *xml)
 {
-    struct muc *m = muc_new(DOMAIN, "Chatrooms", capture, s);
+    struct muc *m = new_muc(s, "Chatrooms");
     struct xml_node *st = parse(xml);
     muc_handle(m, st);
     xml_unref(st);
@@ -101,6 +130,7 @@ static void test_disco_info(void **state)
     assert_true(has_feature(q, NS_DISCO_ITEMS));
     assert_true(has_feature(q, NS_VERSION));
     assert_true(has_feature(q, NS_PING));
+    assert_true(has_feature(q, NS_MUC_UNIQUE));
     assert_false(has_feature(q, "urn:xmpp:mam:2"));
     sent_clear(&s);
 }
@@ -245,10 +275,10 @@ static void test_room_addresses(void **state)
     assert_error(s.st[0], "item-not-found", "cancel");
     assert_string_equal(stanza_from(s.st[0]), "room@" DOMAIN);
     sent_clear(&s);
-    run_muc(&s, "<presence from='a@example/r' to='Room@" DOMAIN "/nick'>"
-                "<x xmlns='http://jabber.org/protocol/muc'/></presence>");
+    run_muc(&s, "<message type='groupchat' from='a@example/r' to='room@" DOMAIN "'>"
+                "<body>hi</body></message>");
     assert_int_equal(s.n, 1);
-    assert_string_equal(s.st[0]->name, "presence");
+    assert_string_equal(s.st[0]->name, "message");
     assert_error(s.st[0], "item-not-found", "cancel");
     sent_clear(&s);
 }
@@ -281,7 +311,7 @@ static void test_archiver_identity(void **state)
 static void test_rename(void **state)
 {
     struct sent s = { 0 };
-    struct muc *m = muc_new(DOMAIN, "Old", capture, &s);
+    struct muc *m = new_muc(&s, "Old");
     muc_set_name(m, "New name");
     struct xml_node *st = parse("<iq type='get' id='d' from='a@example/r' to='" DOMAIN "'>"
                                 "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>");

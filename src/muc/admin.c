@@ -1,0 +1,300 @@
+/* §8 and §9: moderators change roles, admins and owners change affiliations,
+ * and the lists of both. A request with several items is all or nothing. */
+#include "compat.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "jid.h"
+#include "mem.h"
+#include "muc.h"
+#include "stanza.h"
+
+struct actor {
+    struct occupant *occ;      /* NULL when the actor is not in the room */
+    enum muc_role role;
+    enum muc_affil affil;
+    const char *nick;
+};
+
+/* One requested change, validated before anything is applied. */
+struct change {
+    const struct xml_node *item;
+    bool is_role;
+    enum muc_role role;
+    enum muc_affil affil;
+    struct occupant *target;   /* role changes */
+    char *jid;                 /* affiliation changes: bare JID (owned) */
+    char *reason;
+};
+
+static void actor_init(struct muc_req *r, struct room *room, struct actor *a)
+{
+    struct muc_session *s = session_by_jid(room, r->from_full);
+    a->occ = s ? s->occ : NULL;
+    a->role = a->occ ? a->occ->role : ROLE_NONE;
+    a->affil = room_affiliation(room, r->from_bare);
+    a->nick = a->occ ? a->occ->nick : NULL;
+}
+
+static char *item_reason(const struct xml_node *item)
+{
+    const struct xml_node *r = xml_child(item, "reason", NS_MUC_ADMIN);
+    return r ? xml_text(r) : NULL;
+}
+
+/* The bare JID an affiliation item names: its jid, or the jid of the occupant
+ * its nick names. */
+static int item_bare_jid(const struct room *room, const struct xml_node *item, char **out)
+{
+    const char *j = xml_attr(item, "jid");
+    if (!j) {
+        const char *nick = xml_attr(item, "nick");
+        struct occupant *o = nick ? occupant_by_nick(room, nick) : NULL;
+        if (!o)
+            return -ENOENT;
+        *out = xstrdup(o->bare_jid);
+        return 0;
+    }
+    struct jid parsed = { 0 };
+    if (jid_parse(&parsed, j) < 0)
+        return -EINVAL;
+    *out = jid_format(&parsed, true);
+    jid_clear(&parsed);
+    return 0;
+}
+
+static unsigned owners_after(const struct room *room, const struct change *c, size_t n)
+{
+    unsigned owners = room_count_affiliation(room, AFFIL_OWNER);
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].is_role)
+            continue;
+        bool was = room_affiliation(room, c[i].jid) == AFFIL_OWNER;
+        bool will = c[i].affil == AFFIL_OWNER;
+        if (was && !will)
+            owners--;
+        else if (!was && will)
+            owners++;
+    }
+    return owners;
+}
+
+static const char *check_role_item(struct room *room, const struct actor *a, struct change *c)
+{
+    const char *nick = xml_attr(c->item, "nick");
+    if (!nick)
+        return "bad-request";
+    c->target = occupant_by_nick(room, nick);
+    if (!c->target)
+        return "item-not-found";
+    if (!a->occ)
+        return "forbidden";
+    return perm_check_role_change(a->role, a->affil, c->target->role,
+                                  occupant_affiliation(room, c->target), c->role);
+}
+
+static const char *check_affil_item(struct room *room, const struct actor *a, struct change *c,
+                                    const char *from_bare)
+{
+    int r = item_bare_jid(room, c->item, &c->jid);
+    if (r == -ENOENT)
+        return "item-not-found";
+    if (r < 0)
+        return "jid-malformed";
+    enum muc_affil old = room_affiliation(room, c->jid);
+    bool self = strcmp(c->jid, from_bare) == 0;
+    /* owners_left_after is checked over the whole request below. */
+    return perm_check_affil_change(a->affil, old, c->affil, self, 1);
+}
+
+static const char *parse_items(struct muc_req *r, struct room *room, const struct actor *a,
+                               const struct xml_node *query, struct change **out, size_t *n)
+{
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    for (const struct xml_node *item = xml_first(query); item; item = xml_next(item)) {
+        if (strcmp(item->name, "item") != 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 4;
+            *out = xrealloc(*out, cap * sizeof **out);
+        }
+        struct change *c = &(*out)[(*n)++];
+        memset(c, 0, sizeof *c);
+        c->item = item;
+        c->reason = item_reason(item);
+        const char *role = xml_attr(item, "role"), *affil = xml_attr(item, "affiliation");
+        const char *err;
+        if (role && !affil) {
+            c->is_role = true;
+            err = perm_role_parse(role, &c->role) < 0 ? "bad-request"
+                                                       : check_role_item(room, a, c);
+        } else if (affil && !role) {
+            err = perm_affil_parse(affil, &c->affil) < 0
+                      ? "bad-request"
+                      : check_affil_item(room, a, c, r->from_bare);
+        } else {
+            err = "bad-request";
+        }
+        if (err)
+            return err;
+    }
+    if (*n == 0)
+        return "bad-request";
+    if (owners_after(room, *out, *n) == 0 && room_count_affiliation(room, AFFIL_OWNER) > 0)
+        return "conflict";
+    return NULL;
+}
+
+static void free_changes(struct change *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(c[i].jid);
+        free(c[i].reason);
+    }
+    free(c);
+}
+
+static void apply_role(struct muc *m, struct room *room, const struct actor *a,
+                       struct change *c)
+{
+    struct occupant *t = c->target;
+    if (c->role == ROLE_NONE) {
+        static const int c307[] = { 307, 0 };
+        struct pres_opts o = { .codes = c307, .actor_nick = a->nick, .reason = c->reason };
+        presence_remove_occupant(m, room, t, &o);
+        return;
+    }
+    t->role = c->role;
+    struct pres_opts o = { .actor_nick = a->nick, .reason = c->reason };
+    presence_broadcast(m, room, t, &o);
+}
+
+/* Occupants of the changed bare JID follow their new affiliation. */
+static void apply_affil(struct muc *m, struct room *room, const struct actor *a,
+                        struct change *c)
+{
+    room_set_affiliation(room, c->jid, c->affil, c->reason);
+    struct occupant *o, *tmp;
+    HASH_ITER(hh, room->occupants, o, tmp) {
+        if (strcmp(o->bare_jid, c->jid) != 0)
+            continue;
+        enum muc_role role = perm_role_after_affil_change(o->role, c->affil, room->cfg.moderated,
+                                                          room->cfg.members_only);
+        if (role == ROLE_NONE) {
+            int codes[2] = { c->affil == AFFIL_OUTCAST ? 301 : 321, 0 };
+            struct pres_opts po = { .codes = codes, .actor_nick = a->nick, .reason = c->reason };
+            presence_remove_occupant(m, room, o, &po);
+        } else {
+            o->role = role;
+            struct pres_opts po = { .actor_nick = a->nick, .reason = c->reason };
+            presence_broadcast(m, room, o, &po);
+        }
+    }
+}
+
+static void admin_set(struct muc_req *r, struct room *room, const struct xml_node *query)
+{
+    struct actor a;
+    actor_init(r, room, &a);
+    struct change *changes;
+    size_t n;
+    const char *err = parse_items(r, room, &a, query, &changes, &n);
+    if (err) {
+        muc_bounce(r, err, NULL);
+        free_changes(changes, n);
+        return;
+    }
+    struct xml_node *res = stanza_iq_result(r->st);
+    muc_send(r->muc, res);
+    xml_unref(res);
+    for (size_t i = 0; i < n; i++) {
+        if (changes[i].is_role) {
+            /* An earlier item may have removed this occupant already. */
+            const char *nick = xml_attr(changes[i].item, "nick");
+            changes[i].target = occupant_by_nick(room, nick);
+            if (changes[i].target)
+                apply_role(r->muc, room, &a, &changes[i]);
+        } else {
+            apply_affil(r->muc, room, &a, &changes[i]);
+        }
+    }
+    free_changes(changes, n);
+    room_reap(r->muc, room);
+}
+
+static void list_affiliation(struct muc_req *r, struct room *room, enum muc_affil which)
+{
+    struct xml_node *res = stanza_iq_result(r->st);
+    struct xml_node *q = xml_add(res, "query", NS_MUC_ADMIN);
+    for (const struct affiliation *af = room->affiliations; af; af = af->hh.next) {
+        if (af->affil != which)
+            continue;
+        struct xml_node *item = xml_add(q, "item", NS_MUC_ADMIN);
+        xml_set_attr(item, "affiliation", perm_affil_name(af->affil));
+        xml_set_attr(item, "jid", af->jid);
+        if (af->nick)
+            xml_set_attr(item, "nick", af->nick);
+        if (af->reason)
+            xml_add_text_child(item, "reason", NS_MUC_ADMIN, af->reason);
+    }
+    muc_send(r->muc, res);
+    xml_unref(res);
+}
+
+static void list_role(struct muc_req *r, struct room *room, enum muc_role which,
+                      const struct actor *a)
+{
+    struct xml_node *res = stanza_iq_result(r->st);
+    struct xml_node *q = xml_add(res, "query", NS_MUC_ADMIN);
+    bool see = a->occ && presence_may_see_jid(room, a->occ);
+    for (const struct occupant *o = room->occupants; o; o = o->hh.next) {
+        if (o->role != which)
+            continue;
+        struct xml_node *item = xml_add(q, "item", NS_MUC_ADMIN);
+        xml_set_attr(item, "affiliation", perm_affil_name(occupant_affiliation(room, o)));
+        xml_set_attr(item, "role", perm_role_name(o->role));
+        xml_set_attr(item, "nick", o->nick);
+        if (see || a->affil >= AFFIL_ADMIN)
+            xml_set_attr(item, "jid", o->bare_jid);
+    }
+    muc_send(r->muc, res);
+    xml_unref(res);
+}
+
+static void admin_get(struct muc_req *r, struct room *room, const struct xml_node *query)
+{
+    struct actor a;
+    actor_init(r, room, &a);
+    const struct xml_node *item = xml_child(query, "item", NS_MUC_ADMIN);
+    const char *role = item ? xml_attr(item, "role") : NULL;
+    const char *affil = item ? xml_attr(item, "affiliation") : NULL;
+    enum muc_role rv;
+    enum muc_affil av;
+    if (affil && !role && perm_affil_parse(affil, &av) == 0 && av != AFFIL_NONE) {
+        if (!perm_may_get_affil_list(a.role, a.affil, av, room->cfg.get_member_list))
+            muc_bounce(r, "forbidden", "you may not see this list");
+        else
+            list_affiliation(r, room, av);
+    } else if (role && !affil && perm_role_parse(role, &rv) == 0 && rv != ROLE_NONE) {
+        if (!perm_may_get_role_list(a.role, a.affil, rv))
+            muc_bounce(r, "forbidden", "you may not see this list");
+        else
+            list_role(r, room, rv, &a);
+    } else {
+        muc_bounce(r, "bad-request", "ask for one role or one affiliation");
+    }
+}
+
+void admin_handle(struct muc_req *r, struct room *room, const struct xml_node *query)
+{
+    const char *type = stanza_type(r->st);
+    if (strcmp(query->name, "query") != 0)
+        muc_bounce(r, "bad-request", NULL);
+    else if (strcmp(type, "set") == 0)
+        admin_set(r, room, query);
+    else
+        admin_get(r, room, query);
+}

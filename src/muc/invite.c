@@ -1,0 +1,266 @@
+/* §7.8 mediated invitations, §7.13/§8.6 voice requests, §7.10 nick registration. */
+#include "compat.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "form.h"
+#include "jid.h"
+#include "mem.h"
+#include "muc.h"
+#include "stanza.h"
+
+/* ---- invitations ---- */
+
+static char *child_text(const struct xml_node *n, const char *name, const char *ns)
+{
+    const struct xml_node *c = xml_child(n, name, ns);
+    return c ? xml_text(c) : NULL;
+}
+
+static void send_invite(struct muc *m, struct room *room, const char *invitee,
+                        const char *inviter, const char *reason)
+{
+    struct xml_node *msg = stanza_new("message", room->jid, invitee, NULL, NULL);
+    char *body = xasprintf("%s invites you to the room %s%s%s", inviter, room->jid,
+                           reason && *reason ? ": " : "", reason ? reason : "");
+    xml_add_text_child(msg, "body", NS_COMPONENT, body);
+    free(body);
+    struct xml_node *x = xml_add(msg, "x", NS_MUC_USER);
+    struct xml_node *inv = xml_add(x, "invite", NS_MUC_USER);
+    xml_set_attr(inv, "from", inviter);
+    if (reason && *reason)
+        xml_add_text_child(inv, "reason", NS_MUC_USER, reason);
+    if (room->cfg.password_protected && room->cfg.password && *room->cfg.password)
+        xml_add_text_child(x, "password", NS_MUC_USER, room->cfg.password);
+    /* XEP-0249 for clients that only understand direct invitations. */
+    struct xml_node *d = xml_add(msg, "x", NS_CONFERENCE);
+    xml_set_attr(d, "jid", room->jid);
+    if (reason && *reason)
+        xml_set_attr(d, "reason", reason);
+    if (room->cfg.password_protected && room->cfg.password && *room->cfg.password)
+        xml_set_attr(d, "password", room->cfg.password);
+    muc_send(m, msg);
+    xml_unref(msg);
+}
+
+static void invite(struct muc_req *r, struct room *room, const struct xml_node *inv)
+{
+    struct muc_session *s = session_by_jid(room, r->from_full);
+    enum muc_affil affil = room_affiliation(room, r->from_bare);
+    enum muc_role role = s ? s->occ->role : ROLE_NONE;
+    if (!s && affil < AFFIL_ADMIN) {
+        muc_bounce(r, "not-acceptable", "only occupants may invite");
+        return;
+    }
+    if (!perm_may_invite(role, affil, room->cfg.allow_invites, room->cfg.members_only) &&
+        affil < AFFIL_ADMIN) {
+        muc_bounce(r, "forbidden", "you may not invite others to this room");
+        return;
+    }
+    struct jid to = { 0 };
+    const char *t = xml_attr(inv, "to");
+    if (!t || jid_parse(&to, t) < 0) {
+        muc_bounce(r, "jid-malformed", "the invitee's address is not a JID");
+        return;
+    }
+    char *invitee = jid_format(&to, false);
+    char *bare = jid_format(&to, true);
+    if (room_affiliation(room, bare) == AFFIL_OUTCAST) {
+        muc_bounce(r, "forbidden", "the invitee is banned from this room");
+    } else {
+        /* §9.3: in a members-only room the invitation makes the invitee a member. */
+        if (room->cfg.members_only && room_affiliation(room, bare) == AFFIL_NONE)
+            room_set_affiliation(room, bare, AFFIL_MEMBER, NULL);
+        char *reason = child_text(inv, "reason", NS_MUC_USER);
+        send_invite(r->muc, room, invitee, r->from_bare, reason);
+        free(reason);
+    }
+    free(bare);
+    free(invitee);
+    jid_clear(&to);
+}
+
+static void decline(struct muc_req *r, struct room *room, const struct xml_node *dec)
+{
+    struct jid to = { 0 };
+    const char *t = xml_attr(dec, "to");
+    if (!t || jid_parse(&to, t) < 0) {
+        muc_bounce(r, "jid-malformed", "the inviter's address is not a JID");
+        return;
+    }
+    char *inviter = jid_format(&to, false);
+    struct xml_node *msg = stanza_new("message", room->jid, inviter, NULL, NULL);
+    struct xml_node *d = xml_add(xml_add(msg, "x", NS_MUC_USER), "decline", NS_MUC_USER);
+    xml_set_attr(d, "from", r->from_bare);
+    char *reason = child_text(dec, "reason", NS_MUC_USER);
+    if (reason && *reason)
+        xml_add_text_child(d, "reason", NS_MUC_USER, reason);
+    muc_send(r->muc, msg);
+    xml_unref(msg);
+    free(reason);
+    free(inviter);
+    jid_clear(&to);
+}
+
+void invite_handle(struct muc_req *r, struct room *room, const struct xml_node *x)
+{
+    const struct xml_node *inv = xml_child(x, "invite", NS_MUC_USER);
+    if (inv) {
+        for (; inv; inv = xml_next(inv))
+            if (strcmp(inv->name, "invite") == 0)
+                invite(r, room, inv);
+        return;
+    }
+    decline(r, room, xml_child(x, "decline", NS_MUC_USER));
+}
+
+/* ---- voice requests ---- */
+
+static void ask_moderators(struct muc *m, struct room *room, const struct occupant *occ)
+{
+    struct xml_node *msg = stanza_new("message", room->jid, NULL, NULL, NULL);
+    struct xml_node *x = form_new("form", NS_MUC_REQUEST, "Voice request",
+                                  "To approve this request for voice, select the "
+                                  "\"Grant voice to this person?\" checkbox and submit.");
+    form_add_field(x, "list-single", "muc#role", "Requested role", "participant");
+    form_add_field(x, "jid-single", "muc#jid", "User ID", occ->current ? occ->current->jid
+                                                                      : occ->bare_jid);
+    form_add_field(x, "text-single", "muc#roomnick", "Room Nickname", occ->nick);
+    form_add_bool(x, "muc#request_allow", "Grant voice to this person?", false);
+    xml_append(msg, x);
+    for (struct muc_session *s = room->sessions; s; s = s->hh.next) {
+        if (s->occ->role != ROLE_MODERATOR)
+            continue;
+        xml_set_attr(msg, "to", s->jid);
+        muc_send(m, msg);
+    }
+    xml_unref(msg);
+}
+
+static void approve(struct muc_req *r, struct room *room, struct occupant *mod,
+                    const struct form *f)
+{
+    bool allow = false;
+    if (form_bool(f, "muc#request_allow", &allow) < 0 || !allow)
+        return;
+    const char *nick = form_value(f, "muc#roomnick");
+    struct occupant *t = nick ? occupant_by_nick(room, nick) : NULL;
+    if (!t || t->role != ROLE_VISITOR)
+        return;
+    if (perm_check_role_change(mod->role, occupant_affiliation(room, mod), t->role,
+                               occupant_affiliation(room, t), ROLE_PARTICIPANT))
+        return;
+    t->role = ROLE_PARTICIPANT;
+    presence_broadcast(r->muc, room, t, &(struct pres_opts){ .actor_nick = mod->nick });
+}
+
+void voice_request_handle(struct muc_req *r, struct room *room, const struct xml_node *x)
+{
+    struct muc_session *s = session_by_jid(room, r->from_full);
+    struct form f;
+    if (!s) {
+        muc_bounce(r, "not-acceptable", "only occupants may request voice");
+        return;
+    }
+    if (form_parse(x, &f) < 0) {
+        muc_bounce(r, "bad-request", "malformed voice request");
+        return;
+    }
+    if (s->occ->role == ROLE_MODERATOR && form_get(&f, "muc#request_allow"))
+        approve(r, room, s->occ, &f);
+    else if (perm_may_request_voice(s->occ->role))
+        ask_moderators(r->muc, room, s->occ);
+    else
+        muc_bounce(r, "not-allowed", "you already have voice");
+    form_free(&f);
+}
+
+/* ---- nick registration (§7.10) ---- */
+
+static void register_form(struct muc_req *r, struct room *room)
+{
+    const struct affiliation *a = room_affiliation_entry(room, r->from_bare);
+    struct xml_node *res = stanza_iq_result(r->st);
+    struct xml_node *q = xml_add(res, "query", NS_REGISTER);
+    if (a && a->nick) {
+        xml_add(q, "registered", NS_REGISTER);
+        xml_add_text_child(q, "username", NS_REGISTER, a->nick);
+    } else {
+        xml_add_text_child(q, "instructions", NS_REGISTER,
+                           "Choose the nickname reserved for you in this room.");
+        struct xml_node *x = form_new("form", NS_MUC_REGISTER, "Room registration", NULL);
+        struct xml_node *f = form_add_field(x, "text-single", "muc#register_roomnick",
+                                            "Desired nickname", NULL);
+        xml_add(f, "required", NS_DATA_FORMS);
+        xml_append(q, x);
+    }
+    muc_send(r->muc, res);
+    xml_unref(res);
+}
+
+static void set_nick(struct affiliation *a, const char *nick)
+{
+    free(a->nick);
+    a->nick = nick ? xstrdup(nick) : NULL;
+}
+
+static void register_submit(struct muc_req *r, struct room *room, const struct xml_node *q)
+{
+    enum muc_affil affil = room_affiliation(room, r->from_bare);
+    if (xml_child(q, "remove", NS_REGISTER)) {
+        struct affiliation *a = room_affiliation_entry(room, r->from_bare);
+        if (a)
+            set_nick(a, NULL);
+        if (affil == AFFIL_MEMBER)
+            room_set_affiliation(room, r->from_bare, AFFIL_NONE, NULL);
+    } else {
+        const struct xml_node *x = xml_child(q, "x", NS_DATA_FORMS);
+        struct form f;
+        if (!x || form_parse(x, &f) < 0) {
+            muc_bounce(r, "bad-request", "submit the registration form");
+            return;
+        }
+        char *nick = NULL;
+        const char *want = form_value(&f, "muc#register_roomnick");
+        int rc = want ? jid_prep_resource(want, &nick) : -EINVAL;
+        form_free(&f);
+        if (rc < 0 || !*nick) {
+            free(nick);
+            muc_bounce(r, "not-acceptable", "that nickname cannot be used");
+            return;
+        }
+        const char *holder = room_nick_owner(room, nick);
+        struct occupant *o = occupant_by_nick(room, nick);
+        if ((holder && strcmp(holder, r->from_bare) != 0) ||
+            (o && strcmp(o->bare_jid, r->from_bare) != 0)) {
+            free(nick);
+            muc_bounce(r, "conflict", "that nickname is taken");
+            return;
+        }
+        if (affil < AFFIL_MEMBER)
+            room_set_affiliation(room, r->from_bare, AFFIL_MEMBER, NULL);
+        set_nick(room_affiliation_entry(room, r->from_bare), nick);
+        free(nick);
+    }
+    struct xml_node *res = stanza_iq_result(r->st);
+    muc_send(r->muc, res);
+    xml_unref(res);
+}
+
+void register_handle(struct muc_req *r, struct room *room, const struct xml_node *query)
+{
+    enum muc_affil affil = room_affiliation(room, r->from_bare);
+    if (affil == AFFIL_OUTCAST) {
+        muc_bounce(r, "forbidden", "you are banned from this room");
+        return;
+    }
+    if (room->cfg.members_only && affil < AFFIL_MEMBER) {
+        muc_bounce(r, "registration-required", "only members may register in this room");
+        return;
+    }
+    if (strcmp(stanza_type(r->st), "get") == 0)
+        register_form(r, room);
+    else
+        register_submit(r, room, query);
+}

@@ -1,0 +1,398 @@
+#include "compat.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "datetime.h"
+#include "mem.h"
+#include "muc.h"
+#include "stanza.h"
+
+/* Elements only the room may put on a stanza: a client's copy is a spoof. */
+static bool room_owned(const struct xml_node *c)
+{
+    if (!c->name || !c->ns)
+        return false;
+    if (strcmp(c->ns, NS_MUC_USER) == 0 || strcmp(c->ns, NS_OCCUPANT_ID) == 0 ||
+        strcmp(c->ns, NS_DELAY) == 0)
+        return true;
+    return strcmp(c->ns, NS_SID) == 0 && strcmp(c->name, "stanza-id") == 0;
+}
+
+static void copy_payload(struct xml_node *dst, const struct xml_node *src)
+{
+    for (const struct xml_node *c = src->children; c; c = c->next)
+        if (c->name && !room_owned(c))
+            xml_append(dst, xml_copy(c));
+}
+
+static char *occupant_jid(const struct room *room, const char *nick)
+{
+    return xasprintf("%s/%s", room->jid, nick);
+}
+
+/* ---- groupchat ---- */
+
+static void commit_groupchat(struct muc *m, struct room *room, struct xml_node *msg, int64_t now)
+{
+    /* The in-memory store: the sequence number is the XEP-0359 stanza-id. */
+    uint64_t seq = ++room->last_seq;
+    char id[24];
+    snprintf(id, sizeof id, "%" PRIu64, seq);
+    struct xml_node *sid = xml_add(msg, "stanza-id", NS_SID);
+    xml_set_attr(sid, "id", id);
+    xml_set_attr(sid, "by", room->jid);
+    if (room->history.cap) {
+        struct buf b;
+        buf_init(&b);
+        xml_serialize(msg, NS_COMPONENT, &b);
+        history_push(&room->history, seq, now, b.data, b.len);
+        buf_free(&b);
+    }
+    size_t n;
+    const char *const *to = room_recipients(room, &n);
+    m->io.send_each(m->io.ud, msg, to, n);
+}
+
+static void change_subject(struct muc_req *r, struct room *room, struct occupant *occ,
+                           const struct xml_node *subject)
+{
+    if (!perm_may_change_subject(occ->role, room->cfg.change_subject)) {
+        muc_bounce(r, "forbidden", "you may not change the subject of this room");
+        return;
+    }
+    char *from = occupant_jid(room, occ->nick);
+    struct xml_node *msg = stanza_new("message", from, NULL, "groupchat", stanza_id(r->st));
+    char *text = xml_text(subject);
+    xml_add_text_child(msg, "subject", NS_COMPONENT, text);
+    room_set_subject(room, text, from);
+    free(text);
+    free(from);
+    size_t n;
+    const char *const *to = room_recipients(room, &n);
+    r->muc->io.send_each(r->muc->io.ud, msg, to, n);
+    xml_unref(msg);
+}
+
+static void groupchat(struct muc_req *r, struct room *room, struct muc_session *s)
+{
+    struct muc *m = r->muc;
+    if (!s) {
+        muc_bounce(r, "not-acceptable", "only occupants may send messages to this room");
+        return;
+    }
+    struct occupant *occ = s->occ;
+    const struct xml_node *subject = stanza_child(r->st, "subject");
+    if (subject && !stanza_child(r->st, "body")) {
+        change_subject(r, room, occ, subject);
+        return;
+    }
+    if (!perm_may_send_groupchat(occ->role)) {
+        muc_bounce(r, "forbidden", "visitors may not speak in this moderated room");
+        return;
+    }
+    if (!occupant_rate_ok(&occ->msg_bucket, m->lim.msg_rate, m->lim.msg_burst, r->now)) {
+        muc_bounce(r, "resource-constraint", "you are sending messages too fast");
+        return;
+    }
+    char *from = occupant_jid(room, occ->nick);
+    struct xml_node *msg = stanza_new("message", from, NULL, "groupchat", stanza_id(r->st));
+    free(from);
+    const char *lang = xml_attr(r->st, "xml:lang");
+    if (lang)
+        xml_set_attr(msg, "xml:lang", lang);
+    copy_payload(msg, r->st);
+    xml_set_attr(xml_add(msg, "occupant-id", NS_OCCUPANT_ID), "id", occ->occupant_id);
+    commit_groupchat(m, room, msg, r->now);
+    xml_unref(msg);
+}
+
+/* ---- private messages (§7.5) ---- */
+
+static void private_message(struct muc_req *r, struct room *room, struct muc_session *s)
+{
+    struct muc *m = r->muc;
+    const char *type = stanza_type(r->st);
+    if (!s) {
+        muc_bounce(r, "not-acceptable", "only occupants may send private messages");
+        return;
+    }
+    if (type && strcmp(type, "groupchat") == 0) {
+        muc_bounce(r, "bad-request", "private messages may not be of type groupchat");
+        return;
+    }
+    struct occupant *target = occupant_by_nick(room, r->to->resource);
+    if (!target) {
+        muc_bounce(r, "item-not-found", "no occupant with that nickname");
+        return;
+    }
+    if (!perm_may_send_pm(s->occ->role, room->cfg.allow_pm)) {
+        muc_bounce(r, "forbidden", "private messages are not allowed in this room");
+        return;
+    }
+    char *from = occupant_jid(room, s->occ->nick);
+    struct xml_node *msg = stanza_new("message", from, NULL, type, stanza_id(r->st));
+    free(from);
+    copy_payload(msg, r->st);
+    xml_add(msg, "x", NS_MUC_USER);
+    xml_set_attr(xml_add(msg, "occupant-id", NS_OCCUPANT_ID), "id", s->occ->occupant_id);
+    const char **to = xmalloc(target->nsessions * sizeof *to);
+    for (size_t i = 0; i < target->nsessions; i++)
+        to[i] = target->sessions[i]->jid;
+    m->io.send_each(m->io.ud, msg, to, target->nsessions);
+    free(to);
+    xml_unref(msg);
+}
+
+/* Conditions that mean the client is gone, not that it disliked a stanza. */
+static bool fatal_error(const struct xml_node *st)
+{
+    static const char *const gone[] = {
+        "gone", "item-not-found", "recipient-unavailable", "redirect",
+        "remote-server-not-found", "remote-server-timeout", "service-unavailable",
+    };
+    const struct xml_node *e = stanza_child(st, "error");
+    const char *cond = e ? stanza_error_condition(e, NS_STANZAS) : NULL;
+    if (!cond)
+        return true;
+    for (size_t i = 0; i < ARRAY_SIZE(gone); i++)
+        if (strcmp(cond, gone[i]) == 0)
+            return true;
+    return false;
+}
+
+static void error_from_client(struct muc_req *r, struct room *room, struct muc_session *s)
+{
+    if (!s || !fatal_error(r->st))
+        return;
+    struct occupant *occ = s->occ;
+    if (occ->nsessions > 1) {
+        occupant_remove_session(room, s);
+        return;
+    }
+    static const int c333[] = { 333, 0 };
+    struct pres_opts o = { .codes = c333, .reason = "the client returned an error" };
+    presence_remove_occupant(r->muc, room, occ, &o);
+    room_reap(r->muc, room);
+}
+
+static bool is_voice_request(const struct xml_node *st)
+{
+    const struct xml_node *x = xml_child(st, "x", "jabber:x:data");
+    if (!x)
+        return false;
+    for (const struct xml_node *f = xml_first(x); f; f = xml_next(f)) {
+        const char *var = xml_attr(f, "var");
+        if (var && strcmp(var, "FORM_TYPE") == 0) {
+            const struct xml_node *v = xml_child(f, "value", NULL);
+            char *t = v ? xml_text(v) : NULL;
+            bool yes = t && strcmp(t, NS_MUC_REQUEST) == 0;
+            free(t);
+            return yes;
+        }
+    }
+    return false;
+}
+
+void message_handle(struct muc_req *r, struct room *room)
+{
+    const char *type = stanza_type(r->st);
+    struct muc_session *s = session_by_jid(room, r->from_full);
+    if (type && strcmp(type, "error") == 0) {
+        error_from_client(r, room, s);
+        return;
+    }
+    if (r->to->resource) {
+        private_message(r, room, s);
+        return;
+    }
+    if (type && strcmp(type, "groupchat") == 0) {
+        groupchat(r, room, s);
+        return;
+    }
+    const struct xml_node *ux = xml_child(r->st, "x", NS_MUC_USER);
+    if (ux && (xml_child(ux, "invite", NS_MUC_USER) || xml_child(ux, "decline", NS_MUC_USER))) {
+        invite_handle(r, room, ux);
+        return;
+    }
+    if (is_voice_request(r->st)) {
+        voice_request_handle(r, room, xml_child(r->st, "x", "jabber:x:data"));
+        return;
+    }
+    muc_bounce(r, "bad-request", "messages to a room are of type groupchat");
+}
+
+/* ---- IQs between occupants ---- */
+
+/* The forwarded IQ's id carries the original id and the requester, so the
+ * answer finds its way back without any state in the room. */
+static char *encode_iq_id(const char *orig, const char *requester)
+{
+    struct buf b;
+    buf_init(&b);
+    buf_puts(&b, "cfb");
+    for (const char *p = orig; *p; p++)
+        buf_printf(&b, "%02x", (unsigned char)*p);
+    buf_putc(&b, '-');
+    for (const char *p = requester; *p; p++)
+        buf_printf(&b, "%02x", (unsigned char)*p);
+    return buf_steal(&b, NULL);
+}
+
+static char *unhex(const char *s, size_t n)
+{
+    if (n % 2)
+        return NULL;
+    char *out = xmalloc(n / 2 + 1);
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1 || v == 0) {
+            free(out);
+            return NULL;
+        }
+        out[i] = (char)v;
+    }
+    out[n / 2] = '\0';
+    return out;
+}
+
+static int decode_iq_id(const char *id, char **orig, char **requester)
+{
+    if (!id || strncmp(id, "cfb", 3) != 0)
+        return -EINVAL;
+    const char *dash = strchr(id + 3, '-');
+    if (!dash)
+        return -EINVAL;
+    *orig = unhex(id + 3, (size_t)(dash - id - 3));
+    *requester = unhex(dash + 1, strlen(dash + 1));
+    if (!*orig || !*requester) {
+        free(*orig);
+        free(*requester);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static bool is_self_ping(const struct muc_req *r)
+{
+    const struct xml_node *q = xml_first(r->st);
+    const char *type = stanza_type(r->st);
+    return q && q->ns && strcmp(q->ns, NS_PING) == 0 && type && strcmp(type, "get") == 0;
+}
+
+void message_iq_to_occupant(struct muc_req *r, struct room *room)
+{
+    struct muc *m = r->muc;
+    struct muc_session *s = session_by_jid(room, r->from_full);
+    struct occupant *target = occupant_by_nick(room, r->to->resource);
+    if (!s) {
+        muc_bounce(r, "not-acceptable", "only occupants may query occupants");
+        return;
+    }
+    if (is_self_ping(r) && target == s->occ) {
+        /* XEP-0410: answering for the client proves it is still joined. */
+        struct xml_node *res = stanza_iq_result(r->st);
+        muc_send(m, res);
+        xml_unref(res);
+        return;
+    }
+    if (!target || !target->current) {
+        muc_bounce(r, "item-not-found", "no occupant with that nickname");
+        return;
+    }
+    char *from = occupant_jid(room, s->occ->nick);
+    char *id = encode_iq_id(stanza_id(r->st) ? stanza_id(r->st) : "", r->from_full);
+    struct xml_node *iq = stanza_new("iq", from, target->current->jid, stanza_type(r->st), id);
+    copy_payload(iq, r->st);
+    muc_send(m, iq);
+    xml_unref(iq);
+    free(id);
+    free(from);
+}
+
+void message_handle_iq_result(struct muc_req *r, struct room *room)
+{
+    char *orig = NULL, *requester = NULL;
+    if (decode_iq_id(stanza_id(r->st), &orig, &requester) < 0)
+        return;
+    struct muc_session *answerer = session_by_jid(room, r->from_full);
+    struct muc_session *asker = session_by_jid(room, requester);
+    if (answerer && asker && strcmp(asker->occ->nick, r->to->resource) == 0) {
+        char *from = occupant_jid(room, answerer->occ->nick);
+        struct xml_node *iq = stanza_new("iq", from, requester, stanza_type(r->st), orig);
+        for (const struct xml_node *c = r->st->children; c; c = c->next)
+            if (c->name)
+                xml_append(iq, xml_copy(c));
+        muc_send(r->muc, iq);
+        xml_unref(iq);
+        free(from);
+    }
+    free(orig);
+    free(requester);
+}
+
+/* ---- what a newcomer receives ---- */
+
+void message_room_notice(struct muc *m, struct room *room, const int *codes)
+{
+    struct xml_node *msg = stanza_new("message", room->jid, NULL, "groupchat", NULL);
+    struct xml_node *x = xml_add(msg, "x", NS_MUC_USER);
+    for (const int *c = codes; *c; c++) {
+        char v[8];
+        snprintf(v, sizeof v, "%d", *c);
+        xml_set_attr(xml_add(x, "status", NS_MUC_USER), "code", v);
+    }
+    size_t n;
+    const char *const *to = room_recipients(room, &n);
+    m->io.send_each(m->io.ud, msg, to, n);
+    xml_unref(msg);
+}
+
+void message_send_subject(struct muc *m, struct room *room, const char *to)
+{
+    const char *from = room->subject_from ? room->subject_from : room->jid;
+    struct xml_node *msg = stanza_new("message", from, to, "groupchat", NULL);
+    xml_add_text_child(msg, "subject", NS_COMPONENT, room->subject ? room->subject : "");
+    muc_send(m, msg);
+    xml_unref(msg);
+}
+
+/* A stored message goes out with 'to' and a XEP-0203 delay spliced into its
+ * serialised form: no re-parse per join. */
+static void send_history_entry(struct muc *m, struct room *room, const struct hist_entry *e,
+                               const char *to)
+{
+    static const char head[] = "<message";
+    static const char tail[] = "</message>";
+    if (e->xml_len < sizeof head + sizeof tail ||
+        memcmp(e->xml + e->xml_len - (sizeof tail - 1), tail, sizeof tail - 1) != 0)
+        return;
+    char stamp[32];
+    datetime_format(e->ts_ms, stamp);
+    struct buf b;
+    buf_init(&b);
+    buf_puts(&b, head);
+    buf_puts(&b, " to='");
+    buf_put_xml_escaped(&b, to, strlen(to), 1);
+    buf_putc(&b, '\'');
+    buf_append(&b, e->xml + sizeof head - 1, e->xml_len - (sizeof head - 1) - (sizeof tail - 1));
+    buf_printf(&b, "<delay xmlns='" NS_DELAY "' from='%s' stamp='%s'/>", room->jid, stamp);
+    buf_puts(&b, tail);
+    m->io.send_raw(m->io.ud, b.data, b.len);
+    buf_free(&b);
+}
+
+void message_send_history(struct muc *m, struct room *room, const char *to,
+                          const struct history_req *req, int64_t now)
+{
+    /* ' to=''' + delay element: what each copy adds to the stored bytes. */
+    size_t extra = strlen(to) + 6 + strlen(room->jid) + sizeof "<delay xmlns='" NS_DELAY
+                   "' from='' stamp='2000-01-01T00:00:00.000Z'/>";
+    size_t first = 0;
+    size_t n = history_select(&room->history, req, now, m->lim.max_history, extra, &first);
+    for (size_t i = 0; i < n; i++)
+        send_history_entry(m, room, history_at(&room->history, first + i), to);
+}

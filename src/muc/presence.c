@@ -1,0 +1,517 @@
+#include "compat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jid.h"
+#include "mem.h"
+#include "muc.h"
+#include "stanza.h"
+
+bool presence_may_see_jid(const struct room *room, const struct occupant *viewer)
+{
+    return perm_may_see_real_jid(viewer->role, room->cfg.whois_anyone);
+}
+
+/* ---- building presences ---- */
+
+static void add_codes(struct xml_node *x, const int *codes)
+{
+    for (const int *c = codes; c && *c; c++) {
+        char v[8];
+        snprintf(v, sizeof v, "%d", *c);
+        xml_set_attr(xml_add(x, "status", NS_MUC_USER), "code", v);
+    }
+}
+
+static void add_user_item(struct xml_node *x, const struct room *room,
+                          const struct occupant *occ, bool with_jid, const struct pres_opts *o)
+{
+    struct xml_node *item = xml_add(x, "item", NS_MUC_USER);
+    bool gone = o->type && strcmp(o->type, "unavailable") == 0;
+    xml_set_attr(item, "affiliation", perm_affil_name(occupant_affiliation(room, occ)));
+    xml_set_attr(item, "role", perm_role_name(gone && !o->new_nick ? ROLE_NONE : occ->role));
+    if (with_jid && occ->current)
+        xml_set_attr(item, "jid", occ->current->jid);
+    if (o->new_nick)
+        xml_set_attr(item, "nick", o->new_nick);
+    if (o->actor_nick)
+        xml_set_attr(xml_add(item, "actor", NS_MUC_USER), "nick", o->actor_nick);
+    if (o->reason && *o->reason)
+        xml_add_text_child(item, "reason", NS_MUC_USER, o->reason);
+}
+
+struct xml_node *presence_build(struct muc *m, struct room *room, const struct occupant *occ,
+                                bool with_jid, bool self, const struct pres_opts *o)
+{
+    char *from = xasprintf("%s/%s", room->jid, occ->nick);
+    struct xml_node *p = stanza_new("presence", from, NULL, o->type, NULL);
+    free(from);
+    const struct xml_node *own = occ->current ? occ->current->presence : NULL;
+    for (const struct xml_node *c = own ? own->children : NULL; c; c = c->next)
+        xml_append(p, xml_copy(c));
+    struct xml_node *x = xml_add(p, "x", NS_MUC_USER);
+    add_user_item(x, room, occ, with_jid || self, o);
+    add_codes(x, o->codes);
+    if (self) {
+        static const int self110[] = { 110, 0 };
+        add_codes(x, o->self_codes);
+        add_codes(x, self110);
+    }
+    xml_set_attr(xml_add(p, "occupant-id", NS_OCCUPANT_ID), "id", occ->occupant_id);
+    return p;
+}
+
+/* ---- sending ---- */
+
+struct audience {
+    const char **see;   /* sessions that see real JIDs */
+    size_t nsee;
+    const char **hide;
+    size_t nhide;
+};
+
+static void audience_collect(struct room *room, const struct occupant *subject,
+                             struct audience *a)
+{
+    size_t n = HASH_COUNT(room->sessions);
+    a->see = xmalloc((n ? n : 1) * sizeof *a->see);
+    a->hide = xmalloc((n ? n : 1) * sizeof *a->hide);
+    a->nsee = a->nhide = 0;
+    for (struct muc_session *s = room->sessions; s; s = s->hh.next) {
+        if (s->occ == subject)
+            continue;
+        if (presence_may_see_jid(room, s->occ))
+            a->see[a->nsee++] = s->jid;
+        else
+            a->hide[a->nhide++] = s->jid;
+    }
+}
+
+static void audience_free(struct audience *a)
+{
+    free(a->see);
+    free(a->hide);
+}
+
+static void send_to(struct muc *m, struct xml_node *st, const char *to)
+{
+    xml_set_attr(st, "to", to);
+    muc_send(m, st);
+    xml_set_attr(st, "to", NULL);
+}
+
+static void send_self(struct muc *m, struct room *room, struct occupant *occ,
+                      const struct pres_opts *o)
+{
+    struct xml_node *p = presence_build(m, room, occ, true, true, o);
+    for (size_t i = 0; i < occ->nsessions; i++)
+        send_to(m, p, occ->sessions[i]->jid);
+    xml_unref(p);
+}
+
+void presence_broadcast(struct muc *m, struct room *room, struct occupant *occ,
+                        const struct pres_opts *o)
+{
+    if (perm_presence_broadcast(occ->role, room->cfg.presence_broadcast) ||
+        (o->type && strcmp(o->type, "unavailable") == 0)) {
+        struct audience a;
+        audience_collect(room, occ, &a);
+        if (a.nsee) {
+            struct xml_node *p = presence_build(m, room, occ, true, false, o);
+            m->io.send_each(m->io.ud, p, a.see, a.nsee);
+            xml_unref(p);
+        }
+        if (a.nhide) {
+            struct xml_node *p = presence_build(m, room, occ, false, false, o);
+            m->io.send_each(m->io.ud, p, a.hide, a.nhide);
+            xml_unref(p);
+        }
+        audience_free(&a);
+    }
+    send_self(m, room, occ, o);
+}
+
+void presence_remove_occupant(struct muc *m, struct room *room, struct occupant *occ,
+                              const struct pres_opts *o)
+{
+    struct pres_opts gone = *o;
+    gone.type = "unavailable";
+    presence_broadcast(m, room, occ, &gone);
+    occupant_remove(room, occ);
+}
+
+/* ---- entering ---- */
+
+static void bounce_presence(struct muc_req *r, const char *cond, const char *text)
+{
+    muc_bounce(r, cond, text);
+}
+
+/* Keep what the client says about itself; drop what only the room may say. */
+static struct xml_node *sanitize(const struct xml_node *st)
+{
+    struct xml_node *p = xml_new("presence", NS_COMPONENT);
+    for (const struct xml_node *c = st->children; c; c = c->next) {
+        if (!c->name)
+            continue;
+        if (c->ns && (strcmp(c->ns, NS_MUC) == 0 || strcmp(c->ns, NS_MUC_USER) == 0 ||
+                      strcmp(c->ns, NS_OCCUPANT_ID) == 0 || strcmp(c->ns, NS_DELAY) == 0 ||
+                      strcmp(c->ns, NS_STANZAS) == 0))
+            continue;
+        if (strcmp(c->name, "error") == 0)
+            continue;
+        xml_append(p, xml_copy(c));
+    }
+    return p;
+}
+
+static void set_session_presence(struct muc_session *s, const struct xml_node *st)
+{
+    xml_unref(s->presence);
+    s->presence = sanitize(st);
+}
+
+/* Nicks that look empty are refused: they cannot be addressed or told apart. */
+static bool nick_acceptable(const struct muc *m, const char *nick)
+{
+    if (!*nick || strlen(nick) > m->lim.max_nick_bytes)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)nick; *p; p++) {
+        if (*p > ' ' && *p != 0x7f) {
+            /* U+200B..U+200F, U+2060..U+2064, U+FEFF are invisible. */
+            if (p[0] == 0xe2 && p[1] == 0x80 && p[2] >= 0x8b && p[2] <= 0x8f) {
+                p += 2;
+                continue;
+            }
+            if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa0 && p[2] <= 0xa4) {
+                p += 2;
+                continue;
+            }
+            if (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
+                p += 2;
+                continue;
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+static unsigned rooms_created_by(const struct muc *m, const char *bare)
+{
+    unsigned n = 0;
+    for (const struct room *room = m->rooms; room; room = room->hh.next)
+        if (strcmp(room->creator, bare) == 0)
+            n++;
+    return n;
+}
+
+static struct room *create_room(struct muc_req *r)
+{
+    struct muc *m = r->muc;
+    if (!m->lim.create_rooms) {
+        bounce_presence(r, "not-allowed", "room creation is restricted");
+        return NULL;
+    }
+    if (m->lim.max_rooms && m->nrooms >= m->lim.max_rooms) {
+        bounce_presence(r, "resource-constraint", "this service hosts its maximum of rooms");
+        return NULL;
+    }
+    if (m->lim.max_rooms_per_user && rooms_created_by(m, r->from_bare) >= m->lim.max_rooms_per_user) {
+        bounce_presence(r, "policy-violation", "you have created as many rooms as allowed");
+        return NULL;
+    }
+    char *room_jid = jid_format(r->to, true);
+    struct room *room = room_create(m, room_jid, r->to->node, r->from_bare, r->now);
+    free(room_jid);
+    return room;
+}
+
+static bool password_ok(const struct room *room, const struct xml_node *muc_x)
+{
+    if (!room->cfg.password_protected || !room->cfg.password || !*room->cfg.password)
+        return true;
+    const struct xml_node *pw = muc_x ? xml_child(muc_x, "password", NS_MUC) : NULL;
+    if (!pw)
+        return false;
+    char *given = xml_text(pw);
+    bool ok = strcmp(given, room->cfg.password) == 0;
+    free(given);
+    return ok;
+}
+
+/* §7.2.2–7.2.10: the checks in the order the spec lists them. */
+static const char *admission_error(struct muc_req *r, struct room *room, const char *nick,
+                                   enum muc_affil affil, const struct xml_node *muc_x,
+                                   const char **text)
+{
+    struct muc *m = r->muc;
+    *text = NULL;
+    if (room->locked && affil != AFFIL_OWNER) {
+        *text = "the room is locked until its owner configures it";
+        return "item-not-found";
+    }
+    if (affil == AFFIL_OUTCAST) {
+        *text = "you are banned from this room";
+        return "forbidden";
+    }
+    if (room->cfg.members_only && affil < AFFIL_MEMBER) {
+        *text = "this room is members-only";
+        return "registration-required";
+    }
+    struct occupant *holder = occupant_by_nick(room, nick);
+    if (holder && strcmp(holder->bare_jid, r->from_bare) != 0) {
+        *text = "that nickname is already in use";
+        return "conflict";
+    }
+    const char *owner = room_nick_owner(room, nick);
+    if (owner && strcmp(owner, r->from_bare) != 0) {
+        *text = "that nickname is registered by another user";
+        return "conflict";
+    }
+    if (!holder && !password_ok(room, muc_x)) {
+        *text = "a password is required to enter this room";
+        return "not-authorized";
+    }
+    unsigned cap = room_max_users(m, room);
+    if (!holder && cap && room->noccupants >= cap && affil < AFFIL_ADMIN) {
+        *text = "the room is full";
+        return "service-unavailable";
+    }
+    return NULL;
+}
+
+static void send_roster(struct muc *m, struct room *room, struct occupant *newcomer,
+                        const char *to)
+{
+    bool see = presence_may_see_jid(room, newcomer);
+    static const struct pres_opts plain = { 0 };
+    for (struct occupant *o = room->occupants; o; o = o->hh.next) {
+        if (o == newcomer || !perm_presence_broadcast(o->role, room->cfg.presence_broadcast))
+            continue;
+        struct xml_node *p = presence_build(m, room, o, see, false, &plain);
+        send_to(m, p, to);
+        xml_unref(p);
+    }
+}
+
+static void send_self_to(struct muc *m, struct room *room, struct occupant *occ, const char *to,
+                         const struct pres_opts *o)
+{
+    struct xml_node *p = presence_build(m, room, occ, true, true, o);
+    send_to(m, p, to);
+    xml_unref(p);
+}
+
+static void join_codes(const struct room *room, bool created, int *codes)
+{
+    size_t n = 0;
+    if (room->cfg.whois_anyone)
+        codes[n++] = 100;
+    if (room->cfg.logging)
+        codes[n++] = 170;
+    if (created)
+        codes[n++] = 201;
+    codes[n] = 0;
+}
+
+static void welcome(struct muc_req *r, struct room *room, struct occupant *occ,
+                    const struct xml_node *muc_x, bool created, bool broadcast)
+{
+    struct muc *m = r->muc;
+    int self_codes[4];
+    join_codes(room, created, self_codes);
+    struct pres_opts o = { .self_codes = self_codes };
+    send_roster(m, room, occ, r->from_full);
+    if (broadcast) {
+        /* Everyone else first; the newcomer's own copy ends its roster. */
+        struct pres_opts others = { 0 };
+        struct audience a;
+        if (perm_presence_broadcast(occ->role, room->cfg.presence_broadcast)) {
+            audience_collect(room, occ, &a);
+            struct xml_node *p = presence_build(m, room, occ, true, false, &others);
+            m->io.send_each(m->io.ud, p, a.see, a.nsee);
+            xml_unref(p);
+            p = presence_build(m, room, occ, false, false, &others);
+            m->io.send_each(m->io.ud, p, a.hide, a.nhide);
+            xml_unref(p);
+            audience_free(&a);
+        }
+        for (size_t i = 0; i < occ->nsessions; i++)
+            if (strcmp(occ->sessions[i]->jid, r->from_full) != 0)
+                send_self_to(m, room, occ, occ->sessions[i]->jid, &o);
+    }
+    send_self_to(m, room, occ, r->from_full, &o);
+    struct history_req hreq;
+    const struct xml_node *h = muc_x ? xml_child(muc_x, "history", NS_MUC) : NULL;
+    /* A malformed <history/> is ignored, as Prosody does: defaults apply. */
+    if (history_req_parse(h, &hreq) < 0 && history_req_parse(NULL, &hreq) < 0)
+        return;
+    message_send_history(m, room, r->from_full, &hreq, r->now);
+    message_send_subject(m, room, r->from_full);
+}
+
+static void join(struct muc_req *r, struct room *room, const char *nick)
+{
+    struct muc *m = r->muc;
+    const struct xml_node *muc_x = xml_child(r->st, "x", NS_MUC);
+    struct tombstone *t = NULL;
+    char *room_jid = jid_format(r->to, true);
+    HASH_FIND_STR(m->tombstones, room_jid, t);
+    free(room_jid);
+    if (!room && t) {
+        struct xml_node *e = stanza_error_reply(r->st, "gone", t->reason);
+        struct xml_node *err = stanza_child(e, "error");
+        if (t->venue) {
+            struct xml_node *g = xml_child(err, "gone", NS_STANZAS);
+            char *uri = xasprintf("xmpp:%s?join", t->venue);
+            xml_add_text(g, uri, strlen(uri));
+            free(uri);
+        }
+        muc_send(m, e);
+        xml_unref(e);
+        return;
+    }
+    if (!nick_acceptable(m, nick)) {
+        bounce_presence(r, "not-acceptable", "that nickname cannot be used");
+        return;
+    }
+    bool created = false;
+    if (!room) {
+        room = create_room(r);
+        if (!room)
+            return;
+        created = true;
+    }
+    enum muc_affil affil = room_affiliation(room, r->from_bare);
+    const char *text;
+    const char *cond = admission_error(r, room, nick, affil, muc_x, &text);
+    if (cond) {
+        bounce_presence(r, cond, text);
+        return;
+    }
+    struct occupant *occ = occupant_by_nick(room, nick);
+    bool fresh = !occ;
+    if (!occ) {
+        enum muc_role role = perm_default_role(affil, room->cfg.moderated, room->cfg.members_only);
+        occ = occupant_new(m, room, nick, r->from_bare, role);
+    }
+    struct muc_session *s = occupant_add_session(room, occ, r->from_full);
+    set_session_presence(s, r->st);
+    welcome(r, room, occ, muc_x, created, fresh);
+}
+
+/* ---- changes and leaving ---- */
+
+static void leave(struct muc_req *r, struct room *room, struct muc_session *s)
+{
+    struct muc *m = r->muc;
+    struct occupant *occ = s->occ;
+    set_session_presence(s, r->st);
+    occ->current = s;
+    struct pres_opts gone = { .type = "unavailable" };
+    if (occ->nsessions > 1) {
+        /* Other devices stay: only this one is told it left. */
+        send_self_to(m, room, occ, s->jid, &gone);
+        occupant_remove_session(room, s);
+        presence_broadcast(m, room, occ, &(struct pres_opts){ 0 });
+        return;
+    }
+    presence_remove_occupant(m, room, occ, &gone);
+    room_reap(m, room);
+}
+
+static void change_nick(struct muc_req *r, struct room *room, struct muc_session *s,
+                        const char *nick)
+{
+    struct muc *m = r->muc;
+    struct occupant *occ = s->occ;
+    if (!nick_acceptable(m, nick)) {
+        bounce_presence(r, "not-acceptable", "that nickname cannot be used");
+        return;
+    }
+    if (occupant_by_nick(room, nick)) {
+        bounce_presence(r, "conflict", "that nickname is already in use");
+        return;
+    }
+    const char *owner = room_nick_owner(room, nick);
+    if (owner && strcmp(owner, r->from_bare) != 0) {
+        bounce_presence(r, "conflict", "that nickname is registered by another user");
+        return;
+    }
+    if (occ->nsessions > 1) {
+        bounce_presence(r, "not-acceptable", "leave from your other devices to change nickname");
+        return;
+    }
+    static const int c303[] = { 303, 0 };
+    struct pres_opts o = { .type = "unavailable", .codes = c303, .new_nick = nick };
+    presence_broadcast(m, room, occ, &o);
+    occupant_rename(room, occ, nick);
+    set_session_presence(s, r->st);
+    presence_broadcast(m, room, occ, &(struct pres_opts){ 0 });
+}
+
+static void update(struct muc_req *r, struct room *room, struct muc_session *s)
+{
+    struct muc *m = r->muc;
+    struct occupant *occ = s->occ;
+    if (!occupant_rate_ok(&occ->pres_bucket, m->lim.presence_rate, m->lim.presence_burst,
+                          r->now)) {
+        bounce_presence(r, "resource-constraint", "too many presence updates; slow down");
+        return;
+    }
+    set_session_presence(s, r->st);
+    occ->current = s;
+    if (xml_child(r->st, "x", NS_MUC)) {
+        /* §7.2: a join from a joined client means it lost sync: replay. */
+        welcome(r, room, occ, xml_child(r->st, "x", NS_MUC), false, false);
+        return;
+    }
+    presence_broadcast(m, room, occ, &(struct pres_opts){ 0 });
+}
+
+/* A presence error from an occupant's client: it is gone (333, §7.14 / XEP-0410). */
+static void error_from_occupant(struct muc_req *r, struct room *room, struct muc_session *s)
+{
+    struct muc *m = r->muc;
+    struct occupant *occ = s->occ;
+    if (occ->nsessions > 1) {
+        occupant_remove_session(room, s);
+        return;
+    }
+    static const int c333[] = { 333, 0 };
+    struct pres_opts o = { .codes = c333, .reason = "the client returned an error" };
+    presence_remove_occupant(m, room, occ, &o);
+    room_reap(m, room);
+}
+
+void presence_handle(struct muc_req *r, struct room *room)
+{
+    const char *type = stanza_type(r->st);
+    const char *nick = r->to->resource;
+    struct muc_session *s = room ? session_by_jid(room, r->from_full) : NULL;
+    if (type && strcmp(type, "error") == 0) {
+        if (s)
+            error_from_occupant(r, room, s);
+        return;
+    }
+    if (type && strcmp(type, "unavailable") == 0) {
+        if (s)
+            leave(r, room, s);
+        return;
+    }
+    if (type)
+        return; /* probes and subscriptions mean nothing to a room */
+    if (!nick) {
+        bounce_presence(r, "jid-malformed", "a room nickname is required");
+        return;
+    }
+    if (!s)
+        join(r, room, nick);
+    else if (strcmp(s->occ->nick, nick) != 0)
+        change_nick(r, room, s, nick);
+    else
+        update(r, room, s);
+}

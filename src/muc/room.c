@@ -1,0 +1,203 @@
+#include "compat.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem.h"
+#include "muc.h"
+
+struct room *room_find(struct muc *m, const char *jid)
+{
+    struct room *room = NULL;
+    HASH_FIND_STR(m->rooms, jid, room);
+    return room;
+}
+
+void room_config_defaults(const struct muc *m, struct room_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->name = xstrdup("");
+    cfg->desc = xstrdup("");
+    cfg->lang = xstrdup("");
+    cfg->password = xstrdup("");
+    cfg->persistent = m->lim.persistent_default;
+    cfg->public_list = true;
+    cfg->allow_invites = false;
+    cfg->allow_pm = PM_ANYONE;
+    cfg->change_subject = false;
+    cfg->whois_anyone = false;
+    cfg->logging = false;
+    cfg->presence_broadcast = ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_PARTICIPANT) |
+                              ROLE_BIT(ROLE_VISITOR);
+    cfg->get_member_list = ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_PARTICIPANT);
+    cfg->history_length = m->lim.default_history;
+}
+
+void room_config_clear(struct room_config *cfg)
+{
+    free(cfg->name);
+    free(cfg->desc);
+    free(cfg->lang);
+    free(cfg->password);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+struct room *room_create(struct muc *m, const char *jid, const char *node, const char *creator,
+                         int64_t now)
+{
+    struct room *room = xcalloc(1, sizeof *room);
+    room->jid = xstrdup(jid);
+    room->node = xstrdup(node);
+    room->creator = xstrdup(creator);
+    room->created_ms = now;
+    room->locked = true;
+    room_config_defaults(m, &room->cfg);
+    history_init(&room->history, room->cfg.history_length);
+    room_set_affiliation(room, creator, AFFIL_OWNER, NULL);
+    HASH_ADD_KEYPTR(hh, m->rooms, room->jid, strlen(room->jid), room);
+    m->nrooms++;
+    return room;
+}
+
+void room_free(struct room *room)
+{
+    struct occupant *o, *otmp;
+    HASH_ITER(hh, room->occupants, o, otmp)
+        occupant_remove(room, o);
+    struct affiliation *a, *atmp;
+    HASH_ITER(hh, room->affiliations, a, atmp) {
+        HASH_DEL(room->affiliations, a);
+        free(a->jid);
+        free(a->nick);
+        free(a->reason);
+        free(a);
+    }
+    room_config_clear(&room->cfg);
+    history_free(&room->history);
+    free(room->recipients);
+    free(room->subject);
+    free(room->subject_from);
+    free(room->creator);
+    free(room->node);
+    free(room->jid);
+    free(room);
+}
+
+void room_destroy(struct muc *m, struct room *room, const char *venue, const char *reason)
+{
+    /* A destroyed persistent room keeps its name reserved: later joins learn
+     * where the discussion moved (§10.9). */
+    if (room->cfg.persistent) {
+        struct tombstone *t = NULL;
+        HASH_FIND_STR(m->tombstones, room->jid, t);
+        if (!t) {
+            t = xcalloc(1, sizeof *t);
+            t->jid = xstrdup(room->jid);
+            HASH_ADD_KEYPTR(hh, m->tombstones, t->jid, strlen(t->jid), t);
+        }
+        free(t->venue);
+        free(t->reason);
+        t->venue = venue ? xstrdup(venue) : NULL;
+        t->reason = reason ? xstrdup(reason) : NULL;
+    }
+    HASH_DEL(m->rooms, room);
+    m->nrooms--;
+    room_free(room);
+}
+
+struct affiliation *room_affiliation_entry(const struct room *room, const char *bare_jid)
+{
+    struct affiliation *a = NULL;
+    HASH_FIND_STR(room->affiliations, bare_jid, a);
+    return a;
+}
+
+enum muc_affil room_affiliation(const struct room *room, const char *bare_jid)
+{
+    const struct affiliation *a = room_affiliation_entry(room, bare_jid);
+    if (a)
+        return a->affil;
+    /* An affiliation on a whole domain (§9.1: ban a server) applies to its users. */
+    const char *at = strchr(bare_jid, '@');
+    if (at) {
+        a = room_affiliation_entry(room, at + 1);
+        if (a)
+            return a->affil;
+    }
+    return AFFIL_NONE;
+}
+
+void room_set_affiliation(struct room *room, const char *bare_jid, enum muc_affil affil,
+                          const char *reason)
+{
+    struct affiliation *a = room_affiliation_entry(room, bare_jid);
+    if (!a) {
+        if (affil == AFFIL_NONE)
+            return;
+        a = xcalloc(1, sizeof *a);
+        a->jid = xstrdup(bare_jid);
+        HASH_ADD_KEYPTR(hh, room->affiliations, a->jid, strlen(a->jid), a);
+    }
+    a->affil = affil;
+    free(a->reason);
+    a->reason = reason && *reason ? xstrdup(reason) : NULL;
+    /* Only outcasts lose a registered nick; an entry with nothing left goes. */
+    if (affil == AFFIL_OUTCAST) {
+        free(a->nick);
+        a->nick = NULL;
+    }
+    if (affil == AFFIL_NONE && !a->nick) {
+        HASH_DEL(room->affiliations, a);
+        free(a->jid);
+        free(a->reason);
+        free(a);
+    }
+}
+
+unsigned room_count_affiliation(const struct room *room, enum muc_affil affil)
+{
+    unsigned n = 0;
+    for (const struct affiliation *a = room->affiliations; a; a = a->hh.next)
+        if (a->affil == affil)
+            n++;
+    return n;
+}
+
+const char *room_nick_owner(const struct room *room, const char *nick)
+{
+    for (const struct affiliation *a = room->affiliations; a; a = a->hh.next)
+        if (a->nick && strcmp(a->nick, nick) == 0)
+            return a->jid;
+    return NULL;
+}
+
+void room_set_subject(struct room *room, const char *subject, const char *from)
+{
+    free(room->subject);
+    free(room->subject_from);
+    room->subject = xstrdup(subject);
+    room->subject_from = xstrdup(from);
+}
+
+bool room_is_empty(const struct room *room)
+{
+    return room->noccupants == 0;
+}
+
+bool room_reap(struct muc *m, struct room *room)
+{
+    if (!room_is_empty(room) || (room->cfg.persistent && !room->locked))
+        return false;
+    HASH_DEL(m->rooms, room);
+    m->nrooms--;
+    room_free(room);
+    return true;
+}
+
+unsigned room_max_users(const struct muc *m, const struct room *room)
+{
+    unsigned cap = m->lim.max_occupants;
+    if (room->cfg.max_users && (!cap || room->cfg.max_users < cap))
+        return room->cfg.max_users;
+    return cap;
+}

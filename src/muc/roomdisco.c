@@ -1,0 +1,147 @@
+/* §6: discovering rooms, their features and the reserved nick. */
+#include "compat.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datetime.h"
+#include "form.h"
+#include "mem.h"
+#include "muc.h"
+#include "stanza.h"
+
+static void feature(struct xml_node *q, const char *var)
+{
+    xml_set_attr(xml_add(q, "feature", NS_DISCO_INFO), "var", var);
+}
+
+static void room_features(struct xml_node *q, const struct room *room)
+{
+    const struct room_config *c = &room->cfg;
+    feature(q, NS_MUC);
+    feature(q, NS_DISCO_INFO);
+    feature(q, c->public_list ? "muc_public" : "muc_hidden");
+    feature(q, c->persistent ? "muc_persistent" : "muc_temporary");
+    feature(q, c->members_only ? "muc_membersonly" : "muc_open");
+    feature(q, c->moderated ? "muc_moderated" : "muc_unmoderated");
+    feature(q, c->whois_anyone ? "muc_nonanonymous" : "muc_semianonymous");
+    feature(q, c->password_protected ? "muc_passwordprotected" : "muc_unsecured");
+    feature(q, NS_OCCUPANT_ID);
+    feature(q, NS_SID);
+    feature(q, NS_REGISTER);
+    feature(q, NS_MUC_REQUEST);
+    feature(q, "http://jabber.org/protocol/muc#self-ping-optimization");
+    feature(q, "http://jabber.org/protocol/muc#stable_id");
+}
+
+static void roominfo_form(struct xml_node *q, const struct room *room)
+{
+    struct xml_node *x = form_new("result", NS_MUC_ROOMINFO, NULL, NULL);
+    form_add_field(x, NULL, "muc#roominfo_description", "Description", room->cfg.desc);
+    char n[16];
+    snprintf(n, sizeof n, "%u", room->noccupants);
+    form_add_field(x, NULL, "muc#roominfo_occupants", "Number of occupants", n);
+    form_add_field(x, NULL, "muc#roominfo_subject", "Subject",
+                   room->subject ? room->subject : "");
+    form_add_field(x, NULL, "muc#roominfo_lang", "Language", room->cfg.lang);
+    struct xml_node *cf = form_add_field(x, "jid-multi", "muc#roominfo_contactjid",
+                                         "Contact addresses", NULL);
+    for (const struct affiliation *a = room->affiliations; a; a = a->hh.next)
+        if (a->affil == AFFIL_OWNER)
+            form_add_value(cf, a->jid);
+    char stamp[32];
+    datetime_format(room->created_ms, stamp);
+    form_add_field(x, NULL, "x-confab#roominfo_creationdate", "Creation date", stamp);
+    form_add_field(x, NULL, "muc#roomconfig_roomname", "Name", room->cfg.name);
+    form_add_bool(x, "muc#roominfo_changesubject", "Occupants may change the subject",
+                  room->cfg.change_subject);
+    xml_append(q, x);
+}
+
+static void reserved_nick(struct muc_req *r, struct room *room)
+{
+    /* §7.12: the nick registered by the requester, as an identity name. */
+    const struct affiliation *a = room_affiliation_entry(room, r->from_bare);
+    struct xml_node *res = stanza_iq_result(r->st);
+    struct xml_node *q = xml_add(res, "query", NS_DISCO_INFO);
+    xml_set_attr(q, "node", "x-roomuser-item");
+    if (a && a->nick) {
+        struct xml_node *id = xml_add(q, "identity", NS_DISCO_INFO);
+        xml_set_attr(id, "category", "conference");
+        xml_set_attr(id, "type", "text");
+        xml_set_attr(id, "name", a->nick);
+    }
+    muc_send(r->muc, res);
+    xml_unref(res);
+}
+
+void roomdisco_info(struct muc_req *r, struct room *room, const struct xml_node *query)
+{
+    const char *node = xml_attr(query, "node");
+    if (strcmp(stanza_type(r->st), "get") != 0) {
+        muc_bounce(r, "service-unavailable", NULL);
+        return;
+    }
+    if (node && strcmp(node, "x-roomuser-item") == 0) {
+        reserved_nick(r, room);
+        return;
+    }
+    if (node) {
+        muc_bounce(r, "item-not-found", "no such node");
+        return;
+    }
+    struct xml_node *res = stanza_iq_result(r->st);
+    struct xml_node *q = xml_add(res, "query", NS_DISCO_INFO);
+    struct xml_node *id = xml_add(q, "identity", NS_DISCO_INFO);
+    xml_set_attr(id, "category", "conference");
+    xml_set_attr(id, "type", "text");
+    xml_set_attr(id, "name", *room->cfg.name ? room->cfg.name : room->node);
+    room_features(q, room);
+    roominfo_form(q, room);
+    muc_send(r->muc, res);
+    xml_unref(res);
+}
+
+void roomdisco_items(struct muc_req *r, struct room *room, const struct xml_node *query)
+{
+    /* Occupant lists are not disclosed through disco (§6.5 allows an empty list). */
+    struct xml_node *res = stanza_iq_result(r->st);
+    xml_add(res, "query", NS_DISCO_ITEMS);
+    muc_send(r->muc, res);
+    xml_unref(res);
+}
+
+void roomdisco_service_items(struct muc *m, const struct xml_node *iq)
+{
+    struct xml_node *res = stanza_iq_result(iq);
+    struct xml_node *q = xml_add(res, "query", NS_DISCO_ITEMS);
+    for (const struct room *room = m->rooms; room; room = room->hh.next) {
+        if (!room->cfg.public_list || room->locked)
+            continue;
+        struct xml_node *item = xml_add(q, "item", NS_DISCO_ITEMS);
+        xml_set_attr(item, "jid", room->jid);
+        xml_set_attr(item, "name", *room->cfg.name ? room->cfg.name : room->node);
+    }
+    muc_send(m, res);
+    xml_unref(res);
+}
+
+void roomdisco_unique(struct muc *m, const struct xml_node *iq)
+{
+    unsigned char rnd[16];
+    char hex[33];
+    if (RAND_bytes(rnd, sizeof rnd) != 1) {
+        struct xml_node *e = stanza_error_reply(iq, "internal-server-error", NULL);
+        muc_send(m, e);
+        xml_unref(e);
+        return;
+    }
+    for (size_t i = 0; i < sizeof rnd; i++)
+        snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    struct xml_node *res = stanza_iq_result(iq);
+    xml_add_text_child(res, "unique", NS_MUC_UNIQUE, hex);
+    muc_send(m, res);
+    xml_unref(res);
+}
