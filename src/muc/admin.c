@@ -176,13 +176,14 @@ static void apply_role(struct muc *m, struct room *room, const struct actor *a,
 static void apply_affil(struct muc *m, struct room *room, const struct actor *a,
                         struct change *c)
 {
+    enum muc_affil old = room_affiliation(room, c->jid);
     room_set_affiliation(room, c->jid, c->affil, c->reason);
     struct occupant *o, *tmp;
     HASH_ITER(hh, room->occupants, o, tmp) {
         if (strcmp(o->bare_jid, c->jid) != 0)
             continue;
-        enum muc_role role = perm_role_after_affil_change(o->role, c->affil, room->cfg.moderated,
-                                                          room->cfg.members_only);
+        enum muc_role role = perm_role_after_affil_change_from(
+            o->role, old, c->affil, room->cfg.moderated, room->cfg.members_only);
         if (role == ROLE_NONE) {
             int codes[2] = { c->affil == AFFIL_OUTCAST ? 301 : 321, 0 };
             struct pres_opts po = { .codes = codes, .actor_nick = a->nick, .reason = c->reason };
@@ -274,7 +275,11 @@ static void admin_get(struct muc_req *r, struct room *room, const struct xml_nod
     enum muc_role rv;
     enum muc_affil av;
     if (affil && !role && perm_affil_parse(affil, &av) == 0 && av != AFFIL_NONE) {
-        if (!perm_may_get_affil_list(a.role, a.affil, av, room->cfg.get_member_list))
+        bool may = av == AFFIL_MEMBER
+                       ? perm_may_get_member_list(a.role, a.affil, room->cfg.get_member_list,
+                                                  room->cfg.whois_anyone)
+                       : perm_may_get_affil_list(a.role, a.affil, av, room->cfg.get_member_list);
+        if (!may)
             muc_bounce(r, "forbidden", "you may not see this list");
         else
             list_affiliation(r, room, av);

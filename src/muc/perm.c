@@ -134,14 +134,14 @@ bool perm_may_register(enum muc_affil a) { return a == AFFIL_NONE; }
 bool perm_may_configure_room(enum muc_affil a) { return a == AFFIL_OWNER; }
 bool perm_may_destroy_room(enum muc_affil a) { return a == AFFIL_OWNER; }
 
-/* §8.3: "at or above the moderator's level", and never from an admin or
+/* §8.4: "at or above the moderator's level", and never from an admin or
  * owner. §8.5 says only "higher"; the stricter wording satisfies both. */
 static bool voice_protected(enum muc_affil actor, enum muc_affil target)
 {
     return target >= AFFIL_ADMIN || target >= actor;
 }
 
-/* §9.6: an admin may revoke moderator status only from members and the
+/* §9.7: an admin may revoke moderator status only from members and the
  * unaffiliated. Owners may from admins and owners (§5.1.3 footnote only bars
  * the lower from acting on the higher; Prosody agrees). */
 static bool moderator_protected(enum muc_affil actor, enum muc_affil target)

@@ -20,7 +20,8 @@ enum muc_pm { PM_ANYONE, PM_PARTICIPANTS, PM_MODERATORS, PM_NONE };
 /* Role sets, as in muc#roomconfig_presencebroadcast and _getmemberlist. */
 #define ROLE_BIT(r) (1u << (r))
 /* Every role an occupant can have: the spec's default for both fields. */
-#define PERM_ROLES_ALL (ROLE_BIT(ROLE_VISITOR) | ROLE_BIT(ROLE_PARTICIPANT) | ROLE_BIT(ROLE_MODERATOR))
+#define PERM_ROLES_ALL \
+    (ROLE_BIT(ROLE_VISITOR) | ROLE_BIT(ROLE_PARTICIPANT) | ROLE_BIT(ROLE_MODERATOR))
 
 /* Wire names. The *_name functions return NULL for a value outside the enum;
  * the *_parse functions are case-sensitive, as XML attribute values are, and
@@ -50,7 +51,8 @@ bool perm_may_change_subject(enum muc_role r, bool occupants_may_change_subject)
 bool perm_may_send_pm(enum muc_role sender, enum muc_pm allowpm);
 /* Mediated invitations (§7.8.2, §9.5). In a members-only room, admins and
  * owners always may, members only with allowinvites, whatever their role.
- * In other rooms any occupant may, visitors included (§5.1.1). */
+ * In other rooms any occupant may, visitors included (§5.1.1), and
+ * allowinvites plays no part, as in Prosody. */
 bool perm_may_invite(enum muc_role r, enum muc_affil a, bool allow_invites, bool members_only);
 /* whois "anyone" (non-anonymous) or "moderators" (semi-anonymous), §7.2.3–4. */
 bool perm_may_see_real_jid(enum muc_role viewer, bool whois_anyone);
@@ -75,8 +77,8 @@ bool perm_may_destroy_room(enum muc_affil a);
  *   "forbidden"      the actor is not a moderator (§8), or is not an admin or
  *                    owner but tries to grant or revoke moderator status (§9);
  *   "item-not-found" the target is not in the room (target_role ROLE_NONE);
- *   "not-allowed"    the target is protected from this actor (§8.2, §8.3,
- *                    §9.6).
+ *   "not-allowed"    the target is protected from this actor (§8.2, §8.4,
+ *                    §8.5, §9.7).
  * A self-kick is allowed (§8.2 MAY deny it; Prosody does not); callers that
  * want to refuse it can answer "conflict" themselves. */
 const char *perm_check_role_change(enum muc_role actor_role, enum muc_affil actor_affil,

@@ -53,9 +53,9 @@ static void roominfo_form(struct xml_node *q, const struct room *room)
             form_add_value(cf, a->jid);
     char stamp[32];
     datetime_format(room->created_ms, stamp);
-    form_add_field(x, NULL, "x-confab#roominfo_creationdate", "Creation date", stamp);
+    form_add_field(x, NULL, "x-muc#roominfo_creationdate", "Creation date", stamp);
     form_add_field(x, NULL, "muc#roomconfig_roomname", "Name", room->cfg.name);
-    form_add_bool(x, "muc#roominfo_changesubject", "Occupants may change the subject",
+    form_add_bool(x, "muc#roominfo_subjectmod", "Occupants may change the subject",
                   room->cfg.change_subject);
     xml_append(q, x);
 }

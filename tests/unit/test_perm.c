@@ -505,14 +505,14 @@ static void test_role_chart(void **state)
         /* "Admin or owner grants moderator status" */
         { ROLE_VISITOR, ROLE_MODERATOR, { "forbidden", "forbidden", ALLOWED, ALLOWED } },
         { ROLE_PARTICIPANT, ROLE_NONE, { ALLOWED, ALLOWED, ALLOWED, ALLOWED } },
-        /* "Moderator revokes voice", limited by §8.3: not from a user "at
+        /* "Moderator revokes voice", limited by §8.4: not from a user "at
          * or above the moderator's level", so an unaffiliated moderator
          * cannot silence an unaffiliated participant. */
         { ROLE_PARTICIPANT, ROLE_VISITOR, { "not-allowed", ALLOWED, ALLOWED, ALLOWED } },
         { ROLE_PARTICIPANT, ROLE_MODERATOR, { "forbidden", "forbidden", ALLOWED, ALLOWED } },
         /* "Exit room or be kicked by an admin or owner" */
         { ROLE_MODERATOR, ROLE_NONE, { "not-allowed", "not-allowed", ALLOWED, ALLOWED } },
-        /* "Admin or owner changes role to visitor" (§8.3 first for the
+        /* "Admin or owner changes role to visitor" (§8.4 first for the
          * unaffiliated moderator: the target is at its level). */
         { ROLE_MODERATOR, ROLE_VISITOR, { "not-allowed", "forbidden", ALLOWED, ALLOWED } },
         /* "Admin or owner changes role to participant" */
@@ -559,7 +559,7 @@ static void test_role_change_needs_moderator(void **state)
 
 /* §8.2: "A user cannot be kicked by a moderator with a lower affiliation …
  * MUST deny the request and return not-allowed". Equal affiliations may
- * (revision 1.25 "harmonized" kick and ban on "lower"); Prosody agrees. */
+ * (revision 1.20 "harmonized" kick and ban on "lower"); Prosody agrees. */
 static void test_kick(void **state)
 {
     static const struct role_row rows[] = {
@@ -587,13 +587,13 @@ static void test_kick(void **state)
     run_role_rows("§8.2 kick", rows, ARRAY_SIZE(rows));
 }
 
-/* §8.3/§8.4 and §5.1.1 ***: "A moderator MUST NOT be able to revoke voice
+/* §8.3–§8.5 and §5.1.1 ***: "A moderator MUST NOT be able to revoke voice
  * from a user whose affiliation is at or above the moderator's level. In
  * addition, a service MUST NOT allow the voice privileges of an admin or
  * owner to be removed by anyone." (§8.5 says only "higher"; the stricter
- * §8.3 wording satisfies both. Prosody checks only "higher" and lets an
- * owner silence an admin.) Granting voice: Prosody's rank rule (§8.3 says
- * nothing about it). */
+ * §8.4 wording satisfies both. Prosody checks only "higher" and lets an
+ * owner silence an admin.) Granting voice (§8.3) follows Prosody's rank
+ * rule; the spec says nothing about it. */
 static void test_voice(void **state)
 {
     static const struct role_row rows[] = {
@@ -624,11 +624,11 @@ static void test_voice(void **state)
         { ROLE_MODERATOR, AFFIL_NONE, ROLE_VISITOR, AFFIL_MEMBER, ROLE_PARTICIPANT,
           "not-allowed" },
     };
-    run_role_rows("§8.3 voice", rows, ARRAY_SIZE(rows));
+    run_role_rows("§8.4 voice", rows, ARRAY_SIZE(rows));
 }
 
-/* §9.5–§9.8 and §5.2.1 "Assign and Remove Moderator Role": admins and owners
- * only (others: forbidden, §9 intro). §9.6: "an admin MUST NOT be allowed to
+/* §9.6–§9.8 and §5.2.1 "Assign and Remove Moderator Role": admins and owners
+ * only (others: forbidden, §9 intro). §9.7: "an admin MUST NOT be allowed to
  * revoke moderator status from a user whose affiliation is owner or admin"
  * → not-allowed. An owner may take it from an admin or owner: §5.1.3 only
  * bars acting on a higher affiliation, and Prosody allows it. */
@@ -656,7 +656,7 @@ static void test_moderator_status(void **state)
         { ROLE_MODERATOR, AFFIL_MEMBER, ROLE_MODERATOR, AFFIL_NONE, ROLE_MODERATOR, "forbidden" },
         { ROLE_MODERATOR, AFFIL_ADMIN, ROLE_MODERATOR, AFFIL_ADMIN, ROLE_MODERATOR, ALLOWED },
     };
-    run_role_rows("§9.6 moderator", rows, ARRAY_SIZE(rows));
+    run_role_rows("§9.7 moderator", rows, ARRAY_SIZE(rows));
 }
 
 /* ---- affiliation changes -------------------------------------------------------- */
