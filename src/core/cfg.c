@@ -64,7 +64,7 @@ static const struct key keys[] = {
     { "link", "keepalive", K_DURATION, OFF(keepalive_ms), "60s", 0, MS(86400000), true, 0 },
     { "link", "connect_timeout", K_DURATION, OFF(connect_timeout_ms), "5s", MS(100), MS(600000), true, 0 },
     { "link", "reconnect_min", K_DURATION, OFF(reconnect_min_ms), "100ms", MS(10), MS(600000), true, 0 },
-    { "link", "reconnect_max", K_DURATION, OFF(reconnect_max_ms), "2s", MS(10), MS(3600000), true, 0 },
+    { "link", "reconnect_max", K_DURATION, OFF(reconnect_max_ms), "1s", MS(10), MS(3600000), true, 0 },
     { "link", "reconnect_auth_max", K_DURATION, OFF(reconnect_auth_max_ms), "60s", MS(10), MS(3600000), true, 0 },
     { "link", "max_stanza_size", K_SIZE, OFF(max_stanza_size), "512KiB", 4096, (uint64_t)1 << 30, false, 0 },
     { "link", "max_output_queue", K_SIZE, OFF(max_output_queue), "16MiB", 65536, (uint64_t)1 << 34, true, 0 },

@@ -135,7 +135,9 @@ static void reload(struct daemon *d)
     struct cfg fresh;
     char *err = NULL;
     if (cfg_load(d->cfg.path, d->ops->role, &fresh, &err) < 0) {
-        log_error("reload refused, keeping the running configuration:\n%s", err);
+        /* One log line per problem: each is FILE:LINE: message. */
+        for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+            log_error("reload refused, keeping the running configuration: %s", line);
         free(err);
         return;
     }

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Run every test: README command 2, and what CI runs (.ci/run).
+#
+#   scripts/test.sh [--quick] [--no-deps] [-- PYTEST_ARGS...]
+#
+# 1. scripts/deps.sh (installs missing Debian packages; skipped with --no-deps)
+# 2. normal build in build/: make check (cmocka unit tests), then the integration
+#    tests (pytest, real Prosody/ejabberd/PostgreSQL on loopback) against build/
+# 3. the same in a sanitizer build, build-asan/ (--enable-sanitizers: ASan+UBSan);
+#    skipped with --quick
+# The last line printed is "N passed, N failed" over all suites; the exit status
+# is non-zero if anything failed (a build that fails counts as one failure).
+# CONFAB_BUILD_DIR / CONFAB_ASAN_BUILD_DIR override the two build directories.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PY=/usr/bin/python3   # Debian's interpreter: sees python3-slixmpp/pytest/psycopg
+quick=0
+deps=1
+pytest_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --no-deps) deps=0 ;;
+    --) shift; pytest_args=("$@"); break ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test.sh: unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+cd "$ROOT" || exit 1
+export PYTHONDONTWRITEBYTECODE=1
+
+if [ "$deps" = 1 ]; then
+  bash scripts/deps.sh || { echo "test.sh: installing dependencies failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+total_pass=0
+total_fail=0
+summary=()
+
+note() { printf '\n==== %s ====\n' "$*"; }
+
+# count_unit BUILDDIR -> prints "PASSED FAILED" from the cmocka lines in the
+# automake test logs; a test whose .trs says FAIL/ERROR but whose log has no
+# cmocka failure (crash, sanitizer abort, no summary) counts as one failure.
+count_unit() {
+  $PY - "$1" <<'EOF'
+import re, sys, pathlib
+bd = pathlib.Path(sys.argv[1])
+passed = failed = 0
+for trs in sorted(bd.glob("tests/unit/*.trs")):
+    log = trs.with_suffix(".log")
+    result = ""
+    for line in trs.read_text(errors="replace").splitlines():
+        if line.startswith(":test-result:"):
+            result = line.split(":", 2)[2].strip()
+    text = log.read_text(errors="replace") if log.exists() else ""
+    p = sum(int(n) for n in re.findall(r"^\[  PASSED  \] (\d+) test\(s\)", text, re.M))
+    f = sum(int(n) for n in re.findall(r"^\[  FAILED  \] (\d+) test\(s\)", text, re.M))
+    if result in ("FAIL", "ERROR", "XPASS") and f == 0:
+        f = 1
+        print(f"unit: {log.name}: {result} without a cmocka failure summary (crash?)", file=sys.stderr)
+    if p == 0 and f == 0 and result == "PASS":
+        p = 1  # a passing test binary that does not print cmocka's summary
+    passed += p
+    failed += f
+print(passed, failed)
+EOF
+}
+
+# count_junit FILE -> prints "PASSED FAILED" (errors count as failures; a test that
+# passed but whose fixture teardown failed is one failure, not one of each)
+count_junit() {
+  $PY - "$1" <<'EOF'
+import sys
+import xml.etree.ElementTree as ET
+status = {}
+for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
+    key = (case.get("classname"), case.get("name"))
+    tags = {child.tag for child in case}
+    if tags & {"failure", "error"}:
+        s = "failed"
+    elif "skipped" in tags:
+        s = "skipped"
+    else:
+        s = "passed"
+    if status.get(key) != "failed":
+        status[key] = s
+vals = list(status.values())
+print(vals.count("passed"), vals.count("failed"))
+EOF
+}
+
+add() {  # add LABEL PASSED FAILED
+  total_pass=$((total_pass + $2))
+  total_fail=$((total_fail + $3))
+  summary+=("$(printf '%-28s passed=%-4s failed=%s' "$1" "$2" "$3")")
+}
+
+run_pass() {  # run_pass NAME BUILDDIR [--asan]
+  local name=$1 bd=$2
+  shift 2
+  note "$name: build ($bd)"
+  if ! bash scripts/build.sh "$@" "$bd"; then
+    echo "test.sh: $name build failed" >&2
+    add "$name build" 0 1
+    return
+  fi
+
+  note "$name: unit tests (make check)"
+  rm -f "$bd"/tests/unit/*.trs "$bd"/tests/unit/*.log
+  local jobs
+  jobs=$(nproc 2>/dev/null || echo 2)
+  make -C "$bd" -j"$jobs" check
+  local make_rc=$?
+  local counts p f
+  counts=$(count_unit "$bd") || counts="0 1"
+  read -r p f <<<"$counts"
+  if [ "$make_rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "test.sh: make check failed (rc $make_rc) with no failing unit test counted: build error?" >&2
+    f=1
+  fi
+  if [ "$make_rc" -ne 0 ] && [ -f "$bd/test-suite.log" ]; then
+    cat "$bd/test-suite.log"
+  fi
+  add "$name unit" "$p" "$f"
+
+  note "$name: integration tests (pytest, CONFAB_BUILD=$bd)"
+  local junit=$bd/integration-junit.xml
+  rm -f "$junit"
+  CONFAB_BUILD=$bd bash scripts/integration.sh --junitxml="$junit" \
+    ${pytest_args[@]+"${pytest_args[@]}"}
+  local py_rc=$?
+  if [ -f "$junit" ] && counts=$(count_junit "$junit"); then
+    read -r p f <<<"$counts"
+    # pytest exit 5 = nothing collected: that is a failure of the suite, not a pass
+    if [ "$py_rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  else
+    echo "test.sh: pytest wrote no junit report (rc $py_rc)" >&2
+    p=0 f=1
+  fi
+  add "$name integration" "$p" "$f"
+}
+
+run_pass normal "${CONFAB_BUILD_DIR:-$ROOT/build}"
+
+if [ "$quick" = 0 ]; then
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  run_pass sanitizers "${CONFAB_ASAN_BUILD_DIR:-$ROOT/build-asan}" --asan
+else
+  echo
+  echo "test.sh: --quick: sanitizer pass skipped"
+fi
+
+note summary
+for line in "${summary[@]}"; do echo "$line"; done
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
