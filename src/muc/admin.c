@@ -157,43 +157,101 @@ static void free_changes(struct change *c, size_t n)
     free(c);
 }
 
-static void apply_role(struct muc *m, struct room *room, const struct actor *a,
-                       struct change *c)
+/* What one change does to one occupant, applied in §8.2's order: removed
+ * occupants hear it first, then the actor gets its result, then the room. */
+struct event {
+    struct occupant *occ;
+    bool remove;
+    int codes[2];
+    const char *reason;
+};
+
+struct events {
+    struct event *ev;
+    size_t n, cap;
+};
+
+static void add_event(struct events *es, struct occupant *occ, bool remove, int code,
+                      const char *reason)
 {
-    struct occupant *t = c->target;
-    if (c->role == ROLE_NONE) {
-        static const int c307[] = { 307, 0 };
-        struct pres_opts o = { .codes = c307, .actor_nick = a->nick, .reason = c->reason };
-        presence_remove_occupant(m, room, t, &o);
+    for (size_t i = 0; i < es->n; i++) {
+        if (es->ev[i].occ != occ)
+            continue;
+        /* A later item overrides an earlier one for the same occupant. */
+        es->ev[i].remove = es->ev[i].remove || remove;
+        if (remove) {
+            es->ev[i].codes[0] = code;
+            es->ev[i].reason = reason;
+        }
         return;
     }
-    t->role = c->role;
-    struct pres_opts o = { .actor_nick = a->nick, .reason = c->reason };
-    presence_broadcast(m, room, t, &o);
+    if (es->n == es->cap) {
+        es->cap = es->cap ? es->cap * 2 : 4;
+        es->ev = xrealloc(es->ev, es->cap * sizeof *es->ev);
+    }
+    es->ev[es->n++] = (struct event){ .occ = occ, .remove = remove, .codes = { code, 0 },
+                                      .reason = reason };
 }
 
-/* Occupants of the changed bare JID follow their new affiliation. */
-static void apply_affil(struct muc *m, struct room *room, const struct actor *a,
-                        struct change *c)
+/* Occupants of jid follow its new affiliation (Prosody's rule, perm.c). */
+static void affil_events(struct room *room, const char *jid, enum muc_affil old,
+                         enum muc_affil affil, const char *reason, struct events *es)
 {
-    enum muc_affil old = room_affiliation(room, c->jid);
-    room_set_affiliation(room, c->jid, c->affil, c->reason);
-    struct occupant *o, *tmp;
-    HASH_ITER(hh, room->occupants, o, tmp) {
-        if (strcmp(o->bare_jid, c->jid) != 0)
+    for (struct occupant *o = room->occupants; o; o = o->hh.next) {
+        if (strcmp(o->bare_jid, jid) != 0)
             continue;
         enum muc_role role = perm_role_after_affil_change_from(
-            o->role, old, c->affil, room->cfg.moderated, room->cfg.members_only);
+            o->role, old, affil, room->cfg.moderated, room->cfg.members_only);
         if (role == ROLE_NONE) {
-            int codes[2] = { c->affil == AFFIL_OUTCAST ? 301 : 321, 0 };
-            struct pres_opts po = { .codes = codes, .actor_nick = a->nick, .reason = c->reason };
-            presence_remove_occupant(m, room, o, &po);
+            add_event(es, o, true, affil == AFFIL_OUTCAST ? 301 : 321, reason);
         } else {
             o->role = role;
-            struct pres_opts po = { .actor_nick = a->nick, .reason = c->reason };
-            presence_broadcast(m, room, o, &po);
+            add_event(es, o, false, 0, reason);
         }
     }
+}
+
+static struct pres_opts event_opts(const struct event *e, const char *actor)
+{
+    return (struct pres_opts){ .type = e->remove ? "unavailable" : NULL,
+                               .codes = e->codes[0] ? e->codes : NULL,
+                               .actor_nick = actor, .reason = e->reason };
+}
+
+static void events_first(struct muc *m, struct room *room, struct events *es, const char *actor)
+{
+    for (size_t i = 0; i < es->n; i++) {
+        struct pres_opts o = event_opts(&es->ev[i], actor);
+        if (es->ev[i].remove)
+            presence_send_self(m, room, es->ev[i].occ, &o);
+    }
+}
+
+static void events_rest(struct muc *m, struct room *room, struct events *es, const char *actor)
+{
+    for (size_t i = 0; i < es->n; i++) {
+        struct pres_opts o = event_opts(&es->ev[i], actor);
+        if (es->ev[i].remove) {
+            presence_send_others(m, room, es->ev[i].occ, &o);
+            occupant_remove(room, es->ev[i].occ);
+        } else {
+            presence_broadcast(m, room, es->ev[i].occ, &o);
+        }
+    }
+    free(es->ev);
+    es->ev = NULL;
+    es->n = es->cap = 0;
+}
+
+void admin_apply_affiliation(struct muc *m, struct room *room, const char *jid,
+                             enum muc_affil affil, const char *reason, const char *actor_nick)
+{
+    struct events es = { 0 };
+    enum muc_affil old = room_affiliation(room, jid);
+    room_set_affiliation(room, jid, affil, reason);
+    affil_events(room, jid, old, affil, reason, &es);
+    events_first(m, room, &es, actor_nick);
+    events_rest(m, room, &es, actor_nick);
 }
 
 static void admin_set(struct muc_req *r, struct room *room, const struct xml_node *query)
@@ -208,20 +266,27 @@ static void admin_set(struct muc_req *r, struct room *room, const struct xml_nod
         free_changes(changes, n);
         return;
     }
+    struct events es = { 0 };
+    for (size_t i = 0; i < n; i++) {
+        struct change *c = &changes[i];
+        if (c->is_role) {
+            if (c->role == ROLE_NONE) {
+                add_event(&es, c->target, true, 307, c->reason);
+            } else {
+                c->target->role = c->role;
+                add_event(&es, c->target, false, 0, c->reason);
+            }
+        } else {
+            enum muc_affil old = room_affiliation(room, c->jid);
+            room_set_affiliation(room, c->jid, c->affil, c->reason);
+            affil_events(room, c->jid, old, c->affil, c->reason, &es);
+        }
+    }
+    events_first(r->muc, room, &es, a.nick);
     struct xml_node *res = stanza_iq_result(r->st);
     muc_send(r->muc, res);
     xml_unref(res);
-    for (size_t i = 0; i < n; i++) {
-        if (changes[i].is_role) {
-            /* An earlier item may have removed this occupant already. */
-            const char *nick = xml_attr(changes[i].item, "nick");
-            changes[i].target = occupant_by_nick(room, nick);
-            if (changes[i].target)
-                apply_role(r->muc, room, &a, &changes[i]);
-        } else {
-            apply_affil(r->muc, room, &a, &changes[i]);
-        }
-    }
+    events_rest(r->muc, room, &es, a.nick);
     free_changes(changes, n);
     room_reap(r->muc, room);
 }
@@ -258,8 +323,9 @@ static void list_role(struct muc_req *r, struct room *room, enum muc_role which,
         xml_set_attr(item, "affiliation", perm_affil_name(occupant_affiliation(room, o)));
         xml_set_attr(item, "role", perm_role_name(o->role));
         xml_set_attr(item, "nick", o->nick);
-        if (see || a->affil >= AFFIL_ADMIN)
-            xml_set_attr(item, "jid", o->bare_jid);
+        /* §17.4 rule 5: role lists carry the full JID. */
+        if ((see || a->affil >= AFFIL_ADMIN) && o->current)
+            xml_set_attr(item, "jid", o->current->jid);
     }
     muc_send(r->muc, res);
     xml_unref(res);

@@ -71,7 +71,7 @@ static void invite(struct muc_req *r, struct room *room, const struct xml_node *
     } else {
         /* §9.3: in a members-only room the invitation makes the invitee a member. */
         if (room->cfg.members_only && room_affiliation(room, bare) == AFFIL_NONE)
-            room_set_affiliation(room, bare, AFFIL_MEMBER, NULL);
+            admin_apply_affiliation(r->muc, room, bare, AFFIL_MEMBER, NULL, NULL);
         char *reason = child_text(inv, "reason", NS_MUC_USER);
         send_invite(r->muc, room, invitee, r->from_bare, reason);
         free(reason);
@@ -246,6 +246,13 @@ static void register_submit(struct muc_req *r, struct room *room, const struct x
     struct xml_node *res = stanza_iq_result(r->st);
     muc_send(r->muc, res);
     xml_unref(res);
+    /* §7.10: occupants see the new affiliation. */
+    enum muc_affil now = room_affiliation(room, r->from_bare);
+    if (now != affil) {
+        room_set_affiliation(room, r->from_bare, affil, NULL);
+        admin_apply_affiliation(r->muc, room, r->from_bare, now, NULL, NULL);
+    }
+    room_reap(r->muc, room);
 }
 
 void register_handle(struct muc_req *r, struct room *room, const struct xml_node *query)

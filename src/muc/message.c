@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
 #include "buf.h"
 #include "datetime.h"
 #include "mem.h"
@@ -40,8 +43,8 @@ static void commit_groupchat(struct muc *m, struct room *room, struct xml_node *
 {
     /* The in-memory store: the sequence number is the XEP-0359 stanza-id. */
     uint64_t seq = ++room->last_seq;
-    char id[24];
-    snprintf(id, sizeof id, "%" PRIu64, seq);
+    char id[33];
+    muc_sid_encode(m, room->jid, seq, id);
     struct xml_node *sid = xml_add(msg, "stanza-id", NS_SID);
     xml_set_attr(sid, "id", id);
     xml_set_attr(sid, "by", room->jid);
@@ -68,6 +71,7 @@ static void change_subject(struct muc_req *r, struct room *room, struct occupant
     struct xml_node *msg = stanza_new("message", from, NULL, "groupchat", stanza_id(r->st));
     char *text = xml_text(subject);
     xml_add_text_child(msg, "subject", NS_COMPONENT, text);
+    xml_set_attr(xml_add(msg, "occupant-id", NS_OCCUPANT_ID), "id", occ->occupant_id);
     room_set_subject(room, text, from);
     free(text);
     free(from);
@@ -227,53 +231,82 @@ void message_handle(struct muc_req *r, struct room *room)
 
 /* ---- IQs between occupants ---- */
 
-/* The forwarded IQ's id carries the original id and the requester, so the
- * answer finds its way back without any state in the room. */
-static char *encode_iq_id(const char *orig, const char *requester)
+/* The forwarded IQ's id carries the original id and the requester, sealed with
+ * AES-256-GCM under a service key: the answer finds its way back without state
+ * in the room, and the target learns nothing about the requester (§17.4). */
+static char *encode_iq_id(const struct muc *m, const char *orig, const char *requester)
 {
+    size_t ol = strlen(orig), rl = strlen(requester), pl = ol + 1 + rl;
+    unsigned char nonce[12], tag[16];
+    unsigned char *pt = xmalloc(pl), *ct = xmalloc(pl);
+    memcpy(pt, orig, ol);
+    pt[ol] = '\0';
+    memcpy(pt + ol + 1, requester, rl);
+    int len = 0, fin = 0;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (RAND_bytes(nonce, sizeof nonce) != 1 || !ctx ||
+        !EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, m->iq_key, nonce) ||
+        !EVP_EncryptUpdate(ctx, ct, &len, pt, (int)pl) ||
+        !EVP_EncryptFinal_ex(ctx, ct + len, &fin) ||
+        !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, tag))
+        abort();
+    EVP_CIPHER_CTX_free(ctx);
     struct buf b;
     buf_init(&b);
     buf_puts(&b, "cfb");
-    for (const char *p = orig; *p; p++)
-        buf_printf(&b, "%02x", (unsigned char)*p);
-    buf_putc(&b, '-');
-    for (const char *p = requester; *p; p++)
-        buf_printf(&b, "%02x", (unsigned char)*p);
+    for (size_t i = 0; i < sizeof nonce; i++)
+        buf_printf(&b, "%02x", nonce[i]);
+    for (size_t i = 0; i < sizeof tag; i++)
+        buf_printf(&b, "%02x", tag[i]);
+    for (size_t i = 0; i < pl; i++)
+        buf_printf(&b, "%02x", ct[i]);
+    free(pt);
+    free(ct);
     return buf_steal(&b, NULL);
 }
 
-static char *unhex(const char *s, size_t n)
+static int unhex_bytes(const char *s, unsigned char *out, size_t n)
 {
-    if (n % 2)
-        return NULL;
-    char *out = xmalloc(n / 2 + 1);
-    for (size_t i = 0; i < n / 2; i++) {
+    for (size_t i = 0; i < n; i++) {
         unsigned v;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1 || v == 0) {
-            free(out);
-            return NULL;
-        }
-        out[i] = (char)v;
-    }
-    out[n / 2] = '\0';
-    return out;
-}
-
-static int decode_iq_id(const char *id, char **orig, char **requester)
-{
-    if (!id || strncmp(id, "cfb", 3) != 0)
-        return -EINVAL;
-    const char *dash = strchr(id + 3, '-');
-    if (!dash)
-        return -EINVAL;
-    *orig = unhex(id + 3, (size_t)(dash - id - 3));
-    *requester = unhex(dash + 1, strlen(dash + 1));
-    if (!*orig || !*requester) {
-        free(*orig);
-        free(*requester);
-        return -EINVAL;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1)
+            return -EINVAL;
+        out[i] = (unsigned char)v;
     }
     return 0;
+}
+
+static int decode_iq_id(const struct muc *m, const char *id, char **orig, char **requester)
+{
+    size_t len = id ? strlen(id) : 0;
+    if (len < 3 + 2 * (12 + 16) + 4 || strncmp(id, "cfb", 3) != 0 || (len - 3) % 2)
+        return -EINVAL;
+    size_t pl = (len - 3) / 2 - 12 - 16;
+    unsigned char nonce[12], tag[16];
+    unsigned char *ct = xmalloc(pl), *pt = xmalloc(pl + 1);
+    int out = 0, fin = 0, rc = -EINVAL;
+    EVP_CIPHER_CTX *ctx = NULL;
+    if (unhex_bytes(id + 3, nonce, 12) < 0 || unhex_bytes(id + 3 + 24, tag, 16) < 0 ||
+        unhex_bytes(id + 3 + 56, ct, pl) < 0)
+        goto done;
+    ctx = EVP_CIPHER_CTX_new();
+    if (!ctx || !EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, m->iq_key, nonce) ||
+        !EVP_DecryptUpdate(ctx, pt, &out, ct, (int)pl) ||
+        !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, tag) ||
+        EVP_DecryptFinal_ex(ctx, pt + out, &fin) <= 0)
+        goto done;
+    pt[pl] = '\0';
+    size_t ol = strnlen((char *)pt, pl);
+    if (ol == pl)
+        goto done;
+    *orig = xstrdup((char *)pt);
+    *requester = xstrndup((char *)pt + ol + 1, pl - ol - 1);
+    rc = 0;
+done:
+    EVP_CIPHER_CTX_free(ctx);
+    free(ct);
+    free(pt);
+    return rc;
 }
 
 static bool is_self_ping(const struct muc_req *r)
@@ -289,7 +322,8 @@ void message_iq_to_occupant(struct muc_req *r, struct room *room)
     struct muc_session *s = session_by_jid(room, r->from_full);
     struct occupant *target = occupant_by_nick(room, r->to->resource);
     if (!s) {
-        muc_bounce(r, "not-acceptable", "only occupants may query occupants");
+        /* XEP-0410 §4: a client that is not joined learns it from this. */
+        muc_bounce_type(r, "not-acceptable", "cancel", "only occupants may query occupants");
         return;
     }
     if (is_self_ping(r) && target == s->occ) {
@@ -304,7 +338,7 @@ void message_iq_to_occupant(struct muc_req *r, struct room *room)
         return;
     }
     char *from = occupant_jid(room, s->occ->nick);
-    char *id = encode_iq_id(stanza_id(r->st) ? stanza_id(r->st) : "", r->from_full);
+    char *id = encode_iq_id(m, stanza_id(r->st) ? stanza_id(r->st) : "", r->from_full);
     struct xml_node *iq = stanza_new("iq", from, target->current->jid, stanza_type(r->st), id);
     copy_payload(iq, r->st);
     muc_send(m, iq);
@@ -316,7 +350,7 @@ void message_iq_to_occupant(struct muc_req *r, struct room *room)
 void message_handle_iq_result(struct muc_req *r, struct room *room)
 {
     char *orig = NULL, *requester = NULL;
-    if (decode_iq_id(stanza_id(r->st), &orig, &requester) < 0)
+    if (decode_iq_id(r->muc, stanza_id(r->st), &orig, &requester) < 0)
         return;
     struct muc_session *answerer = session_by_jid(room, r->from_full);
     struct muc_session *asker = session_by_jid(room, requester);

@@ -1,5 +1,9 @@
 #include "compat.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +51,13 @@ static void refresh_info(struct muc *m)
     };
 }
 
+/* Independent keys for independent uses, all from the one service key. */
+static void derive_key(const unsigned char key[32], const char *label, unsigned char out[32])
+{
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key, 32, (const unsigned char *)label, strlen(label), out, &len);
+}
+
 struct muc *muc_new(const char *domain, const char *name, const struct muc_limits *lim,
                     const unsigned char key[32], const struct muc_io *io)
 {
@@ -56,6 +67,8 @@ struct muc *muc_new(const char *domain, const char *name, const struct muc_limit
     m->lim = *lim;
     m->io = *io;
     memcpy(m->occupant_id_key, key, sizeof m->occupant_id_key);
+    derive_key(key, "stanza-id", m->sid_key);
+    derive_key(key, "iq-id", m->iq_key);
     refresh_info(m);
     return m;
 }
@@ -103,6 +116,72 @@ void muc_send(struct muc *m, const struct xml_node *st)
 void muc_bounce(struct muc_req *r, const char *condition, const char *text)
 {
     service_bounce(&r->muc->info, r->st, condition, text, send_cb, r->muc);
+}
+
+void muc_bounce_type(struct muc_req *r, const char *condition, const char *type,
+                     const char *text)
+{
+    if (stanza_is_error(r->st))
+        return;
+    struct xml_node *e = stanza_error_reply(r->st, condition, text);
+    xml_set_attr(stanza_child(e, "error"), "type", type);
+    muc_send(r->muc, e);
+    xml_unref(e);
+}
+
+/* One AES block: 8 bytes of seq and 8 bytes of the room's hash. Without the
+ * key nobody can count messages or guess ids (XEP-0359 §6-7); with it, the id
+ * maps back to seq for keyset paging and is bound to its room. */
+static int sid_block(const struct muc *m, const unsigned char in[16], unsigned char out[16],
+                     bool enc)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int len = 0, ok = ctx && EVP_CipherInit_ex(ctx, EVP_aes_256_ecb(), NULL, m->sid_key, NULL,
+                                               enc ? 1 : 0) &&
+                      EVP_CIPHER_CTX_set_padding(ctx, 0) &&
+                      EVP_CipherUpdate(ctx, out, &len, in, 16) && len == 16;
+    EVP_CIPHER_CTX_free(ctx);
+    return ok ? 0 : -EIO;
+}
+
+static void room_tag(const char *room_jid, unsigned char tag[8])
+{
+    unsigned char md[32];
+    SHA256((const unsigned char *)room_jid, strlen(room_jid), md);
+    memcpy(tag, md, 8);
+}
+
+void muc_sid_encode(const struct muc *m, const char *room_jid, uint64_t seq, char out[33])
+{
+    unsigned char in[16], ct[16];
+    for (int i = 0; i < 8; i++)
+        in[i] = (unsigned char)(seq >> (56 - 8 * i));
+    room_tag(room_jid, in + 8);
+    if (sid_block(m, in, ct, true) < 0)
+        abort();
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", ct[i]);
+}
+
+int muc_sid_decode(const struct muc *m, const char *room_jid, const char *sid, uint64_t *seq)
+{
+    unsigned char ct[16], pt[16], tag[8];
+    if (!sid || strlen(sid) != 32)
+        return -EINVAL;
+    for (int i = 0; i < 16; i++) {
+        unsigned v;
+        if (sscanf(sid + 2 * i, "%2x", &v) != 1)
+            return -EINVAL;
+        ct[i] = (unsigned char)v;
+    }
+    room_tag(room_jid, tag);
+    if (sid_block(m, ct, pt, false) < 0 || memcmp(pt + 8, tag, 8) != 0)
+        return -EINVAL;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | pt[i];
+    *seq = v;
+    return 0;
 }
 
 static const struct xml_node *iq_payload(const struct xml_node *iq)

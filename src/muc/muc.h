@@ -161,6 +161,8 @@ struct muc {
     struct muc_limits lim;
     struct muc_io io;
     unsigned char occupant_id_key[32];
+    unsigned char sid_key[32];     /* stanza-id cipher, derived from the service key */
+    unsigned char iq_key[32];      /* forwarded-IQ id sealing, derived likewise */
     struct room *rooms;
     struct tombstone *tombstones;
     unsigned nrooms;
@@ -185,6 +187,13 @@ void muc_set_name(struct muc *m, const char *name);
 void muc_handle(struct muc *m, const struct xml_node *st);
 void muc_send(struct muc *m, const struct xml_node *st);
 void muc_bounce(struct muc_req *r, const char *condition, const char *text);
+/* The same with an error type other than the condition's default. */
+void muc_bounce_type(struct muc_req *r, const char *condition, const char *type,
+                     const char *text);
+/* XEP-0359 stanza-id for a room's message seq: opaque on the wire (a block
+ * cipher of seq and the room), decodable by us for archive paging. */
+void muc_sid_encode(const struct muc *m, const char *room_jid, uint64_t seq, char out[33]);
+int muc_sid_decode(const struct muc *m, const char *room_jid, const char *sid, uint64_t *seq);
 void muc_limits_default(struct muc_limits *lim);
 
 /* room.c */
@@ -245,6 +254,11 @@ struct xml_node *presence_build(struct muc *m, struct room *room, const struct o
  * its own sessions get 110 and the real JID. */
 void presence_broadcast(struct muc *m, struct room *room, struct occupant *occ,
                         const struct pres_opts *o);
+/* The two halves of a broadcast, for callers that must interleave (§8.2). */
+void presence_send_self(struct muc *m, struct room *room, struct occupant *occ,
+                        const struct pres_opts *o);
+void presence_send_others(struct muc *m, struct room *room, struct occupant *occ,
+                          const struct pres_opts *o);
 /* Remove an occupant with an unavailable presence (kick, ban, affiliation
  * change, error bounce, destruction). The caller reaps the room afterwards. */
 void presence_remove_occupant(struct muc *m, struct room *room, struct occupant *occ,
@@ -263,6 +277,10 @@ void message_send_history(struct muc *m, struct room *room, const char *to,
 
 /* admin.c */
 void admin_handle(struct muc_req *r, struct room *room, const struct xml_node *query);
+/* Set a bare JID's affiliation and make its occupants follow (presence
+ * updates, or removal with 301/321). Does not reap the room. */
+void admin_apply_affiliation(struct muc *m, struct room *room, const char *jid,
+                             enum muc_affil affil, const char *reason, const char *actor_nick);
 
 /* owner.c */
 void owner_handle(struct muc_req *r, struct room *room, const struct xml_node *query);

@@ -111,8 +111,8 @@ static void send_self(struct muc *m, struct room *room, struct occupant *occ,
     xml_unref(p);
 }
 
-void presence_broadcast(struct muc *m, struct room *room, struct occupant *occ,
-                        const struct pres_opts *o)
+void presence_send_others(struct muc *m, struct room *room, struct occupant *occ,
+                          const struct pres_opts *o)
 {
     if (perm_presence_broadcast(occ->role, room->cfg.presence_broadcast) ||
         (o->type && strcmp(o->type, "unavailable") == 0)) {
@@ -130,7 +130,25 @@ void presence_broadcast(struct muc *m, struct room *room, struct occupant *occ,
         }
         audience_free(&a);
     }
+}
+
+void presence_send_self(struct muc *m, struct room *room, struct occupant *occ,
+                        const struct pres_opts *o)
+{
     send_self(m, room, occ, o);
+}
+
+/* Someone leaving hears it first; the rest of the room after (§7.14, §8.2, §9.1). */
+void presence_broadcast(struct muc *m, struct room *room, struct occupant *occ,
+                        const struct pres_opts *o)
+{
+    if (o->type && strcmp(o->type, "unavailable") == 0) {
+        send_self(m, room, occ, o);
+        presence_send_others(m, room, occ, o);
+    } else {
+        presence_send_others(m, room, occ, o);
+        send_self(m, room, occ, o);
+    }
 }
 
 void presence_remove_occupant(struct muc *m, struct room *room, struct occupant *occ,
@@ -173,29 +191,47 @@ static void set_session_presence(struct muc_session *s, const struct xml_node *s
     s->presence = sanitize(st);
 }
 
-/* Nicks that look empty are refused: they cannot be addressed or told apart. */
+/* White_Space and Default_Ignorable code points: a nick made only of these
+ * looks empty and cannot be told apart (§17.1). */
+static bool invisible(uint32_t c)
+{
+    static const uint32_t ranges[][2] = {
+        { 0x0000, 0x0020 }, { 0x007F, 0x00A0 }, { 0x00AD, 0x00AD }, { 0x034F, 0x034F },
+        { 0x061C, 0x061C }, { 0x115F, 0x1160 }, { 0x1680, 0x1680 }, { 0x17B4, 0x17B5 },
+        { 0x180B, 0x180F }, { 0x2000, 0x200F }, { 0x2028, 0x202F }, { 0x205F, 0x206F },
+        { 0x3000, 0x3000 }, { 0x3164, 0x3164 }, { 0xFE00, 0xFE0F }, { 0xFEFF, 0xFEFF },
+        { 0xFFA0, 0xFFA0 }, { 0xFFF0, 0xFFF8 }, { 0x1BCA0, 0x1BCA3 }, { 0x1D173, 0x1D17A },
+        { 0xE0000, 0xE0FFF },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(ranges); i++)
+        if (c >= ranges[i][0] && c <= ranges[i][1])
+            return true;
+    return false;
+}
+
+/* Next code point of valid UTF-8 (jid_prep guarantees validity). */
+static uint32_t next_cp(const unsigned char **p)
+{
+    const unsigned char *s = *p;
+    uint32_t c;
+    int n;
+    if (s[0] < 0x80) { c = s[0]; n = 1; }
+    else if ((s[0] & 0xE0) == 0xC0) { c = s[0] & 0x1F; n = 2; }
+    else if ((s[0] & 0xF0) == 0xE0) { c = s[0] & 0x0F; n = 3; }
+    else { c = s[0] & 0x07; n = 4; }
+    for (int i = 1; i < n && s[i]; i++)
+        c = c << 6 | (s[i] & 0x3F);
+    *p = s + n;
+    return c;
+}
+
 static bool nick_acceptable(const struct muc *m, const char *nick)
 {
     if (!*nick || strlen(nick) > m->lim.max_nick_bytes)
         return false;
-    for (const unsigned char *p = (const unsigned char *)nick; *p; p++) {
-        if (*p > ' ' && *p != 0x7f) {
-            /* U+200B..U+200F, U+2060..U+2064, U+FEFF are invisible. */
-            if (p[0] == 0xe2 && p[1] == 0x80 && p[2] >= 0x8b && p[2] <= 0x8f) {
-                p += 2;
-                continue;
-            }
-            if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa0 && p[2] <= 0xa4) {
-                p += 2;
-                continue;
-            }
-            if (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
-                p += 2;
-                continue;
-            }
+    for (const unsigned char *p = (const unsigned char *)nick; *p;)
+        if (!invisible(next_cp(&p)))
             return true;
-        }
-    }
     return false;
 }
 
@@ -389,7 +425,12 @@ static void join(struct muc_req *r, struct room *room, const char *nick)
     const char *text;
     const char *cond = admission_error(r, room, nick, affil, muc_x, &text);
     if (cond) {
-        bounce_presence(r, cond, text);
+        /* §7.2.9: a full room is a temporary condition. */
+        if (strcmp(cond, "service-unavailable") == 0)
+            muc_bounce_type(r, cond, "wait", text);
+        else
+            bounce_presence(r, cond, text);
+        room_reap(r->muc, room);
         return;
     }
     struct occupant *occ = occupant_by_nick(room, nick);

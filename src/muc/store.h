@@ -1,0 +1,118 @@
+/* store.h — what the MUC engine asks of persistent storage.
+ *
+ * Every operation is asynchronous: the engine continues in the callback, which
+ * runs on the loop thread, never inside the call itself for the PostgreSQL
+ * store (the in-memory case, store == NULL in struct muc, completes at once).
+ * Callbacks never receive pointers to engine objects: they carry a room JID
+ * and look the room up again, because a room may be gone by then.
+ *
+ * Ordering: operations issued for one room complete in issue order, and a
+ * message's `committed` callback runs only once its row is durable. */
+#ifndef CONFAB_MUC_STORE_H
+#define CONFAB_MUC_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "perm.h"
+
+struct room;
+struct room_config;
+
+struct store_affil {
+    char *jid;
+    enum muc_affil affil;
+    char *nick;
+    char *reason;
+};
+
+struct store_msg {
+    uint64_t seq;
+    int64_t ts_ms;
+    char *xml;          /* as delivered, without 'to' */
+    size_t xml_len;
+    char *sender_jid;   /* real full JID (MAM 'with', whois) */
+    char *nick;
+};
+
+/* A room as loaded (owned by whoever receives it; store_room_free). */
+struct store_room {
+    bool exists;
+    bool tombstone;     /* destroyed: venue/reason describe it */
+    char *venue;
+    char *reason;
+    char *creator;
+    int64_t created_ms;
+    bool locked;
+    struct room_config *cfg;
+    char *subject;
+    char *subject_from;
+    uint64_t last_seq;
+    struct store_affil *affils;
+    size_t naffils;
+    struct store_msg *recent;  /* newest messages, oldest first */
+    size_t nrecent;
+};
+
+/* What a message append records besides the stanza. */
+struct store_msg_meta {
+    uint64_t seq;
+    int64_t ts_ms;
+    const char *sender_jid;
+    const char *nick;
+    const char *occupant_id;
+    const char *body;   /* for full-text search; NULL when none */
+    const char *xml;
+    size_t xml_len;
+};
+
+/* XEP-0313 query over one room, keyset-paged by seq. */
+struct store_mam_query {
+    int64_t start_ms, end_ms;  /* -1 = open */
+    const char *with;          /* occupant JID (room/nick) or real bare JID; NULL = any */
+    bool with_is_nick;
+    const char *fulltext;      /* NULL = none */
+    uint64_t after_seq;        /* 0 = none: results have seq > after_seq */
+    uint64_t before_seq;       /* 0 = none: results have seq < before_seq */
+    bool last_page;            /* RSM <before/> empty: the newest page */
+    unsigned max;              /* page size */
+    bool want_count;
+};
+
+struct store_mam_page {
+    struct store_msg *msgs;    /* oldest first */
+    size_t n;
+    bool complete;             /* nothing further in the paging direction */
+    long long count;           /* -1 when not asked */
+    long long first_index;     /* RSM index of msgs[0], -1 when unknown */
+};
+
+typedef void store_loaded_cb(void *ud, int err, struct store_room *rec);
+typedef void store_done_cb(void *ud, int err);
+typedef void store_mam_cb(void *ud, int err, struct store_mam_page *page);
+
+struct muc_store {
+    /* history: how many recent messages to return with the room. */
+    void (*load_room)(void *st, const char *jid, unsigned history, store_loaded_cb *cb,
+                      void *ud);
+    /* Configuration, lock state, subject, last_seq: an upsert of the room row. */
+    void (*save_room)(void *st, const struct room *room);
+    void (*save_affiliation)(void *st, const struct room *room, const char *jid,
+                             enum muc_affil affil, const char *nick, const char *reason);
+    void (*append_message)(void *st, const struct room *room, const struct store_msg_meta *m,
+                           store_done_cb *committed, void *ud);
+    /* Remove the room; a tombstone when venue/reason say it was destroyed. */
+    void (*delete_room)(void *st, const struct room *room, bool tombstone, const char *venue,
+                        const char *reason);
+    void (*mam_query)(void *st, const char *room_jid, const struct store_mam_query *q,
+                      store_mam_cb *cb, void *ud);
+    /* false while the database is unreachable: new messages are refused. */
+    bool (*available)(void *st);
+    void *st;
+};
+
+void store_room_free(struct store_room *r);
+void store_mam_page_free(struct store_mam_page *p);
+
+#endif
