@@ -46,7 +46,10 @@ struct cfg {
     struct cfg_endpoint component;  /* [component] */
     char *service_name;             /* [service] name */
     struct cfg_muc muc;             /* [muc] */
-    char *storage_dsn;              /* [storage] dsn */
+    char *storage_dsn;              /* [storage] dsn ("" = rooms in memory only) */
+    char *storage_fts_language;
+    bool storage_durable;           /* durability = commit (else async) */
+    uint64_t storage_idle_ms;
     char *compliance_archiver;      /* [compliance] archiver ("" = off) */
     enum cfg_policy compliance_policy;
     struct cfg_endpoint archiver;   /* [archiver] */

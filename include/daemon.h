@@ -29,6 +29,9 @@ struct daemon_ops {
 };
 
 int daemon_main(int argc, char **argv, const struct daemon_ops *ops);
+/* Stop the daemon because it cannot work (e.g. its database schema is newer
+ * than it knows); the process exits with exit_code. */
+void daemon_fail(struct daemon *d, int exit_code, const char *why);
 
 /* Send one stanza to the router. 0, -ENOTCONN (link down) or -ENOBUFS. */
 int daemon_send(struct daemon *d, const struct xml_node *st);

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "mem.h"
 
-enum ktype { K_UINT, K_BOOL, K_STRING, K_DOMAIN, K_ROUTER, K_SECRET, K_SECRET_FILE, K_DURATION, K_SIZE,
+enum ktype { K_DURABILITY, K_UINT, K_BOOL, K_STRING, K_DOMAIN, K_ROUTER, K_SECRET, K_SECRET_FILE, K_DURATION, K_SIZE,
              K_POLICY, K_LOGLEVEL };
 
 #define ROLE(r) (1u << (r))
@@ -54,6 +54,9 @@ static const struct key keys[] = {
     { "muc", "create_rooms", K_BOOL, OFF(muc.create_rooms), "true", NOLIMIT, true, 0 },
     { "muc", "persistent_default", K_BOOL, OFF(muc.persistent_default), "false", NOLIMIT, true, 0 },
     { "storage", "dsn", K_STRING, OFF(storage_dsn), "dbname=confab", NOLIMIT, false, 0 },
+    { "storage", "fts_language", K_STRING, OFF(storage_fts_language), "simple", NOLIMIT, false, 0 },
+    { "storage", "durability", K_DURABILITY, OFF(storage_durable), "commit", NOLIMIT, false, 0 },
+    { "storage", "idle_timeout", K_DURATION, OFF(storage_idle_ms), "10m", MS(1000), MS(604800000), true, 0 },
     { "compliance", "archiver", K_STRING, OFF(compliance_archiver), "", NOLIMIT, false, 0 },
     { "compliance", "policy", K_POLICY, OFF(compliance_policy), "relaxed", NOLIMIT, false, 0 },
     { "archiver", "domain", K_DOMAIN, OFF(archiver.domain), NULL, NOLIMIT, false, ROLE(CFG_ROLE_ARCHIVER) },
@@ -209,6 +212,14 @@ static const char *assign(struct cfg *c, const struct key *k, const char *v, cha
     uint64_t n = 0;
     int r;
     switch (k->type) {
+    case K_DURABILITY:
+        if (strcmp(v, "commit") == 0)
+            *(bool *)field = true;
+        else if (strcmp(v, "async") == 0)
+            *(bool *)field = false;
+        else
+            return "must be commit or async";
+        return NULL;
     case K_UINT: {
         char *end = NULL;
         errno = 0;
@@ -493,6 +504,7 @@ void cfg_free(struct cfg *c)
     endpoint_free(&c->archiver);
     free(c->service_name);
     free(c->storage_dsn);
+    free(c->storage_fts_language);
     free(c->compliance_archiver);
     free(c->archiver_dsn);
     memset(c, 0, sizeof *c);
@@ -515,7 +527,7 @@ static bool key_differs(const struct key *k, const struct cfg *a, const struct c
     }
     case K_DURATION: case K_SIZE: case K_UINT:
         return *(const uint64_t *)fa != *(const uint64_t *)fb;
-    case K_BOOL:
+    case K_BOOL: case K_DURABILITY:
         return *(const bool *)fa != *(const bool *)fb;
     case K_POLICY:
         return *(const enum cfg_policy *)fa != *(const enum cfg_policy *)fb;

@@ -130,6 +130,12 @@ static void shutdown_daemon(struct daemon *d, const char *why)
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
 }
 
+void daemon_fail(struct daemon *d, int exit_code, const char *why)
+{
+    d->exit_code = exit_code;
+    shutdown_daemon(d, why);
+}
+
 static void reload(struct daemon *d)
 {
     struct cfg fresh;

@@ -210,8 +210,10 @@ static void register_submit(struct muc_req *r, struct room *room, const struct x
     enum muc_affil affil = room_affiliation(room, r->from_bare);
     if (xml_child(q, "remove", NS_REGISTER)) {
         struct affiliation *a = room_affiliation_entry(room, r->from_bare);
-        if (a)
+        if (a) {
             set_nick(a, NULL);
+            room_save_affiliation(room, r->from_bare);
+        }
         if (affil == AFFIL_MEMBER)
             room_set_affiliation(room, r->from_bare, AFFIL_NONE, NULL);
     } else {
@@ -241,6 +243,7 @@ static void register_submit(struct muc_req *r, struct room *room, const struct x
         if (affil < AFFIL_MEMBER)
             room_set_affiliation(room, r->from_bare, AFFIL_MEMBER, NULL);
         set_nick(room_affiliation_entry(room, r->from_bare), nick);
+        room_save_affiliation(room, r->from_bare);
         free(nick);
     }
     struct xml_node *res = stanza_iq_result(r->st);

@@ -10,11 +10,16 @@
 #include "daemon.h"
 #include "datetime.h"
 #include "log.h"
+#include "migrate.h"
 #include "muc.h"
+#include "muc_store.h"
 
 struct confabd {
     struct daemon *d;
     struct muc *muc;
+    struct pg_store *store;
+    struct migrate *migrating;
+    uv_timer_t evict_timer;
 };
 
 static struct confabd the_daemon;
@@ -85,6 +90,47 @@ static void occupant_key(const struct cfg *cfg, unsigned char key[32])
     EVP_MD_CTX_free(ctx);
 }
 
+static void on_migrated(void *ud, int err, int from, int to)
+{
+    struct confabd *c = ud;
+    c->migrating = NULL;
+    if (err == -ECANCELED)
+        return;
+    if (err == -EPROTO) {
+        daemon_fail(c->d, 78, "the chat database schema is newer than this confabd");
+        return;
+    }
+    if (err < 0) {
+        daemon_fail(c->d, 1, "the chat database schema could not be brought up to date");
+        return;
+    }
+    if (from != to)
+        log_info("chat schema migrated from version %d to %d", from, to);
+    pg_store_set_ready(c->store);
+}
+
+static void on_evict(uv_timer_t *t)
+{
+    struct confabd *c = container_of(t, struct confabd, evict_timer);
+    const struct cfg *cfg = daemon_cfg(c->d);
+    unsigned n = muc_evict_idle(c->muc, datetime_now_ms(), (int64_t)cfg->storage_idle_ms);
+    if (n)
+        log_debug("evicted %u idle rooms from memory", n);
+}
+
+static void start_store(struct confabd *c, const struct cfg *cfg)
+{
+    uv_loop_t *loop = daemon_loop(c->d);
+    struct pg_store_cfg sc = { .dsn = cfg->storage_dsn, .fts_language = cfg->storage_fts_language,
+                               .durable = cfg->storage_durable };
+    c->store = pg_store_new(loop, c->muc, &sc);
+    muc_set_store(c->muc, pg_store_ops(c->store));
+    c->migrating = migrate_run(loop, cfg->storage_dsn, "chat", chat_migrations,
+                               chat_migrations_count, on_migrated, c);
+    uv_timer_init(loop, &c->evict_timer);
+    uv_timer_start(&c->evict_timer, on_evict, 10000, 10000);
+}
+
 static void *start(struct daemon *d)
 {
     const struct cfg *cfg = daemon_cfg(d);
@@ -98,6 +144,10 @@ static void *start(struct daemon *d)
     };
     the_daemon.d = d;
     the_daemon.muc = muc_new(daemon_domain(d), cfg->service_name, &lim, key, &io);
+    if (*cfg->storage_dsn)
+        start_store(&the_daemon, cfg);
+    else
+        log_warn("[storage] dsn is empty: rooms live in memory only");
     return &the_daemon;
 }
 
@@ -115,11 +165,27 @@ static void on_reloaded(void *svc)
     limits_from_cfg(cfg, &c->muc->lim);
 }
 
+static void on_store_stopped(void *ud)
+{
+    struct confabd *c = ud;
+    c->store = NULL;
+    muc_free(c->muc);
+    c->muc = NULL;
+}
+
+/* The store goes first: its pending callbacks still reach a live engine. */
 static void stop(void *svc)
 {
     struct confabd *c = svc;
-    muc_free(c->muc);
-    c->muc = NULL;
+    if (c->migrating)
+        migrate_cancel(c->migrating);
+    if (!c->store) {
+        muc_free(c->muc);
+        c->muc = NULL;
+        return;
+    }
+    uv_close((uv_handle_t *)&c->evict_timer, NULL);
+    pg_store_stop(c->store, on_store_stopped, c);
 }
 
 int main(int argc, char **argv)

@@ -39,25 +39,90 @@ static char *occupant_jid(const struct room *room, const char *nick)
 
 /* ---- groupchat ---- */
 
-static void commit_groupchat(struct muc *m, struct room *room, struct xml_node *msg, int64_t now)
+/* A message waiting for its commit: fan-out happens only once it is durable
+ * ([storage] durability = commit), so nothing reflected can be lost. */
+struct commit {
+    struct muc *m;
+    char *room_jid;
+    struct xml_node *msg;
+    struct xml_node *orig;   /* the sender's stanza, for an error reply */
+    uint64_t seq;
+    int64_t now;
+    char *xml;
+    size_t xml_len;
+};
+
+static void commit_free(struct commit *c)
 {
-    /* The in-memory store: the sequence number is the XEP-0359 stanza-id. */
+    xml_unref(c->msg);
+    xml_unref(c->orig);
+    free(c->room_jid);
+    free(c->xml);
+    free(c);
+}
+
+static void bounce_unstored(struct muc *m, const struct xml_node *orig)
+{
+    struct xml_node *e = stanza_error_reply(orig, "resource-constraint",
+                                            "the message could not be stored; retry later");
+    muc_send(m, e);
+    xml_unref(e);
+}
+
+static void on_committed(void *ud, int err)
+{
+    struct commit *c = ud;
+    struct room *room = room_find(c->m, c->room_jid);
+    if (err < 0) {
+        bounce_unstored(c->m, c->orig);
+    } else if (room) {
+        if (room->history.cap)
+            history_push(&room->history, c->seq, c->now, c->xml, c->xml_len);
+        size_t n;
+        const char *const *to = room_recipients(room, &n);
+        c->m->io.send_each(c->m->io.ud, c->msg, to, n);
+    }
+    commit_free(c);
+}
+
+static void commit_groupchat(struct muc_req *r, struct room *room, struct occupant *occ,
+                             struct xml_node *msg)
+{
+    struct muc *m = r->muc;
+    const struct muc_store *s = m->store;
+    if (s && !s->available(s->st)) {
+        bounce_unstored(m, r->st);
+        return;
+    }
     uint64_t seq = ++room->last_seq;
     char id[33];
     muc_sid_encode(m, room->jid, seq, id);
     struct xml_node *sid = xml_add(msg, "stanza-id", NS_SID);
     xml_set_attr(sid, "id", id);
     xml_set_attr(sid, "by", room->jid);
-    if (room->history.cap) {
-        struct buf b;
-        buf_init(&b);
-        xml_serialize(msg, NS_COMPONENT, &b);
-        history_push(&room->history, seq, now, b.data, b.len);
-        buf_free(&b);
+    struct commit *c = xcalloc(1, sizeof *c);
+    c->m = m;
+    c->room_jid = xstrdup(room->jid);
+    c->msg = xml_ref(msg);
+    c->orig = xml_ref((struct xml_node *)r->st);
+    c->seq = seq;
+    c->now = r->now;
+    struct buf b;
+    buf_init(&b);
+    xml_serialize(msg, NS_COMPONENT, &b);
+    c->xml = buf_steal(&b, &c->xml_len);
+    if (!s) {
+        on_committed(c, 0);
+        return;
     }
-    size_t n;
-    const char *const *to = room_recipients(room, &n);
-    m->io.send_each(m->io.ud, msg, to, n);
+    const struct xml_node *body = stanza_child(msg, "body");
+    char *text = body ? xml_text(body) : NULL;
+    struct store_msg_meta meta = {
+        .seq = seq, .ts_ms = r->now, .sender_jid = r->from_full, .nick = occ->nick,
+        .occupant_id = occ->occupant_id, .body = text, .xml = c->xml, .xml_len = c->xml_len,
+    };
+    s->append_message(s->st, room, &meta, on_committed, c);
+    free(text);
 }
 
 static void change_subject(struct muc_req *r, struct room *room, struct occupant *occ,
@@ -110,7 +175,7 @@ static void groupchat(struct muc_req *r, struct room *room, struct muc_session *
         xml_set_attr(msg, "xml:lang", lang);
     copy_payload(msg, r->st);
     xml_set_attr(xml_add(msg, "occupant-id", NS_OCCUPANT_ID), "id", occ->occupant_id);
-    commit_groupchat(m, room, msg, r->now);
+    commit_groupchat(r, room, occ, msg);
     xml_unref(msg);
 }
 

@@ -11,6 +11,14 @@
 #include "muc.h"
 #include "stanza.h"
 
+/* Stanzas for a room that is being read from the store wait here. */
+struct room_load {
+    char *jid;
+    struct xml_node **parked;
+    size_t n;
+    UT_hash_handle hh;
+};
+
 static const char *const muc_features[] = { NS_MUC, NS_MUC_UNIQUE, NS_REGISTER, NULL };
 
 void muc_limits_default(struct muc_limits *lim)
@@ -81,6 +89,15 @@ void muc_free(struct muc *m)
     HASH_ITER(hh, m->rooms, room, rtmp) {
         HASH_DEL(m->rooms, room);
         room_free(room);
+    }
+    struct room_load *l, *ltmp;
+    HASH_ITER(hh, m->loading, l, ltmp) {
+        HASH_DEL(m->loading, l);
+        for (size_t i = 0; i < l->n; i++)
+            xml_unref(l->parked[i]);
+        free(l->parked);
+        free(l->jid);
+        free(l);
     }
     struct tombstone *t, *ttmp;
     HASH_ITER(hh, m->tombstones, t, ttmp) {
@@ -275,7 +292,122 @@ static void dispatch(struct muc_req *r, const char *room_jid)
     }
 }
 
+/* ---- rooms that live in the store ---- */
+
+#define MAX_PARKED 256
+
+
+void muc_set_store(struct muc *m, const struct muc_store *store)
+{
+    m->store = store;
+}
+
+static void handle(struct muc *m, const struct xml_node *st, bool may_load);
+
+struct load_ctx {
+    struct muc *m;
+    char *jid;
+};
+
+static void add_tombstone(struct muc *m, const char *jid, const char *venue, const char *reason)
+{
+    struct tombstone *t = NULL;
+    HASH_FIND_STR(m->tombstones, jid, t);
+    if (t)
+        return;
+    t = xcalloc(1, sizeof *t);
+    t->jid = xstrdup(jid);
+    t->venue = venue ? xstrdup(venue) : NULL;
+    t->reason = reason ? xstrdup(reason) : NULL;
+    HASH_ADD_KEYPTR(hh, m->tombstones, t->jid, strlen(t->jid), t);
+}
+
+static void on_room_loaded(void *ud, int err, struct store_room *rec)
+{
+    struct load_ctx *ctx = ud;
+    struct muc *m = ctx->m;
+    struct room_load *l = NULL;
+    HASH_FIND_STR(m->loading, ctx->jid, l);
+    if (l)
+        HASH_DEL(m->loading, l);
+    if (err == 0 && rec && rec->exists && !room_find(m, ctx->jid))
+        room_from_store(m, ctx->jid, rec);
+    else if (err == 0 && rec && rec->tombstone)
+        add_tombstone(m, ctx->jid, rec->venue, rec->reason);
+    for (size_t i = 0; l && i < l->n; i++) {
+        if (err < 0) {
+            /* We cannot know whether the room exists: ask to retry. */
+            if (!stanza_is_error(l->parked[i])) {
+                struct xml_node *e = stanza_error_reply(l->parked[i], "resource-constraint",
+                                                        "room storage is unavailable; retry");
+                xml_set_attr(e, "from", stanza_to(l->parked[i]));
+                muc_send(m, e);
+                xml_unref(e);
+            }
+        } else {
+            handle(m, l->parked[i], false);
+        }
+        xml_unref(l->parked[i]);
+    }
+    if (l) {
+        free(l->parked);
+        free(l->jid);
+        free(l);
+    }
+    if (rec)
+        store_room_free(rec);
+    free(ctx->jid);
+    free(ctx);
+}
+
+/* true when the stanza was parked behind a load of room_jid. */
+static bool park_for_load(struct muc_req *r, const char *room_jid)
+{
+    struct muc *m = r->muc;
+    struct room_load *l = NULL;
+    HASH_FIND_STR(m->loading, room_jid, l);
+    if (!l) {
+        l = xcalloc(1, sizeof *l);
+        l->jid = xstrdup(room_jid);
+        HASH_ADD_KEYPTR(hh, m->loading, l->jid, strlen(l->jid), l);
+        struct load_ctx *ctx = xmalloc(sizeof *ctx);
+        ctx->m = m;
+        ctx->jid = xstrdup(room_jid);
+        l->parked = xmalloc(MAX_PARKED * sizeof *l->parked);
+        l->parked[l->n++] = xml_ref((struct xml_node *)r->st);
+        m->store->load_room(m->store->st, room_jid, m->lim.max_history, on_room_loaded, ctx);
+        return true;
+    }
+    if (l->n >= MAX_PARKED) {
+        muc_bounce(r, "resource-constraint", "the room is still loading; retry");
+        return true;
+    }
+    l->parked[l->n++] = xml_ref((struct xml_node *)r->st);
+    return true;
+}
+
+unsigned muc_evict_idle(struct muc *m, int64_t now, int64_t idle_ms)
+{
+    unsigned n = 0;
+    struct room *room, *tmp;
+    HASH_ITER(hh, m->rooms, room, tmp) {
+        if (!m->store || !room_is_empty(room) || room->locked || !room->cfg.persistent ||
+            now - room->idle_since_ms < idle_ms)
+            continue;
+        HASH_DEL(m->rooms, room);
+        m->nrooms--;
+        room_free(room);
+        n++;
+    }
+    return n;
+}
+
 void muc_handle(struct muc *m, const struct xml_node *st)
+{
+    handle(m, st, true);
+}
+
+static void handle(struct muc *m, const struct xml_node *st, bool may_load)
 {
     struct jid from = { 0 }, to = { 0 };
     if (service_route(&m->info, st, send_cb, m, &from, &to) != SERVICE_FOR_NODE)
@@ -287,7 +419,14 @@ void muc_handle(struct muc *m, const struct xml_node *st)
         .muc = m, .st = st, .from = &from, .from_full = full, .from_bare = bare, .to = &to,
         .now = m->io.now_ms(m->io.ud),
     };
+    if (may_load && m->store && !room_find(m, room_jid)) {
+        struct tombstone *t = NULL;
+        HASH_FIND_STR(m->tombstones, room_jid, t);
+        if (!t && park_for_load(&r, room_jid))
+            goto done;
+    }
     dispatch(&r, room_jid);
+done:
     free(room_jid);
     free(bare);
     free(full);

@@ -24,6 +24,7 @@
 #include "history.h"
 #include "perm.h"
 #include "service.h"
+#include "store.h"
 
 #define NS_MUC "http://jabber.org/protocol/muc"
 #define NS_MUC_USER "http://jabber.org/protocol/muc#user"
@@ -126,6 +127,7 @@ struct affiliation {
 };
 
 struct room {
+    struct muc *muc;           /* the service that owns it */
     char *jid;                 /* room@service, prepared */
     char *node;
     struct room_config cfg;
@@ -143,6 +145,7 @@ struct room {
     const char **recipients;   /* every session JID, for fan-out; rebuilt lazily */
     size_t nrecipients;
     bool recipients_dirty;
+    int64_t idle_since_ms;     /* when the last occupant left (eviction) */
     UT_hash_handle hh;
 };
 
@@ -166,6 +169,8 @@ struct muc {
     struct room *rooms;
     struct tombstone *tombstones;
     unsigned nrooms;
+    const struct muc_store *store;   /* NULL: rooms live in memory only */
+    struct room_load *loading;       /* rooms being read from the store */
 };
 
 /* A stanza addressed to a room or an occupant, with parsed addresses. */
@@ -196,7 +201,20 @@ void muc_sid_encode(const struct muc *m, const char *room_jid, uint64_t seq, cha
 int muc_sid_decode(const struct muc *m, const char *room_jid, const char *sid, uint64_t *seq);
 void muc_limits_default(struct muc_limits *lim);
 
+/* muc.c: persistence */
+/* Use a store (before any stanza is handled). */
+void muc_set_store(struct muc *m, const struct muc_store *store);
+/* Drop idle persistent rooms from memory (no occupants for idle_ms); they
+ * stay in the store. Returns how many were evicted. */
+unsigned muc_evict_idle(struct muc *m, int64_t now, int64_t idle_ms);
+
 /* room.c */
+/* Write the room row (config, lock, subject) to the store, if any. */
+void room_save(struct room *room);
+/* Write one affiliation entry (or its removal) to the store, if any. */
+void room_save_affiliation(struct room *room, const char *jid);
+/* Build a room from what the store returned. */
+struct room *room_from_store(struct muc *m, const char *jid, struct store_room *rec);
 struct room *room_find(struct muc *m, const char *jid);
 struct room *room_create(struct muc *m, const char *jid, const char *node, const char *creator,
                          int64_t now);

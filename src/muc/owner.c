@@ -303,6 +303,7 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
     history_resize(&room->history, room->cfg.history_length);
     bool was_locked = room->locked;
     room->locked = false;
+    room_save(room);
     struct xml_node *res = stanza_iq_result(r->st);
     muc_send(m, res);
     xml_unref(res);

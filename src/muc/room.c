@@ -51,9 +51,67 @@ struct room *room_create(struct muc *m, const char *jid, const char *node, const
     room->creator = xstrdup(creator);
     room->created_ms = now;
     room->locked = true;
+    room->muc = m;
     room_config_defaults(m, &room->cfg);
     history_init(&room->history, room->cfg.history_length);
+    HASH_ADD_KEYPTR(hh, m->rooms, room->jid, strlen(room->jid), room);
+    m->nrooms++;
+    /* The row first: affiliations and messages refer to it. */
+    room_save(room);
     room_set_affiliation(room, creator, AFFIL_OWNER, NULL);
+    return room;
+}
+
+void room_save(struct room *room)
+{
+    const struct muc_store *s = room->muc->store;
+    if (s)
+        s->save_room(s->st, room);
+}
+
+void room_save_affiliation(struct room *room, const char *jid)
+{
+    const struct muc_store *s = room->muc->store;
+    if (!s)
+        return;
+    const struct affiliation *a = room_affiliation_entry(room, jid);
+    s->save_affiliation(s->st, room, jid, a ? a->affil : AFFIL_NONE, a ? a->nick : NULL,
+                        a ? a->reason : NULL);
+}
+
+struct room *room_from_store(struct muc *m, const char *jid, struct store_room *rec)
+{
+    struct room *room = xcalloc(1, sizeof *room);
+    room->muc = m;
+    room->jid = xstrdup(jid);
+    const char *at = strchr(jid, '@');
+    room->node = xstrndup(jid, at ? (size_t)(at - jid) : strlen(jid));
+    room->creator = xstrdup(rec->creator ? rec->creator : "");
+    room->created_ms = rec->created_ms;
+    room->locked = rec->locked;
+    /* The record's configuration moves into the room. */
+    room->cfg = *rec->cfg;
+    memset(rec->cfg, 0, sizeof *rec->cfg);
+    room->subject = rec->subject;
+    room->subject_from = rec->subject_from;
+    rec->subject = rec->subject_from = NULL;
+    room->last_seq = rec->last_seq;
+    for (size_t i = 0; i < rec->naffils; i++) {
+        struct store_affil *sa = &rec->affils[i];
+        struct affiliation *a = xcalloc(1, sizeof *a);
+        a->jid = sa->jid;
+        a->affil = sa->affil;
+        a->nick = sa->nick;
+        a->reason = sa->reason;
+        sa->jid = sa->nick = sa->reason = NULL;
+        HASH_ADD_KEYPTR(hh, room->affiliations, a->jid, strlen(a->jid), a);
+    }
+    unsigned cap = room->cfg.history_length < m->lim.max_history ? room->cfg.history_length
+                                                                  : m->lim.max_history;
+    history_init(&room->history, cap);
+    for (size_t i = 0; i < rec->nrecent; i++)
+        history_push(&room->history, rec->recent[i].seq, rec->recent[i].ts_ms,
+                     rec->recent[i].xml, rec->recent[i].xml_len);
     HASH_ADD_KEYPTR(hh, m->rooms, room->jid, strlen(room->jid), room);
     m->nrooms++;
     return room;
@@ -100,6 +158,8 @@ void room_destroy(struct muc *m, struct room *room, const char *venue, const cha
         t->venue = venue ? xstrdup(venue) : NULL;
         t->reason = reason ? xstrdup(reason) : NULL;
     }
+    if (m->store)
+        m->store->delete_room(m->store->st, room, room->cfg.persistent, venue, reason);
     HASH_DEL(m->rooms, room);
     m->nrooms--;
     room_free(room);
@@ -152,6 +212,7 @@ void room_set_affiliation(struct room *room, const char *bare_jid, enum muc_affi
         free(a->reason);
         free(a);
     }
+    room_save_affiliation(room, bare_jid);
 }
 
 unsigned room_count_affiliation(const struct room *room, enum muc_affil affil)
@@ -177,6 +238,7 @@ void room_set_subject(struct room *room, const char *subject, const char *from)
     free(room->subject_from);
     room->subject = xstrdup(subject);
     room->subject_from = xstrdup(from);
+    room_save(room);
 }
 
 bool room_is_empty(const struct room *room)
@@ -186,8 +248,14 @@ bool room_is_empty(const struct room *room)
 
 bool room_reap(struct muc *m, struct room *room)
 {
-    if (!room_is_empty(room) || (room->cfg.persistent && !room->locked))
+    if (!room_is_empty(room))
         return false;
+    if (room->cfg.persistent && !room->locked) {
+        room->idle_since_ms = m->io.now_ms(m->io.ud);
+        return false;
+    }
+    if (m->store)
+        m->store->delete_room(m->store->st, room, false, NULL, NULL);
     HASH_DEL(m->rooms, room);
     m->nrooms--;
     room_free(room);

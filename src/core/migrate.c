@@ -1,0 +1,183 @@
+#include "compat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "mem.h"
+#include "migrate.h"
+
+struct migrate {
+    struct db *db;
+    const struct migration *list;
+    size_t n;
+    char *name;
+    migrate_done_cb *cb;
+    void *ud;
+    int from;
+    int err;
+    size_t pending;
+    bool started;
+    bool finishing;
+};
+
+int migrate_latest(const struct migration *list, size_t n)
+{
+    return n ? list[n - 1].version : 0;
+}
+
+static void on_stopped(void *ud)
+{
+    struct migrate *mg = ud;
+    int to = mg->err ? mg->from : migrate_latest(mg->list, mg->n);
+    mg->cb(mg->ud, mg->err, mg->from, to);
+    free(mg->name);
+    free(mg);
+}
+
+static void finish(struct migrate *mg, int err)
+{
+    if (mg->finishing)
+        return;
+    mg->finishing = true;
+    if (!mg->err)
+        mg->err = err;
+    db_stop(mg->db, on_stopped);
+}
+
+static void on_statement(void *ud, const struct db_result *r)
+{
+    struct migrate *mg = ud;
+    if (r->status < 0 && !mg->err) {
+        log_error("%s schema: migration failed: %s (SQLSTATE %s)", mg->name,
+                  r->message ? r->message : "unknown error", r->sqlstate);
+        mg->err = r->status == -ECANCELED ? -ECANCELED : -EIO;
+    }
+    if (--mg->pending == 0)
+        finish(mg, 0);
+}
+
+static void exec(struct migrate *mg, const char *sql)
+{
+    mg->pending++;
+    if (db_exec_sql(mg->db, sql, 0, NULL, NULL, NULL, on_statement, mg) < 0) {
+        mg->pending--;
+        mg->err = -EIO;
+    }
+}
+
+/* Split on ';' at the end of a line: the convention of schema/ files. */
+static void exec_script(struct migrate *mg, const char *sql)
+{
+    const char *p = sql;
+    while (*p) {
+        const char *end = strstr(p, ";\n");
+        size_t len = end ? (size_t)(end - p) + 1 : strlen(p);
+        char *stmt = xstrndup(p, len);
+        if (stmt[strspn(stmt, " \t\n")])
+            exec(mg, stmt);
+        free(stmt);
+        p += len;
+        if (end)
+            p++;
+    }
+}
+
+static void apply_pending(struct migrate *mg)
+{
+    int latest = migrate_latest(mg->list, mg->n);
+    if (mg->from > latest) {
+        log_error("%s schema: the database is at version %d, newer than the %d this binary "
+                  "knows; refusing to run (upgrade confab)", mg->name, mg->from, latest);
+        finish(mg, -EPROTO);
+        return;
+    }
+    if (mg->from == latest) {
+        log_info("%s schema: at version %d", mg->name, latest);
+        finish(mg, 0);
+        return;
+    }
+    /* One segment, one transaction: the lock serialises concurrent daemons. */
+    exec(mg, "SELECT pg_advisory_xact_lock(7311, 1)");
+    for (size_t i = 0; i < mg->n; i++) {
+        if (mg->list[i].version <= mg->from)
+            continue;
+        log_info("%s schema: applying migration %03d %s", mg->name, mg->list[i].version,
+                 mg->list[i].name);
+        exec_script(mg, mg->list[i].sql);
+    }
+    if (mg->pending == 0)
+        finish(mg, mg->err);
+}
+
+static void on_version(void *ud, const struct db_result *r)
+{
+    struct migrate *mg = ud;
+    mg->pending--;
+    if (mg->err) {
+        finish(mg, mg->err);
+        return;
+    }
+    if (r->status < 0) {
+        log_error("%s schema: cannot read schema_version: %s", mg->name,
+                  r->message ? r->message : "unknown error");
+        finish(mg, r->status == -ECANCELED ? -ECANCELED : -EIO);
+        return;
+    }
+    mg->from = atoi(PQgetvalue(r->res, 0, 0));
+    apply_pending(mg);
+}
+
+static void on_created(void *ud, const struct db_result *r)
+{
+    struct migrate *mg = ud;
+    mg->pending--;
+    if (r->status < 0 && !mg->err) {
+        log_error("%s schema: cannot create schema_version: %s", mg->name,
+                  r->message ? r->message : "unknown error");
+        mg->err = r->status == -ECANCELED ? -ECANCELED : -EIO;
+    }
+}
+
+static void on_state(void *ud, bool up)
+{
+    struct migrate *mg = ud;
+    if (!up || mg->started || mg->finishing)
+        return;
+    mg->started = true;
+    /* A fresh database has no schema_version yet; this is migration 001's
+     * own (idempotent) statement, so reading the version always works. */
+    mg->pending++;
+    db_exec_sql(mg->db,
+                "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
+                "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                0, NULL, NULL, NULL, on_created, mg);
+    mg->pending++;
+    db_exec_sql(mg->db, "SELECT coalesce(max(version), 0) FROM schema_version", 0, NULL, NULL,
+                NULL, on_version, mg);
+}
+
+struct migrate *migrate_run(uv_loop_t *loop, const char *dsn, const char *name,
+                            const struct migration *list, size_t n, migrate_done_cb *cb,
+                            void *ud)
+{
+    struct migrate *mg = xcalloc(1, sizeof *mg);
+    mg->list = list;
+    mg->n = n;
+    mg->name = xstrdup(name);
+    mg->cb = cb;
+    mg->ud = ud;
+    char label[64];
+    snprintf(label, sizeof label, "%s-migrate", name);
+    struct db_cfg cfg = { .dsn = dsn, .name = label };
+    mg->db = db_new(loop, &cfg, NULL, 0, on_state, mg);
+    db_start(mg->db);
+    return mg;
+}
+
+void migrate_cancel(struct migrate *mg)
+{
+    finish(mg, -ECANCELED);
+}

@@ -1,0 +1,441 @@
+/* The PostgreSQL store: every statement is prepared, parameterised and
+ * idempotent (db.c may run a statement again after a lost connection). */
+#include "compat.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "mem.h"
+#include "muc.h"
+#include "muc_store.h"
+
+struct pg_store {
+    struct db *db;
+    struct muc *muc;
+    char *fts_language;
+    bool durable;
+    bool ready;
+    struct muc_store ops;
+    void (*stop_done)(void *ud);
+    void *stop_ud;
+};
+
+#define ROOM_COLUMNS \
+    "locked, name, description, lang, password, persistent, public_list, members_only, " \
+    "moderated, password_protected, whois_anyone, change_subject, allow_invites, logging, " \
+    "allow_pm, max_users, presence_broadcast, get_member_list, history_length, subject, " \
+    "subject_from"
+
+static const struct db_stmt stmts[] = {
+    { "room_get",
+      "SELECT r.creator, (extract(epoch FROM r.created_at) * 1000)::bigint, " ROOM_COLUMNS ", "
+      "greatest(r.last_seq, coalesce((SELECT max(seq) FROM messages m WHERE m.room_id = r.id), 0)) "
+      "FROM rooms r WHERE r.jid = $1", 1 },
+    { "room_affils",
+      "SELECT a.jid, a.affiliation, a.nick, a.reason FROM affiliations a "
+      "JOIN rooms r ON r.id = a.room_id WHERE r.jid = $1", 1 },
+    { "room_recent",
+      "SELECT seq, (extract(epoch FROM ts) * 1000)::bigint, stanza, sender_jid, nick FROM messages "
+      "WHERE room_id = (SELECT id FROM rooms WHERE jid = $1) ORDER BY seq DESC LIMIT $2", 2 },
+    { "tomb_get",
+      "SELECT venue, reason FROM tombstones WHERE jid = $1 "
+      "AND (expires_at IS NULL OR expires_at > now())", 1 },
+    { "room_put",
+      "INSERT INTO rooms (jid, creator, created_at, " ROOM_COLUMNS ", last_seq) VALUES ("
+      "$1, $2, to_timestamp($3::double precision / 1000), $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+      "$13, $14, $15, $16, $17, $18, $19, string_to_array($20, ','), string_to_array($21, ','), "
+      "$22, $23, $24, $25) ON CONFLICT (jid) DO UPDATE SET locked = EXCLUDED.locked, "
+      "name = EXCLUDED.name, description = EXCLUDED.description, lang = EXCLUDED.lang, "
+      "password = EXCLUDED.password, persistent = EXCLUDED.persistent, "
+      "public_list = EXCLUDED.public_list, members_only = EXCLUDED.members_only, "
+      "moderated = EXCLUDED.moderated, password_protected = EXCLUDED.password_protected, "
+      "whois_anyone = EXCLUDED.whois_anyone, change_subject = EXCLUDED.change_subject, "
+      "allow_invites = EXCLUDED.allow_invites, logging = EXCLUDED.logging, "
+      "allow_pm = EXCLUDED.allow_pm, max_users = EXCLUDED.max_users, "
+      "presence_broadcast = EXCLUDED.presence_broadcast, "
+      "get_member_list = EXCLUDED.get_member_list, history_length = EXCLUDED.history_length, "
+      "subject = EXCLUDED.subject, subject_from = EXCLUDED.subject_from, "
+      "last_seq = greatest(rooms.last_seq, EXCLUDED.last_seq), updated_at = now()", 25 },
+    { "affil_put",
+      "INSERT INTO affiliations (room_id, jid, affiliation, nick, reason) "
+      "SELECT id, $2, $3, $4, $5 FROM rooms WHERE jid = $1 "
+      "ON CONFLICT (room_id, jid) DO UPDATE SET affiliation = EXCLUDED.affiliation, "
+      "nick = EXCLUDED.nick, reason = EXCLUDED.reason, updated_at = now()", 5 },
+    { "affil_del",
+      "DELETE FROM affiliations WHERE room_id = (SELECT id FROM rooms WHERE jid = $1) "
+      "AND jid = $2", 2 },
+    { "msg_put",
+      "INSERT INTO messages (room_id, seq, ts, sender_jid, nick, occupant_id, body, body_tsv, "
+      "stanza) SELECT id, $2, to_timestamp($3::double precision / 1000), $4, $5, $6, $7, "
+      "to_tsvector($8::regconfig, coalesce($7, '')), $9 FROM rooms WHERE jid = $1 "
+      "ON CONFLICT (room_id, seq) DO NOTHING", 9 },
+    { "room_del", "DELETE FROM rooms WHERE jid = $1", 1 },
+    { "tomb_put",
+      "INSERT INTO tombstones (jid, venue, reason) VALUES ($1, $2, $3) "
+      "ON CONFLICT (jid) DO UPDATE SET venue = EXCLUDED.venue, reason = EXCLUDED.reason, "
+      "destroyed_at = now()", 3 },
+};
+
+/* ---- helpers ---- */
+
+static const char *b(bool v)
+{
+    return v ? "t" : "f";
+}
+
+static bool col_bool(const PGresult *res, int row, int col)
+{
+    return PQgetvalue(res, row, col)[0] == 't';
+}
+
+static char *col_str(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : xstrdup(PQgetvalue(res, row, col));
+}
+
+static long long col_ll(const PGresult *res, int row, int col)
+{
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static void roles_str(unsigned set, char *out, size_t len)
+{
+    static const enum muc_role roles[] = { ROLE_MODERATOR, ROLE_PARTICIPANT, ROLE_VISITOR };
+    out[0] = '\0';
+    for (size_t i = 0; i < ARRAY_SIZE(roles); i++) {
+        if (!(set & ROLE_BIT(roles[i])))
+            continue;
+        if (out[0])
+            strncat(out, ",", len - strlen(out) - 1);
+        strncat(out, perm_role_name(roles[i]), len - strlen(out) - 1);
+    }
+}
+
+/* PostgreSQL's text form of a text[]: {a,b}. */
+static unsigned parse_roles(const char *s)
+{
+    unsigned set = 0;
+    char *copy = xstrdup(s), *save = NULL;
+    for (char *t = strtok_r(copy, "{},", &save); t; t = strtok_r(NULL, "{},", &save)) {
+        enum muc_role r;
+        if (perm_role_parse(t, &r) == 0)
+            set |= ROLE_BIT(r);
+    }
+    free(copy);
+    return set;
+}
+
+static void log_failure(const char *what, const struct db_result *r)
+{
+    log_error("store: %s failed: %s (SQLSTATE %s)", what, r->message ? r->message : "unknown",
+              r->sqlstate);
+}
+
+static void on_write(void *ud, const struct db_result *r)
+{
+    if (r->status < 0)
+        log_failure(ud, r);
+}
+
+static void exec(struct pg_store *s, const char *stmt, int n, const char *const *v,
+                 db_result_cb *cb, void *ud)
+{
+    int rc = db_exec(s->db, stmt, n, v, NULL, NULL, cb, ud);
+    if (rc < 0) {
+        struct db_result r = { .status = rc, .message = "the database queue is full" };
+        cb(ud, &r);
+    }
+}
+
+/* ---- loading a room ---- */
+
+struct load {
+    struct pg_store *s;
+    char *jid;
+    store_loaded_cb *cb;
+    void *ud;
+    struct store_room *rec;
+    int err;
+};
+
+static void room_row(struct store_room *rec, const PGresult *res)
+{
+    struct room_config *c = xcalloc(1, sizeof *c);
+    rec->exists = true;
+    rec->creator = col_str(res, 0, 0);
+    rec->created_ms = col_ll(res, 0, 1);
+    rec->locked = col_bool(res, 0, 2);
+    c->name = col_str(res, 0, 3);
+    c->desc = col_str(res, 0, 4);
+    c->lang = col_str(res, 0, 5);
+    c->password = col_str(res, 0, 6);
+    c->persistent = col_bool(res, 0, 7);
+    c->public_list = col_bool(res, 0, 8);
+    c->members_only = col_bool(res, 0, 9);
+    c->moderated = col_bool(res, 0, 10);
+    c->password_protected = col_bool(res, 0, 11);
+    c->whois_anyone = col_bool(res, 0, 12);
+    c->change_subject = col_bool(res, 0, 13);
+    c->allow_invites = col_bool(res, 0, 14);
+    c->logging = col_bool(res, 0, 15);
+    if (perm_pm_parse(PQgetvalue(res, 0, 16), &c->allow_pm) < 0)
+        c->allow_pm = PM_ANYONE;
+    c->max_users = (unsigned)col_ll(res, 0, 17);
+    c->presence_broadcast = parse_roles(PQgetvalue(res, 0, 18));
+    c->get_member_list = parse_roles(PQgetvalue(res, 0, 19));
+    c->history_length = (unsigned)col_ll(res, 0, 20);
+    rec->subject = col_str(res, 0, 21);
+    rec->subject_from = col_str(res, 0, 22);
+    rec->last_seq = (uint64_t)col_ll(res, 0, 23);
+    rec->cfg = c;
+}
+
+static void on_room_get(void *ud, const struct db_result *r)
+{
+    struct load *l = ud;
+    if (r->status < 0) {
+        log_failure("loading a room", r);
+        l->err = r->status;
+    } else if (PQntuples(r->res) == 1) {
+        room_row(l->rec, r->res);
+    }
+}
+
+static void on_room_affils(void *ud, const struct db_result *r)
+{
+    struct load *l = ud;
+    if (r->status < 0) {
+        l->err = r->status;
+        return;
+    }
+    int n = PQntuples(r->res);
+    l->rec->affils = xcalloc((size_t)n + 1, sizeof *l->rec->affils);
+    for (int i = 0; i < n; i++) {
+        struct store_affil *a = &l->rec->affils[l->rec->naffils];
+        if (perm_affil_parse(PQgetvalue(r->res, i, 1), &a->affil) < 0)
+            continue;
+        a->jid = col_str(r->res, i, 0);
+        a->nick = col_str(r->res, i, 2);
+        a->reason = col_str(r->res, i, 3);
+        l->rec->naffils++;
+    }
+}
+
+static void on_room_recent(void *ud, const struct db_result *r)
+{
+    struct load *l = ud;
+    if (r->status < 0) {
+        l->err = r->status;
+        return;
+    }
+    int n = PQntuples(r->res);
+    l->rec->recent = xcalloc((size_t)n + 1, sizeof *l->rec->recent);
+    /* Newest first from the query; the room wants oldest first. */
+    for (int i = 0; i < n; i++) {
+        struct store_msg *m = &l->rec->recent[n - 1 - i];
+        m->seq = (uint64_t)col_ll(r->res, i, 0);
+        m->ts_ms = col_ll(r->res, i, 1);
+        m->xml = col_str(r->res, i, 2);
+        m->xml_len = strlen(m->xml);
+        m->sender_jid = col_str(r->res, i, 3);
+        m->nick = col_str(r->res, i, 4);
+    }
+    l->rec->nrecent = (size_t)n;
+}
+
+/* The last of the four statements: everything is in. */
+static void on_tomb_get(void *ud, const struct db_result *r)
+{
+    struct load *l = ud;
+    if (r->status < 0) {
+        l->err = r->status;
+    } else if (PQntuples(r->res) == 1 && !l->rec->exists) {
+        l->rec->tombstone = true;
+        l->rec->venue = col_str(r->res, 0, 0);
+        l->rec->reason = col_str(r->res, 0, 1);
+    }
+    if (l->err < 0) {
+        store_room_free(l->rec);
+        l->rec = NULL;
+    }
+    l->cb(l->ud, l->err, l->rec);
+    free(l->jid);
+    free(l);
+}
+
+static void load_room(void *st, const char *jid, unsigned history, store_loaded_cb *cb, void *ud)
+{
+    struct pg_store *s = st;
+    if (!s->ready) {
+        cb(ud, -EAGAIN, NULL);
+        return;
+    }
+    struct load *l = xcalloc(1, sizeof *l);
+    l->s = s;
+    l->jid = xstrdup(jid);
+    l->cb = cb;
+    l->ud = ud;
+    l->rec = xcalloc(1, sizeof *l->rec);
+    char lim[16];
+    snprintf(lim, sizeof lim, "%u", history);
+    const char *v1[] = { l->jid };
+    const char *v2[] = { l->jid, lim };
+    /* Four statements in one turn: one segment, callbacks in this order. */
+    exec(s, "room_get", 1, v1, on_room_get, l);
+    exec(s, "room_affils", 1, v1, on_room_affils, l);
+    exec(s, "room_recent", 2, v2, on_room_recent, l);
+    exec(s, "tomb_get", 1, v1, on_tomb_get, l);
+}
+
+/* ---- writing ---- */
+
+static void save_room(void *st, const struct room *room)
+{
+    struct pg_store *s = st;
+    const struct room_config *c = &room->cfg;
+    char created[24], maxu[16], hist[16], seq[24], pb[64], gml[64];
+    snprintf(created, sizeof created, "%" PRId64, room->created_ms);
+    snprintf(maxu, sizeof maxu, "%u", c->max_users);
+    snprintf(hist, sizeof hist, "%u", c->history_length);
+    snprintf(seq, sizeof seq, "%" PRIu64, room->last_seq);
+    roles_str(c->presence_broadcast, pb, sizeof pb);
+    roles_str(c->get_member_list, gml, sizeof gml);
+    const char *v[] = {
+        room->jid, room->creator, created, b(room->locked), c->name, c->desc, c->lang,
+        c->password ? c->password : "", b(c->persistent), b(c->public_list),
+        b(c->members_only), b(c->moderated), b(c->password_protected), b(c->whois_anyone),
+        b(c->change_subject), b(c->allow_invites), b(c->logging), perm_pm_name(c->allow_pm),
+        maxu, pb, gml, hist, room->subject, room->subject_from, seq,
+    };
+    exec(s, "room_put", 25, v, on_write, "saving a room");
+}
+
+static void save_affiliation(void *st, const struct room *room, const char *jid,
+                             enum muc_affil affil, const char *nick, const char *reason)
+{
+    struct pg_store *s = st;
+    if (affil == AFFIL_NONE && !nick) {
+        const char *v[] = { room->jid, jid };
+        exec(s, "affil_del", 2, v, on_write, "removing an affiliation");
+        return;
+    }
+    const char *v[] = { room->jid, jid, perm_affil_name(affil), nick, reason };
+    exec(s, "affil_put", 5, v, on_write, "saving an affiliation");
+}
+
+struct append {
+    store_done_cb *cb;
+    void *ud;
+};
+
+static void on_append(void *ud, const struct db_result *r)
+{
+    struct append *a = ud;
+    if (r->status < 0)
+        log_failure("storing a message", r);
+    a->cb(a->ud, r->status < 0 ? r->status : 0);
+    free(a);
+}
+
+static void append_message(void *st, const struct room *room, const struct store_msg_meta *m,
+                           store_done_cb *committed, void *ud)
+{
+    struct pg_store *s = st;
+    char seq[24], ts[24];
+    snprintf(seq, sizeof seq, "%" PRIu64, m->seq);
+    snprintf(ts, sizeof ts, "%" PRId64, m->ts_ms);
+    const char *v[] = { room->jid, seq, ts, m->sender_jid, m->nick, m->occupant_id, m->body,
+                        s->fts_language, m->xml };
+    if (!s->durable) {
+        /* durability = async: the room goes on at once; a failure is only logged. */
+        exec(s, "msg_put", 9, v, on_write, "storing a message");
+        committed(ud, 0);
+        return;
+    }
+    struct append *a = xmalloc(sizeof *a);
+    a->cb = committed;
+    a->ud = ud;
+    exec(s, "msg_put", 9, v, on_append, a);
+}
+
+static void delete_room(void *st, const struct room *room, bool tombstone, const char *venue,
+                        const char *reason)
+{
+    struct pg_store *s = st;
+    const char *v[] = { room->jid, venue, reason };
+    exec(s, "room_del", 1, v, on_write, "deleting a room");
+    if (tombstone)
+        exec(s, "tomb_put", 3, v, on_write, "writing a tombstone");
+}
+
+static void mam_query(void *st, const char *room_jid, const struct store_mam_query *q,
+                      store_mam_cb *cb, void *ud)
+{
+    cb(ud, -ENOSYS, NULL);
+}
+
+static bool available(void *st)
+{
+    struct pg_store *s = st;
+    return s->ready && db_is_up(s->db);
+}
+
+/* ---- lifecycle ---- */
+
+static void on_db_state(void *ud, bool up)
+{
+    struct pg_store *s = ud;
+    if (s->ready)
+        log_info("store: chat database %s", up ? "available" : "unavailable; messages are "
+                                                               "refused until it returns");
+}
+
+struct pg_store *pg_store_new(uv_loop_t *loop, struct muc *m, const struct pg_store_cfg *cfg)
+{
+    struct pg_store *s = xcalloc(1, sizeof *s);
+    s->muc = m;
+    s->fts_language = xstrdup(cfg->fts_language);
+    s->durable = cfg->durable;
+    struct db_cfg dc = { .dsn = cfg->dsn, .name = "chat" };
+    s->db = db_new(loop, &dc, stmts, ARRAY_SIZE(stmts), on_db_state, s);
+    s->ops = (struct muc_store){
+        .load_room = load_room, .save_room = save_room, .save_affiliation = save_affiliation,
+        .append_message = append_message, .delete_room = delete_room, .mam_query = mam_query,
+        .available = available, .st = s,
+    };
+    return s;
+}
+
+const struct muc_store *pg_store_ops(struct pg_store *s)
+{
+    return &s->ops;
+}
+
+void pg_store_set_ready(struct pg_store *s)
+{
+    s->ready = true;
+    db_start(s->db);
+}
+
+static void on_db_stopped(void *ud)
+{
+    struct pg_store *s = ud;
+    void (*done)(void *) = s->stop_done;
+    void *dud = s->stop_ud;
+    free(s->fts_language);
+    free(s);
+    if (done)
+        done(dud);
+}
+
+void pg_store_stop(struct pg_store *s, void (*done)(void *ud), void *ud)
+{
+    s->stop_done = done;
+    s->stop_ud = ud;
+    s->ready = false;
+    db_stop(s->db, on_db_stopped);
+}
