@@ -16,6 +16,9 @@
  * cfg.max_inflight segments of at most cfg.max_segment statements are in flight;
  * what arrives meanwhile waits and goes out together in the next segment.
  *
+ * db_exec_atomic queues several statements as one unit that commits or fails
+ * as a whole, when they must commit together.
+ *
  * Failures.
  *  - A statement that fails gets its error (status < 0, sqlstate, message). Its
  *    segment was rolled back, so the other statements of that segment are sent
@@ -32,7 +35,7 @@
  *    order, ahead of requests that were waiting. Its first run may or may not
  *    have committed, so
  *
- *        EVERY STATEMENT RUN THROUGH db_exec MUST BE IDEMPOTENT
+ *        EVERY STATEMENT RUN THROUGH db.c MUST BE IDEMPOTENT
  *
  *    e.g. INSERT … ON CONFLICT (unique key) DO NOTHING, UPDATE … SET x = $value,
  *    DELETE … WHERE key = $1. That is what gives "nothing lost, nothing
@@ -42,6 +45,10 @@
  *    forever.
  *  - Requests made while the database is down wait, up to cfg.max_queue
  *    outstanding requests; beyond that db_exec returns -EAGAIN at once.
+ *  - There is no per-request timeout: a server that vanishes without a reset
+ *    (host down, partition) is noticed by TCP. Put keepalives_idle=30
+ *    keepalives_interval=10 keepalives_count=3 tcp_user_timeout=30000 in the
+ *    DSN where that matters (libpq's defaults leave it to the kernel: hours).
  *
  * Statements must not contain BEGIN/COMMIT/ROLLBACK, COPY or several commands
  * (pipeline mode forbids the last two; the first would break group commit).
@@ -189,6 +196,35 @@ int db_exec(struct db *db, const char *stmt, int nparams, const char *const *val
  * -ECANCELED. */
 int db_exec_sql(struct db *db, const char *sql, int nparams, const char *const *values,
                 const int *lengths, const int *formats, db_result_cb *cb, void *ud);
+
+/* One statement of a db_exec_atomic transaction: exactly one of stmt (a
+ * prepared statement's name) and sql (one command, sent unprepared) is set;
+ * the rest as for db_exec. */
+struct db_op {
+    const char *stmt;
+    const char *sql;
+    int nparams;
+    const char *const *values;
+    const int *lengths;
+    const int *formats;
+    db_result_cb *cb;
+    void *ud;
+};
+
+/* Queue ops[0..n) as ONE unit: they always go out together in one pipeline
+ * segment (never split, even beyond max_segment), so they commit together or
+ * not at all. Group commit still applies: the segment may hold other requests
+ * too; if one of those fails, this unit is sent again, whole, like any
+ * neighbour. On commit each op's callback gets its own result, in order. If a
+ * statement of the unit fails, every op's callback gets that statement's
+ * status, sqlstate and message — nothing of the unit committed. 40001/40P01
+ * and connection loss send the whole unit again, within the same max_attempts
+ * bound as db_exec. Use it for a change plus its outbox row, a migration, a
+ * delete plus its tombstone.
+ * Returns 0, or without queueing anything: -EINVAL (n == 0, an op with both or
+ * neither of stmt and sql, bad parameters), -ENOENT, -EAGAIN (the n requests
+ * would exceed max_queue), -ECANCELED. */
+int db_exec_atomic(struct db *db, const struct db_op *ops, size_t n);
 
 bool db_is_up(const struct db *db);
 void db_get_stats(const struct db *db, struct db_stats *out);

@@ -50,7 +50,7 @@ count_unit() {
 import re, sys, pathlib
 bd = pathlib.Path(sys.argv[1])
 passed = failed = 0
-for trs in sorted(bd.glob("tests/unit/*.trs")):
+for trs in sorted(bd.glob("tests/*/*.trs")):
     log = trs.with_suffix(".log")
     result = ""
     for line in trs.read_text(errors="replace").splitlines():

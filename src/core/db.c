@@ -84,7 +84,6 @@ struct seg {
     struct rlist reqs;        /* SEG_REQS, submission order */
     struct req *cur;          /* next request whose result is due */
     bool failed;              /* an error: the segment's transaction rolled back */
-    bool atomic;              /* holds exactly one db_exec_atomic group */
 };
 
 struct stmt {
@@ -153,6 +152,7 @@ struct db {
     uint64_t next_group;
     unsigned backoff_steps;
     char last_error[512];
+    char server_said[256];
     char resolve_error[300];
     char last_logged[512];
     uint64_t last_logged_ms;
@@ -378,8 +378,10 @@ static void close_poll(struct db *db)
  * before the new one starts, so epoll never sees a stale registration. */
 static int watch(struct db *db, int fd, int events)
 {
-    if (db->poll && db->poll->fd != fd)
+    if (db->poll && db->poll->fd != fd) {
+        log_debug("%s: libpq moved from socket %d to %d", db->name, db->poll->fd, fd);
         close_poll(db);
+    }
     if (!db->poll) {
         struct dbpoll *p = xcalloc(1, sizeof *p);
         p->db = db;
@@ -510,10 +512,21 @@ static void drop(struct db *db, const char *fmt, ...)
 static void on_notice(void *arg, const PGresult *res)
 {
     struct db *db = arg;
-    if (log_get_level() < LOG_DEBUG)
+    const char *ss = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    /* Class 57 (operator intervention) or FATAL: the server says why it is
+     * about to close the connection. Keep it for the drop reason. */
+    bool why = (ss && strncmp(ss, "57", 2) == 0) ||
+               (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0));
+    if (!why && log_get_level() < LOG_DEBUG)
         return;
     char msg[512];
     oneline(msg, sizeof msg, PQresultErrorMessage(res));
+    if (why) {
+        const char *prim = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        snprintf(db->server_said, sizeof db->server_said, "%.200s%s%s%s", prim ? prim : msg,
+                 ss ? " (SQLSTATE " : "", ss ? ss : "", ss ? ")" : "");
+    }
     log_debug("%s: server says: %s", db->name, msg);
 }
 
@@ -523,7 +536,8 @@ static void drop_pq(struct db *db, const char *what)
     oneline(msg, sizeof msg, db->conn ? PQerrorMessage(db->conn) : "");
     if (!*msg)
         snprintf(msg, sizeof msg, "unknown libpq error");
-    drop(db, "%s%s%s", what ? what : "", what ? ": " : "", msg);
+    drop(db, "%s%s%s%s%s", what ? what : "", what ? ": " : "", msg,
+         *db->server_said ? "; the server said: " : "", db->server_said);
 }
 
 static void on_deadline(uv_timer_t *h)
@@ -716,6 +730,7 @@ static void connect_now(struct db *db)
     val[k] = NULL;
 
     db->state = D_CONNECTING;
+    db->server_said[0] = '\0';
     db->conn = PQconnectStartParams(kw, val, 0);
     if (!db->conn) {
         drop(db, "cannot start a connection: out of memory");
@@ -852,37 +867,29 @@ static const struct stmt *broken_stmt(const struct db *db, const struct req *r)
     return NULL;
 }
 
-/* Fill one segment from the head of `waiting`: plain requests up to
- * max_segment, or one whole db_exec_atomic group on its own. False: the
- * connection broke. */
+/* Fill one segment from the head of `waiting` with units — a plain request,
+ * or a whole db_exec_atomic group — up to max_segment requests (a group is
+ * never split). False: the connection broke. */
 static bool fill_segment(struct db *db, struct seg *s)
 {
     struct req *r;
     while ((r = db->waiting.head)) {
+        uint64_t g = r->group;
         const struct stmt *bad = broken_stmt(db, r);
         if (bad) {
-            /* Never send part of a transaction: the whole group fails. */
-            uint64_t g = r->group;
+            /* Never send part of a transaction: the whole unit fails. */
             do {
                 rl_pop(&db->waiting);
                 fail_like(db, r, -EIO, bad->sqlstate, bad->error);
             } while (g && (r = db->waiting.head) && r->group == g);
             continue;
         }
-        if (r->group) {
-            if (s->reqs.n)
-                return true; /* a group starts a segment of its own */
-            uint64_t g = r->group;
-            s->atomic = true;
-            while ((r = db->waiting.head) && r->group == g)
-                if (!send_req(db, s, rl_pop(&db->waiting)))
-                    return false;
-            return true;
-        }
         if (s->reqs.n >= db->cfg.max_segment)
             return true;
-        if (!send_req(db, s, rl_pop(&db->waiting)))
-            return false;
+        do {
+            if (!send_req(db, s, rl_pop(&db->waiting)))
+                return false;
+        } while (g && (r = db->waiting.head) && r->group == g);
     }
     return true;
 }
@@ -949,7 +956,11 @@ static void went_up(struct db *db)
     schedule_flush(db);
 }
 
-/* A segment's sync came back: its requests are settled, or go round again. */
+/* A segment's sync came back: its requests are settled, or go round again.
+ * After an error the segment holds at most one failing statement, f. Its unit
+ * (f alone, or f's db_exec_atomic group) fails — or, for 40001/40P01, is
+ * resent. Everything else was rolled back through no fault of its own and is
+ * resent without counting a run. */
 static void seg_synced(struct db *db)
 {
     struct seg *s = db->seg_head;
@@ -964,39 +975,29 @@ static void seg_synced(struct db *db)
     }
     db->nsegs--;
     db->ninflight -= s->reqs.n;
+    struct req *f = NULL, *r;
+    if (s->failed)
+        for (f = s->reqs.head; f && f->rs != RS_FAILED && f->rs != RS_RETRY; f = f->next)
+            ;
     struct rlist again = { 0 };
-    struct req *r;
-    if (s->atomic && s->failed) {
-        /* A transaction fails or is retried as a whole. */
-        struct req *f = s->reqs.head;
-        while (f && f->rs != RS_FAILED && f->rs != RS_RETRY)
-            f = f->next;
-        bool retry = !f || f->rs == RS_RETRY;
-        while ((r = rl_pop(&s->reqs))) {
-            if (retry) {
-                req_reset(r);
-                db->stats.retried++;
-                rl_push(&again, r);
-            } else if (r != f) {
-                fail_like(db, r, f->status, f->sqlstate, f->message);
-            } else {
-                rl_push(&db->done, r);
-            }
-        }
-    }
     while ((r = rl_pop(&s->reqs))) {
-        if (r->rs == RS_FAILED) {
-            rl_push(&db->done, r);
-        } else if (!s->failed && r->rs == RS_OK) {
+        if (!s->failed) {
             finish(db, r, 0, NULL, NULL);
-        } else {
-            /* Rolled back with its segment: not its fault, so not a run. */
-            if (r->rs != RS_RETRY && r->runs)
-                r->runs--;
-            req_reset(r);
-            db->stats.retried++;
-            rl_push(&again, r);
+            continue;
         }
+        bool in_unit = f && (r == f || (f->group && r->group == f->group));
+        if (in_unit && f->rs == RS_FAILED) {
+            if (r == f)
+                rl_push(&db->done, r);
+            else
+                fail_like(db, r, f->status, f->sqlstate, f->message);
+            continue;
+        }
+        if (!in_unit && r->runs)
+            r->runs--;
+        req_reset(r);
+        db->stats.retried++;
+        rl_push(&again, r);
     }
     free(s);
     rl_prepend(&db->waiting, &again);
@@ -1190,8 +1191,14 @@ static void conn_io(struct db *db, int status, int events)
             drop_pq(db, NULL);
             return;
         }
-        if (process_results(db))
-            drop(db, "socket error (%s)", uv_strerror(status));
+        if (!process_results(db))
+            return;
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(PQsocket(db->conn), SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        drop(db, "socket error: %s%s%s", err ? strerror(err) : "reported by poll",
+             *db->server_said ? "; the server said: " : "", db->server_said);
         return;
     }
     if ((events & UV_READABLE) && !PQconsumeInput(db->conn)) {

@@ -59,17 +59,29 @@ static void on_statement(void *ud, const struct db_result *r)
         finish(mg, 0);
 }
 
-static void exec(struct migrate *mg, const char *sql)
+/* Every statement of every pending migration, as one atomic unit: they commit
+ * together or not at all (db_exec_atomic), so a failure never leaves half a
+ * migration behind. */
+struct unit {
+    struct db_op *ops;
+    char **sql;
+    size_t n, cap;
+};
+
+static void unit_add(struct unit *u, struct migrate *mg, char *sql)
 {
-    mg->pending++;
-    if (db_exec_sql(mg->db, sql, 0, NULL, NULL, NULL, on_statement, mg) < 0) {
-        mg->pending--;
-        mg->err = -EIO;
+    if (u->n == u->cap) {
+        u->cap = u->cap ? u->cap * 2 : 16;
+        u->ops = xrealloc(u->ops, u->cap * sizeof *u->ops);
+        u->sql = xrealloc(u->sql, u->cap * sizeof *u->sql);
     }
+    u->sql[u->n] = sql;
+    u->ops[u->n] = (struct db_op){ .sql = sql, .cb = on_statement, .ud = mg };
+    u->n++;
 }
 
 /* Split on ';' at the end of a line: the convention of schema/ files. */
-static void exec_script(struct migrate *mg, const char *sql)
+static void unit_add_script(struct unit *u, struct migrate *mg, const char *sql)
 {
     const char *p = sql;
     while (*p) {
@@ -77,8 +89,9 @@ static void exec_script(struct migrate *mg, const char *sql)
         size_t len = end ? (size_t)(end - p) + 1 : strlen(p);
         char *stmt = xstrndup(p, len);
         if (stmt[strspn(stmt, " \t\n")])
-            exec(mg, stmt);
-        free(stmt);
+            unit_add(u, mg, stmt);
+        else
+            free(stmt);
         p += len;
         if (end)
             p++;
@@ -99,17 +112,25 @@ static void apply_pending(struct migrate *mg)
         finish(mg, 0);
         return;
     }
-    /* One segment, one transaction: the lock serialises concurrent daemons. */
-    exec(mg, "SELECT pg_advisory_xact_lock(7311, 1)");
+    struct unit u = { 0 };
+    /* The lock serialises daemons that start together. */
+    unit_add(&u, mg, xstrdup("SELECT pg_advisory_xact_lock(7311, 1)"));
     for (size_t i = 0; i < mg->n; i++) {
         if (mg->list[i].version <= mg->from)
             continue;
         log_info("%s schema: applying migration %03d %s", mg->name, mg->list[i].version,
                  mg->list[i].name);
-        exec_script(mg, mg->list[i].sql);
+        unit_add_script(&u, mg, mg->list[i].sql);
     }
-    if (mg->pending == 0)
-        finish(mg, mg->err);
+    mg->pending += u.n;
+    if (db_exec_atomic(mg->db, u.ops, u.n) < 0) {
+        mg->pending -= u.n;
+        finish(mg, -EIO);
+    }
+    for (size_t i = 0; i < u.n; i++)
+        free(u.sql[i]);
+    free(u.sql);
+    free(u.ops);
 }
 
 static void on_version(void *ud, const struct db_result *r)

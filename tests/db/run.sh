@@ -13,6 +13,7 @@
 #   CONFAB_TEST_PG_START     command: start it again and wait until it accepts connections
 #   CONFAB_TEST_SSL_DSN      host=localhost sslmode=verify-full against the test CA
 #   CONFAB_TEST_SSL_BAD_DSN  the same by IP address: the certificate does not match
+#   CONFAB_TEST_OTHER_CA     a CA certificate that did not sign the server's
 #
 # CONFAB_TEST_WRAPPER runs the binary under something, e.g.
 #   CONFAB_TEST_WRAPPER="valgrind --error-exitcode=1 --leak-check=full" tests/db/run.sh
@@ -74,6 +75,10 @@ if command -v openssl >/dev/null 2>&1; then
     printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n' >server.ext
     openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
       -out server.crt -days 2 -extfile server.ext
+    # A CA that signed nothing here: TLS verification against it fails.
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+      -keyout other-ca.key -out other-ca.crt -days 2 -subj "/CN=confab other CA" \
+      -addext basicConstraints=critical,CA:TRUE
   ) >"$D/openssl.log" 2>&1 && SSL=1
   if [ "$SSL" = 1 ]; then
     install -m 0600 "$D/server.key" "$D/pg/server.key"
@@ -111,6 +116,7 @@ export CONFAB_TEST_PG_START="$START >/dev/null"
 if [ "$SSL" = 1 ]; then
   export CONFAB_TEST_SSL_DSN="host=localhost port=$PORT user=postgres dbname=confab_test sslmode=verify-full sslrootcert=$D/ca.crt"
   export CONFAB_TEST_SSL_BAD_DSN="host=127.0.0.1 port=$PORT user=postgres dbname=confab_test sslmode=verify-full sslrootcert=$D/ca.crt"
+  export CONFAB_TEST_OTHER_CA="$D/other-ca.crt"
 fi
 
 rc=0

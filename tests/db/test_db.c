@@ -719,6 +719,172 @@ static void test_prepare_failure(void **state)
     assert_string_equal(b.sqlstate, "42P01");
     assert_int_equal(c.status, 0);
     assert_string_equal(c.val, "seven");
+
+    /* A transaction using it fails whole without being sent. */
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    const char *va[2] = { "8", "eight" }, *vb[1] = { "8" };
+    const struct db_op ops[2] = {
+        { .stmt = "ins_kv", .nparams = 2, .values = va, .cb = on_result, .ud = &a },
+        { .stmt = "broken", .nparams = 1, .values = vb, .cb = on_result, .ud = &b },
+    };
+    assert_int_equal(db_exec_atomic(H.db, ops, 2), 0);
+    wait_for(&b);
+    assert_int_equal(a.status, -EIO);
+    assert_string_equal(a.sqlstate, "42P01");
+    assert_int_equal(b.status, -EIO);
+    assert_int_equal(side_long("SELECT count(*) FROM t_kv WHERE id = 8"), 0);
+}
+
+/* db_exec_atomic: a unit that commits or fails whole, retried whole. */
+static struct call tx[3], single[2];
+static long tx_base;
+static const char *tx_third; /* the SQLSTATE confab_flaky raises */
+
+static void issue_tx(uv_timer_t *t)
+{
+    long base = tx_base;
+    char id0[32], id1[32], ids[32];
+    snprintf(id0, sizeof id0, "%ld", base);
+    snprintf(id1, sizeof id1, "%ld", base + 1);
+    snprintf(ids, sizeof ids, "%ld", base + 100);
+    const char *v0[2] = { id0, "tx" }, *v1[2] = { id1, "tx" }, *vs[2] = { ids, "single" };
+    const char *v2[1] = { tx_third };
+    /* A plain request before and after: they do not share the segment. */
+    assert_int_equal(db_exec(H.db, "ins_uniq", 2, vs, NULL, NULL, on_result, &single[0]), 0);
+    const struct db_op ops[3] = {
+        { .stmt = "ins_uniq", .nparams = 2, .values = v0, .cb = on_result, .ud = &tx[0] },
+        { .stmt = "ins_uniq", .nparams = 2, .values = v1, .cb = on_result, .ud = &tx[1] },
+        { .sql = "SELECT confab_flaky($1)", .nparams = 1, .values = v2, .cb = on_result,
+          .ud = &tx[2] },
+    };
+    assert_int_equal(db_exec_atomic(H.db, ops, 3), 0);
+    snprintf(ids, sizeof ids, "%ld", base + 101);
+    assert_int_equal(db_exec(H.db, "ins_uniq", 2, vs, NULL, NULL, on_result, &single[1]), 0);
+}
+
+static bool tx_done(void)
+{
+    return tx[0].n && tx[1].n && tx[2].n && single[0].n && single[1].n;
+}
+
+static void run_tx(long base, const char *third)
+{
+    memset(tx, 0, sizeof tx);
+    memset(single, 0, sizeof single);
+    order_counter = 0;
+    tx_base = base;
+    tx_third = third;
+    uv_timer_start(&once, issue_tx, 0, 0);
+    assert_true(run_until(tx_done, 20000));
+    assert_int_equal(single[0].status, 0);
+    assert_int_equal(single[1].status, 0);
+}
+
+static void test_atomic(void **state)
+{
+    struct db_cfg cfg = { .max_attempts = 3 };
+    start_db(dsn, &cfg);
+    assert_true(run_until(is_up, 10000));
+    side_exec("TRUNCATE t_uniq");
+    struct db_stats s0, s1;
+
+    /* Commits, in one segment with the plain requests around it. */
+    side_exec("ALTER SEQUENCE confab_flaky_seq RESTART WITH 2"); /* even: passes */
+    db_get_stats(H.db, &s0);
+    run_tx(1000, "40001");
+    db_get_stats(H.db, &s1);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(tx[i].status, 0);
+    assert_true(tx[0].order < tx[1].order && tx[1].order < tx[2].order);
+    assert_int_equal(s1.segments - s0.segments, 1);
+    assert_int_equal(side_long("SELECT count(*) FROM t_uniq WHERE id IN (1000, 1001)"), 2);
+
+    /* 40001 in the transaction: sent again as a whole (the plain requests
+     * were rolled back with it and go again too); rows once. */
+    side_exec("ALTER SEQUENCE confab_flaky_seq RESTART WITH 1"); /* odd: fails once */
+    db_get_stats(H.db, &s0);
+    run_tx(2000, "40001");
+    db_get_stats(H.db, &s1);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(tx[i].status, 0);
+    assert_int_equal(s1.retried - s0.retried, 5);
+    assert_int_equal(s1.segments - s0.segments, 2);
+    assert_int_equal(side_long("SELECT count(*) FROM t_uniq WHERE id IN (2000, 2001)"), 2);
+
+    /* A failure anywhere in it fails all of it, and nothing of it commits;
+     * the plain requests around it are resent and commit. */
+    side_exec("ALTER SEQUENCE confab_flaky_seq RESTART WITH 1");
+    run_tx(3000, "22012"); /* division_by_zero: not retried */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(tx[i].status, -EIO);
+        assert_string_equal(tx[i].sqlstate, "22012");
+    }
+    assert_int_equal(side_long("SELECT count(*) FROM t_uniq WHERE id IN (3000, 3001)"), 0);
+    assert_int_equal(side_long("SELECT count(*) FROM t_uniq WHERE id IN (3100, 3101)"), 2);
+
+    /* A unique violation in the middle. */
+    side_exec("INSERT INTO t_uniq VALUES (4001, 'pre')");
+    side_exec("ALTER SEQUENCE confab_flaky_seq RESTART WITH 2");
+    run_tx(4000, "40001");
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(tx[i].status, -EIO);
+        assert_string_equal(tx[i].sqlstate, "23505");
+    }
+    assert_int_equal(side_long("SELECT count(*) FROM t_uniq WHERE id = 4000"), 0);
+
+    /* Bad input queues nothing. */
+    const struct db_op bad[2] = {
+        { .stmt = "get_kv", .nparams = 1, .values = (const char *const[]){ "1" } },
+        { .stmt = "nope" },
+    };
+    assert_int_equal(db_exec_atomic(H.db, bad, 2), -ENOENT);
+    const struct db_op both = { .stmt = "get_kv", .sql = "SELECT 1" };
+    assert_int_equal(db_exec_atomic(H.db, &both, 1), -EINVAL);
+    assert_int_equal(db_exec_atomic(H.db, bad, 0), -EINVAL);
+    struct db_stats st;
+    db_get_stats(H.db, &st);
+    assert_int_equal(st.waiting, 0);
+}
+
+/* A unit is never split, even beyond max_segment. */
+static struct call big[5];
+static void issue_big(uv_timer_t *t)
+{
+    char ids[5][16];
+    const char *v[5][2];
+    for (int i = 0; i < 5; i++) {
+        snprintf(ids[i], sizeof ids[i], "%d", 7000 + i);
+        v[i][0] = ids[i];
+        v[i][1] = "big";
+    }
+    assert_int_equal(db_exec(H.db, "ins_kv", 2, v[0], NULL, NULL, on_result, &big[0]), 0);
+    struct db_op ops[3];
+    for (int i = 0; i < 3; i++)
+        ops[i] = (struct db_op){ .stmt = "ins_kv", .nparams = 2, .values = v[i + 1],
+                                 .cb = on_result, .ud = &big[i + 1] };
+    assert_int_equal(db_exec_atomic(H.db, ops, 3), 0);
+    assert_int_equal(db_exec(H.db, "ins_kv", 2, v[4], NULL, NULL, on_result, &big[4]), 0);
+}
+
+static void test_atomic_unsplit(void **state)
+{
+    struct db_cfg cfg = { .max_segment = 2 };
+    start_db(dsn, &cfg);
+    assert_true(run_until(is_up, 10000));
+    memset(big, 0, sizeof big);
+    batch = big;
+    batch_n = 5;
+    struct db_stats s0, s1;
+    db_get_stats(H.db, &s0);
+    uv_timer_start(&once, issue_big, 0, 0);
+    assert_true(run_until(batch_done, 10000));
+    db_get_stats(H.db, &s1);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(big[i].status, 0);
+    /* [single + unit of 3] then [single] */
+    assert_int_equal(s1.segments - s0.segments, 2);
+    batch = NULL;
 }
 
 /* db_stop from inside a result callback, with thousands in flight. */
@@ -789,6 +955,31 @@ static void test_connect_timeout(void **state)
     assert_non_null(strstr(db_last_error(H.db), "not ready within 200 ms"));
     stop_db();
     close(fd);
+}
+
+/* libpq moves to a new socket in the middle of an attempt: with
+ * sslmode=prefer and a root certificate that did not sign the server's, the
+ * TLS handshake fails and libpq retries without TLS on a new connection (the
+ * new socket may get the old fd number). */
+static void test_socket_change(void **state)
+{
+    const char *other_ca = getenv("CONFAB_TEST_OTHER_CA");
+    if (!ssl_dsn || !other_ca)
+        skip();
+    char d[700];
+    snprintf(d, sizeof d, "%s sslmode=prefer sslrootcert=%s", dsn, other_ca);
+    start_db(d, NULL);
+    assert_true(run_until(is_up, 10000));
+    struct db_stats st;
+    db_get_stats(H.db, &st);
+    assert_int_equal(st.connect_failures, 0);
+    struct call c = { 0 };
+    assert_int_equal(db_exec_sql(H.db,
+                                 "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                                 0, NULL, NULL, NULL, on_result, &c), 0);
+    wait_for(&c);
+    assert_int_equal(c.status, 0);
+    assert_string_equal(c.val, "false"); /* fell back to the second, plain socket */
 }
 
 static void test_dns(void **state)
@@ -958,11 +1149,30 @@ static void on_locker(uv_prepare_t *p)
     uv_timer_start(&killer, on_kill, 200, 0);
 }
 
+/* 100 requests a millisecond; every 50th id starts a two-row transaction. */
 static void on_feed(uv_timer_t *t)
 {
-    for (int k = 0; k < 100 && stream_next < N_STREAM; k++, stream_next++)
+    for (int k = 0; k < 100 && stream_next < N_STREAM; k++) {
+        if (stream_next % 50 == 0 && stream_next + 1 < N_STREAM) {
+            char a[32], b[32];
+            snprintf(a, sizeof a, "%d", stream_next);
+            snprintf(b, sizeof b, "%d", stream_next + 1);
+            const char *va[2] = { a, "tx" }, *vb[2] = { b, "tx" };
+            const struct db_op ops[2] = {
+                { .stmt = "ins_stream", .nparams = 2, .values = va, .cb = on_stream_result,
+                  .ud = (void *)(intptr_t)stream_next },
+                { .stmt = "ins_stream", .nparams = 2, .values = vb, .cb = on_stream_result,
+                  .ud = (void *)(intptr_t)(stream_next + 1) },
+            };
+            assert_int_equal(db_exec_atomic(H.db, ops, 2), 0);
+            stream_next += 2;
+            k++;
+            continue;
+        }
         assert_int_equal(exec_id("ins_stream", stream_next, "stream", on_stream_result,
                                  (void *)(intptr_t)stream_next), 0);
+        stream_next++;
+    }
     if (stream_next == N_STREAM)
         uv_timer_stop(t);
 }
@@ -1003,6 +1213,7 @@ static void test_kill_midstream(void **state)
     assert_true(st.retried >= inflight_at_kill); /* uncommitted: all sent again */
     assert_true(H.downs >= 1);
     assert_int_equal(side_long("SELECT count(*) FROM t_stream"), N_STREAM);
+    assert_int_equal(side_long("SELECT count(*) FROM t_stream WHERE v = 'tx'"), N_STREAM / 50 * 2);
     assert_int_equal(side_long("SELECT count(DISTINCT id) FROM t_stream WHERE id >= 0 AND id < %d",
                                N_STREAM), N_STREAM);
     free(seen);
@@ -1076,8 +1287,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_error_classes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_terminated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prepare_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_atomic_unsplit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_socket_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_then_up, setup, teardown),
