@@ -1,0 +1,121 @@
+/* ctl.h — confabctl: the administration CLI for the chat database.
+ *
+ * confabctl reads the daemons' INI file (role CFG_ROLE_CTL) and talks to
+ * PostgreSQL only through db.c, like the daemons: one libuv loop, one db
+ * connection, and "synchronous" queries made by running the loop until the
+ * query's callback has fired (ctl_query). Nothing ever calls a blocking libpq
+ * function.
+ *
+ * Files: main.c (arguments, config, dispatch), ctl_conn.c (the connection and
+ * query helper), ctl_out.c (errors, aligned tables, JSON, argument parsing
+ * shared by commands), one file per command family (ctl_db.c, ctl_rooms.c,
+ * ctl_history.c).
+ *
+ * Every command returns an exit status (sysexits.h): 0 ok, 64 usage, 65 bad
+ * input, 69 database unavailable, 78 configuration (or schema too new), 1 any
+ * other failure. Whoever detects a failure prints its one line to stderr
+ * (ctl_err) and returns the status; callers only pass it up. */
+#ifndef CONFAB_CTL_H
+#define CONFAB_CTL_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sysexits.h>
+#include <uv.h>
+
+#include "cfg.h"
+
+#define CTL_FAIL 1
+
+/* Rows deleted per statement by history purge and room destroy: small
+ * transactions, so a purge never holds locks for long. */
+#define CTL_BATCH 10000
+
+struct db;
+
+struct ctl {
+    const struct cfg *cfg;
+    bool json;              /* --json: machine-readable output on stdout */
+    uv_loop_t loop;
+    struct db *db;          /* NULL until ctl_connect, again after ctl_disconnect */
+    bool lost;              /* the connection went down after it was up */
+    bool stopped;           /* db_stop's done callback ran */
+};
+
+/* ---- ctl_conn.c ---- */
+
+/* Connect to [storage] dsn. Gives up (EX_UNAVAILABLE, one line on stderr)
+ * after the first failed attempt or the connect timeout (the DSN's
+ * connect_timeout, else 10 s). Returns 0 or an exit status. */
+int ctl_connect(struct ctl *c);
+/* Close the connection (if any) and release the loop's handles. */
+void ctl_disconnect(struct ctl *c);
+/* Run one SQL command with text parameters (never data in the SQL) and wait
+ * for it. On success *out (if not NULL) is a copy of the result; PQclear it.
+ * On failure prints "confabctl: WHAT: reason" and returns an exit status. */
+int ctl_query(struct ctl *c, const char *what, const char *sql, int n,
+              const char *const *values, PGresult **out);
+/* The chat schema version of the database (0 when there is none yet). */
+int ctl_schema_version(struct ctl *c, int *version);
+/* Refuse to touch a database whose schema is not exactly this binary's. */
+int ctl_require_schema(struct ctl *c);
+/* The migrations compiled into this binary (schema_chat.c). */
+int ctl_binary_version(void);
+
+/* ---- ctl_out.c ---- */
+
+void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Usage error: the message, a pointer to --help, EX_USAGE. */
+int ctl_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Start getopt_long over a command's argv (argv[0] is the command's name),
+ * silent: ctl_bad_option reports what it rejected, in our one line. */
+void ctl_getopt_reset(void);
+int ctl_bad_option(const char *family, char **argv);
+
+/* A table printed with aligned columns. Cells are copied; control characters
+ * (room names come from XMPP users) are shown as '?'. */
+struct ctl_table;
+struct ctl_table *ctl_table_new(size_t ncols, const char *const *headers);
+void ctl_table_add(struct ctl_table *t, const char *const *cells);
+void ctl_table_print(struct ctl_table *t);
+void ctl_table_free(struct ctl_table *t);
+/* "label: value" lines with the values aligned. */
+void ctl_print_fields(size_t n, const char *const *labels, const char *const *values);
+
+/* Print v (stolen) as JSON on stdout. Returns 0 or CTL_FAIL. */
+int ctl_print_json(json_t *v);
+
+/* The room argument as a prepared bare JID (a bare node gets [component]
+ * domain). Returns 0, or EX_DATAERR after printing why. */
+int ctl_room_jid(const struct ctl *c, const char *arg, char **out);
+/* A user or venue JID, prepared; bare only (no resource). */
+int ctl_bare_jid(const char *what, const char *arg, char **out);
+/* XEP-0082 DateTime or YYYY-MM-DD (midnight UTC) → ms. 0 or EX_DATAERR. */
+int ctl_parse_date(const char *arg, int64_t *ms);
+
+/* Column helpers for results. */
+const char *ctl_col(const PGresult *r, int row, int col);   /* NULL when SQL NULL */
+bool ctl_col_bool(const PGresult *r, int row, int col);
+long long ctl_col_ll(const PGresult *r, int row, int col);
+/* A column holding epoch milliseconds as XEP-0082 text into buf, or NULL
+ * when the column is NULL. */
+const char *ctl_col_time(const PGresult *r, int row, int col, char *buf, size_t len);
+
+/* ---- commands ---- */
+
+int ctl_db_main(struct ctl *c, int argc, char **argv);
+int ctl_rooms_main(struct ctl *c, int argc, char **argv);
+int ctl_history_main(struct ctl *c, int argc, char **argv);
+
+/* The rooms.id of a room JID as text (*id owned by the caller). A missing
+ * room is CTL_FAIL with "no such room" (or when and why it was destroyed). */
+int ctl_room_id(struct ctl *c, const char *jid, char **id);
+
+/* Delete a room's messages with ts < before_ms (INT64_MAX: all) in batches of
+ * CTL_BATCH, each its own transaction. *deleted gets the count. */
+int ctl_purge_batches(struct ctl *c, const char *room_id, int64_t before_ms,
+                      long long *deleted);
+
+#endif

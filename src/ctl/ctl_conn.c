@@ -1,0 +1,277 @@
+/* ctl_conn.c — confabctl's one database connection, through db.c.
+ *
+ * A CLI wants "run this query and give me the rows". db.c is asynchronous, so
+ * ctl_query queues the statement and turns the loop (UV_RUN_ONCE) until its
+ * callback has run; the callback copies the result (PQcopyResult only copies
+ * memory) because db.c frees its own when the callback returns.
+ *
+ * db.c reconnects forever, which is right for a daemon and wrong for a CLI:
+ * here the first failed connection attempt, a connect that outlasts the
+ * timeout, or a connection lost mid-command ends the command with
+ * EX_UNAVAILABLE. A lost connection stops the db at once, so db.c never sends
+ * a statement a second time behind our back. */
+#include "compat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "db.h"
+#include "log.h"
+#include "mem.h"
+#include "migrate.h"
+#include "muc_store.h"
+
+/* Extra time beyond db.c's own connect deadline before we stop waiting. */
+#define CONNECT_GRACE_MS 2000
+#define DEFAULT_CONNECT_TIMEOUT_MS 10000
+
+struct pending {
+    bool done;
+    int status;
+    char sqlstate[6];
+    char *message;
+    PGresult *res;
+};
+
+int ctl_binary_version(void)
+{
+    return migrate_latest(chat_migrations, chat_migrations_count);
+}
+
+static void on_stopped(void *ud)
+{
+    struct ctl *c = ud;
+    c->stopped = true;
+}
+
+/* The connection went down after it was up: stop, so that nothing waiting is
+ * resent; the waiting query sees -ECANCELED and reports EX_UNAVAILABLE. */
+static void on_state(void *ud, bool up)
+{
+    struct ctl *c = ud;
+    if (up || c->lost)
+        return;
+    c->lost = true;
+    db_stop(c->db, on_stopped);
+}
+
+/* Turn the loop until *flag is set. false when nothing is left that could set
+ * it (a bug, but better an error than a hang). */
+static bool run_until(struct ctl *c, const bool *flag)
+{
+    while (!*flag) {
+        if (uv_run(&c->loop, UV_RUN_ONCE) == 0 && !*flag)
+            return false;
+    }
+    return true;
+}
+
+/* db.c counts failed attempts; the first one is our answer. */
+static bool attempt_failed(const struct ctl *c)
+{
+    struct db_stats st;
+    db_get_stats(c->db, &st);
+    return st.connect_failures > 0;
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    bool *expired = t->data;
+    *expired = true;
+}
+
+/* libpq's connect_timeout is in seconds; db.c honours it, so do we. */
+static uint64_t connect_timeout_ms(const char *dsn)
+{
+    uint64_t ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+        if (o->val && strcmp(o->keyword, "connect_timeout") == 0 && atol(o->val) > 0)
+            ms = (uint64_t)atol(o->val) * 1000;
+    }
+    PQconninfoFree(opts);
+    return ms;
+}
+
+/* Check the DSN ourselves first: a typo is a configuration error (78) with
+ * libpq's reason, not a connection failure. */
+static int check_dsn(const struct ctl *c)
+{
+    const char *dsn = c->cfg->storage_dsn;
+    if (!dsn || !*dsn) {
+        ctl_err("%s: [storage] dsn is empty (rooms live in confabd's memory only); "
+                "there is no chat database to administer", c->cfg->path);
+        return EX_CONFIG;
+    }
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(dsn, &err);
+    if (!opts) {
+        char *nl = err ? strchr(err, '\n') : NULL;
+        if (nl)
+            *nl = '\0';
+        ctl_err("%s: [storage] dsn is invalid: %s", c->cfg->path, err ? err : "out of memory");
+        PQfreemem(err);
+        return EX_CONFIG;
+    }
+    PQconninfoFree(opts);
+    return 0;
+}
+
+static int wait_up(struct ctl *c, uint64_t timeout_ms)
+{
+    bool expired = false;
+    uv_timer_t timer;
+    uv_timer_init(&c->loop, &timer);
+    timer.data = &expired;
+    uv_timer_start(&timer, on_deadline, timeout_ms + CONNECT_GRACE_MS, 0);
+    /* c->lost first: once it is set the db may already be freed. */
+    while (!c->lost && !db_is_up(c->db) && !expired && !attempt_failed(c))
+        uv_run(&c->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&timer, NULL);
+    uv_run(&c->loop, UV_RUN_NOWAIT); /* the close callback */
+    if (c->lost) {
+        ctl_err("the connection to the chat database was lost right after it was made");
+        return EX_UNAVAILABLE;
+    }
+    if (db_is_up(c->db))
+        return 0;
+    const char *why = db_last_error(c->db);
+    ctl_err("cannot connect to the chat database: %s",
+            *why ? why : "timed out");
+    return EX_UNAVAILABLE;
+}
+
+int ctl_connect(struct ctl *c)
+{
+    int rc = check_dsn(c);
+    if (rc)
+        return rc;
+    uint64_t timeout = connect_timeout_ms(c->cfg->storage_dsn);
+    struct db_cfg dc = { .dsn = c->cfg->storage_dsn, .name = "chat",
+                         .connect_timeout_ms = timeout };
+    c->db = db_new(&c->loop, &dc, NULL, 0, on_state, c);
+    if (!c->db) {
+        ctl_err("cannot use [storage] dsn");
+        return EX_CONFIG;
+    }
+    db_start(c->db);
+    rc = wait_up(c, timeout);
+    if (rc)
+        ctl_disconnect(c);
+    return rc;
+}
+
+void ctl_disconnect(struct ctl *c)
+{
+    if (c->db && !c->lost)
+        db_stop(c->db, on_stopped);
+    if (c->db)
+        (void)run_until(c, &c->stopped);
+    c->db = NULL;
+}
+
+static void on_result(void *ud, const struct db_result *r)
+{
+    struct pending *p = ud;
+    p->done = true;
+    p->status = r->status;
+    memcpy(p->sqlstate, r->sqlstate, sizeof p->sqlstate);
+    if (r->status < 0)
+        p->message = xstrdup(r->message ? r->message : "unknown error");
+    else
+        p->res = PQcopyResult(r->res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+}
+
+/* Map a failed statement to an exit status and say what happened. */
+static int report(const char *what, const struct pending *p)
+{
+    if (p->status == -ECANCELED || p->status == -ECONNRESET) {
+        ctl_err("%s: the connection to the chat database was lost; the outcome is unknown",
+                what);
+        return EX_UNAVAILABLE;
+    }
+    if (p->status == -EAGAIN) {
+        ctl_err("%s: the database queue is full", what);
+        return CTL_FAIL;
+    }
+    if (*p->sqlstate)
+        ctl_err("%s: %s (SQLSTATE %s)", what, p->message, p->sqlstate);
+    else
+        ctl_err("%s: %s", what, p->message);
+    return CTL_FAIL;
+}
+
+/* Like ctl_query, but hands a failure back (status and SQLSTATE) instead of
+ * reporting it, for callers that expect some errors. */
+static int query_raw(struct ctl *c, const char *sql, int n, const char *const *values,
+                     struct pending *p)
+{
+    memset(p, 0, sizeof *p);
+    int rc = c->lost ? -ECANCELED : db_exec_sql(c->db, sql, n, values, NULL, NULL, on_result, p);
+    if (rc < 0) {
+        p->status = rc;
+        p->message = xstrdup(rc == -EAGAIN ? "queue full" : "not queued");
+        return rc;
+    }
+    if (!run_until(c, &p->done)) {
+        p->status = -EPROTO;
+        p->message = xstrdup("the query never completed");
+    }
+    if (p->status == 0 && !p->res) {
+        p->status = -ENOMEM;
+        p->message = xstrdup("out of memory copying the result");
+    }
+    return p->status;
+}
+
+int ctl_query(struct ctl *c, const char *what, const char *sql, int n,
+              const char *const *values, PGresult **out)
+{
+    struct pending p;
+    int rc = 0;
+    if (query_raw(c, sql, n, values, &p) < 0)
+        rc = report(what, &p);
+    free(p.message);
+    if (rc == 0 && out)
+        *out = p.res;
+    else
+        PQclear(p.res);
+    return rc;
+}
+
+int ctl_schema_version(struct ctl *c, int *version)
+{
+    struct pending p;
+    int rc = 0;
+    query_raw(c, "SELECT coalesce(max(version), 0) FROM schema_version", 0, NULL, &p);
+    if (p.status == 0)
+        *version = atoi(PQgetvalue(p.res, 0, 0));
+    else if (strcmp(p.sqlstate, "42P01") == 0)
+        *version = 0; /* undefined_table: a database nothing was migrated into */
+    else
+        rc = report("reading the schema version", &p);
+    free(p.message);
+    PQclear(p.res);
+    return rc;
+}
+
+int ctl_require_schema(struct ctl *c)
+{
+    int have = 0, want = ctl_binary_version();
+    int rc = ctl_schema_version(c, &have);
+    if (rc)
+        return rc;
+    if (have > want) {
+        ctl_err("the chat database schema is at version %d, newer than the %d this confabctl "
+                "knows; upgrade confab", have, want);
+        return EX_CONFIG;
+    }
+    if (have < want) {
+        ctl_err("the chat database schema is at version %d, this confabctl needs %d; "
+                "run 'confabctl db migrate' first", have, want);
+        return CTL_FAIL;
+    }
+    return 0;
+}

@@ -1,0 +1,121 @@
+/* confabctl — wiring only: global options, the config file, dispatch to the
+ * command families (ctl_db.c, ctl_rooms.c, ctl_history.c). */
+#include "compat.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "cfg.h"
+#include "ctl.h"
+#include "log.h"
+
+static void usage(FILE *out)
+{
+    fputs("usage: confabctl -c FILE [--json] [-v] COMMAND ...\n"
+          "\n"
+          "  db migrate              apply pending chat schema migrations\n"
+          "  db status               schema version of the database and of this binary\n"
+          "  rooms list [--all]      public rooms (--all: hidden ones too) with message counts\n"
+          "  rooms show ROOM         configuration, subject, affiliations, messages\n"
+          "  rooms create ROOM --owner JID [--name NAME] [--members-only] [--hidden]\n"
+          "                          a persistent, unlocked room owned by JID\n"
+          "  rooms destroy ROOM [--reason TEXT] [--venue JID]\n"
+          "                          delete the room, its affiliations and history, and leave\n"
+          "                          a tombstone so the name is not reused. Only for rooms\n"
+          "                          nobody is in: a running confabd that has the room in\n"
+          "                          memory does not notice (stop confabd first, or wait until\n"
+          "                          the room has been empty for [storage] idle_timeout)\n"
+          "  history purge --room ROOM --before DATE\n"
+          "                          delete the room's messages older than DATE (YYYY-MM-DD\n"
+          "                          or XEP-0082, e.g. 2024-05-01T12:00:00Z), in batches\n"
+          "\n"
+          "ROOM is name@service, or just name for a room of [component] domain.\n"
+          "\n"
+          "  -c, --config FILE   the confab configuration file ([storage] dsn is used)\n"
+          "      --json          JSON output on stdout\n"
+          "  -v, --verbose       log what the database layer does (repeat for debug)\n"
+          "  -V, --version       print the version and exit\n"
+          "\n"
+          "Exit status: 0 ok, 64 usage, 65 bad input (JID, date), 69 database unavailable,\n"
+          "78 configuration error or database schema newer than this binary, 1 other failure.\n",
+          out);
+}
+
+struct options {
+    const char *config;
+    bool json;
+    int verbose;
+};
+
+/* Returns -1 to continue with argv[optind...], or an exit status. */
+static int parse_global(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'J' },
+        { "verbose", no_argument, NULL, 'v' },      { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+    };
+    int ch;
+    opterr = 0; /* our own one-line message instead of getopt's */
+    /* '+': stop at the command; its own options are its business. */
+    while ((ch = getopt_long(argc, argv, "+c:vVh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': o->config = optarg; break;
+        case 'J': o->json = true; break;
+        case 'v': o->verbose++; break;
+        case 'V': printf("confabctl %s\n", PACKAGE_VERSION); return EX_OK;
+        case 'h': usage(stdout); return EX_OK;
+        default:
+            return ctl_usage("unknown or incomplete option '%s'",
+                             optind > 1 ? argv[optind - 1] : "?");
+        }
+    }
+    if (!o->config)
+        return ctl_usage("-c FILE is required");
+    if (optind >= argc)
+        return ctl_usage("no command given");
+    return -1;
+}
+
+static int dispatch(struct ctl *c, int argc, char **argv)
+{
+    const char *family = argv[0];
+    if (strcmp(family, "db") == 0)
+        return ctl_db_main(c, argc, argv);
+    if (strcmp(family, "rooms") == 0)
+        return ctl_rooms_main(c, argc, argv);
+    if (strcmp(family, "history") == 0)
+        return ctl_history_main(c, argc, argv);
+    return ctl_usage("unknown command '%s'", family);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = { 0 };
+    log_set_ident("confabctl");
+    int rc = parse_global(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    struct cfg cfg;
+    char *err = NULL;
+    if (cfg_load(o.config, CFG_ROLE_CTL, &cfg, &err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        free(err);
+        return EX_CONFIG;
+    }
+    /* The log is for daemons; a CLI speaks through its own one-line errors,
+     * so db.c's retry chatter stays quiet unless asked for. */
+    log_set_level(o.verbose >= 2 ? LOG_DEBUG : o.verbose ? LOG_INFO : LOG_ERROR);
+    struct ctl c = { .cfg = &cfg, .json = o.json };
+    uv_loop_init(&c.loop);
+    rc = dispatch(&c, argc - optind, argv + optind);
+    ctl_disconnect(&c);
+    uv_run(&c.loop, UV_RUN_DEFAULT); /* close callbacks */
+    if (uv_loop_close(&c.loop) != 0)
+        log_debug("the loop still had open handles at exit");
+    cfg_free(&cfg);
+    return rc;
+}
