@@ -39,6 +39,7 @@ struct cfg_muc {
     uint64_t presence_burst;
     bool create_rooms;
     bool persistent_default;
+    uint64_t max_mam_page;
 };
 
 struct cfg {

@@ -261,12 +261,9 @@ static void register_submit(struct muc_req *r, struct room *room, const struct x
 void register_handle(struct muc_req *r, struct room *room, const struct xml_node *query)
 {
     enum muc_affil affil = room_affiliation(room, r->from_bare);
-    if (affil == AFFIL_OUTCAST) {
-        muc_bounce(r, "forbidden", "you are banned from this room");
-        return;
-    }
-    if (room->cfg.members_only && affil < AFFIL_MEMBER) {
-        muc_bounce(r, "registration-required", "only members may register in this room");
+    /* §7.10: whoever may not register is told not-allowed. */
+    if (affil == AFFIL_OUTCAST || (room->cfg.members_only && affil < AFFIL_MEMBER)) {
+        muc_bounce(r, "not-allowed", "you may not register a nickname in this room");
         return;
     }
     if (strcmp(stanza_type(r->st), "get") == 0)

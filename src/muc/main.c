@@ -68,7 +68,7 @@ static void limits_from_cfg(const struct cfg *cfg, struct muc_limits *lim)
         .max_nick_bytes = (unsigned)c->max_nick_length, .msg_rate = (unsigned)c->message_rate,
         .msg_burst = (unsigned)c->message_burst, .presence_rate = (unsigned)c->presence_rate,
         .presence_burst = (unsigned)c->presence_burst, .create_rooms = c->create_rooms,
-        .persistent_default = c->persistent_default,
+        .persistent_default = c->persistent_default, .max_mam_page = (unsigned)c->max_mam_page,
     };
 }
 

@@ -50,6 +50,7 @@ struct commit {
     int64_t now;
     char *xml;
     size_t xml_len;
+    bool in_history;
 };
 
 static void commit_free(struct commit *c)
@@ -76,7 +77,7 @@ static void on_committed(void *ud, int err)
     if (err < 0) {
         bounce_unstored(c->m, c->orig);
     } else if (room) {
-        if (room->history.cap)
+        if (room->history.cap && c->in_history)
             history_push(&room->history, c->seq, c->now, c->xml, c->xml_len);
         size_t n;
         const char *const *to = room_recipients(room, &n);
@@ -107,6 +108,9 @@ static void commit_groupchat(struct muc_req *r, struct room *room, struct occupa
     c->orig = xml_ref((struct xml_node *)r->st);
     c->seq = seq;
     c->now = r->now;
+    /* A subject without a body would read as the room's subject when replayed
+     * on join (§7.2.15); it stays in the archive only. */
+    c->in_history = stanza_child(msg, "body") || !stanza_child(msg, "subject");
     struct buf b;
     buf_init(&b);
     xml_serialize(msg, NS_COMPONENT, &b);
@@ -155,7 +159,8 @@ static void groupchat(struct muc_req *r, struct room *room, struct muc_session *
     }
     struct occupant *occ = s->occ;
     const struct xml_node *subject = stanza_child(r->st, "subject");
-    if (subject && !stanza_child(r->st, "body")) {
+    /* §8.1: with a body or a thread it is a message that has a subject. */
+    if (subject && !stanza_child(r->st, "body") && !stanza_child(r->st, "thread")) {
         change_subject(r, room, occ, subject);
         return;
     }
@@ -455,6 +460,14 @@ void message_send_subject(struct muc *m, struct room *room, const char *to)
     const char *from = room->subject_from ? room->subject_from : room->jid;
     struct xml_node *msg = stanza_new("message", from, to, "groupchat", NULL);
     xml_add_text_child(msg, "subject", NS_COMPONENT, room->subject ? room->subject : "");
+    if (room->subject && room->subject_ms) {
+        /* §7.2.15: the subject is old news, stamped by the room. */
+        char stamp[32];
+        datetime_format(room->subject_ms, stamp);
+        struct xml_node *d = xml_add(msg, "delay", NS_DELAY);
+        xml_set_attr(d, "from", room->jid);
+        xml_set_attr(d, "stamp", stamp);
+    }
     muc_send(m, msg);
     xml_unref(msg);
 }

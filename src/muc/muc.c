@@ -19,7 +19,9 @@ struct room_load {
     UT_hash_handle hh;
 };
 
-static const char *const muc_features[] = { NS_MUC, NS_MUC_UNIQUE, NS_REGISTER, NULL };
+static const char *const muc_features[] = {
+    NS_MUC, NS_MUC_UNIQUE, "http://jabber.org/protocol/muc#stable_id", NULL,
+};
 
 void muc_limits_default(struct muc_limits *lim)
 {
@@ -29,7 +31,7 @@ void muc_limits_default(struct muc_limits *lim)
         .max_rooms = 0, .max_occupants = 1000, .max_rooms_per_user = 0, .max_history = 100,
         .default_history = 20, .max_nick_bytes = 128, .msg_rate = 5, .msg_burst = 20,
         .presence_rate = 2, .presence_burst = 10, .create_rooms = true,
-        .persistent_default = false,
+        .persistent_default = false, .max_mam_page = 100,
     };
 }
 
@@ -237,6 +239,8 @@ static void room_iq(struct muc_req *r, struct room *room)
         owner_handle(r, room, q);
     else if (ns_is(q, NS_REGISTER))
         register_handle(r, room, q);
+    else if (mam_wants(q))
+        mam_handle(r, room, q);
     else if (ns_is(q, NS_PING) && strcmp(type, "get") == 0) {
         struct xml_node *res = stanza_iq_result(r->st);
         muc_send(r->muc, res);

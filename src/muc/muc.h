@@ -56,6 +56,7 @@ struct muc_limits {
     unsigned presence_burst;
     bool create_rooms;             /* may any user create rooms */
     bool persistent_default;
+    unsigned max_mam_page;         /* XEP-0313: most results per archive query page */
 };
 
 struct muc_io {
@@ -136,6 +137,7 @@ struct room {
     int64_t created_ms;
     char *subject;             /* NULL = never set */
     char *subject_from;        /* occupant JID or room JID that set it */
+    int64_t subject_ms;        /* when it was set; 0 = unknown */
     struct occupant *occupants;
     struct muc_session *sessions;
     struct affiliation *affiliations;
@@ -313,5 +315,13 @@ void roomdisco_info(struct muc_req *r, struct room *room, const struct xml_node 
 void roomdisco_items(struct muc_req *r, struct room *room, const struct xml_node *query);
 void roomdisco_service_items(struct muc *m, const struct xml_node *iq);
 void roomdisco_unique(struct muc *m, const struct xml_node *iq);
+
+/* mam.c */
+/* Is this IQ payload XEP-0313's (urn:xmpp:mam:2)? */
+bool mam_wants(const struct xml_node *payload);
+/* A MAM IQ to the room: the query form (get), a query (set), the metadata (get). */
+void mam_handle(struct muc_req *r, struct room *room, const struct xml_node *payload);
+/* The archive's disco#info features; none when the room does not log. */
+void mam_disco_features(struct xml_node *q, const struct room *room);
 
 #endif

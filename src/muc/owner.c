@@ -232,15 +232,30 @@ static bool list_has(char **l, size_t n, const char *jid)
     return false;
 }
 
-/* roomowners/roomadmins replace the whole list (§10.2 muc#roomconfig). */
-static void apply_list(struct room *room, enum muc_affil which, char **l, size_t n)
+/* roomowners/roomadmins replace the whole list (§10.2 muc#roomconfig); the
+ * occupants concerned see their new affiliation (§10.6). */
+static void apply_list(struct muc *m, struct room *room, enum muc_affil which, char **l,
+                       size_t n, const char *actor)
 {
     struct affiliation *a, *tmp;
     HASH_ITER(hh, room->affiliations, a, tmp)
         if (a->affil == which && !list_has(l, n, a->jid))
-            room_set_affiliation(room, a->jid, AFFIL_NONE, NULL);
+            admin_apply_affiliation(m, room, a->jid, AFFIL_NONE, NULL, actor);
     for (size_t i = 0; i < n; i++)
-        room_set_affiliation(room, l[i], which, NULL);
+        if (room_affiliation(room, l[i]) != which)
+            admin_apply_affiliation(m, room, l[i], which, NULL, actor);
+}
+
+/* Owners after the form: roomowners replaces them; roomadmins demotes those it names. */
+static unsigned owners_after_form(const struct room *room, const struct pending *p)
+{
+    if (p->set_owners)
+        return (unsigned)p->nowners;
+    unsigned n = 0;
+    for (const struct affiliation *a = room->affiliations; a; a = a->hh.next)
+        if (a->affil == AFFIL_OWNER && !(p->set_admins && list_has(p->admins, p->nadmins, a->jid)))
+            n++;
+    return n;
 }
 
 static void notify_changes(struct muc *m, struct room *room, const struct room_config *old)
@@ -282,7 +297,7 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
     copy_config(&p.cfg, &room->cfg);
     int rc = read_form(m, &f, &p);
     form_free(&f);
-    bool ownerless = p.set_owners && p.nowners == 0;
+    bool ownerless = rc == 0 && owners_after_form(room, &p) == 0;
     if (rc < 0 || ownerless) {
         muc_bounce(r, ownerless ? "conflict" : "not-acceptable",
                    ownerless ? "a room needs an owner"
@@ -294,10 +309,14 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
     }
     struct room_config old = room->cfg;
     room->cfg = p.cfg;
+    /* A copy: the actor itself may be removed by the change. */
+    struct muc_session *s = session_by_jid(room, r->from_full);
+    char *actor = s ? xstrdup(s->occ->nick) : NULL;
     if (p.set_admins)
-        apply_list(room, AFFIL_ADMIN, p.admins, p.nadmins);
+        apply_list(m, room, AFFIL_ADMIN, p.admins, p.nadmins, actor);
     if (p.set_owners)
-        apply_list(room, AFFIL_OWNER, p.owners, p.nowners);
+        apply_list(m, room, AFFIL_OWNER, p.owners, p.nowners, actor);
+    free(actor);
     free_list(p.admins, p.nadmins);
     free_list(p.owners, p.nowners);
     history_resize(&room->history, room->cfg.history_length);

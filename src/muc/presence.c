@@ -114,8 +114,8 @@ static void send_self(struct muc *m, struct room *room, struct occupant *occ,
 void presence_send_others(struct muc *m, struct room *room, struct occupant *occ,
                           const struct pres_opts *o)
 {
-    if (perm_presence_broadcast(occ->role, room->cfg.presence_broadcast) ||
-        (o->type && strcmp(o->type, "unavailable") == 0)) {
+    /* Whose arrival was not shown is not shown leaving either. */
+    if (perm_presence_broadcast(occ->role, room->cfg.presence_broadcast)) {
         struct audience a;
         audience_collect(room, occ, &a);
         if (a.nsee) {

@@ -238,6 +238,7 @@ void room_set_subject(struct room *room, const char *subject, const char *from)
     free(room->subject_from);
     room->subject = xstrdup(subject);
     room->subject_from = xstrdup(from);
+    room->subject_ms = room->muc->io.now_ms(room->muc->io.ud);
     room_save(room);
 }
 

@@ -34,6 +34,7 @@ static void room_features(struct xml_node *q, const struct room *room)
     feature(q, NS_MUC_REQUEST);
     feature(q, "http://jabber.org/protocol/muc#self-ping-optimization");
     feature(q, "http://jabber.org/protocol/muc#stable_id");
+    mam_disco_features(q, room);
 }
 
 static void roominfo_form(struct xml_node *q, const struct room *room)
