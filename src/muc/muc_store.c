@@ -306,7 +306,9 @@ static void on_tomb_get(void *ud, const struct db_result *r)
 static void load_room(void *st, const char *jid, unsigned history, store_loaded_cb *cb, void *ud)
 {
     struct pg_store *s = st;
-    if (!s->ready) {
+    /* Waiting for the database would leave the sender without an answer:
+     * say "retry" now instead. */
+    if (!s->ready || !db_is_up(s->db)) {
         cb(ud, -EAGAIN, NULL);
         return;
     }
@@ -557,7 +559,9 @@ struct pg_store *pg_store_new(uv_loop_t *loop, struct muc *m, const struct pg_st
     s->muc = m;
     s->fts_language = xstrdup(cfg->fts_language);
     s->durable = cfg->durable;
-    struct db_cfg dc = { .dsn = cfg->dsn, .name = "chat" };
+    /* A short backoff cap: while the database is away messages are refused,
+     * so every second of reconnect delay is a second of refusals. */
+    struct db_cfg dc = { .dsn = cfg->dsn, .name = "chat", .reconnect_max_ms = 2000 };
     s->db = db_new(loop, &dc, stmts, ARRAY_SIZE(stmts), on_db_state, s);
     s->ops = (struct muc_store){
         .load_room = load_room, .save_room = save_room, .save_affiliation = save_affiliation,
