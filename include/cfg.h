@@ -51,6 +51,8 @@ struct cfg {
     char *storage_fts_language;
     bool storage_durable;           /* durability = commit (else async) */
     uint64_t storage_idle_ms;
+    uint64_t storage_retention_ms;
+    uint64_t storage_tombstone_ttl_ms;
     char *compliance_archiver;      /* [compliance] archiver ("" = off) */
     enum cfg_policy compliance_policy;
     struct cfg_endpoint archiver;   /* [archiver] */

@@ -57,6 +57,8 @@ static const struct key keys[] = {
     { "storage", "dsn", K_STRING, OFF(storage_dsn), "dbname=confab", NOLIMIT, false, 0 },
     { "storage", "fts_language", K_STRING, OFF(storage_fts_language), "simple", NOLIMIT, false, 0 },
     { "storage", "durability", K_DURABILITY, OFF(storage_durable), "commit", NOLIMIT, false, 0 },
+    { "storage", "retention", K_DURATION, OFF(storage_retention_ms), "0", 0, (uint64_t)3153600000000, false, 0 },
+    { "storage", "tombstone_ttl", K_DURATION, OFF(storage_tombstone_ttl_ms), "30d", 0, (uint64_t)3153600000000, false, 0 },
     { "storage", "idle_timeout", K_DURATION, OFF(storage_idle_ms), "10m", MS(1000), MS(604800000), true, 0 },
     { "compliance", "archiver", K_STRING, OFF(compliance_archiver), "", NOLIMIT, false, 0 },
     { "compliance", "policy", K_POLICY, OFF(compliance_policy), "relaxed", NOLIMIT, false, 0 },
@@ -133,8 +135,8 @@ static int parse_uint_unit(const char *s, uint64_t *out, const char *const *unit
 
 int cfg_parse_duration_ms(const char *s, uint64_t *out)
 {
-    static const char *const units[] = { "ms", "s", "m", "h" };
-    static const uint64_t mult[] = { 1, 1000, 60000, 3600000 };
+    static const char *const units[] = { "ms", "s", "m", "h", "d" };
+    static const uint64_t mult[] = { 1, 1000, 60000, 3600000, 86400000 };
     return parse_uint_unit(s, out, units, mult, ARRAY_SIZE(units), 1);
 }
 

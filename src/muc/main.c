@@ -122,7 +122,9 @@ static void start_store(struct confabd *c, const struct cfg *cfg)
 {
     uv_loop_t *loop = daemon_loop(c->d);
     struct pg_store_cfg sc = { .dsn = cfg->storage_dsn, .fts_language = cfg->storage_fts_language,
-                               .durable = cfg->storage_durable };
+                               .durable = cfg->storage_durable,
+                               .retention_ms = cfg->storage_retention_ms,
+                               .tombstone_ttl_ms = cfg->storage_tombstone_ttl_ms };
     c->store = pg_store_new(loop, c->muc, &sc);
     muc_set_store(c->muc, pg_store_ops(c->store));
     c->migrating = migrate_run(loop, cfg->storage_dsn, "chat", chat_migrations,

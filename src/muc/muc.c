@@ -137,6 +137,34 @@ void muc_bounce(struct muc_req *r, const char *condition, const char *text)
     service_bounce(&r->muc->info, r->st, condition, text, send_cb, r->muc);
 }
 
+struct pending_result {
+    struct muc *m;
+    struct xml_node *iq;
+};
+
+static void on_durable(void *ud, int err)
+{
+    struct pending_result *p = ud;
+    struct xml_node *res = err < 0 ? stanza_error_reply(p->iq, "resource-constraint",
+                                                        "the change could not be stored")
+                                   : stanza_iq_result(p->iq);
+    muc_send(p->m, res);
+    xml_unref(res);
+    xml_unref(p->iq);
+    free(p);
+}
+
+void muc_result_after_commit(struct muc *m, const struct xml_node *iq)
+{
+    struct pending_result *p = xmalloc(sizeof *p);
+    p->m = m;
+    p->iq = xml_ref((struct xml_node *)iq);
+    if (m->store && m->store->barrier)
+        m->store->barrier(m->store->st, on_durable, p);
+    else
+        on_durable(p, 0);
+}
+
 void muc_bounce_type(struct muc_req *r, const char *condition, const char *type,
                      const char *text)
 {

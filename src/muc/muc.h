@@ -194,6 +194,9 @@ void muc_set_name(struct muc *m, const char *name);
 void muc_handle(struct muc *m, const struct xml_node *st);
 void muc_send(struct muc *m, const struct xml_node *st);
 void muc_bounce(struct muc_req *r, const char *condition, const char *text);
+/* Answer iq with a result once everything written so far is durable (at once
+ * without a store); a failed commit answers resource-constraint instead. */
+void muc_result_after_commit(struct muc *m, const struct xml_node *iq);
 /* The same with an error type other than the condition's default. */
 void muc_bounce_type(struct muc_req *r, const char *condition, const char *type,
                      const char *text);

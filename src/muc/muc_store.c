@@ -13,8 +13,17 @@
 #include "muc.h"
 #include "muc_store.h"
 
+/* Two connections: the writer carries every change in order (group commit),
+ * the reader serves room loads and archive queries, so a big MAM page never
+ * waits behind a burst of messages, nor delays one. */
 struct pg_store {
-    struct db *db;
+    struct db *db;       /* writer */
+    struct db *rdb;      /* reader */
+    int closing;         /* handles and connections still stopping */
+    uv_timer_t cleanup_timer;
+    bool cleaning;
+    uint64_t retention_ms;
+    uint64_t tombstone_ttl_ms;
     struct muc *muc;
     char *fts_language;
     bool durable;
@@ -102,9 +111,17 @@ static const struct db_stmt stmts[] = {
       "ON CONFLICT (room_id, seq) DO NOTHING", 9 },
     { "room_del", "DELETE FROM rooms WHERE jid = $1", 1 },
     { "tomb_put",
-      "INSERT INTO tombstones (jid, venue, reason) VALUES ($1, $2, $3) "
-      "ON CONFLICT (jid) DO UPDATE SET venue = EXCLUDED.venue, reason = EXCLUDED.reason, "
-      "destroyed_at = now()", 3 },
+      "INSERT INTO tombstones (jid, venue, reason, expires_at) VALUES ($1, $2, $3, "
+      "now() + $4::interval) ON CONFLICT (jid) DO UPDATE SET venue = EXCLUDED.venue, "
+      "reason = EXCLUDED.reason, destroyed_at = now(), expires_at = EXCLUDED.expires_at", 4 },
+    /* Retention: one small batch per statement, so no long locks. A room's own
+     * max_history_age wins over the service's ($1; NULL = keep forever). */
+    { "retention_batch",
+      "DELETE FROM messages WHERE ctid = ANY (ARRAY(SELECT m.ctid FROM messages m "
+      "JOIN rooms r ON r.id = m.room_id WHERE m.ts < now() - coalesce(r.max_history_age, "
+      "$1::interval) LIMIT 5000))", 1 },
+    { "tomb_expire", "DELETE FROM tombstones WHERE expires_at < now()", 0 },
+    { "barrier", "SELECT 1", 0 },
     { "mam_asc", MAM_PAGE(MAM_WITH, "ASC", "$6"), 6 },
     { "mam_desc", MAM_PAGE(MAM_WITH, "DESC", "$6"), 6 },
     { "mam_asc_t", MAM_PAGE(MAM_WITH MAM_TIME, "ASC", "$8"), 8 },
@@ -175,6 +192,22 @@ static void on_write(void *ud, const struct db_result *r)
 {
     if (r->status < 0)
         log_failure(ud, r);
+}
+
+static void exec_on(struct db *db, const char *stmt, int n, const char *const *v,
+                    db_result_cb *cb, void *ud)
+{
+    int rc = db_exec(db, stmt, n, v, NULL, NULL, cb, ud);
+    if (rc < 0) {
+        struct db_result r = { .status = rc, .message = "the database queue is full" };
+        cb(ud, &r);
+    }
+}
+
+static void exec_read(struct pg_store *s, const char *stmt, int n, const char *const *v,
+                      db_result_cb *cb, void *ud)
+{
+    exec_on(s->rdb, stmt, n, v, cb, ud);
 }
 
 static void exec(struct pg_store *s, const char *stmt, int n, const char *const *v,
@@ -308,7 +341,7 @@ static void load_room(void *st, const char *jid, unsigned history, store_loaded_
     struct pg_store *s = st;
     /* Waiting for the database would leave the sender without an answer:
      * say "retry" now instead. */
-    if (!s->ready || !db_is_up(s->db)) {
+    if (!s->ready || !db_is_up(s->rdb)) {
         cb(ud, -EAGAIN, NULL);
         return;
     }
@@ -323,10 +356,10 @@ static void load_room(void *st, const char *jid, unsigned history, store_loaded_
     const char *v1[] = { l->jid };
     const char *v2[] = { l->jid, lim };
     /* Four statements in one turn: one segment, callbacks in this order. */
-    exec(s, "room_get", 1, v1, on_room_get, l);
-    exec(s, "room_affils", 1, v1, on_room_affils, l);
-    exec(s, "room_recent", 2, v2, on_room_recent, l);
-    exec(s, "tomb_get", 1, v1, on_tomb_get, l);
+    exec_read(s, "room_get", 1, v1, on_room_get, l);
+    exec_read(s, "room_affils", 1, v1, on_room_affils, l);
+    exec_read(s, "room_recent", 2, v2, on_room_recent, l);
+    exec_read(s, "tomb_get", 1, v1, on_tomb_get, l);
 }
 
 /* ---- writing ---- */
@@ -404,10 +437,21 @@ static void delete_room(void *st, const struct room *room, bool tombstone, const
                         const char *reason)
 {
     struct pg_store *s = st;
-    const char *v[] = { room->jid, venue, reason };
-    exec(s, "room_del", 1, v, on_write, "deleting a room");
-    if (tombstone)
-        exec(s, "tomb_put", 3, v, on_write, "writing a tombstone");
+    char ttl[32];
+    snprintf(ttl, sizeof ttl, "%" PRIu64 " milliseconds", s->tombstone_ttl_ms);
+    const char *v[] = { room->jid, venue, reason, s->tombstone_ttl_ms ? ttl : NULL };
+    if (!tombstone) {
+        exec(s, "room_del", 1, v, on_write, "deleting a room");
+        return;
+    }
+    /* The room goes and its tombstone comes in one transaction. */
+    struct db_op ops[] = {
+        { .stmt = "room_del", .nparams = 1, .values = v, .cb = on_write, .ud = "deleting a room" },
+        { .stmt = "tomb_put", .nparams = 4, .values = v, .cb = on_write,
+          .ud = "writing a tombstone" },
+    };
+    if (db_exec_atomic(s->db, ops, ARRAY_SIZE(ops)) < 0)
+        log_error("store: cannot queue the destruction of %s", room->jid);
 }
 
 /* ---- XEP-0313 ---- */
@@ -532,15 +576,69 @@ static void mam_query(void *st, const char *room_jid, const struct store_mam_que
     /* One loop turn, one segment: both answers arrive together. Nothing may
      * touch mq after the last exec (its callback may already have run). */
     bool want_count = q->want_count;
-    exec(s, q->last_page ? page_desc[kind] : page_asc[kind], n + 1, v, on_mam_rows, mq);
+    exec_read(s, q->last_page ? page_desc[kind] : page_asc[kind], n + 1, v, on_mam_rows, mq);
     if (want_count)
-        exec(s, count[kind], n, v, on_mam_count, mq);
+        exec_read(s, count[kind], n, v, on_mam_count, mq);
 }
 
 static bool available(void *st)
 {
     struct pg_store *s = st;
     return s->ready && db_is_up(s->db);
+}
+
+/* Runs once every earlier write on the writer connection has committed:
+ * acknowledgements of configuration changes wait for it. */
+static void barrier(void *st, store_done_cb *cb, void *ud)
+{
+    struct pg_store *s = st;
+    struct append *a = xmalloc(sizeof *a);
+    a->cb = cb;
+    a->ud = ud;
+    exec(s, "barrier", 0, NULL, on_append, a);
+}
+
+/* ---- retention ---- */
+
+static void cleanup_batch(struct pg_store *s);
+
+static void on_retention_batch(void *ud, const struct db_result *r)
+{
+    struct pg_store *s = ud;
+    if (r->status < 0 || !s->ready) {
+        if (r->status < 0 && r->status != -ECANCELED)
+            log_failure("deleting expired messages", r);
+        s->cleaning = false;
+        return;
+    }
+    long n = strtol(PQcmdTuples((PGresult *)r->res), NULL, 10);
+    if (n > 0)
+        log_debug("store: retention deleted %ld messages", n);
+    /* A full batch means more may be waiting; the next one runs in a new
+     * transaction, so writers never wait long behind us. */
+    if (n >= 5000) {
+        cleanup_batch(s);
+        return;
+    }
+    s->cleaning = false;
+}
+
+static void cleanup_batch(struct pg_store *s)
+{
+    char age[32];
+    snprintf(age, sizeof age, "%" PRIu64 " milliseconds", s->retention_ms);
+    const char *v[] = { s->retention_ms ? age : NULL };
+    exec(s, "retention_batch", 1, v, on_retention_batch, s);
+}
+
+static void on_cleanup(uv_timer_t *t)
+{
+    struct pg_store *s = container_of(t, struct pg_store, cleanup_timer);
+    if (!s->ready || s->cleaning || !db_is_up(s->db))
+        return;
+    s->cleaning = true;
+    exec(s, "tomb_expire", 0, NULL, on_write, "expiring tombstones");
+    cleanup_batch(s);
 }
 
 /* ---- lifecycle ---- */
@@ -559,14 +657,19 @@ struct pg_store *pg_store_new(uv_loop_t *loop, struct muc *m, const struct pg_st
     s->muc = m;
     s->fts_language = xstrdup(cfg->fts_language);
     s->durable = cfg->durable;
+    s->retention_ms = cfg->retention_ms;
+    s->tombstone_ttl_ms = cfg->tombstone_ttl_ms;
     /* A short backoff cap: while the database is away messages are refused,
      * so every second of reconnect delay is a second of refusals. */
     struct db_cfg dc = { .dsn = cfg->dsn, .name = "chat", .reconnect_max_ms = 2000 };
     s->db = db_new(loop, &dc, stmts, ARRAY_SIZE(stmts), on_db_state, s);
+    struct db_cfg rc = { .dsn = cfg->dsn, .name = "chat-read", .reconnect_max_ms = 2000 };
+    s->rdb = db_new(loop, &rc, stmts, ARRAY_SIZE(stmts), NULL, s);
+    uv_timer_init(loop, &s->cleanup_timer);
     s->ops = (struct muc_store){
         .load_room = load_room, .save_room = save_room, .save_affiliation = save_affiliation,
         .append_message = append_message, .delete_room = delete_room, .mam_query = mam_query,
-        .available = available, .st = s,
+        .barrier = barrier, .available = available, .st = s,
     };
     return s;
 }
@@ -580,11 +683,14 @@ void pg_store_set_ready(struct pg_store *s)
 {
     s->ready = true;
     db_start(s->db);
+    db_start(s->rdb);
+    uv_timer_start(&s->cleanup_timer, on_cleanup, 5000, 60000);
 }
 
-static void on_db_stopped(void *ud)
+static void stopped_one(struct pg_store *s)
 {
-    struct pg_store *s = ud;
+    if (--s->closing > 0)
+        return;
     void (*done)(void *) = s->stop_done;
     void *dud = s->stop_ud;
     free(s->fts_language);
@@ -593,10 +699,23 @@ static void on_db_stopped(void *ud)
         done(dud);
 }
 
+static void on_db_stopped(void *ud)
+{
+    stopped_one(ud);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    stopped_one(container_of((uv_timer_t *)h, struct pg_store, cleanup_timer));
+}
+
 void pg_store_stop(struct pg_store *s, void (*done)(void *ud), void *ud)
 {
     s->stop_done = done;
     s->stop_ud = ud;
     s->ready = false;
+    s->closing = 3;
+    uv_close((uv_handle_t *)&s->cleanup_timer, on_timer_closed);
     db_stop(s->db, on_db_stopped);
+    db_stop(s->rdb, on_db_stopped);
 }

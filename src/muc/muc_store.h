@@ -19,6 +19,8 @@ struct pg_store_cfg {
     const char *dsn;
     const char *fts_language;  /* text search configuration, e.g. "simple", "english" */
     bool durable;              /* false: fan out before the commit (durability = async) */
+    uint64_t retention_ms;     /* messages older than this are deleted; 0 = keep */
+    uint64_t tombstone_ttl_ms; /* a destroyed room's name is reserved this long; 0 = forever */
 };
 
 /* Connects at once; unavailable until pg_store_set_ready (after migrations). */

@@ -323,9 +323,7 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
     bool was_locked = room->locked;
     room->locked = false;
     room_save(room);
-    struct xml_node *res = stanza_iq_result(r->st);
-    muc_send(m, res);
-    xml_unref(res);
+    muc_result_after_commit(m, r->st);
     if (!was_locked)
         notify_changes(m, room, &old);
     if (room->cfg.members_only && !old.members_only)
@@ -361,10 +359,8 @@ static void destroy(struct muc_req *r, struct room *room, const struct xml_node 
 {
     const struct xml_node *rs = xml_child(d, "reason", NS_MUC_OWNER);
     char *reason = rs ? xml_text(rs) : NULL;
-    struct xml_node *res = stanza_iq_result(r->st);
-    muc_send(r->muc, res);
-    xml_unref(res);
     destroy_room(r->muc, room, xml_attr(d, "jid"), reason);
+    muc_result_after_commit(r->muc, r->st);
     free(reason);
 }
 

@@ -1,0 +1,94 @@
+/* bench.h — confab-bench: a load generator that plays the XMPP router.
+ *
+ * confab-bench listens where confabd expects its router, completes the server
+ * side of the XEP-0114 handshake and then simulates users and rooms over that
+ * one component connection, measuring what confabd does with them. The helpers
+ * below are pure (no I/O except bench_proc.c's /proc reads) so the main file
+ * holds the event loop and the scenarios. */
+#ifndef CONFAB_BENCH_H
+#define CONFAB_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- bench_hist.c: log-linear histogram (HdrHistogram-like) of ns values ----
+ * Values below 128 are exact; above, each power of two is split into 64
+ * buckets, so a reported value is within 1/64 (1.6 %) of the true one. */
+#define HIST_SUB_BITS 7
+#define HIST_BUCKETS 4096
+
+struct hist {
+    uint64_t count;
+    uint64_t min;
+    uint64_t max;
+    double sum;
+    uint64_t b[HIST_BUCKETS];
+};
+
+void hist_init(struct hist *h);
+void hist_add(struct hist *h, uint64_t v);
+void hist_merge(struct hist *dst, const struct hist *src);
+/* The smallest recorded value v such that pct percent of the values are <= v
+ * (upper edge of its bucket, capped at the maximum); 0 when empty. */
+uint64_t hist_pct(const struct hist *h, double pct);
+double hist_mean(const struct hist *h);
+
+/* ---- bench_proc.c: what the kernel knows about a process ---- */
+struct proc_sample {
+    bool ok;
+    double cpu_s;     /* user + system seconds */
+    long rss_kb;      /* VmRSS */
+    long hwm_kb;      /* VmHWM: peak RSS */
+};
+
+/* Sample pid; with children, add the CPU of its live children and of those it
+ * has reaped (PostgreSQL: the postmaster and its backends). */
+int proc_sample(pid_t pid, bool children, struct proc_sample *out);
+/* The process holding the other end of a loopback TCP connection fd, or -1. */
+pid_t proc_peer_pid(int fd);
+/* Monotonic clock in ns. */
+int64_t bench_now_ns(void);
+/* This process's own CPU seconds (user + system). */
+double bench_self_cpu(void);
+
+/* ---- bench_scan.c: stanza extraction ----
+ * Everything the accounting needs from one stanza confabd sent, as spans into
+ * the input (valid until the input moves). Produced either by a byte scanner
+ * (fast: the default) or from an xstream tree (--parser xstream). */
+struct span {
+    const char *p;
+    size_t n;
+};
+
+enum stz_kind { STZ_NONE = 0, STZ_MESSAGE, STZ_PRESENCE, STZ_IQ, STZ_OTHER };
+
+struct stz {
+    enum stz_kind kind;
+    struct span name;       /* element name as written (STZ_OTHER: e.g. stream:error) */
+    struct span to, from, type, id;
+    struct span body;       /* text of a direct <body/> child (escaped form) */
+    bool has_body;
+    bool has_subject;       /* direct <subject/> child */
+    bool has_delay;         /* direct <delay/> child (history replay) */
+    bool has_error;         /* direct <error/> child */
+    bool has_fin;           /* direct <fin/> child (XEP-0313 end of page) */
+    bool has_result;        /* direct <result/> child (XEP-0313 result) */
+    struct span queryid;    /* <result queryid/> */
+    struct span first, last; /* text of <first/> and <last/> anywhere (RSM) */
+    bool status110, status201;
+    struct span error_cond; /* first element name inside <error/> */
+};
+
+/* Scan one stanza at b[0..len). Returns the bytes consumed (> 0) and fills *st
+ * (kind STZ_NONE when only whitespace was consumed), 0 when the stanza is not
+ * complete yet, -1 on input this scanner does not accept (comments, PIs,
+ * text at stanza level), -2 at </stream:stream>. */
+long scan_stanza(const char *b, size_t len, struct stz *st);
+bool span_eq(struct span s, const char *lit);
+bool span_prefix(struct span s, const char *lit);
+/* Parse a decimal number at s.p + off; returns false when there is none. */
+bool span_u64(struct span s, size_t off, uint64_t *out, size_t *end);
+
+#endif
