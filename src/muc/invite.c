@@ -235,7 +235,8 @@ static void register_submit(struct muc_req *r, struct room *room, const struct x
         const char *holder = room_nick_owner(room, nick);
         struct occupant *o = occupant_by_nick(room, nick);
         if ((holder && strcmp(holder, r->from_bare) != 0) ||
-            (o && strcmp(o->bare_jid, r->from_bare) != 0)) {
+            (o && strcmp(o->bare_jid, r->from_bare) != 0) ||
+            nick_taken_by_other(room, nick, r->from_bare)) {
             free(nick);
             muc_bounce(r, "conflict", "that nickname is taken");
             return;

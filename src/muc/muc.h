@@ -260,6 +260,15 @@ bool occupant_rate_ok(struct token_bucket *b, unsigned rate, unsigned burst, int
 void occupant_compute_id(const struct muc *m, const char *room_jid, const char *bare_jid,
                          char out[45]);
 
+/* nick.c */
+/* Not empty, not too long, not made only of invisible or space characters. */
+bool nick_acceptable(const char *nick, size_t max_bytes);
+/* The form two nicks share when a reader could not tell them apart
+ * (case, width, compatibility forms, whitespace, invisible characters). */
+char *nick_fold(const char *nick);
+/* Is a nick that looks like this one held or registered by another bare JID? */
+bool nick_taken_by_other(const struct room *room, const char *nick, const char *bare_jid);
+
 /* presence.c */
 void presence_handle(struct muc_req *r, struct room *room);
 /* What a room presence says besides the occupant's own presence. */

@@ -191,50 +191,6 @@ static void set_session_presence(struct muc_session *s, const struct xml_node *s
     s->presence = sanitize(st);
 }
 
-/* White_Space and Default_Ignorable code points: a nick made only of these
- * looks empty and cannot be told apart (§17.1). */
-static bool invisible(uint32_t c)
-{
-    static const uint32_t ranges[][2] = {
-        { 0x0000, 0x0020 }, { 0x007F, 0x00A0 }, { 0x00AD, 0x00AD }, { 0x034F, 0x034F },
-        { 0x061C, 0x061C }, { 0x115F, 0x1160 }, { 0x1680, 0x1680 }, { 0x17B4, 0x17B5 },
-        { 0x180B, 0x180F }, { 0x2000, 0x200F }, { 0x2028, 0x202F }, { 0x205F, 0x206F },
-        { 0x3000, 0x3000 }, { 0x3164, 0x3164 }, { 0xFE00, 0xFE0F }, { 0xFEFF, 0xFEFF },
-        { 0xFFA0, 0xFFA0 }, { 0xFFF0, 0xFFF8 }, { 0x1BCA0, 0x1BCA3 }, { 0x1D173, 0x1D17A },
-        { 0xE0000, 0xE0FFF },
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(ranges); i++)
-        if (c >= ranges[i][0] && c <= ranges[i][1])
-            return true;
-    return false;
-}
-
-/* Next code point of valid UTF-8 (jid_prep guarantees validity). */
-static uint32_t next_cp(const unsigned char **p)
-{
-    const unsigned char *s = *p;
-    uint32_t c;
-    int n;
-    if (s[0] < 0x80) { c = s[0]; n = 1; }
-    else if ((s[0] & 0xE0) == 0xC0) { c = s[0] & 0x1F; n = 2; }
-    else if ((s[0] & 0xF0) == 0xE0) { c = s[0] & 0x0F; n = 3; }
-    else { c = s[0] & 0x07; n = 4; }
-    for (int i = 1; i < n && s[i]; i++)
-        c = c << 6 | (s[i] & 0x3F);
-    *p = s + n;
-    return c;
-}
-
-static bool nick_acceptable(const struct muc *m, const char *nick)
-{
-    if (!*nick || strlen(nick) > m->lim.max_nick_bytes)
-        return false;
-    for (const unsigned char *p = (const unsigned char *)nick; *p;)
-        if (!invisible(next_cp(&p)))
-            return true;
-    return false;
-}
-
 static unsigned rooms_created_by(const struct muc *m, const char *bare)
 {
     unsigned n = 0;
@@ -300,6 +256,10 @@ static const char *admission_error(struct muc_req *r, struct room *room, const c
     struct occupant *holder = occupant_by_nick(room, nick);
     if (holder && strcmp(holder->bare_jid, r->from_bare) != 0) {
         *text = "that nickname is already in use";
+        return "conflict";
+    }
+    if (nick_taken_by_other(room, nick, r->from_bare)) {
+        *text = "that nickname is too similar to one already in use";
         return "conflict";
     }
     const char *owner = room_nick_owner(room, nick);
@@ -410,7 +370,7 @@ static void join(struct muc_req *r, struct room *room, const char *nick)
         xml_unref(e);
         return;
     }
-    if (!nick_acceptable(m, nick)) {
+    if (!nick_acceptable(nick, m->lim.max_nick_bytes)) {
         bounce_presence(r, "not-acceptable", "that nickname cannot be used");
         return;
     }
@@ -469,11 +429,11 @@ static void change_nick(struct muc_req *r, struct room *room, struct muc_session
 {
     struct muc *m = r->muc;
     struct occupant *occ = s->occ;
-    if (!nick_acceptable(m, nick)) {
+    if (!nick_acceptable(nick, m->lim.max_nick_bytes)) {
         bounce_presence(r, "not-acceptable", "that nickname cannot be used");
         return;
     }
-    if (occupant_by_nick(room, nick)) {
+    if (occupant_by_nick(room, nick) || nick_taken_by_other(room, nick, r->from_bare)) {
         bounce_presence(r, "conflict", "that nickname is already in use");
         return;
     }

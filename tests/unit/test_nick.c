@@ -1,0 +1,152 @@
+/* Nicknames that look alike are the same nickname (issue: impersonation by
+ * case, width, invisible and whitespace variants). */
+#include "unit.h"
+
+#include "mem.h"
+#include "muc.h"
+#include "stanza.h"
+#include "xstream.h"
+
+static void expect_same(const char *a, const char *b)
+{
+    char *fa = nick_fold(a), *fb = nick_fold(b);
+    if (strcmp(fa, fb) != 0)
+        fail_msg("'%s' and '%s' should fold alike: '%s' vs '%s'", a, b, fa, fb);
+    free(fa);
+    free(fb);
+}
+
+static void expect_different(const char *a, const char *b)
+{
+    char *fa = nick_fold(a), *fb = nick_fold(b);
+    if (strcmp(fa, fb) == 0)
+        fail_msg("'%s' and '%s' should differ, both fold to '%s'", a, b, fa);
+    free(fa);
+    free(fb);
+}
+
+static void test_fold_lookalikes(void **state)
+{
+    expect_same("Alice", "alice");
+    expect_same("ALICE", "alice");
+    expect_same("\xef\xbc\xa1lice", "alice");            /* fullwidth A */
+    expect_same("al\xe2\x80\x8bice", "alice");           /* zero-width space */
+    expect_same(" alice ", "alice");
+    expect_same("a l i c e", "alice");
+    expect_same("alice\xc2\xa0", "alice");               /* no-break space */
+    expect_same("al\xc2\xadice", "alice");               /* soft hyphen */
+    expect_same("\xef\xac\x81re", "fire");               /* fi ligature */
+    expect_different("alice", "alicia");
+    expect_different("bob", "b0b");
+}
+
+static void test_acceptable(void **state)
+{
+    assert_true(nick_acceptable("alice", 128));
+    assert_true(nick_acceptable("\xe6\x97\xa5\xe6\x9c\xac", 128));
+    assert_false(nick_acceptable("", 128));
+    assert_false(nick_acceptable("   ", 128));
+    assert_false(nick_acceptable("\xe2\x80\x8b\xe2\x80\x8b", 128));
+    assert_false(nick_acceptable("\xe3\x85\xa4", 128)); /* U+3164 Hangul filler */
+    assert_false(nick_acceptable("abcdef", 5));
+}
+
+/* ---- the engine refuses a lookalike of a nick someone else holds ---- */
+
+struct out {
+    char last_error[64];
+    int presences;
+};
+
+static struct xml_node *parsed;
+
+static void grab(void *ud, struct xml_node *st)
+{
+    parsed = xml_ref(st);
+}
+
+static struct xml_node *parse(const char *xml)
+{
+    struct xstream_handler h = { .stanza = grab };
+    struct xstream *xs = xstream_new(NULL, &h, NULL);
+    const char *hdr = "<stream:stream xmlns='jabber:component:accept' "
+                      "xmlns:stream='http://etherx.jabber.org/streams'>";
+    parsed = NULL;
+    assert_int_equal(xstream_feed(xs, hdr, strlen(hdr)), 0);
+    assert_int_equal(xstream_feed(xs, xml, strlen(xml)), 0);
+    xstream_free(xs);
+    assert_non_null(parsed);
+    return parsed;
+}
+
+static void record(struct out *o, const struct xml_node *st)
+{
+    if (stanza_is_error(st)) {
+        const char *c = stanza_error_condition(stanza_child(st, "error"), NS_STANZAS);
+        snprintf(o->last_error, sizeof o->last_error, "%s", c ? c : "?");
+    } else if (stanza_kind(st) == STANZA_PRESENCE) {
+        o->presences++;
+    }
+}
+
+static void io_send(void *ud, const struct xml_node *st) { record(ud, st); }
+static void io_each(void *ud, const struct xml_node *st, const char *const *to, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        record(ud, st);
+}
+static void io_raw(void *ud, const char *d, size_t n) { }
+static int64_t io_now(void *ud) { return 1700000000000; }
+
+static void send_in(struct muc *m, const char *xml)
+{
+    struct xml_node *st = parse(xml);
+    muc_handle(m, st);
+    xml_unref(st);
+}
+
+static void test_join_lookalike_conflict(void **state)
+{
+    struct out o = { 0 };
+    struct muc_limits lim;
+    muc_limits_default(&lim);
+    static const unsigned char key[32] = { 9 };
+    struct muc_io io = { io_send, io_each, io_raw, io_now, &o };
+    struct muc *m = muc_new("conf.example", "Rooms", &lim, key, &io);
+    send_in(m, "<presence from='alice@example/a' to='r@conf.example/Alice'>"
+               "<x xmlns='http://jabber.org/protocol/muc'/></presence>");
+    send_in(m, "<iq type='set' id='c' from='alice@example/a' to='r@conf.example'>"
+               "<query xmlns='http://jabber.org/protocol/muc#owner'>"
+               "<x xmlns='jabber:x:data' type='submit'/></query></iq>");
+    o.last_error[0] = '\0';
+    send_in(m, "<presence from='mallory@example/m' to='r@conf.example/\xef\xbc\xa1lice'>"
+               "<x xmlns='http://jabber.org/protocol/muc'/></presence>");
+    assert_string_equal(o.last_error, "conflict");
+    o.last_error[0] = '\0';
+    send_in(m, "<presence from='mallory@example/m' to='r@conf.example/al\xe2\x80\x8bice'>"
+               "<x xmlns='http://jabber.org/protocol/muc'/></presence>");
+    assert_string_equal(o.last_error, "conflict");
+    o.last_error[0] = '\0';
+    send_in(m, "<presence from='mallory@example/m' to='r@conf.example/mallory'>"
+               "<x xmlns='http://jabber.org/protocol/muc'/></presence>");
+    assert_string_equal(o.last_error, "");
+    /* ...and may not turn into a lookalike afterwards either. */
+    send_in(m, "<presence from='mallory@example/m' to='r@conf.example/ALICE'/>");
+    assert_string_equal(o.last_error, "conflict");
+    /* The holder's own other device may use its own nick. */
+    o.last_error[0] = '\0';
+    send_in(m, "<presence from='alice@example/b' to='r@conf.example/Alice'>"
+               "<x xmlns='http://jabber.org/protocol/muc'/></presence>");
+    assert_string_equal(o.last_error, "");
+    muc_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fold_lookalikes),
+        cmocka_unit_test(test_acceptable),
+        cmocka_unit_test(test_join_lookalike_conflict),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
