@@ -40,6 +40,8 @@ struct cfg_muc {
     bool create_rooms;
     bool persistent_default;
     uint64_t max_mam_page;
+    uint64_t max_message_size;
+    uint64_t max_joined_rooms;
 };
 
 struct cfg {

@@ -54,6 +54,8 @@ static const struct key keys[] = {
     { "muc", "create_rooms", K_BOOL, OFF(muc.create_rooms), "true", NOLIMIT, true, 0 },
     { "muc", "persistent_default", K_BOOL, OFF(muc.persistent_default), "false", NOLIMIT, true, 0 },
     { "muc", "max_mam_page", K_UINT, OFF(muc.max_mam_page), "100", 1, 10000, true, 0 },
+    { "muc", "max_message_size", K_SIZE, OFF(muc.max_message_size), "32KiB", 64, 1 << 20, true, 0 },
+    { "muc", "max_joined_rooms", K_UINT, OFF(muc.max_joined_rooms), "100", 0, 100000, true, 0 },
     { "storage", "dsn", K_STRING, OFF(storage_dsn), "dbname=confab", NOLIMIT, false, 0 },
     { "storage", "fts_language", K_STRING, OFF(storage_fts_language), "simple", NOLIMIT, false, 0 },
     { "storage", "durability", K_DURABILITY, OFF(storage_durable), "commit", NOLIMIT, false, 0 },

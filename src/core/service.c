@@ -130,7 +130,12 @@ enum service_route service_route(const struct service_info *info, const struct x
                  f ? "a malformed" : "no");
         return SERVICE_DONE;
     }
-    if (!t) {
+    if (strcmp(from->domain, info->domain) == 0) {
+        /* Only we speak for our domain: a client cannot, and answering would
+         * talk to ourselves. */
+        log_warn("dropping a <%s/> from the router that claims to come from our own domain",
+                 st->name);
+    } else if (!t) {
         service_bounce(info, st, "bad-request", "the stanza has no 'to' address", send, ud);
     } else if (jid_parse(to, t) < 0) {
         service_bounce(info, st, "jid-malformed", "the 'to' address is not a valid JID", send,

@@ -20,6 +20,7 @@ struct confabd {
     struct pg_store *store;
     struct migrate *migrating;
     uv_timer_t evict_timer;
+    bool was_up;    /* the link has been up before: a reconnect needs reconciling */
 };
 
 static struct confabd the_daemon;
@@ -69,6 +70,8 @@ static void limits_from_cfg(const struct cfg *cfg, struct muc_limits *lim)
         .msg_burst = (unsigned)c->message_burst, .presence_rate = (unsigned)c->presence_rate,
         .presence_burst = (unsigned)c->presence_burst, .create_rooms = c->create_rooms,
         .persistent_default = c->persistent_default, .max_mam_page = (unsigned)c->max_mam_page,
+        .max_message_bytes = (unsigned)c->max_message_size,
+        .max_joined_rooms = (unsigned)c->max_joined_rooms,
     };
 }
 
@@ -159,6 +162,14 @@ static void on_stanza(void *svc, struct xml_node *st)
     muc_handle(c->muc, st);
 }
 
+static void on_link_up(void *svc)
+{
+    struct confabd *c = svc;
+    if (c->was_up)
+        muc_reconcile(c->muc);
+    c->was_up = true;
+}
+
 static void on_reloaded(void *svc)
 {
     struct confabd *c = svc;
@@ -194,7 +205,7 @@ int main(int argc, char **argv)
 {
     static const struct daemon_ops ops = {
         .name = "confabd", .role = CFG_ROLE_MUC, .start = start, .stanza = on_stanza,
-        .reloaded = on_reloaded, .stop = stop,
+        .reloaded = on_reloaded, .stop = stop, .link_up = on_link_up,
     };
     return daemon_main(argc, argv, &ops);
 }

@@ -150,6 +150,18 @@ static void change_subject(struct muc_req *r, struct room *room, struct occupant
     xml_unref(msg);
 }
 
+static bool body_too_long(const struct muc *m, const struct xml_node *st)
+{
+    const struct xml_node *body = stanza_child(st, "body");
+    if (!body || !m->lim.max_message_bytes)
+        return false;
+    size_t n = 0;
+    for (const struct xml_node *c = body->children; c; c = c->next)
+        if (!c->name)
+            n += c->text_len;
+    return n > m->lim.max_message_bytes;
+}
+
 static void groupchat(struct muc_req *r, struct room *room, struct muc_session *s)
 {
     struct muc *m = r->muc;
@@ -162,6 +174,10 @@ static void groupchat(struct muc_req *r, struct room *room, struct muc_session *
     /* §8.1: with a body or a thread it is a message that has a subject. */
     if (subject && !stanza_child(r->st, "body") && !stanza_child(r->st, "thread")) {
         change_subject(r, room, occ, subject);
+        return;
+    }
+    if (body_too_long(m, r->st)) {
+        muc_bounce(r, "policy-violation", "the message is longer than this service allows");
         return;
     }
     if (!perm_may_send_groupchat(occ->role)) {
@@ -201,6 +217,10 @@ static void private_message(struct muc_req *r, struct room *room, struct muc_ses
     struct occupant *target = occupant_by_nick(room, r->to->resource);
     if (!target) {
         muc_bounce(r, "item-not-found", "no occupant with that nickname");
+        return;
+    }
+    if (body_too_long(m, r->st)) {
+        muc_bounce(r, "policy-violation", "the message is longer than this service allows");
         return;
     }
     if (!perm_may_send_pm(s->occ->role, room->cfg.allow_pm)) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "mem.h"
 #include "muc.h"
 #include "stanza.h"
@@ -32,6 +33,7 @@ void muc_limits_default(struct muc_limits *lim)
         .default_history = 20, .max_nick_bytes = 128, .msg_rate = 5, .msg_burst = 20,
         .presence_rate = 2, .presence_burst = 10, .create_rooms = true,
         .persistent_default = false, .max_mam_page = 100,
+        .max_message_bytes = 32768, .max_joined_rooms = 100,
     };
 }
 
@@ -100,6 +102,12 @@ void muc_free(struct muc *m)
         free(l->parked);
         free(l->jid);
         free(l);
+    }
+    struct user_count *u, *utmp;
+    HASH_ITER(hh, m->joined, u, utmp) {
+        HASH_DEL(m->joined, u);
+        free(u->jid);
+        free(u);
     }
     struct tombstone *t, *ttmp;
     HASH_ITER(hh, m->tombstones, t, ttmp) {
@@ -278,6 +286,61 @@ static void room_iq(struct muc_req *r, struct room *room)
 }
 
 /* Rooms that are locked exist only for their owners (§7.2.1). */
+/* ---- after the router link comes back ---- */
+
+#define RECONCILE_ID "confab-reconcile"
+
+/* While we were cut off, the router bounced the unavailable presences of
+ * clients that went away. Ask every session whether it is still there (a
+ * XEP-0199 ping from its occupant JID): an error means gone. */
+void muc_reconcile(struct muc *m)
+{
+    unsigned n = 0;
+    for (struct room *room = m->rooms; room; room = room->hh.next) {
+        for (struct muc_session *s = room->sessions; s; s = s->hh.next) {
+            char *from = xasprintf("%s/%s", room->jid, s->occ->nick);
+            struct xml_node *iq = stanza_new("iq", from, s->jid, "get", RECONCILE_ID);
+            xml_add(iq, "ping", NS_PING);
+            muc_send(m, iq);
+            xml_unref(iq);
+            free(from);
+            n++;
+        }
+    }
+    if (n)
+        log_info("link restored: checking that %u occupant sessions are still online", n);
+}
+
+/* true when st answered one of our reconciliation pings. */
+static bool reconcile_answer(struct muc_req *r, struct room *room)
+{
+    const char *id = stanza_id(r->st);
+    if (!id || strcmp(id, RECONCILE_ID) != 0)
+        return false;
+    struct muc_session *s = session_by_jid(room, r->from_full);
+    if (!s || !stanza_is_error(r->st))
+        return true;
+    /* Only a definite "not there" removes the session; a client that does not
+     * know ping (feature-not-implemented…) is alive. */
+    const struct xml_node *e = stanza_child(r->st, "error");
+    const char *cond = e ? stanza_error_condition(e, NS_STANZAS) : NULL;
+    if (cond && strcmp(cond, "service-unavailable") != 0 &&
+        strcmp(cond, "recipient-unavailable") != 0 && strcmp(cond, "item-not-found") != 0 &&
+        strcmp(cond, "remote-server-not-found") != 0 && strcmp(cond, "gone") != 0)
+        return true;
+    struct occupant *occ = s->occ;
+    if (occ->nsessions > 1) {
+        occupant_remove_session(room, s);
+        return true;
+    }
+    static const int c333[] = { 333, 0 };
+    struct pres_opts o = { .codes = c333, .reason = "the client went away while the service "
+                                                    "was disconnected" };
+    presence_remove_occupant(r->muc, room, occ, &o);
+    room_reap(r->muc, room);
+    return true;
+}
+
 static struct room *visible_room(struct muc *m, const char *jid, const char *from_bare)
 {
     struct room *room = room_find(m, jid);
@@ -307,7 +370,7 @@ static void dispatch(struct muc_req *r, const char *room_jid)
         struct room *room = visible_room(m, room_jid, r->from_bare);
         if (r->to->resource && type &&
             (strcmp(type, "result") == 0 || strcmp(type, "error") == 0)) {
-            if (room)
+            if (room && !reconcile_answer(r, room))
                 message_handle_iq_result(r, room);
         } else if (r->to->resource) {
             if (!room)

@@ -57,6 +57,8 @@ struct muc_limits {
     bool create_rooms;             /* may any user create rooms */
     bool persistent_default;
     unsigned max_mam_page;         /* XEP-0313: most results per archive query page */
+    unsigned max_message_bytes;    /* body of one groupchat or private message */
+    unsigned max_joined_rooms;     /* rooms one bare JID may be in at once; 0 = unlimited */
 };
 
 struct muc_io {
@@ -151,6 +153,12 @@ struct room {
     UT_hash_handle hh;
 };
 
+struct user_count {
+    char *jid;
+    unsigned n;
+    UT_hash_handle hh;
+};
+
 /* A destroyed room: the name answers `gone` with the alternate venue. */
 struct tombstone {
     char *jid;
@@ -172,6 +180,7 @@ struct muc {
     struct tombstone *tombstones;
     unsigned nrooms;
     const struct muc_store *store;   /* NULL: rooms live in memory only */
+    struct user_count *joined;       /* bare JID -> rooms it is an occupant of */
     struct room_load *loading;       /* rooms being read from the store */
 };
 
@@ -209,6 +218,8 @@ void muc_limits_default(struct muc_limits *lim);
 /* muc.c: persistence */
 /* Use a store (before any stanza is handled). */
 void muc_set_store(struct muc *m, const struct muc_store *store);
+/* The router link came back after an outage: find sessions that vanished. */
+void muc_reconcile(struct muc *m);
 /* Drop idle persistent rooms from memory (no occupants for idle_ms); they
  * stay in the store. Returns how many were evicted. */
 unsigned muc_evict_idle(struct muc *m, int64_t now, int64_t idle_ms);
@@ -257,6 +268,8 @@ const char *const *room_recipients(struct room *room, size_t *n);
 enum muc_affil occupant_affiliation(const struct room *room, const struct occupant *occ);
 /* true when the bucket allows one more event now. */
 bool occupant_rate_ok(struct token_bucket *b, unsigned rate, unsigned burst, int64_t now);
+/* Rooms bare_jid is an occupant of, service-wide. */
+unsigned occupant_rooms_of(const struct muc *m, const char *bare_jid);
 void occupant_compute_id(const struct muc *m, const char *room_jid, const char *bare_jid,
                          char out[45]);
 

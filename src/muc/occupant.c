@@ -39,6 +39,32 @@ void occupant_compute_id(const struct muc *m, const char *room_jid, const char *
     EVP_EncodeBlock((unsigned char *)out, md, 32);
 }
 
+unsigned occupant_rooms_of(const struct muc *m, const char *bare_jid)
+{
+    struct user_count *u = NULL;
+    HASH_FIND_STR(m->joined, bare_jid, u);
+    return u ? u->n : 0;
+}
+
+static void count_join(struct muc *m, const char *bare_jid, int delta)
+{
+    struct user_count *u = NULL;
+    HASH_FIND_STR(m->joined, bare_jid, u);
+    if (!u) {
+        if (delta < 0)
+            return;
+        u = xcalloc(1, sizeof *u);
+        u->jid = xstrdup(bare_jid);
+        HASH_ADD_KEYPTR(hh, m->joined, u->jid, strlen(u->jid), u);
+    }
+    u->n = (unsigned)((int)u->n + delta);
+    if (u->n == 0) {
+        HASH_DEL(m->joined, u);
+        free(u->jid);
+        free(u);
+    }
+}
+
 struct occupant *occupant_new(struct muc *m, struct room *room, const char *nick,
                               const char *bare_jid, enum muc_role role)
 {
@@ -51,6 +77,7 @@ struct occupant *occupant_new(struct muc *m, struct room *room, const char *nick
     o->occupant_id = xstrdup(id);
     HASH_ADD_KEYPTR(hh, room->occupants, o->nick, strlen(o->nick), o);
     room->noccupants++;
+    count_join(m, bare_jid, 1);
     return o;
 }
 
@@ -81,6 +108,7 @@ static void occupant_free(struct room *room, struct occupant *occ)
 {
     HASH_DEL(room->occupants, occ);
     room->noccupants--;
+    count_join(room->muc, occ->bare_jid, -1);
     free(occ->sessions);
     free(occ->nick);
     free(occ->bare_jid);

@@ -271,6 +271,11 @@ static const char *admission_error(struct muc_req *r, struct room *room, const c
         *text = "a password is required to enter this room";
         return "not-authorized";
     }
+    if (!holder && m->lim.max_joined_rooms &&
+        occupant_rooms_of(m, r->from_bare) >= m->lim.max_joined_rooms) {
+        *text = "you are in as many rooms as this service allows";
+        return "policy-violation";
+    }
     unsigned cap = room_max_users(m, room);
     if (!holder && cap && room->noccupants >= cap && affil < AFFIL_ADMIN) {
         *text = "the room is full";

@@ -1,5 +1,6 @@
-/* Nicknames that look alike are the same nickname (issue: impersonation by
- * case, width, invisible and whitespace variants). */
+/* Hostile input the engine must refuse: lookalike nicknames (case, width,
+ * invisible and whitespace variants), oversized messages, too many rooms per
+ * user, stanzas claiming to come from our own domain. */
 #include "unit.h"
 
 #include "mem.h"
@@ -105,14 +106,34 @@ static void send_in(struct muc *m, const char *xml)
     xml_unref(st);
 }
 
+static struct muc *new_muc(struct out *o, const struct muc_limits *override)
+{
+    struct muc_limits lim;
+    muc_limits_default(&lim);
+    if (override)
+        lim = *override;
+    static const unsigned char key[32] = { 9 };
+    struct muc_io io = { io_send, io_each, io_raw, io_now, o };
+    return muc_new("conf.example", "Rooms", &lim, key, &io);
+}
+
+/* Join room r as nick from jid, configuring it as an instant room when new. */
+static void join(struct muc *m, const char *jid, const char *room, const char *nick)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "<presence from='%s' to='%s@conf.example/%s'>"
+             "<x xmlns='http://jabber.org/protocol/muc'/></presence>", jid, room, nick);
+    send_in(m, buf);
+    snprintf(buf, sizeof buf, "<iq type='set' id='c' from='%s' to='%s@conf.example'>"
+             "<query xmlns='http://jabber.org/protocol/muc#owner'>"
+             "<x xmlns='jabber:x:data' type='submit'/></query></iq>", jid, room);
+    send_in(m, buf);
+}
+
 static void test_join_lookalike_conflict(void **state)
 {
     struct out o = { 0 };
-    struct muc_limits lim;
-    muc_limits_default(&lim);
-    static const unsigned char key[32] = { 9 };
-    struct muc_io io = { io_send, io_each, io_raw, io_now, &o };
-    struct muc *m = muc_new("conf.example", "Rooms", &lim, key, &io);
+    struct muc *m = new_muc(&o, NULL);
     send_in(m, "<presence from='alice@example/a' to='r@conf.example/Alice'>"
                "<x xmlns='http://jabber.org/protocol/muc'/></presence>");
     send_in(m, "<iq type='set' id='c' from='alice@example/a' to='r@conf.example'>"
@@ -141,12 +162,65 @@ static void test_join_lookalike_conflict(void **state)
     muc_free(m);
 }
 
+static void test_message_size_limit(void **state)
+{
+    struct out o = { 0 };
+    struct muc_limits lim;
+    muc_limits_default(&lim);
+    lim.max_message_bytes = 10;
+    struct muc *m = new_muc(&o, &lim);
+    join(m, "alice@example/a", "r", "alice");
+    o.last_error[0] = '\0';
+    send_in(m, "<message type='groupchat' from='alice@example/a' to='r@conf.example'>"
+               "<body>0123456789</body></message>");
+    assert_string_equal(o.last_error, "");
+    send_in(m, "<message type='groupchat' from='alice@example/a' to='r@conf.example'>"
+               "<body>0123456789A</body></message>");
+    assert_string_equal(o.last_error, "policy-violation");
+    muc_free(m);
+}
+
+static void test_joined_rooms_limit(void **state)
+{
+    struct out o = { 0 };
+    struct muc_limits lim;
+    muc_limits_default(&lim);
+    lim.max_joined_rooms = 2;
+    struct muc *m = new_muc(&o, &lim);
+    join(m, "alice@example/a", "r1", "alice");
+    join(m, "alice@example/a", "r2", "alice");
+    assert_string_equal(o.last_error, "");
+    send_in(m, "<presence from='alice@example/a' to='r3@conf.example/alice'>"
+               "<x xmlns='http://jabber.org/protocol/muc'/></presence>");
+    assert_string_equal(o.last_error, "policy-violation");
+    /* Leaving one frees a place. */
+    send_in(m, "<presence type='unavailable' from='alice@example/a' to='r1@conf.example/alice'/>");
+    o.last_error[0] = '\0';
+    join(m, "alice@example/a", "r4", "alice");
+    assert_string_equal(o.last_error, "");
+    muc_free(m);
+}
+
+static void test_forged_own_domain_dropped(void **state)
+{
+    struct out o = { 0 };
+    struct muc *m = new_muc(&o, NULL);
+    send_in(m, "<presence from='evil@conf.example/x' to='r@conf.example/evil'>"
+               "<x xmlns='http://jabber.org/protocol/muc'/></presence>");
+    assert_int_equal(o.presences, 0);
+    assert_string_equal(o.last_error, "");
+    muc_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fold_lookalikes),
         cmocka_unit_test(test_acceptable),
         cmocka_unit_test(test_join_lookalike_conflict),
+        cmocka_unit_test(test_message_size_limit),
+        cmocka_unit_test(test_joined_rooms_limit),
+        cmocka_unit_test(test_forged_own_domain_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
