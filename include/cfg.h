@@ -59,6 +59,8 @@ struct cfg {
     enum cfg_policy compliance_policy;
     struct cfg_endpoint archiver;   /* [archiver] */
     char *archiver_dsn;
+    uint64_t archiver_max_queue;    /* events outstanding before answering wait */
+    char *archiver_senders;         /* domains allowed to send events ("" = any domain) */
     uint64_t keepalive_ms;          /* [link] */
     uint64_t connect_timeout_ms;
     uint64_t reconnect_min_ms;

@@ -31,6 +31,11 @@ struct migrate *migrate_run(uv_loop_t *loop, const char *dsn, const char *name,
                             void *ud);
 /* Stop waiting (e.g. on SIGTERM while the database is down); cb gets -ECANCELED. */
 void migrate_cancel(struct migrate *mg);
+/* Length of the first statement of a migration script, its ';' included: up
+ * to the first ';' at the end of a line that is not inside a dollar-quoted
+ * string ($$…$$, $tag$…$tag$), so DO blocks and function bodies may span
+ * lines; the whole rest when there is none. */
+size_t migrate_statement_len(const char *sql);
 /* The newest version in list. */
 int migrate_latest(const struct migration *list, size_t n);
 

@@ -1,13 +1,19 @@
-/* confab-archiver — wiring only: the daemon shell around the archive service. */
+/* confab-archiver — wiring only: the daemon shell around the archive service
+ * and its compliance database. */
 #include "compat.h"
 
+#include "archive_store.h"
 #include "archiver.h"
 #include "daemon.h"
 #include "log.h"
+#include "migrate.h"
 
 struct archiverd {
     struct daemon *d;
     struct archiver *svc;
+    struct archive_store *store;
+    struct migrate *migrating;
+    bool stopping;
 };
 
 static struct archiverd the_daemon;
@@ -19,11 +25,47 @@ static void send_to_router(void *ud, const struct xml_node *st)
         log_debug("reply not sent (%s): link not available", st->name);
 }
 
+static void on_migrated(void *ud, int err, int from, int to)
+{
+    struct archiverd *a = ud;
+    a->migrating = NULL;
+    /* A migration that finished just as we were told to stop: the store is going. */
+    if (err == -ECANCELED || a->stopping)
+        return;
+    if (err == -EPROTO) {
+        daemon_fail(a->d, 78, "the compliance database schema is newer than this confab-archiver");
+        return;
+    }
+    if (err < 0) {
+        daemon_fail(a->d, 1, "the compliance database schema could not be brought up to date");
+        return;
+    }
+    if (from != to)
+        log_info("compliance schema migrated from version %d to %d", from, to);
+    archive_store_start(a->store);
+}
+
+static void apply_cfg(struct archiverd *a, const struct cfg *cfg)
+{
+    archiver_set_max_queue(a->svc, (size_t)cfg->archiver_max_queue);
+    archiver_set_senders(a->svc, cfg->archiver_senders);
+}
+
 static void *start(struct daemon *d)
 {
-    the_daemon.d = d;
-    the_daemon.svc = archiver_new(daemon_domain(d), send_to_router, &the_daemon);
-    return &the_daemon;
+    const struct cfg *cfg = daemon_cfg(d);
+    struct archiverd *a = &the_daemon;
+    a->d = d;
+    a->svc = archiver_new(daemon_domain(d), send_to_router, a);
+    apply_cfg(a, cfg);
+    a->store = archive_store_new(daemon_loop(d), cfg->archiver_dsn,
+                                 (size_t)cfg->archiver_max_queue);
+    struct archiver_store ops = archive_store_ops(a->store);
+    archiver_set_store(a->svc, &ops);
+    a->migrating = migrate_run(daemon_loop(d), cfg->archiver_dsn, "compliance",
+                               compliance_migrations, compliance_migrations_count, on_migrated,
+                               a);
+    return a;
 }
 
 static void on_stanza(void *svc, struct xml_node *st)
@@ -32,18 +74,35 @@ static void on_stanza(void *svc, struct xml_node *st)
     archiver_handle(a->svc, st);
 }
 
+static void on_reloaded(void *svc)
+{
+    struct archiverd *a = svc;
+    apply_cfg(a, daemon_cfg(a->d));
+}
+
+static void on_store_stopped(void *ud)
+{
+    struct archiverd *a = ud;
+    a->store = NULL;
+    archiver_free(a->svc);
+    a->svc = NULL;
+}
+
+/* The store goes first: its callbacks (-ECANCELED) still reach a live service. */
 static void stop(void *svc)
 {
     struct archiverd *a = svc;
-    archiver_free(a->svc);
-    a->svc = NULL;
+    a->stopping = true;
+    if (a->migrating)
+        migrate_cancel(a->migrating);
+    archive_store_stop(a->store, on_store_stopped, a);
 }
 
 int main(int argc, char **argv)
 {
     static const struct daemon_ops ops = {
         .name = "confab-archiver", .role = CFG_ROLE_ARCHIVER, .start = start,
-        .stanza = on_stanza, .stop = stop,
+        .stanza = on_stanza, .reloaded = on_reloaded, .stop = stop,
     };
     return daemon_main(argc, argv, &ops);
 }

@@ -48,6 +48,9 @@ struct proc_sample {
 int proc_sample(pid_t pid, bool children, struct proc_sample *out);
 /* The process holding the other end of a loopback TCP connection fd, or -1. */
 pid_t proc_peer_pid(int fd);
+/* CPU seconds all CPUs spent busy since boot (/proc/stat: all but idle and
+ * iowait), to tell how much other processes took during a measurement. */
+double proc_busy_all(void);
 /* Monotonic clock in ns. */
 int64_t bench_now_ns(void);
 /* This process's own CPU seconds (user + system). */

@@ -82,6 +82,24 @@ static long status_kb(pid_t pid, const char *key)
     return v;
 }
 
+double proc_busy_all(void)
+{
+    FILE *fp = fopen("/proc/stat", "r");
+    if (!fp)
+        return 0;
+    unsigned long long v[8] = { 0 };
+    int n = fscanf(fp, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]);
+    fclose(fp);
+    if (n < 5)
+        return 0;
+    unsigned long long busy = 0;
+    for (int i = 0; i < 8; i++)
+        if (i != 3 && i != 4)
+            busy += v[i];
+    return (double)busy / (double)sysconf(_SC_CLK_TCK);
+}
+
 int proc_sample(pid_t pid, bool children, struct proc_sample *out)
 {
     memset(out, 0, sizeof *out);

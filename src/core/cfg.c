@@ -69,6 +69,8 @@ static const struct key keys[] = {
     { "archiver", "secret", K_SECRET, OFF(archiver.secret), NULL, NOLIMIT, false, ROLE(CFG_ROLE_ARCHIVER) },
     { "archiver", "secret_file", K_SECRET_FILE, OFF(archiver.secret), NULL, NOLIMIT, false, 0 },
     { "archiver", "dsn", K_STRING, OFF(archiver_dsn), "dbname=confab_compliance", NOLIMIT, false, 0 },
+    { "archiver", "max_queue", K_UINT, OFF(archiver_max_queue), "100000", 1, 10000000, true, 0 },
+    { "archiver", "senders", K_STRING, OFF(archiver_senders), "", NOLIMIT, true, 0 },
     { "link", "keepalive", K_DURATION, OFF(keepalive_ms), "60s", 0, MS(86400000), true, 0 },
     { "link", "connect_timeout", K_DURATION, OFF(connect_timeout_ms), "5s", MS(100), MS(600000), true, 0 },
     { "link", "reconnect_min", K_DURATION, OFF(reconnect_min_ms), "100ms", MS(10), MS(600000), true, 0 },
@@ -512,6 +514,7 @@ void cfg_free(struct cfg *c)
     free(c->storage_fts_language);
     free(c->compliance_archiver);
     free(c->archiver_dsn);
+    free(c->archiver_senders);
     memset(c, 0, sizeof *c);
 }
 

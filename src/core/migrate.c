@@ -1,5 +1,6 @@
 #include "compat.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,20 +81,56 @@ static void unit_add(struct unit *u, struct migrate *mg, char *sql)
     u->n++;
 }
 
-/* Split on ';' at the end of a line: the convention of schema/ files. */
+/* "$tag$" or "$$" at p: its length, else 0 ("$1" is a parameter, not a tag). */
+static size_t dollar_tag_len(const char *p)
+{
+    size_t n = 1;
+    if (p[0] != '$')
+        return 0;
+    if (isalpha((unsigned char)p[1]) || p[1] == '_')
+        while (isalnum((unsigned char)p[n]) || p[n] == '_')
+            n++;
+    return p[n] == '$' ? n + 1 : 0;
+}
+
+size_t migrate_statement_len(const char *sql)
+{
+    const char *p = sql, *tag = NULL;
+    size_t taglen = 0;
+    while (*p) {
+        size_t n = dollar_tag_len(p);
+        if (n && !tag) {
+            tag = p;
+            taglen = n;
+            p += n;
+            continue;
+        }
+        if (n && n == taglen && memcmp(p, tag, n) == 0) {
+            tag = NULL;
+            p += n;
+            continue;
+        }
+        if (!tag && p[0] == ';' && p[1] == '\n')
+            return (size_t)(p - sql) + 1;
+        p++;
+    }
+    return (size_t)(p - sql);
+}
+
+/* Split on ';' at the end of a line (outside dollar quotes): the convention
+ * of schema/ files. */
 static void unit_add_script(struct unit *u, struct migrate *mg, const char *sql)
 {
     const char *p = sql;
     while (*p) {
-        const char *end = strstr(p, ";\n");
-        size_t len = end ? (size_t)(end - p) + 1 : strlen(p);
+        size_t len = migrate_statement_len(p);
         char *stmt = xstrndup(p, len);
         if (stmt[strspn(stmt, " \t\n")])
             unit_add(u, mg, stmt);
         else
             free(stmt);
         p += len;
-        if (end)
+        if (*p == '\n')
             p++;
     }
 }
@@ -162,22 +199,47 @@ static void on_created(void *ud, const struct db_result *r)
     }
 }
 
+static void read_version(struct migrate *mg, bool create)
+{
+    if (create) {
+        /* A fresh database has no schema_version yet; this is migration 001's
+         * own (idempotent) statement, so reading the version always works. */
+        mg->pending++;
+        db_exec_sql(mg->db,
+                    "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
+                    "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                    0, NULL, NULL, NULL, on_created, mg);
+    }
+    mg->pending++;
+    db_exec_sql(mg->db, "SELECT coalesce(max(version), 0) FROM schema_version", 0, NULL, NULL,
+                NULL, on_version, mg);
+}
+
+/* CREATE TABLE IF NOT EXISTS needs CREATE on the schema even when the table
+ * exists: ask first, so a role without DDL rights (e.g. the compliance
+ * database's INSERT-only confab_archiver) can run on an up-to-date schema. */
+static void on_exists(void *ud, const struct db_result *r)
+{
+    struct migrate *mg = ud;
+    mg->pending--;
+    if (r->status < 0) {
+        log_error("%s schema: cannot look for schema_version: %s", mg->name,
+                  r->message ? r->message : "unknown error");
+        finish(mg, r->status == -ECANCELED ? -ECANCELED : -EIO);
+        return;
+    }
+    read_version(mg, PQgetvalue(r->res, 0, 0)[0] != 't');
+}
+
 static void on_state(void *ud, bool up)
 {
     struct migrate *mg = ud;
     if (!up || mg->started || mg->finishing)
         return;
     mg->started = true;
-    /* A fresh database has no schema_version yet; this is migration 001's
-     * own (idempotent) statement, so reading the version always works. */
     mg->pending++;
-    db_exec_sql(mg->db,
-                "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
-                "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-                0, NULL, NULL, NULL, on_created, mg);
-    mg->pending++;
-    db_exec_sql(mg->db, "SELECT coalesce(max(version), 0) FROM schema_version", 0, NULL, NULL,
-                NULL, on_version, mg);
+    db_exec_sql(mg->db, "SELECT to_regclass('schema_version') IS NOT NULL", 0, NULL, NULL, NULL,
+                on_exists, mg);
 }
 
 struct migrate *migrate_run(uv_loop_t *loop, const char *dsn, const char *name,

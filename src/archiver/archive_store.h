@@ -1,0 +1,36 @@
+/* archive_store.h — the compliance database: the only file with archive SQL.
+ *
+ * One prepared statement per event appends it to `events`, deduplicated on
+ * its UUID, with its hash chained inside PostgreSQL under the chain_head row
+ * lock (schema/compliance/002_events.sql). db.c groups the statements of a
+ * loop turn into one transaction; an event's callback reports 0 only after
+ * that transaction committed. compliance_ensure_partitions() runs when the
+ * store starts and every day. */
+#ifndef CONFAB_ARCHIVE_STORE_H
+#define CONFAB_ARCHIVE_STORE_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "archiver.h"
+#include "migrate.h"
+
+/* schema_compliance.c, generated from schema/compliance/ by embed-sql.sh. */
+extern const struct migration compliance_migrations[];
+extern const size_t compliance_migrations_count;
+
+#define ARCHIVE_PARTITIONS_AHEAD 3
+
+struct archive_store;
+
+/* dsn is copied; max_queue bounds the statements waiting in db.c. Nothing
+ * connects until archive_store_start (after the migrations). */
+struct archive_store *archive_store_new(uv_loop_t *loop, const char *dsn, size_t max_queue);
+/* Connect; create partitions now and every 24 h. */
+void archive_store_start(struct archive_store *s);
+/* The archiver's view of the store (puts answer -EAGAIN until it is up). */
+struct archiver_store archive_store_ops(struct archive_store *s);
+/* Outstanding puts get -ECANCELED; done(ud) runs once everything is closed. */
+void archive_store_stop(struct archive_store *s, void (*done)(void *ud), void *ud);
+
+#endif
