@@ -26,6 +26,9 @@ struct component_handler {
     /* Borrowed for the call. Always message, presence or iq in NS_COMPONENT. */
     void (*stanza)(void *ud, struct xml_node *st);
     void (*closed)(void *ud, enum component_fail kind, const char *reason);
+    /* A stanza that broke a per-stanza parser limit (only its top element,
+     * with from/to/id/type): the stream goes on; answer it. May be NULL. */
+    void (*rejected)(void *ud, struct xml_node *st, const char *why);
 };
 
 struct component;

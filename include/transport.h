@@ -33,6 +33,8 @@ struct transport_handler {
     void (*down)(void *ud);
     /* Borrowed for the call. */
     void (*stanza)(void *ud, struct xml_node *st);
+    /* A stanza the parser refused (limits); the link stays up. May be NULL. */
+    void (*rejected)(void *ud, struct xml_node *st, const char *why);
 };
 
 struct transport;

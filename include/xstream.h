@@ -19,8 +19,8 @@
 
 struct xstream_limits {
     size_t max_stanza_bytes; /* 0 = 512 KiB */
-    unsigned max_depth;      /* 0 = 32; counts from the stream element */
-    unsigned max_attrs;      /* 0 = 64 per element */
+    unsigned max_depth;      /* 0 = 32; counts from the stream element (per stanza) */
+    unsigned max_attrs;      /* 0 = 64 per element (per stanza) */
 };
 
 struct xstream_handler {
@@ -32,6 +32,9 @@ struct xstream_handler {
     void (*close)(void *ud);
     /* Fatal: condition is an RFC 6120 stream-error name, text explains. */
     void (*error)(void *ud, const char *condition, const char *text);
+    /* A stanza that broke the depth or attribute limit: skipped, the stream
+     * goes on. st holds only its top element with from/to/id/type. May be NULL. */
+    void (*rejected)(void *ud, struct xml_node *st, const char *why);
 };
 
 struct xstream;

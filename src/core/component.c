@@ -26,9 +26,11 @@ static void on_open(void *ud, const struct xml_node *hdr);
 static void on_stanza(void *ud, struct xml_node *st);
 static void on_close(void *ud);
 static void on_error(void *ud, const char *cond, const char *text);
+static void on_rejected(void *ud, struct xml_node *st, const char *why);
 
 static const struct xstream_handler xs_handler = {
     .open = on_open, .stanza = on_stanza, .close = on_close, .error = on_error,
+    .rejected = on_rejected,
 };
 
 void component_handshake_digest(const char *stream_id, const char *secret, char out[41])
@@ -204,6 +206,17 @@ static void on_stanza(void *ud, struct xml_node *st)
         return;
     }
     c->h.stanza(c->ud, st);
+}
+
+static void on_rejected(void *ud, struct xml_node *st, const char *why)
+{
+    struct component *c = ud;
+    if (c->state != C_READY || !is_stanza_ns(st) || stanza_kind(st) == STANZA_OTHER) {
+        abort_stream(c, "policy-violation", why);
+        return;
+    }
+    if (c->h.rejected)
+        c->h.rejected(c->ud, st, why);
 }
 
 static void on_close(void *ud)

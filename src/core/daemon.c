@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "jid.h"
+#include "stanza.h"
 #include "log.h"
 #include "mem.h"
 #include "transport.h"
@@ -102,8 +104,29 @@ static void on_link_stanza(void *ud, struct xml_node *st)
     d->ops->stanza(d->svc, st);
 }
 
+/* One sender's oversized stanza gets policy-violation; the link and every
+ * other room go on. */
+static void on_link_rejected(void *ud, struct xml_node *st, const char *why)
+{
+    struct daemon *d = ud;
+    log_warn("refused a <%s/> from %s: %s", st->name,
+             stanza_from(st) ? stanza_from(st) : "(no from)", why);
+    if (stanza_is_error(st) || !stanza_from(st))
+        return;
+    struct xml_node *e = stanza_error_reply(st, "policy-violation", why);
+    struct jid to = { 0 };
+    if (!stanza_to(st) || jid_parse(&to, stanza_to(st)) < 0 ||
+        strcmp(to.domain, d->ep->domain) != 0)
+        xml_set_attr(e, "from", d->ep->domain);
+    jid_clear(&to);
+    if (d->link)
+        (void)transport_send(d->link, e);
+    xml_unref(e);
+}
+
 static const struct transport_handler link_handler = {
     .up = on_link_up, .down = on_link_down, .stanza = on_link_stanza,
+    .rejected = on_link_rejected,
 };
 
 static void on_link_stopped(void *ud)

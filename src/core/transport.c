@@ -285,6 +285,13 @@ static void comp_stanza(void *ud, struct xml_node *st)
         t->h.stanza(t->ud, st);
 }
 
+static void comp_rejected(void *ud, struct xml_node *st, const char *why)
+{
+    struct transport *t = ud;
+    if (t->h.rejected)
+        t->h.rejected(t->ud, st, why);
+}
+
 static void comp_closed(void *ud, enum component_fail kind, const char *reason)
 {
     drop(ud, kind == COMPONENT_FAIL_REFUSED, "%s", reason);
@@ -292,6 +299,7 @@ static void comp_closed(void *ud, enum component_fail kind, const char *reason)
 
 static const struct component_handler comp_handler = {
     .write = comp_write, .ready = comp_ready, .stanza = comp_stanza, .closed = comp_closed,
+    .rejected = comp_rejected,
 };
 
 /* ---- connecting ---- */

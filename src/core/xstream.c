@@ -25,6 +25,10 @@ struct xstream {
     long long mark;          /* where the current stanza (or gap between stanzas) began */
     char *content_ns;
     bool header_seen;
+    /* The current stanza broke a per-stanza limit: its subtree is skipped and
+     * only its top element is handed on, so the peer can be told. */
+    const char *poisoned;
+    unsigned skip_depth;
 };
 
 static void fail(struct xstream *xs, const char *cond, const char *text)
@@ -108,7 +112,11 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
     size_t nattrs = 0;
     while (atts[nattrs * 2])
         nattrs++;
-    if (nattrs > xs->lim.max_attrs) {
+    if (xs->poisoned) {
+        xs->skip_depth++;
+        return;
+    }
+    if (nattrs > xs->lim.max_attrs && xs->depth == 0) {
         fail(xs, "policy-violation", "too many attributes on one element");
         return;
     }
@@ -118,16 +126,33 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
         xs->mark = XML_GetCurrentByteIndex(xs->parser) + XML_GetCurrentByteCount(xs->parser);
         return;
     }
-    if (xs->depth + 1 > xs->lim.max_depth) {
-        fail(xs, "policy-violation", "elements nested too deeply");
-        return;
-    }
     if (xs->depth == 1)
         xs->mark = pos;
     else if (over_limit(xs, pos))
         return;
+    /* One stanza breaking a structural limit is that sender's problem, not
+     * the stream's: skip it and report it, keep the link. */
+    const char *why = nattrs > xs->lim.max_attrs ? "too many attributes on one element"
+                      : xs->depth + 1 > xs->lim.max_depth ? "elements nested too deeply"
+                                                           : NULL;
+    if (why && xs->depth > 1) {
+        xs->poisoned = why;
+        xs->skip_depth = 1;
+        return;
+    }
     struct xml_node *n = node_from_name(name);
-    add_attrs(n, atts);
+    if (why) {
+        /* The stanza element itself: keep only what an error reply needs. */
+        static const char *const keep[] = { "from", "to", "id", "type" };
+        for (size_t i = 0; atts[i]; i += 2)
+            for (size_t k = 0; k < ARRAY_SIZE(keep); k++)
+                if (strcmp(atts[i], keep[k]) == 0)
+                    xml_set_attr(n, atts[i], atts[i + 1]);
+        xs->poisoned = why;
+        xs->skip_depth = 0;
+    } else {
+        add_attrs(n, atts);
+    }
     unsigned idx = xs->depth - 1;
     if (idx >= xs->stack_cap) {
         xs->stack_cap = xs->stack_cap ? xs->stack_cap * 2 : 8;
@@ -144,6 +169,10 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
     struct xstream *xs = ud;
     if (xs->state != XS_LIVE)
         return;
+    if (xs->poisoned && xs->skip_depth > 0) {
+        xs->skip_depth--;
+        return;
+    }
     xs->depth--;
     if (xs->depth == 0) {
         if (xs->h.close)
@@ -160,8 +189,21 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
         return;
     }
     xs->mark = end;
-    if (xs->h.stanza)
+    if (xs->poisoned) {
+        const char *why = xs->poisoned;
+        xs->poisoned = NULL;
+        if (xs->h.rejected) {
+            /* Keep only what an error reply needs. */
+            static const char *const keep[] = { "from", "to", "id", "type" };
+            struct xml_node *top = xml_new(stanza->name, stanza->ns);
+            for (size_t k = 0; k < ARRAY_SIZE(keep); k++)
+                xml_set_attr(top, keep[k], xml_attr(stanza, keep[k]));
+            xs->h.rejected(xs->ud, top, why);
+            xml_unref(top);
+        }
+    } else if (xs->h.stanza) {
         xs->h.stanza(xs->ud, stanza);
+    }
     xml_unref(stanza);
 }
 
@@ -177,6 +219,8 @@ static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
 {
     struct xstream *xs = ud;
     if (xs->state != XS_LIVE)
+        return;
+    if (xs->poisoned)
         return;
     if (xs->depth <= 1) {
         /* Whitespace between stanzas is the peer's keepalive. */
@@ -269,6 +313,8 @@ static void clear_state(struct xstream *xs)
     xs->fed = 0;
     xs->mark = 0;
     xs->header_seen = false;
+    xs->poisoned = NULL;
+    xs->skip_depth = 0;
     xs->state = XS_LIVE;
     free(xs->content_ns);
     xs->content_ns = xstrdup("");

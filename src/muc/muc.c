@@ -425,7 +425,11 @@ static void on_room_loaded(void *ud, int err, struct store_room *rec)
     HASH_FIND_STR(m->loading, ctx->jid, l);
     if (l)
         HASH_DEL(m->loading, l);
-    if (err == 0 && rec && rec->exists && !room_find(m, ctx->jid))
+    /* Only configured persistent rooms live on in the store. A temporary or
+     * still-locked row is one whose deletion is on its way (the writer may not
+     * have run it yet): loading it would bring back a room nobody is in. */
+    if (err == 0 && rec && rec->exists && rec->cfg->persistent && !rec->locked &&
+        !room_find(m, ctx->jid))
         room_from_store(m, ctx->jid, rec);
     else if (err == 0 && rec && rec->tombstone)
         add_tombstone(m, ctx->jid, rec->venue, rec->reason);

@@ -122,6 +122,8 @@ static const struct db_stmt stmts[] = {
       "$1::interval) LIMIT 5000))", 1 },
     { "tomb_expire", "DELETE FROM tombstones WHERE expires_at < now()", 0 },
     { "barrier", "SELECT 1", 0 },
+    /* Temporary and never-configured rooms left by a crash: nobody is in them. */
+    { "rooms_gc", "DELETE FROM rooms WHERE NOT persistent OR locked", 0 },
     { "mam_asc", MAM_PAGE(MAM_WITH, "ASC", "$6"), 6 },
     { "mam_desc", MAM_PAGE(MAM_WITH, "DESC", "$6"), 6 },
     { "mam_asc_t", MAM_PAGE(MAM_WITH MAM_TIME, "ASC", "$8"), 8 },
@@ -684,6 +686,7 @@ void pg_store_set_ready(struct pg_store *s)
     s->ready = true;
     db_start(s->db);
     db_start(s->rdb);
+    exec(s, "rooms_gc", 0, NULL, on_write, "removing rooms left over from a crash");
     uv_timer_start(&s->cleanup_timer, on_cleanup, 5000, 60000);
 }
 

@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const struct component_handler h = { f_write, f_ready, f_stanza, f_closed };
+    static const struct component_handler h = { f_write, f_ready, f_stanza, f_closed, NULL };
     static const char hdr[] = "<stream:stream xmlns='jabber:component:accept' "
                               "xmlns:stream='http://etherx.jabber.org/streams' id='f'>"
                               "<handshake/>";

@@ -874,6 +874,23 @@ class MucClient(XmppClient):
             x.register_handler(Callback(f"muc inbox {kind}", MatchXPath(f"{{{NS_CLIENT}}}{kind}"),
                                         keep))
         x.register_handler(Callback("muc inbox iq", MatchXPath(f"{{{NS_CLIENT}}}iq"), self._on_iq))
+
+        def invalid_jids(st):
+            # A stanza addressed from/to something that is not a JID (e.g. the router's
+            # jid-malformed error for a 1024-byte room name) would make slixmpp's own
+            # handlers raise and drop the connection: record it and keep it from them.
+            from slixmpp.jid import JID, InvalidJID
+            for attr in ("from", "to"):
+                v = st.xml.get(attr)
+                if v:
+                    try:
+                        JID(v)
+                    except InvalidJID:
+                        self.trace.append(st.xml)
+                        self.inbox.append(st.xml)
+                        return None
+            return st
+        x.add_filter("in", invalid_jids)
         self._ids = 0
         _live_clients.append(self)
 

@@ -36,7 +36,7 @@ static void c_closed(void *ud, enum component_fail kind, const char *reason)
     snprintf(c->reason, sizeof c->reason, "%s", reason);
 }
 
-static const struct component_handler handler = { c_write, c_ready, c_stanza, c_closed };
+static const struct component_handler handler = { c_write, c_ready, c_stanza, c_closed, NULL };
 
 static const char ROUTER_HDR[] = "<?xml version='1.0'?><stream:stream xmlns:stream="
                                  "'http://etherx.jabber.org/streams' xmlns='jabber:component:accept' "

@@ -15,6 +15,8 @@ struct rec {
     char stream_id[64];
     struct buf stanzas; /* each serialised stanza followed by '\n' */
     int nstanzas;
+    int rejected;
+    char rejected_top[256];
 };
 
 static void r_open(void *ud, const struct xml_node *hdr)
@@ -45,7 +47,17 @@ static void r_error(void *ud, const char *cond, const char *text)
     snprintf(r->cond, sizeof r->cond, "%s", cond);
 }
 
-static const struct xstream_handler rec_handler = { r_open, r_stanza, r_close, r_error };
+static void r_rejected(void *ud, struct xml_node *st, const char *why)
+{
+    struct rec *r = ud;
+    r->rejected++;
+    char *s = xml_to_string(st, "jabber:component:accept");
+    snprintf(r->rejected_top, sizeof r->rejected_top, "%s", s);
+    free(s);
+}
+
+static const struct xstream_handler rec_handler = { r_open, r_stanza, r_close, r_error,
+                                                    r_rejected };
 
 static void rec_init(struct rec *r)
 {
@@ -236,23 +248,31 @@ static void test_unterminated_token_bounded(void **state)
     buf_free(&r.stanzas);
 }
 
+/* One stanza past the depth limit is skipped and reported; the stream goes on
+ * (one user must not be able to cut the component off the router). */
 static void test_depth_limit(void **state)
 {
     struct xstream_limits lim = { .max_depth = 4 };
     const char *ok = "<stream:stream xmlns='jabber:component:accept' "
                      "xmlns:stream='http://etherx.jabber.org/streams'><a><b><c/></b></a>";
     const char *deep = "<stream:stream xmlns='jabber:component:accept' "
-                       "xmlns:stream='http://etherx.jabber.org/streams'><a><b><c><d/></c></b></a>";
+                       "xmlns:stream='http://etherx.jabber.org/streams'>"
+                       "<message from='x@y/z' id='7' extra='1'><b><c><d><e/></d>t</c></b>"
+                       "</message><message id='next'/>";
     struct rec r;
     feed_split(&r, &lim, ok, strlen(ok), 0, 0);
     assert_int_equal(r.errors, 0);
     assert_int_equal(r.nstanzas, 1);
     buf_free(&r.stanzas);
-    feed_split(&r, &lim, deep, strlen(deep), 0, 0);
-    assert_int_equal(r.errors, 1);
-    assert_string_equal(r.cond, "policy-violation");
-    assert_int_equal(r.nstanzas, 0);
-    buf_free(&r.stanzas);
+    for (size_t step = 0; step <= 1; step++) {
+        feed_split(&r, &lim, deep, strlen(deep), 0, step);
+        assert_int_equal(r.errors, 0);
+        assert_int_equal(r.rejected, 1);
+        assert_string_equal(r.rejected_top, "<message from='x@y/z' id='7'/>");
+        assert_int_equal(r.nstanzas, 1);
+        assert_string_equal(r.stanzas.data, "<message id='next'/>\n");
+        buf_free(&r.stanzas);
+    }
 }
 
 static void test_attr_limit(void **state)
@@ -267,7 +287,21 @@ static void test_attr_limit(void **state)
     assert_int_equal(r.errors, 0);
     assert_int_equal(r.nstanzas, 1);
     buf_free(&r.stanzas);
-    snprintf(doc, sizeof doc, "%s<message><x a='1' b='2' c='3' d='4'/></message>", hdr);
+    snprintf(doc, sizeof doc, "%s<message><x a='1' b='2' c='3' d='4'/></message><iq/>", hdr);
+    feed_split(&r, &lim, doc, strlen(doc), 0, 0);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(r.rejected, 1);
+    assert_int_equal(r.nstanzas, 1);
+    buf_free(&r.stanzas);
+    /* Too many attributes on the stanza element itself: only the addressing stays. */
+    snprintf(doc, sizeof doc, "%s<message to='a@b' a='1' b='2' c='3'/>", hdr);
+    feed_split(&r, &lim, doc, strlen(doc), 0, 0);
+    assert_int_equal(r.rejected, 1);
+    assert_string_equal(r.rejected_top, "<message to='a@b'/>");
+    buf_free(&r.stanzas);
+    /* On the stream header it is the stream's own problem. */
+    snprintf(doc, sizeof doc, "<stream:stream xmlns='jabber:component:accept' "
+             "xmlns:stream='http://etherx.jabber.org/streams' a='1' b='2' c='3' d='4'>");
     feed_split(&r, &lim, doc, strlen(doc), 0, 0);
     assert_int_equal(r.errors, 1);
     assert_string_equal(r.cond, "policy-violation");
