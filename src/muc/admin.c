@@ -247,11 +247,14 @@ void admin_apply_affiliation(struct muc *m, struct room *room, const char *jid,
                              enum muc_affil affil, const char *reason, const char *actor_nick)
 {
     struct events es = { 0 };
-    enum muc_affil old = room_affiliation(room, jid);
-    room_set_affiliation(room, jid, affil, reason);
-    affil_events(room, jid, old, affil, reason, &es);
+    /* jid may be the very entry string room_set_affiliation frees. */
+    char *j = xstrdup(jid);
+    enum muc_affil old = room_affiliation(room, j);
+    room_set_affiliation(room, j, affil, reason);
+    affil_events(room, j, old, affil, reason, &es);
     events_first(m, room, &es, actor_nick);
     events_rest(m, room, &es, actor_nick);
+    free(j);
 }
 
 static void admin_set(struct muc_req *r, struct room *room, const struct xml_node *query)

@@ -187,13 +187,17 @@ enum muc_affil room_affiliation(const struct room *room, const char *bare_jid)
     return AFFIL_NONE;
 }
 
-void room_set_affiliation(struct room *room, const char *bare_jid, enum muc_affil affil,
+void room_set_affiliation(struct room *room, const char *jid_in, enum muc_affil affil,
                           const char *reason)
 {
+    /* A caller may pass an entry's own jid, which the removal below frees. */
+    char *bare_jid = xstrdup(jid_in);
     struct affiliation *a = room_affiliation_entry(room, bare_jid);
     if (!a) {
-        if (affil == AFFIL_NONE)
+        if (affil == AFFIL_NONE) {
+            free(bare_jid);
             return;
+        }
         a = xcalloc(1, sizeof *a);
         a->jid = xstrdup(bare_jid);
         HASH_ADD_KEYPTR(hh, room->affiliations, a->jid, strlen(a->jid), a);
@@ -213,6 +217,7 @@ void room_set_affiliation(struct room *room, const char *bare_jid, enum muc_affi
         free(a);
     }
     room_save_affiliation(room, bare_jid);
+    free(bare_jid);
 }
 
 unsigned room_count_affiliation(const struct room *room, enum muc_affil affil)
