@@ -49,6 +49,9 @@ int transport_send(struct transport *t, const struct xml_node *st);
 int transport_send_each(struct transport *t, const struct xml_node *st, const char *const *to,
                         size_t n);
 int transport_send_raw(struct transport *t, const char *data, size_t len);
+/* For stanza errors: a refusal must reach its sender even when the queue is
+ * over its bound (up to twice the bound: errors are small). */
+int transport_send_urgent(struct transport *t, const struct xml_node *st);
 bool transport_is_up(const struct transport *t);
 /* Bytes waiting to be written (queued + in flight). */
 size_t transport_queued(const struct transport *t);

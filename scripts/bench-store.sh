@@ -3,7 +3,7 @@
 #
 #   scripts/bench-store.sh [--quick] [--mam-messages N] [--startup-rooms N]
 #                          [--rates "R1 R2 ..."] [--duration S] [--only a,b,c,d]
-#                          [--results FILE] [--keep] [--pgdata DIR]
+#                          [--results FILE] [--keep] [--pgdata DIR] [--all-rates]
 #
 # Starts a private PostgreSQL 15 (as the postgres user, loopback only, fsync and
 # synchronous_commit at their defaults: on) and, per measurement, a confabd from
@@ -23,13 +23,17 @@
 #   (d) start-up time (to 'link up' and to the first served stanza) and RSS of
 #       confabd with --startup-rooms persistent rooms (default 100,000) in the
 #       database, plus RSS per loaded room.
+# --all-rates keeps offering the higher rates of (a) after the first one that
+# fails, to see where throughput itself stops following the offered load.
 # --quick shrinks everything for a smoke run (a minute or two). Raw RESULT lines
 # go to --results (default: in the work directory, printed at the end).
 # --pgdata DIR keeps the cluster in DIR (made on first use, reused afterwards:
 # the bulk loads of (c) and (d) are skipped when their data is already there).
-# Before each measurement the script waits (up to 3 minutes) until other
+# Before each measurement the script waits (up to $QUIET_WAIT s, default 120) until other
 # processes use less than 20 % of a core, and every result says how much CPU
-# other processes took during its window: this box is shared.
+# other processes took during its window: this box is shared. PostgreSQL, confabd
+# and confab-bench run at nice $BENCH_NICE (default -10) so that other work on the
+# box (say, a fuzzer) disturbs them less; BENCH_NICE=0 turns that off.
 # Needs root (PostgreSQL runs as the postgres user), jq and psql.
 set -euo pipefail
 
@@ -37,8 +41,9 @@ ROOT=${CONFAB_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 BUILD=${BUILD:-$ROOT/build}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 MUC=conference.bench.local
+NICE=${BENCH_NICE:--10}
 
-quick=0 keep=0 only="a,b,c,d" results="" pgdata=""
+quick=0 keep=0 only="a,b,c,d" results="" pgdata="" all_rates=0
 mam_messages="" startup_rooms="" rates="" duration=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -51,6 +56,7 @@ while [ $# -gt 0 ]; do
     --only) only=$2; shift ;;
     --results) results=$2; shift ;;
     --pgdata) pgdata=$2; shift ;;
+    --all-rates) all_rates=1 ;;
     -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-store.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -110,6 +116,7 @@ echo "nproc $(nproc); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed
      "memory $(free -g | awk '/^Mem:/{print $2}') GiB; kernel $(uname -r)"
 echo "$("$PGBIN/postgres" --version); libuv $(pkg-config --modversion libuv 2>/dev/null || echo ?);" \
      "expat $(pkg-config --modversion expat 2>/dev/null || echo ?); gcc $(gcc -dumpfullversion 2>/dev/null || echo ?)"
+echo "measured processes at nice $NICE; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "confab $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo ?)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)'); build $BUILD"
 
 echo "== starting PostgreSQL on 127.0.0.1:$PGPORT ($WORK)"
@@ -122,7 +129,7 @@ fi
 # Server settings: defaults (fsync on, synchronous_commit on, full_page_writes on)
 # except a realistic shared_buffers and room for WAL so the bulk loads do not
 # force checkpoints every few seconds.
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$WORK/postgres.log" -w -t 60 \
+nice -n "$NICE" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$WORK/postgres.log" -w -t 60 \
   -o "-p $PGPORT -k $WORK -c listen_addresses=127.0.0.1 -c shared_buffers=1GB -c max_wal_size=8GB" \
   start >/dev/null
 PGPID=$(head -1 "$PGDATA/postmaster.pid")
@@ -140,7 +147,7 @@ quiet() {
       [ "$waited" -gt 0 ] && echo "   (waited ${waited} s for the machine to be quiet)"
       return 0
     fi
-    if [ "$waited" -ge 180 ]; then
+    if [ "$waited" -ge "${QUIET_WAIT:-120}" ]; then
       echo "   (the machine is busy: other processes use ${pct}% of a core; measuring anyway)"
       return 0
     fi
@@ -183,7 +190,7 @@ bench() {
   write_cfg "$cfg" "$port"
   local out=$WORK/$name.out
   quiet
-  "$BUILD/confab-bench" -c "$cfg" --pg-pid "$PGPID" --label "$name" --quiet "$@" \
+  nice -n "$NICE" "$BUILD/confab-bench" -c "$cfg" --pg-pid "$PGPID" --label "$name" --quiet "$@" \
     --spawn --spawn-log "$WORK/$name.confabd.log" -- "$BUILD/confabd" -c "$cfg" -f \
     > "$out" 2> "$WORK/$name.err" || true
   grep -v '^RESULT ' "$out" || true
@@ -222,11 +229,12 @@ if want a; then
        awk -v p="$p99" -v g="$got" -v r="$rate" 'BEGIN{exit !(p <= 100 && g >= 0.95 * r)}'; then
       best=$rate best_p99=$p99
     else
-      sat=$got sat_note="at offered $rate msg/s: p99 $p99 ms, lost $lost, rejected $rej"
-      break
+      [ -z "$sat" ] && sat=$got sat_note="at offered $rate msg/s: p99 $p99 ms, lost $lost, rejected $rej"
+      [ "$all_rates" = 1 ] || break
     fi
   done
-  line="(a) max rate with p99 <= 100 ms: $best msg/s (p99 $best_p99 ms)"
+  if [ "$best" = 0 ]; then line="(a) no offered rate passed (p99 <= 100 ms, nothing lost or rejected)"
+  else line="(a) max rate with p99 <= 100 ms: $best msg/s (p99 $best_p99 ms)"; fi
   [ -n "$sat" ] && line="$line; saturated: $sat msg/s committed $sat_note"
   [ -z "$sat" ] && line="$line; no saturation within the offered rates"
   summary+=("$line")

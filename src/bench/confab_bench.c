@@ -664,6 +664,23 @@ static void on_message(const struct stz *st, int64_t now)
                 B.rooms[B.users[from].room].prefill_left--;
                 B.prefill_left--;
             }
+        } else if (!st->has_body && span_prefix(st->id, "b") &&
+                   span_u64(st->id, 1, &seq, NULL)) {
+            /* confabd's error replies do not echo the body: the id is b<user>-<seq>. */
+            uint64_t fu, sq;
+            size_t e;
+            if (span_u64(st->id, 1, &fu, &e) && e + 1 < st->id.n && st->id.p[e] == '-' &&
+                span_u64(st->id, e + 1, &sq, NULL) && fu < B.S && sq >= 1 &&
+                sq <= B.senders[fu].planned && B.phase != PH_PREFILL) {
+                if (!bit_get(B.senders[fu].rejected, sq - 1)) {
+                    bit_set(B.senders[fu].rejected, sq - 1);
+                    B.rejected_msgs++;
+                    B.expected -= B.rooms[B.users[fu].room].joined;
+                    B.reject_by_cond[cond_slot(st->error_cond)]++;
+                }
+            } else {
+                B.errors_other++;
+            }
         } else {
             B.errors_other++;
         }

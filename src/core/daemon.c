@@ -276,6 +276,10 @@ int daemon_send(struct daemon *d, const struct xml_node *st)
 {
     if (!d->link)
         return -ENOTCONN;
+    /* A refusal is how a sender learns its stanza was not taken: it must not be
+     * the thing an overloaded link drops. */
+    if (stanza_is_error(st))
+        return transport_send_urgent(d->link, st);
     return transport_send(d->link, st);
 }
 

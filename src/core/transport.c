@@ -469,6 +469,15 @@ int transport_send_each(struct transport *t, const struct xml_node *st, const ch
     return component_send_each(t->comp, st, to, n);
 }
 
+int transport_send_urgent(struct transport *t, const struct xml_node *st)
+{
+    if (t->state != T_UP)
+        return -ENOTCONN;
+    if (queued(t) > 2 * t->cfg.max_output_queue)
+        return -ENOBUFS;
+    return component_send(t->comp, st);
+}
+
 int transport_send_raw(struct transport *t, const char *data, size_t len)
 {
     if (t->state != T_UP)

@@ -1,6 +1,7 @@
 /* confabd — wiring only: the daemon shell around the MUC engine. */
 #include "compat.h"
 
+#include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +26,19 @@ struct confabd {
 
 static struct confabd the_daemon;
 
+/* Dropped output is counted and reported at most every 10 s, at warning
+ * level: overload must be visible without flooding the log. */
 static void log_unsent(const char *what, int r)
 {
-    log_debug("%s not sent: link %s", what, r == -ENOBUFS ? "congested" : "down");
+    static uint64_t dropped, last_ms;
+    dropped++;
+    uint64_t now = (uint64_t)datetime_now_ms();
+    if (now - last_ms < 10000)
+        return;
+    log_warn("%" PRIu64 " stanzas not sent in the last %s (last: %s): link %s", dropped,
+             last_ms ? "10 s" : "moment", what, r == -ENOBUFS ? "congested" : "down");
+    dropped = 0;
+    last_ms = now;
 }
 
 static void io_send(void *ud, const struct xml_node *st)

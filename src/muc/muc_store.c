@@ -117,9 +117,12 @@ static const struct db_stmt stmts[] = {
     /* Retention: one small batch per statement, so no long locks. A room's own
      * max_history_age wins over the service's ($1; NULL = keep forever). */
     { "retention_batch",
-      "DELETE FROM messages WHERE ctid = ANY (ARRAY(SELECT m.ctid FROM messages m "
-      "JOIN rooms r ON r.id = m.room_id WHERE m.ts < now() - coalesce(r.max_history_age, "
-      "$1::interval) LIMIT 5000))", 1 },
+      /* Room by room through the (room_id, ts) index: never a scan of the
+       * whole table. Rooms without any limit are not even visited. */
+      "DELETE FROM messages WHERE ctid = ANY (ARRAY(SELECT m.ctid FROM rooms r "
+      "CROSS JOIN LATERAL (SELECT ctid FROM messages WHERE room_id = r.id AND ts < now() - "
+      "coalesce(r.max_history_age, $1::interval) LIMIT 5000) m "
+      "WHERE r.max_history_age IS NOT NULL OR $1::interval IS NOT NULL LIMIT 5000))", 1 },
     { "tomb_expire", "DELETE FROM tombstones WHERE expires_at < now()", 0 },
     { "barrier", "SELECT 1", 0 },
     /* Temporary and never-configured rooms left by a crash: nobody is in them. */
@@ -630,16 +633,17 @@ static void cleanup_batch(struct pg_store *s)
     char age[32];
     snprintf(age, sizeof age, "%" PRIu64 " milliseconds", s->retention_ms);
     const char *v[] = { s->retention_ms ? age : NULL };
-    exec(s, "retention_batch", 1, v, on_retention_batch, s);
+    /* On the reader connection: message commits never queue behind a sweep. */
+    exec_read(s, "retention_batch", 1, v, on_retention_batch, s);
 }
 
 static void on_cleanup(uv_timer_t *t)
 {
     struct pg_store *s = container_of(t, struct pg_store, cleanup_timer);
-    if (!s->ready || s->cleaning || !db_is_up(s->db))
+    if (!s->ready || s->cleaning || !db_is_up(s->rdb))
         return;
     s->cleaning = true;
-    exec(s, "tomb_expire", 0, NULL, on_write, "expiring tombstones");
+    exec_read(s, "tomb_expire", 0, NULL, on_write, "expiring tombstones");
     cleanup_batch(s);
 }
 
