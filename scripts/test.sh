@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Run every test: README command 2, and what CI runs (.ci/run).
 #
-#   scripts/test.sh [--quick] [--no-deps] [-- PYTEST_ARGS...]
+#   scripts/test.sh [--quick] [--no-deps] [--no-fuzz] [-- PYTEST_ARGS...]
 #
 # 1. scripts/deps.sh (installs missing Debian packages; skipped with --no-deps)
 # 2. normal build in build/: make check (cmocka unit tests), then the integration
 #    tests (pytest, real Prosody/ejabberd/PostgreSQL on loopback) against build/
-# 3. the same in a sanitizer build, build-asan/ (--enable-sanitizers: ASan+UBSan);
-#    skipped with --quick
+# 3. fuzz smoke: scripts/fuzz.sh --smoke (every libFuzzer target 30 s, build-fuzz/;
+#    each target counts as one test); skipped with --quick or --no-fuzz
+# 4. the same as 2 in a sanitizer build, build-asan/ (--enable-sanitizers:
+#    ASan+UBSan); skipped with --quick
 # The last line printed is "N passed, N failed" over all suites; the exit status
 # is non-zero if anything failed (a build that fails counts as one failure).
 # CONFAB_BUILD_DIR / CONFAB_ASAN_BUILD_DIR override the two build directories.
@@ -17,13 +19,15 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=/usr/bin/python3   # Debian's interpreter: sees python3-slixmpp/pytest/psycopg
 quick=0
 deps=1
+fuzz=1
 pytest_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --no-deps) deps=0 ;;
+    --no-fuzz) fuzz=0 ;;
     --) shift; pytest_args=("$@"); break ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -145,6 +149,28 @@ run_pass() {  # run_pass NAME BUILDDIR [--asan]
 }
 
 run_pass normal "${CONFAB_BUILD_DIR:-$ROOT/build}"
+
+# Fuzz smoke: fuzz.sh ends with its own "N passed, N failed" (one per target; a
+# failed build is one failure).
+if [ "$quick" = 0 ] && [ "$fuzz" = 1 ]; then
+  note "fuzz smoke (scripts/fuzz.sh --smoke)"
+  fuzz_log=$(mktemp)
+  bash scripts/fuzz.sh --smoke 2>&1 | tee "$fuzz_log"
+  fuzz_rc=${PIPESTATUS[0]}
+  fuzz_last=$(tail -n 1 "$fuzz_log")
+  rm -f "$fuzz_log"
+  if [[ $fuzz_last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
+    if [ "$fuzz_rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  else
+    echo "test.sh: fuzz.sh printed no summary (rc $fuzz_rc)" >&2
+    p=0 f=1
+  fi
+  add "fuzz smoke" "$p" "$f"
+else
+  echo
+  echo "test.sh: fuzz smoke skipped"
+fi
 
 if [ "$quick" = 0 ]; then
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

@@ -53,8 +53,14 @@ SLOW = float(os.environ.get("CONFAB_TEST_SLOW", "1"))
 # whose line format the tests check) and check_clean_exit() fails on any error
 # it lists. Set CONFAB_TEST_SLOW too: valgrind runs the daemons ~20x slower.
 DAEMON_WRAPPER = shlex.split(os.environ.get("CONFAB_DAEMON_WRAPPER", ""))
-# Valgrind's verdict lines: "==PID== ERROR SUMMARY: N errors from M contexts".
-VALGRIND_ERRORS = re.compile(r"^==\d+== ERROR SUMMARY: (\d+) errors?", re.M)
+# Valgrind's verdict: "==PID== ERROR SUMMARY: N errors from M contexts" at exit. A run
+# that never got there (killed, or -q, which leaves the summary out) is judged by the
+# error reports themselves.
+VALGRIND_SUMMARY = re.compile(r"^==\d+== ERROR SUMMARY: (\d+) errors?", re.M)
+VALGRIND_ERROR = re.compile(
+    r"^==\d+== (Invalid (read|write|free)|Mismatched free|Conditional jump|Use of uninitialised"
+    r"|Syscall param|Source and destination overlap|Argument '\w+' of function"
+    r"|.* definitely lost in loss record)", re.M)
 
 
 class WaitTimeout(AssertionError):
@@ -548,7 +554,8 @@ class Daemon:
         bad = []
         for path in sorted(self.workdir.glob(f"{self.name}.valgrind.*.log")):
             text = path.read_text(errors="replace")
-            if any(int(n) for n in VALGRIND_ERRORS.findall(text)):
+            counts = VALGRIND_SUMMARY.findall(text)
+            if any(int(n) for n in counts) or (not counts and VALGRIND_ERROR.search(text)):
                 bad.append(f"--- {path} ---\n{text[-6000:]}")
         return bad
 
