@@ -29,9 +29,9 @@
  *    only when asked for: <max>0</max> (XEP-0059 §2.6) or an <index/>. They are
  *    left out when before-id/after-id/ids narrow the query, because the count is
  *    over the filters without id bounds.
- *  - RSM <index/> other than 0 needs an offset the store interface cannot
- *    express yet: with a store it is answered feature-not-implemented (XEP-0059
- *    §2.5 allows that); the in-memory archive supports it.
+ *  - RSM <index/> pages forward from that position of the matching set (an
+ *    OFFSET in the store: it costs a walk over the skipped matches, so clients
+ *    should prefer <after/>); it cannot be combined with <after/> or <before/>.
  *  - RSM <before/> and <after/> together (undefined in XEP-0313 §4.3) give the
  *    newest page between the two. <flip-page/> reverses the order results are
  *    sent in; <first/> and <last/> stay the chronologically first and last.
@@ -354,6 +354,7 @@ static bool parse_query(const struct reader *rd, const struct xml_node *query, s
         (mr->q.before_seq && mr->q.after_seq + 1 >= mr->q.before_seq))
         mr->no_match = true;
     mr->q.want_count = (counted || mr->index >= 0) && !mr->id_bounds && !mr->nids;
+    mr->q.offset = mr->index > 0 ? (uint64_t)mr->index : 0;
     return true;
 }
 
@@ -835,9 +836,6 @@ static void run_query(struct muc_req *r, struct room *room, const struct xml_nod
     struct mam_err e = { 0 };
     if (!parse_query(&rd, query, &mr, &e)) {
         muc_bounce(r, e.cond, e.text);
-    } else if (mr.index > 0 && r->muc->store) {
-        muc_bounce(r, "feature-not-implemented", "paging by RSM <index/> is not supported; "
-                                                 "use <after/> or <before/>");
     } else if (!store_down(r)) {
         struct mam_ctx *c = ctx_new(r, room);
         const char *qid = xml_attr(query, "queryid");

@@ -39,7 +39,7 @@ struct pg_store {
     "allow_pm, max_users, presence_broadcast, get_member_list, history_length, subject, " \
     "subject_from"
 
-/* XEP-0313 queries: keyset paging on (room_id, seq), never OFFSET. Every
+/* XEP-0313 queries: keyset paging on (room_id, seq); OFFSET only for RSM <index/>. Every
  * variant takes $1 room, $2 after_seq, $3 before_seq (exclusive bounds),
  * $4 nick and $5 real JID ('with'; NULL = any; a bare JID matches every
  * resource); the timed ones $6/$7 start/end in ms (±Infinity when open), the
@@ -59,6 +59,11 @@ struct pg_store {
 #define MAM_PAGE(filters, dir, limit) \
     "SELECT " MAM_COLUMNS " FROM messages WHERE " MAM_ROOM " AND seq > $2 AND seq < $3" \
     filters " ORDER BY seq " dir " LIMIT " limit
+/* RSM <index/> (XEP-0059 §2.4) is the one place that needs an offset: it
+ * names a position, not an id. Only forward pages take one (mam.c refuses an
+ * index together with <before/> or <after/>); the scan still walks the
+ * matches before it, which is what an index costs anywhere. */
+#define MAM_PAGE_AT(filters, limit, offset) MAM_PAGE(filters, "ASC", limit) " OFFSET " offset
 /* RSM <count/>, and what <first index/> needs: the matches up to after_seq
  * (a forward page starts right after them) and before before_seq (a backward
  * page ends right before it). */
@@ -133,6 +138,9 @@ static const struct db_stmt stmts[] = {
     { "mam_desc_t", MAM_PAGE(MAM_WITH MAM_TIME, "DESC", "$8"), 8 },
     { "mam_asc_f", MAM_PAGE(MAM_WITH MAM_TIME MAM_FTS, "ASC", "$10"), 10 },
     { "mam_desc_f", MAM_PAGE(MAM_WITH MAM_TIME MAM_FTS, "DESC", "$10"), 10 },
+    { "mam_at", MAM_PAGE_AT(MAM_WITH, "$6", "$7"), 7 },
+    { "mam_at_t", MAM_PAGE_AT(MAM_WITH MAM_TIME, "$8", "$9"), 9 },
+    { "mam_at_f", MAM_PAGE_AT(MAM_WITH MAM_TIME MAM_FTS, "$10", "$11"), 11 },
     { "mam_count", MAM_COUNT(MAM_WITH), 5 },
     { "mam_count_t", MAM_COUNT(MAM_WITH MAM_TIME), 7 },
     { "mam_count_f", MAM_COUNT(MAM_WITH MAM_TIME MAM_FTS), 9 },
@@ -467,6 +475,7 @@ struct mamq {
     struct store_mam_page *page;
     bool backward;
     unsigned max;
+    uint64_t offset;                /* RSM <index/> */
     long long le_after, lt_before;  /* from the count statement */
     int pending;
     int err;
@@ -481,7 +490,8 @@ static void mamq_done(struct mamq *mq)
         store_mam_page_free(p);
         p = NULL;
     } else if (p->count >= 0 && p->n) {
-        p->first_index = mq->backward ? mq->lt_before - (long long)p->n : mq->le_after;
+        p->first_index = mq->backward ? mq->lt_before - (long long)p->n
+                                      : mq->le_after + (long long)mq->offset;
     }
     mq->cb(mq->ud, mq->err, p);
     free(mq);
@@ -549,13 +559,14 @@ static void mam_query(void *st, const char *room_jid, const struct store_mam_que
         cb(ud, -EAGAIN, NULL);
         return;
     }
-    char after[24], before[24], start[24], end[24], limit[16];
+    char after[24], before[24], start[24], end[24], limit[16], offset[24];
     snprintf(after, sizeof after, "%" PRIu64, q->after_seq);
     uint64_t upto = q->before_seq ? q->before_seq : (uint64_t)INT64_MAX;
     snprintf(before, sizeof before, "%" PRIu64, upto);
     fmt_ms(q->start_ms, "-Infinity", start, sizeof start);
     fmt_ms(q->end_ms, "Infinity", end, sizeof end);
     snprintf(limit, sizeof limit, "%u", q->max + 1);
+    snprintf(offset, sizeof offset, "%" PRIu64, q->offset);
     const char *nick = NULL, *jid = NULL;
     if (q->with && q->with_is_nick)
         nick = strchr(q->with, '/') ? strchr(q->with, '/') + 1 : q->with;
@@ -563,9 +574,12 @@ static void mam_query(void *st, const char *room_jid, const struct store_mam_que
         jid = q->with;
     const char *fts = q->fulltext && *q->fulltext ? q->fulltext : NULL;
     bool timed = q->start_ms >= 0 || q->end_ms >= 0;
-    const char *v[10] = { room_jid, after, before, nick, jid, start, end, s->fts_language, fts };
+    const char *v[11] = { room_jid, after, before, nick, jid, start, end, s->fts_language, fts };
     int n = fts ? 9 : timed ? 7 : 5;
     v[n] = limit;
+    v[n + 1] = offset;
+    bool at = q->offset > 0 && !q->last_page;
+    static const char *const page_at[] = { "mam_at", "mam_at_t", "mam_at_f" };
     static const char *const page_asc[] = { "mam_asc", "mam_asc_t", "mam_asc_f" };
     static const char *const page_desc[] = { "mam_desc", "mam_desc_t", "mam_desc_f" };
     static const char *const count[] = { "mam_count", "mam_count_t", "mam_count_f" };
@@ -575,13 +589,17 @@ static void mam_query(void *st, const char *room_jid, const struct store_mam_que
     mq->ud = ud;
     mq->backward = q->last_page;
     mq->max = q->max;
+    mq->offset = at ? q->offset : 0;
     mq->page = xcalloc(1, sizeof *mq->page);
     mq->page->count = mq->page->first_index = -1;
     mq->pending = q->want_count ? 2 : 1;
     /* One loop turn, one segment: both answers arrive together. Nothing may
      * touch mq after the last exec (its callback may already have run). */
     bool want_count = q->want_count;
-    exec_read(s, q->last_page ? page_desc[kind] : page_asc[kind], n + 1, v, on_mam_rows, mq);
+    if (at)
+        exec_read(s, page_at[kind], n + 2, v, on_mam_rows, mq);
+    else
+        exec_read(s, q->last_page ? page_desc[kind] : page_asc[kind], n + 1, v, on_mam_rows, mq);
     if (want_count)
         exec_read(s, count[kind], n, v, on_mam_count, mq);
 }

@@ -77,6 +77,7 @@ struct store_mam_query {
     uint64_t before_seq;       /* 0 = none: results have seq < before_seq */
     bool last_page;            /* RSM <before/> empty: the newest page */
     unsigned max;              /* page size */
+    uint64_t offset;           /* RSM <index/>: skip this many matches (forward only) */
     bool want_count;
 };
 

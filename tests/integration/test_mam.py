@@ -250,6 +250,18 @@ def test_count_and_index(muc, archive):
     p = mam(alice, archive.room, rsm={"max": 25, "index": 0})
     assert p.ids == archive.ids[:25]
     assert (p.first_index, p.count) == ("0", TOTAL)
+    # XEP-0059 §2.4: a page that starts at a position, from PostgreSQL.
+    p = mam(alice, archive.room, rsm={"max": 25, "index": 130})
+    assert p.ids == archive.ids[130:155] and not p.complete
+    assert (p.first_index, p.count) == ("130", TOTAL)
+    p = mam(alice, archive.room, rsm={"max": 25, "index": TOTAL - 10})
+    assert p.ids == archive.ids[TOTAL - 10:] and p.complete
+    p = mam(alice, archive.room, rsm={"max": 25, "index": TOTAL + 5})
+    assert p.ids == [] and p.complete and p.count == TOTAL
+    # The position is within the filtered set: every tenth message is Bob's.
+    bob = mam(alice, archive.room, {"with": f"{archive.room}/Bob"}, {"max": 100})
+    p = mam(alice, archive.room, {"with": f"{archive.room}/Bob"}, {"max": 5, "index": 3})
+    assert p.ids == bob.ids[3:8] and p.first_index == "3"
     # Counts follow the filters.
     p = mam(alice, archive.room, {"with": f"{archive.room}/Bob"}, {"max": 0})
     assert p.count == TOTAL // 10

@@ -1078,15 +1078,20 @@ static void test_store_query_translation(void **state)
 }
 
 /* The store path has no offsets: RSM <index/> other than 0 is refused. */
-static void test_store_index_not_implemented(void **state)
+/* XEP-0059 §2.4: an index reaches the store as an offset, with a count. */
+static void test_store_index_is_an_offset(void **state)
 {
     store_room(LOGGING);
-    query(ALICE, "i", rsm("<index>3</index>"));
-    expect_error("i", "feature-not-implemented");
-    assert_int_equal(fs.calls, 0);
     struct page p;
+    page_of(ALICE, rsm("<index>3</index><max>5</max>"), &p);
+    assert_int_equal(fs.calls, 1);
+    assert_int_equal(fs.q.offset, 3);
+    assert_int_equal(fs.q.max, 5);
+    assert_true(fs.q.want_count);
+    assert_false(fs.q.last_page);
     page_of(ALICE, rsm("<index>0</index><max>5</max>"), &p);
     assert_true(fs.q.want_count);
+    assert_int_equal(fs.q.offset, 0);
     assert_int_equal(fs.q.after_seq, 0);
 }
 
@@ -1162,7 +1167,7 @@ int main(void)
         T(test_access_occupants_only),
         T(test_access_members_only_and_outcasts),
         T(test_store_query_translation),
-        T(test_store_index_not_implemented),
+        T(test_store_index_is_an_offset),
         T(test_store_reveals_real_jid_only_where_allowed),
         T(test_store_errors),
     };
