@@ -81,7 +81,10 @@ static const struct db_stmt stmts[] = {
       "JOIN rooms r ON r.id = a.room_id WHERE r.jid = $1", 1 },
     { "room_recent",
       "SELECT seq, (extract(epoch FROM ts) * 1000)::bigint, stanza, sender_jid, nick FROM messages "
-      "WHERE room_id = (SELECT id FROM rooms WHERE jid = $1) ORDER BY seq DESC LIMIT $2", 2 },
+      "WHERE room_id = (SELECT id FROM rooms WHERE jid = $1) "
+      /* as message.c's in_history: a bodyless message with a <subject/> (and a
+       * <thread/>, else it is a subject change) stays out of join history. */
+      "AND (body IS NOT NULL OR strpos(stanza, '<subject') = 0) ORDER BY seq DESC LIMIT $2", 2 },
     { "tomb_get",
       "SELECT venue, reason FROM tombstones WHERE jid = $1 "
       "AND (expires_at IS NULL OR expires_at > now())", 1 },

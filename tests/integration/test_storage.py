@@ -853,6 +853,13 @@ def test_evicted_room_reloads_with_its_state(env):
     d = env.confabd(storage="idle_timeout = 1s", log_level="debug")
     alice, bob, carol, dave, erin, frank = (env.client(u) for u in ct.MUC_USERS)
     room, sids = build_durable_room(env, alice, bob, carol, erin)
+    # §8.1: with a <thread/> a bodyless <subject/> is a message, stored and archived,
+    # but never join history (it would read as the room's subject) — also when the
+    # history comes back from the database.
+    alice.send(f"<message to='{room}' type='groupchat'><subject>Side topic</subject>"
+               f"<thread>t-side</thread></message>")
+    alice.wait(lambda s: local_name(s) == "message" and s.get("from") == f"{room}/Owner"
+               and s.findtext(q("thread", NS_CLIENT)) == "t-side", what="threaded subject")
     before = room_state(env, room, alice, bob)
     j = carol.join(room, "Carol", password="cauldronburn")
     hist_before, subj_before = history_view(j), subject_view(j)
