@@ -157,13 +157,17 @@ static void free_changes(struct change *c, size_t n)
     free(c);
 }
 
-/* What one change does to one occupant, applied in §8.2's order: removed
- * occupants hear it first, then the actor gets its result, then the room. */
+/* What one change does to one occupant, announced in §8.2's order: removed
+ * occupants hear it first, then the actor gets its result, then the room.
+ * Occupants are named by nick and real bare JID, not by pointer: with a store
+ * the announcement waits for the commit, and meanwhile the occupant may leave
+ * and someone else may take the nick. */
 struct event {
-    struct occupant *occ;
+    char *nick;
+    char *bare;
     bool remove;
     int codes[2];
-    const char *reason;
+    char *reason;
 };
 
 struct events {
@@ -175,13 +179,14 @@ static void add_event(struct events *es, struct occupant *occ, bool remove, int 
                       const char *reason)
 {
     for (size_t i = 0; i < es->n; i++) {
-        if (es->ev[i].occ != occ)
+        if (strcmp(es->ev[i].nick, occ->nick) != 0)
             continue;
         /* A later item overrides an earlier one for the same occupant. */
         es->ev[i].remove = es->ev[i].remove || remove;
         if (remove) {
             es->ev[i].codes[0] = code;
-            es->ev[i].reason = reason;
+            free(es->ev[i].reason);
+            es->ev[i].reason = reason ? xstrdup(reason) : NULL;
         }
         return;
     }
@@ -189,8 +194,27 @@ static void add_event(struct events *es, struct occupant *occ, bool remove, int 
         es->cap = es->cap ? es->cap * 2 : 4;
         es->ev = xrealloc(es->ev, es->cap * sizeof *es->ev);
     }
-    es->ev[es->n++] = (struct event){ .occ = occ, .remove = remove, .codes = { code, 0 },
-                                      .reason = reason };
+    es->ev[es->n++] = (struct event){ .nick = xstrdup(occ->nick), .bare = xstrdup(occ->bare_jid),
+                                      .remove = remove, .codes = { code, 0 },
+                                      .reason = reason ? xstrdup(reason) : NULL };
+}
+
+static void events_free(struct events *es)
+{
+    for (size_t i = 0; i < es->n; i++) {
+        free(es->ev[i].nick);
+        free(es->ev[i].bare);
+        free(es->ev[i].reason);
+    }
+    free(es->ev);
+    *es = (struct events){ 0 };
+}
+
+/* The occupant an event is about, if it is still the same one. */
+static struct occupant *event_occupant(const struct room *room, const struct event *e)
+{
+    struct occupant *o = occupant_by_nick(room, e->nick);
+    return o && strcmp(o->bare_jid, e->bare) == 0 ? o : NULL;
 }
 
 /* Occupants of jid follow its new affiliation (Prosody's rule, perm.c). */
@@ -222,8 +246,9 @@ static void events_first(struct muc *m, struct room *room, struct events *es, co
 {
     for (size_t i = 0; i < es->n; i++) {
         struct pres_opts o = event_opts(&es->ev[i], actor);
-        if (es->ev[i].remove)
-            presence_send_self(m, room, es->ev[i].occ, &o);
+        struct occupant *occ = event_occupant(room, &es->ev[i]);
+        if (es->ev[i].remove && occ)
+            presence_send_self(m, room, occ, &o);
     }
 }
 
@@ -231,16 +256,17 @@ static void events_rest(struct muc *m, struct room *room, struct events *es, con
 {
     for (size_t i = 0; i < es->n; i++) {
         struct pres_opts o = event_opts(&es->ev[i], actor);
+        struct occupant *occ = event_occupant(room, &es->ev[i]);
+        if (!occ)
+            continue;
         if (es->ev[i].remove) {
-            presence_send_others(m, room, es->ev[i].occ, &o);
-            occupant_remove(room, es->ev[i].occ);
+            presence_send_others(m, room, occ, &o);
+            occupant_remove(room, occ);
         } else {
-            presence_broadcast(m, room, es->ev[i].occ, &o);
+            presence_broadcast(m, room, occ, &o);
         }
     }
-    free(es->ev);
-    es->ev = NULL;
-    es->n = es->cap = 0;
+    events_free(es);
 }
 
 void admin_apply_affiliation(struct muc *m, struct room *room, const char *jid,
@@ -257,6 +283,40 @@ void admin_apply_affiliation(struct muc *m, struct room *room, const char *jid,
     free(j);
 }
 
+/* An admin request's answer and announcements, held until the store has
+ * what it changed: the result must not acknowledge a change a crash could
+ * still lose, and §8.2 puts the result between the removed occupants'
+ * presences and the room's, so all of it waits together. */
+struct announce {
+    struct muc *m;
+    char *room_jid;
+    char *actor_nick;
+    struct xml_node *iq;
+    struct events es;
+};
+
+static void announce(void *ud, int err)
+{
+    struct announce *an = ud;
+    struct room *room = room_find(an->m, an->room_jid);
+    if (room)
+        events_first(an->m, room, &an->es, an->actor_nick);
+    struct xml_node *res = err < 0 ? stanza_error_reply(an->iq, "resource-constraint",
+                                                        "the change could not be stored")
+                                   : stanza_iq_result(an->iq);
+    muc_send(an->m, res);
+    xml_unref(res);
+    if (room) {
+        events_rest(an->m, room, &an->es, an->actor_nick);
+        room_reap(an->m, room);
+    }
+    events_free(&an->es);
+    xml_unref(an->iq);
+    free(an->room_jid);
+    free(an->actor_nick);
+    free(an);
+}
+
 static void admin_set(struct muc_req *r, struct room *room, const struct xml_node *query)
 {
     struct actor a;
@@ -269,29 +329,34 @@ static void admin_set(struct muc_req *r, struct room *room, const struct xml_nod
         free_changes(changes, n);
         return;
     }
-    struct events es = { 0 };
+    struct announce *an = xcalloc(1, sizeof *an);
+    an->m = r->muc;
+    an->room_jid = xstrdup(room->jid);
+    an->actor_nick = a.nick ? xstrdup(a.nick) : NULL;
+    an->iq = xml_ref((struct xml_node *)r->st);
     for (size_t i = 0; i < n; i++) {
         struct change *c = &changes[i];
         if (c->is_role) {
             if (c->role == ROLE_NONE) {
-                add_event(&es, c->target, true, 307, c->reason);
+                add_event(&an->es, c->target, true, 307, c->reason);
             } else {
                 c->target->role = c->role;
-                add_event(&es, c->target, false, 0, c->reason);
+                add_event(&an->es, c->target, false, 0, c->reason);
             }
         } else {
             enum muc_affil old = room_affiliation(room, c->jid);
             room_set_affiliation(room, c->jid, c->affil, c->reason);
-            affil_events(room, c->jid, old, c->affil, c->reason, &es);
+            affil_events(room, c->jid, old, c->affil, c->reason, &an->es);
         }
     }
-    events_first(r->muc, room, &es, a.nick);
-    struct xml_node *res = stanza_iq_result(r->st);
-    muc_send(r->muc, res);
-    xml_unref(res);
-    events_rest(r->muc, room, &es, a.nick);
     free_changes(changes, n);
-    room_reap(r->muc, room);
+    /* Role changes store nothing, but they wait too: answers to one room's
+     * admin requests keep their order. */
+    const struct muc_store *s = r->muc->store;
+    if (s && s->barrier)
+        s->barrier(s->st, announce, an);
+    else
+        announce(an, 0);
 }
 
 static void list_affiliation(struct muc_req *r, struct room *room, enum muc_affil which)

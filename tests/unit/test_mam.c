@@ -951,6 +951,10 @@ static struct {
     int err;                   /* answer with this error */
     bool down;
     struct store_mam_page *answer;
+    bool hold;                 /* barriers wait for release_barriers() */
+    store_done_cb *held_cb[8];
+    void *held_ud[8];
+    size_t nheld;
 } fs;
 
 static void fs_load(void *st, const char *jid, unsigned history, store_loaded_cb *cb, void *ud)
@@ -1005,10 +1009,30 @@ static bool fs_available(void *st)
     return !fs.down;
 }
 
+static void fs_barrier(void *st, store_done_cb *cb, void *ud)
+{
+    if (!fs.hold) {
+        cb(ud, 0);
+        return;
+    }
+    assert_true(fs.nheld < ARRAY_SIZE(fs.held_cb));
+    fs.held_cb[fs.nheld] = cb;
+    fs.held_ud[fs.nheld++] = ud;
+}
+
+/* The store reports everything issued so far durable (err 0) or lost. */
+static void release_barriers(int err)
+{
+    size_t n = fs.nheld;
+    fs.nheld = 0;
+    for (size_t i = 0; i < n; i++)
+        fs.held_cb[i](fs.held_ud[i], err);
+}
+
 static const struct muc_store fake_store = {
     .load_room = fs_load, .save_room = fs_save_room, .save_affiliation = fs_save_affil,
     .append_message = fs_append, .delete_room = fs_delete, .mam_query = fs_mam,
-    .available = fs_available,
+    .available = fs_available, .barrier = fs_barrier,
 };
 
 static void store_room(const char *fields)
@@ -1095,6 +1119,43 @@ static void test_store_index_is_an_offset(void **state)
     assert_int_equal(fs.q.after_seq, 0);
 }
 
+static int out_idx(const char *name, const char *type, const char *to)
+{
+    for (size_t i = 0; i < fx.n; i++)
+        if (str_eq(fx.out[i].st->name, name) && str_eq(xml_attr(fx.out[i].st, "type"), type) &&
+            str_eq(xml_attr(fx.out[i].st, "to"), to))
+            return (int)i;
+    return -1;
+}
+
+/* §8.2, §9.1 with a store: a kick or a ban is acknowledged, and announced, only
+ * once the store says what came before is durable; then in §8.2's order. */
+static void test_store_admin_result_after_commit(void **state)
+{
+    store_room(LOGGING);
+    fs.hold = true;
+    clear();
+    in("<iq type='set' id='kick' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
+       "'><item nick='" B_NICK "' role='none'/></query></iq>");
+    assert_int_equal(fs.nheld, 1);
+    assert_int_equal(fx.n, 0);
+    release_barriers(0);
+    int kicked = out_idx("presence", "unavailable", BOB);
+    int result = out_idx("iq", "result", OWNER);
+    int room = out_idx("presence", "unavailable", ALICE);
+    if (kicked < 0 || result < 0 || room < 0 || !(kicked < result && result < room))
+        dump();
+    assert_true(kicked >= 0 && kicked < result && result < room);
+    /* A ban the store fails to keep is refused, not acknowledged. */
+    clear();
+    in("<iq type='set' id='ban' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
+       "'><item jid='" ALICE_BARE "' affiliation='outcast'/></query></iq>");
+    assert_int_equal(fx.n, 0);
+    release_barriers(-EIO);
+    expect_error("ban", "resource-constraint");
+    assert_int_equal(out_idx("iq", "result", OWNER), -1);
+}
+
 static void test_store_reveals_real_jid_only_where_allowed(void **state)
 {
     store_room(LOGGING);
@@ -1168,6 +1229,7 @@ int main(void)
         T(test_access_members_only_and_outcasts),
         T(test_store_query_translation),
         T(test_store_index_is_an_offset),
+        T(test_store_admin_result_after_commit),
         T(test_store_reveals_real_jid_only_where_allowed),
         T(test_store_errors),
     };
