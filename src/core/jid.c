@@ -103,6 +103,35 @@ static int check_prepared_len(const char *s)
     return 0;
 }
 
+static bool ascii_ldh(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+/* Whether profile maps c to itself and allows it: checked against libidn for
+ * every ASCII byte by tests/unit/test_jid.c. Nodeprep folds case and forbids
+ * space and "&'/:<>@; Resourceprep leaves printable ASCII alone; for domains
+ * only lower-case LDH and dots are taken here (the rest goes to Nameprep). */
+static bool ascii_unchanged(unsigned char c, const Stringprep_profile *profile)
+{
+    if (profile == stringprep_xmpp_nodeprep)
+        return c > 0x20 && c < 0x7f && !(c >= 'A' && c <= 'Z') && !strchr("\"&'/:<>@", c);
+    if (profile == stringprep_xmpp_resourceprep)
+        return c >= 0x20 && c < 0x7f;
+    return ascii_ldh(c) || c == '.';
+}
+
+/* Most addresses are plain ASCII that their profile leaves as it is; for them
+ * stringprep (NFKC and its allocations: the largest share of confabd's time
+ * per stanza, docs/benchmarks.md) would only copy. */
+static bool prep_is_identity(const char *s, size_t n, const Stringprep_profile *profile)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!ascii_unchanged((unsigned char)s[i], profile))
+            return false;
+    return true;
+}
+
 /* Run one profile over s[0..n) into buf. Unassigned code points are refused
  * because JIDs are stored and compared later (RFC 3454 §7): a character that
  * a newer Unicode assigns could otherwise change how an address prepares. */
@@ -114,6 +143,8 @@ static int prep_into(char *buf, const char *s, size_t n, const Stringprep_profil
         return -ENAMETOOLONG;
     memcpy(buf, s, n);
     buf[n] = '\0';
+    if (prep_is_identity(s, n, profile))
+        return check_prepared_len(buf);
     rc = stringprep(buf, SCRATCH_SIZE, STRINGPREP_NO_UNASSIGNED, profile);
     switch (rc) {
     case STRINGPREP_OK:
@@ -160,11 +191,6 @@ static int prep_ipv6(const char *s, size_t n, char **out)
         return -EINVAL;
     *out = xasprintf("[%s]", text);
     return 0;
-}
-
-static bool ascii_ldh(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
 }
 
 /* Nameprep happily passes ASCII that cannot appear in a host name (space,

@@ -70,6 +70,18 @@ static void derive_key(const unsigned char key[32], const char *label, unsigned 
     HMAC(EVP_sha256(), key, 32, (const unsigned char *)label, strlen(label), out, &len);
 }
 
+static EVP_CIPHER_CTX *sid_cipher(const unsigned char key[32], bool enc)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (!ctx || !EVP_CipherInit_ex(ctx, EVP_aes_256_ecb(), NULL, key, NULL, enc ? 1 : 0) ||
+        !EVP_CIPHER_CTX_set_padding(ctx, 0)) {
+        /* As for malloc (mem.h): without it nothing can be stored. */
+        fprintf(stderr, "FATAL cannot set up the stanza-id cipher\n");
+        abort();
+    }
+    return ctx;
+}
+
 struct muc *muc_new(const char *domain, const char *name, const struct muc_limits *lim,
                     const unsigned char key[32], const struct muc_io *io)
 {
@@ -80,6 +92,8 @@ struct muc *muc_new(const char *domain, const char *name, const struct muc_limit
     m->io = *io;
     memcpy(m->occupant_id_key, key, sizeof m->occupant_id_key);
     derive_key(key, "stanza-id", m->sid_key);
+    m->sid_enc = sid_cipher(m->sid_key, true);
+    m->sid_dec = sid_cipher(m->sid_key, false);
     derive_key(key, "iq-id", m->iq_key);
     refresh_info(m);
     return m;
@@ -89,6 +103,8 @@ void muc_free(struct muc *m)
 {
     if (!m)
         return;
+    EVP_CIPHER_CTX_free(m->sid_enc);
+    EVP_CIPHER_CTX_free(m->sid_dec);
     struct room *room, *rtmp;
     HASH_ITER(hh, m->rooms, room, rtmp) {
         HASH_DEL(m->rooms, room);
@@ -190,12 +206,9 @@ void muc_bounce_type(struct muc_req *r, const char *condition, const char *type,
 static int sid_block(const struct muc *m, const unsigned char in[16], unsigned char out[16],
                      bool enc)
 {
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int len = 0, ok = ctx && EVP_CipherInit_ex(ctx, EVP_aes_256_ecb(), NULL, m->sid_key, NULL,
-                                               enc ? 1 : 0) &&
-                      EVP_CIPHER_CTX_set_padding(ctx, 0) &&
-                      EVP_CipherUpdate(ctx, out, &len, in, 16) && len == 16;
-    EVP_CIPHER_CTX_free(ctx);
+    /* ECB on one whole block: no state is carried between calls. */
+    int len = 0;
+    bool ok = EVP_CipherUpdate(enc ? m->sid_enc : m->sid_dec, out, &len, in, 16) && len == 16;
     return ok ? 0 : -EIO;
 }
 
@@ -214,8 +227,12 @@ void muc_sid_encode(const struct muc *m, const char *room_jid, uint64_t seq, cha
     room_tag(room_jid, in + 8);
     if (sid_block(m, in, ct, true) < 0)
         abort();
-    for (int i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", ct[i]);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[ct[i] >> 4];
+        out[2 * i + 1] = hex[ct[i] & 15];
+    }
+    out[32] = '\0';
 }
 
 int muc_sid_decode(const struct muc *m, const char *room_jid, const char *sid, uint64_t *seq)

@@ -175,6 +175,8 @@ struct muc {
     struct muc_io io;
     unsigned char occupant_id_key[32];
     unsigned char sid_key[32];     /* stanza-id cipher, derived from the service key */
+    /* Its key schedules, made once: per message they cost a tenth of the time. */
+    struct evp_cipher_ctx_st *sid_enc, *sid_dec;
     unsigned char iq_key[32];      /* forwarded-IQ id sealing, derived likewise */
     struct room *rooms;
     struct tombstone *tombstones;

@@ -7,10 +7,12 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+#include <stringprep.h>
 
 #include "jid.h"
 #include "mem.h"
@@ -545,10 +547,45 @@ static void t_clear(void **state)
     jid_clear(&j);
 }
 
+/* jid.c skips libidn for ASCII its profile leaves unchanged: that shortcut
+ * must give what libidn gives, for every ASCII byte, in nodes and resources. */
+static void t_ascii_fast_path_matches_libidn(void **state)
+{
+    (void)state;
+    for (int c = 1; c < 128; c++) {
+        char part[4] = { 'x', (char)c, 'y', '\0' };
+        char want[64];
+        strcpy(want, part);
+        int rc = stringprep(want, sizeof want, STRINGPREP_NO_UNASSIGNED,
+                            stringprep_xmpp_resourceprep);
+        char *got = NULL;
+        int r = jid_prep_resource(part, &got);
+        if ((r == 0) != (rc == STRINGPREP_OK))
+            fail_msg("resource byte 0x%02x: jid %d, libidn %d", c, r, rc);
+        if (r == 0)
+            assert_string_equal(got, want);
+        free(got);
+        if (c == '@' || c == '/')
+            continue;   /* they split the address instead */
+        char in[80];
+        snprintf(in, sizeof in, "%s@example.com", part);
+        strcpy(want, part);
+        rc = stringprep(want, sizeof want, STRINGPREP_NO_UNASSIGNED, stringprep_xmpp_nodeprep);
+        struct jid j = { 0 };
+        r = jid_parse(&j, in);
+        if ((r == 0) != (rc == STRINGPREP_OK))
+            fail_msg("node byte 0x%02x: jid %d, libidn %d", c, r, rc);
+        if (r == 0)
+            assert_string_equal(j.node, want);
+        jid_clear(&j);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_full_jid),
+        cmocka_unit_test(t_ascii_fast_path_matches_libidn),
         cmocka_unit_test(t_optional_parts),
         cmocka_unit_test(t_casefold_node_and_domain),
         cmocka_unit_test(t_resource_case_preserved),
