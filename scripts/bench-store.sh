@@ -123,7 +123,10 @@ echo "== starting PostgreSQL on 127.0.0.1:$PGPORT ($WORK)"
 fresh=0
 if [ ! -f "$PGDATA/PG_VERSION" ]; then
   mkdir -p "$PGDATA"; chown postgres "$PGDATA"; chmod 700 "$PGDATA"
-  runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres --no-sync >/dev/null
+  # BENCH_WAL_SEGSIZE (MB, power of two): larger WAL segments mean fewer segment
+  # switches, a suspect for the periodic commit stalls of (a); default 16 as initdb.
+  runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres --no-sync \
+    --wal-segsize="${BENCH_WAL_SEGSIZE:-16}" >/dev/null
   fresh=1
 fi
 # Server settings: defaults (fsync on, synchronous_commit on, full_page_writes on)

@@ -154,8 +154,12 @@ http_ports = { }; https_ports = { }
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_hashed"
-modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "version"; "posix" }
+-- confab's tap (contrib/prosody/mod_confab_tap.lua) copies every 1:1 message that
+-- passes a client connection to confab-archiver (docs/compliance-protocol.md)
+plugin_paths = { "$ROOT/contrib/prosody" }
+modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "version"; "posix"; "confab_tap" }
 VirtualHost "$XMPP_DOMAIN"
+  confab_tap_archiver = "$ARCHIVE_DOMAIN"
 Component "$MUC_DOMAIN"
   component_secret = "$MUC_SECRET"
 Component "$ARCHIVE_DOMAIN"
@@ -204,6 +208,7 @@ domain = $ARCHIVE_DOMAIN
 router = $HOST:$COMPONENT_PORT
 secret = $ARCHIVE_SECRET
 dsn = host=$HOST port=$PG_PORT user=postgres dbname=confab_compliance
+senders = $MUC_DOMAIN, $XMPP_DOMAIN
 
 [log]
 level = info
