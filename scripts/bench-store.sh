@@ -118,6 +118,7 @@ echo "$("$PGBIN/postgres" --version); libuv $(pkg-config --modversion libuv 2>/d
      "expat $(pkg-config --modversion expat 2>/dev/null || echo ?); gcc $(gcc -dumpfullversion 2>/dev/null || echo ?)"
 echo "measured processes at nice $NICE; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "confab $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo ?)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)'); build $BUILD"
+echo "PostgreSQL: WAL segment ${BENCH_WAL_SEGSIZE:-16} MB (on a fresh cluster); extra settings: ${BENCH_PG_SETTINGS:-none}"
 
 echo "== starting PostgreSQL on 127.0.0.1:$PGPORT ($WORK)"
 fresh=0
@@ -129,11 +130,12 @@ if [ ! -f "$PGDATA/PG_VERSION" ]; then
     --wal-segsize="${BENCH_WAL_SEGSIZE:-16}" >/dev/null
   fresh=1
 fi
+# BENCH_PG_SETTINGS adds server options ("-c wal_init_zero=off ..."); reported below.
 # Server settings: defaults (fsync on, synchronous_commit on, full_page_writes on)
 # except a realistic shared_buffers and room for WAL so the bulk loads do not
 # force checkpoints every few seconds.
 nice -n "$NICE" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$WORK/postgres.log" -w -t 60 \
-  -o "-p $PGPORT -k $WORK -c listen_addresses=127.0.0.1 -c shared_buffers=1GB -c max_wal_size=8GB" \
+  -o "-p $PGPORT -k $WORK -c listen_addresses=127.0.0.1 -c shared_buffers=1GB -c max_wal_size=8GB ${BENCH_PG_SETTINGS:-}" \
   start >/dev/null
 PGPID=$(head -1 "$PGDATA/postmaster.pid")
 [ "$fresh" = 1 ] && psql -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -c 'CREATE DATABASE confab'
