@@ -40,6 +40,8 @@ static const struct key keys[] = {
     { "component", "router", K_ROUTER, OFF(component), "127.0.0.1:5347", NOLIMIT, false, 0 },
     { "component", "secret", K_SECRET, OFF(component.secret), NULL, NOLIMIT, false, ROLE(CFG_ROLE_MUC) },
     { "component", "secret_file", K_SECRET_FILE, OFF(component.secret), NULL, NOLIMIT, false, 0 },
+    { "component", "multicast", K_STRING, OFF(multicast), "", NOLIMIT, false, 0 },
+    { "component", "multicast_max", K_UINT, OFF(multicast_max), "20", 1, 10000, false, 0 },
     { "service", "name", K_STRING, OFF(service_name), "Chatrooms", NOLIMIT, true, 0 },
     { "muc", "max_rooms", K_UINT, OFF(muc.max_rooms), "0", 0, 100000000, true, 0 },
     { "muc", "max_occupants", K_UINT, OFF(muc.max_occupants), "1000", 1, 1000000, true, 0 },
@@ -513,6 +515,7 @@ void cfg_free(struct cfg *c)
     free(c->storage_dsn);
     free(c->storage_fts_language);
     free(c->compliance_archiver);
+    free(c->multicast);
     free(c->archiver_dsn);
     free(c->archiver_senders);
     memset(c, 0, sizeof *c);

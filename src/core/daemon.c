@@ -14,6 +14,7 @@
 #include "stanza.h"
 #include "log.h"
 #include "mem.h"
+#include "multicast.h"
 #include "transport.h"
 
 struct daemon {
@@ -23,6 +24,7 @@ struct daemon {
     const struct cfg_endpoint *ep;
     void *svc;
     struct transport *link;
+    struct multicast *mc;      /* XEP-0033 fan-out; NULL when not configured */
     uv_signal_t sig_term, sig_int, sig_hup;
     bool stopping;
     int exit_code;
@@ -87,6 +89,11 @@ static struct transport_cfg link_cfg(const struct daemon *d)
 static void on_link_up(void *ud)
 {
     struct daemon *d = ud;
+    if (d->mc) {
+        struct xml_node *probe = multicast_probe(d->mc, d->ep->domain);
+        (void)transport_send(d->link, probe);
+        xml_unref(probe);
+    }
     if (d->ops->link_up)
         d->ops->link_up(d->svc);
 }
@@ -94,6 +101,8 @@ static void on_link_up(void *ud)
 static void on_link_down(void *ud)
 {
     struct daemon *d = ud;
+    if (d->mc)
+        multicast_reset(d->mc);
     if (d->ops->link_down)
         d->ops->link_down(d->svc);
 }
@@ -101,6 +110,8 @@ static void on_link_down(void *ud)
 static void on_link_stanza(void *ud, struct xml_node *st)
 {
     struct daemon *d = ud;
+    if (d->mc && multicast_answer(d->mc, st))
+        return;
     d->ops->stanza(d->svc, st);
 }
 
@@ -230,6 +241,8 @@ static int run(struct daemon *d, const struct options *o)
     watch_signal(d, &d->sig_int, SIGINT);
     watch_signal(d, &d->sig_hup, SIGHUP);
     d->svc = d->ops->start(d);
+    if (d->ep == &d->cfg.component && *d->cfg.multicast)
+        d->mc = multicast_new(d->cfg.multicast, (unsigned)d->cfg.multicast_max);
     struct transport_cfg lc = link_cfg(d);
     d->link = transport_new(&d->loop, &lc, &link_handler, d);
     log_info("%s %s starting: %s via router %s:%u", d->ops->name, PACKAGE_VERSION, d->ep->domain,
@@ -239,6 +252,8 @@ static int run(struct daemon *d, const struct options *o)
     int r = uv_loop_close(&d->loop);
     if (r < 0)
         log_warn("event loop closed with handles still open: %s", uv_strerror(r));
+    multicast_free(d->mc);
+    d->mc = NULL;
     log_info("stopped");
     return d->exit_code;
 }
@@ -283,10 +298,30 @@ int daemon_send(struct daemon *d, const struct xml_node *st)
     return transport_send(d->link, st);
 }
 
+struct mc_emit {
+    struct daemon *d;
+    int r;
+};
+
+static void mc_emit(void *ud, struct xml_node *st)
+{
+    struct mc_emit *e = ud;
+    int r = transport_send(e->d->link, st);
+    if (r < 0)
+        e->r = r;
+    xml_unref(st);
+}
+
 int daemon_send_each(struct daemon *d, const struct xml_node *st, const char *const *to,
                      size_t n)
 {
-    return d->link ? transport_send_each(d->link, st, to, n) : -ENOTCONN;
+    if (!d->link)
+        return -ENOTCONN;
+    if (n < 2 || !multicast_usable(d->mc))
+        return transport_send_each(d->link, st, to, n);
+    struct mc_emit e = { d, 0 };
+    multicast_wrap(d->mc, st, to, n, mc_emit, &e);
+    return e.r;
 }
 
 int daemon_send_raw(struct daemon *d, const char *data, size_t len)
