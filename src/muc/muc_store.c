@@ -737,13 +737,44 @@ static void on_timer_closed(uv_handle_t *h)
     stopped_one(container_of((uv_timer_t *)h, struct pg_store, cleanup_timer));
 }
 
+static void close_all(struct pg_store *s)
+{
+    if (s->closing)
+        return;
+    s->closing = 3;
+    uv_close((uv_handle_t *)&s->cleanup_timer, on_timer_closed);
+    db_stop(s->db, on_db_stopped);
+    db_stop(s->rdb, on_db_stopped);
+}
+
+static void on_drained(void *ud, const struct db_result *r)
+{
+    (void)r;
+    close_all(ud);
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    close_all(container_of(t, struct pg_store, cleanup_timer));
+}
+
+/* A clean stop first lets what is already queued commit (a temporary room's
+ * deletion, the last affiliation change): cancelling it would turn a SIGTERM
+ * into lost changes and error lines. A database that does not answer within
+ * STOP_DRAIN_MS does not hold the shutdown up. */
+#define STOP_DRAIN_MS 3000
+
 void pg_store_stop(struct pg_store *s, void (*done)(void *ud), void *ud)
 {
     s->stop_done = done;
     s->stop_ud = ud;
     s->ready = false;
-    s->closing = 3;
-    uv_close((uv_handle_t *)&s->cleanup_timer, on_timer_closed);
-    db_stop(s->db, on_db_stopped);
-    db_stop(s->rdb, on_db_stopped);
+    if (!db_is_up(s->db)) {
+        close_all(s);
+        return;
+    }
+    uv_timer_stop(&s->cleanup_timer);
+    uv_timer_start(&s->cleanup_timer, on_drain_timeout, STOP_DRAIN_MS, 0);
+    if (db_exec(s->db, "barrier", 0, NULL, NULL, NULL, on_drained, s) < 0)
+        close_all(s);
 }
