@@ -23,6 +23,9 @@ struct cfg_endpoint {
     char *host; /* the router's address, without brackets for IPv6 */
     uint16_t port;
     char *secret;
+    bool tls;              /* TLS from the first byte to the router */
+    char *tls_ca;          /* CA file ("" = the system store) */
+    char *tls_verify_name; /* name the router's certificate must carry ("" = host) */
 };
 
 /* [muc]: service limits and room defaults (all reloadable). */
@@ -57,8 +60,11 @@ struct cfg {
     uint64_t storage_idle_ms;
     uint64_t storage_retention_ms;
     uint64_t storage_tombstone_ttl_ms;
+    uint64_t storage_max_queue;     /* chat statements outstanding before intake pauses */
     char *compliance_archiver;      /* [compliance] archiver ("" = off) */
     enum cfg_policy compliance_policy;
+    uint64_t compliance_max_backlog;   /* outbox events before strict refuses messages */
+    uint64_t compliance_unreachable_ms; /* archiver silent this long: strict refuses */
     struct cfg_endpoint archiver;   /* [archiver] */
     char *archiver_dsn;
     uint64_t archiver_max_queue;    /* events outstanding before answering wait */

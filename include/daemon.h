@@ -38,6 +38,9 @@ int daemon_send(struct daemon *d, const struct xml_node *st);
 int daemon_send_each(struct daemon *d, const struct xml_node *st, const char *const *to,
                      size_t n);
 int daemon_send_raw(struct daemon *d, const char *data, size_t len);
+/* Stop (true) or resume (false) taking stanzas from the router: load the
+ * service cannot absorb right now stays with the router (backpressure). */
+void daemon_hold_input(struct daemon *d, bool hold);
 const struct cfg *daemon_cfg(const struct daemon *d);
 uv_loop_t *daemon_loop(struct daemon *d);
 /* This daemon's own domain (component or archiver). */

@@ -13,7 +13,8 @@
  * timestamps as integer microseconds since the epoch, and the recipients
  * array as "<count>:" + one netstring per element + ";".
  *
- * The archiver has PostgreSQL compute the chain (one statement per event,
+ * The archiver has PostgreSQL compute the chain (one statement per batch of
+ * events, compliance_put_batch() in schema/compliance/005_put_batch.sql,
  * under the chain_head row lock, so the order is the commit order). This file
  * recomputes it independently, from the columns' values only, so a verifier
  * (confabctl compliance verify) does not trust functions stored in the very

@@ -4,7 +4,13 @@
  * authenticates, and when the link drops for any reason logs one line with the
  * reason and reconnects after a capped, jittered exponential backoff. Output is
  * coalesced into one write per loop turn; when the router does not drain it,
- * reading stops (backpressure) and beyond max_output_queue the link is dropped. */
+ * reading stops above half of max_output_queue (backpressure), resumes below a
+ * quarter, and beyond max_output_queue sends fail with -ENOBUFS. The service can
+ * also hold reading (transport_hold_input), e.g. while its database is behind.
+ *
+ * With cfg.tls the link is TLS from the first byte (ejabberd's `tls: true`
+ * listeners), through tls.h on memory BIOs: the certificate must chain to
+ * tls_ca (or the system store) and carry tls_verify_name (default: host). */
 #ifndef CONFAB_TRANSPORT_H
 #define CONFAB_TRANSPORT_H
 
@@ -26,6 +32,9 @@ struct transport_cfg {
     uint64_t reconnect_auth_max_ms;
     uint64_t max_stanza_size;
     uint64_t max_output_queue;
+    bool tls;
+    const char *tls_ca;          /* NULL/"" = the system's trusted CAs */
+    const char *tls_verify_name; /* NULL/"" = host */
 };
 
 struct transport_handler {
@@ -53,6 +62,9 @@ int transport_send_raw(struct transport *t, const char *data, size_t len);
  * over its bound (up to twice the bound: errors are small). */
 int transport_send_urgent(struct transport *t, const struct xml_node *st);
 bool transport_is_up(const struct transport *t);
+/* Stop (true) or resume (false) reading from the router on the service's
+ * behalf; independent of the output backpressure, and kept across reconnects. */
+void transport_hold_input(struct transport *t, bool hold);
 /* Bytes waiting to be written (queued + in flight). */
 size_t transport_queued(const struct transport *t);
 /* Change what may change at run time (keepalive, backoff, queue bound). */

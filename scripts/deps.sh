@@ -19,7 +19,7 @@ run_pkgs=(postgresql prosody procps iproute2 util-linux)
 # tests: ejabberd as a second router, Python clients, fuzzing, valgrind
 test_pkgs=(
   ejabberd python3 python3-slixmpp python3-pytest python3-psycopg
-  clang libclang-rt-14-dev libfuzzer-14-dev valgrind
+  clang libclang-rt-14-dev libfuzzer-14-dev valgrind libxml2-utils
 )
 
 mode=all

@@ -1,10 +1,13 @@
 /* archive_store.h — the compliance database: the only file with archive SQL.
  *
- * One prepared statement per event appends it to `events`, deduplicated on
- * its UUID, with its hash chained inside PostgreSQL under the chain_head row
- * lock (schema/compliance/002_events.sql). db.c groups the statements of a
- * loop turn into one transaction; an event's callback reports 0 only after
- * that transaction committed. compliance_ensure_partitions() runs when the
+ * The events that arrive in one loop turn (at most ARCHIVE_BATCH_MAX) go out
+ * as one JSON array in one prepared statement, compliance_put_batch()
+ * (schema/compliance/005_put_batch.sql): deduplicated on their UUIDs, their
+ * hashes chained inside PostgreSQL under the chain_head row lock, inserted
+ * with one INSERT. db.c groups the statements of a loop turn into one
+ * transaction; an event's callback reports 0 only after that transaction
+ * committed. A batch refused for its data (SQLSTATE class 22/23) is sent
+ * again event by event, so only the bad event is refused. compliance_ensure_partitions() runs when the
  * store starts and every day. */
 #ifndef CONFAB_ARCHIVE_STORE_H
 #define CONFAB_ARCHIVE_STORE_H
@@ -13,6 +16,7 @@
 #include <uv.h>
 
 #include "archiver.h"
+#include "buf.h"
 #include "migrate.h"
 
 /* schema_compliance.c, generated from schema/compliance/ by embed-sql.sh. */
@@ -30,6 +34,10 @@ struct archive_store *archive_store_new(uv_loop_t *loop, const char *dsn, size_t
 void archive_store_start(struct archive_store *s);
 /* The archiver's view of the store (puts answer -EAGAIN until it is up). */
 struct archiver_store archive_store_ops(struct archive_store *s);
+/* Append ev as one JSON object of compliance_put_batch()'s argument (keys are
+ * the events columns; "rcpt" the recipients array; NULL strings as null).
+ * Pure; exposed for tests/unit/test_archive_json.c. */
+void archive_store_event_json(struct buf *b, const struct cevent *ev);
 /* Outstanding puts get -ECANCELED; done(ud) runs once everything is closed. */
 void archive_store_stop(struct archive_store *s, void (*done)(void *ud), void *ud);
 

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* ---- bench_hist.c: log-linear histogram (HdrHistogram-like) of ns values ----
@@ -93,5 +94,45 @@ bool span_eq(struct span s, const char *lit);
 bool span_prefix(struct span s, const char *lit);
 /* Parse a decimal number at s.p + off; returns false when there is none. */
 bool span_u64(struct span s, size_t off, uint64_t *out, size_t *end);
+
+/* ---- bench_acct.c: receipt accounting shared by router and client mode ----
+ * Each recipient has a bitmap row over the messages planned by the senders of
+ * its room (sender offset + seq - 1) and, per sender, the highest seq seen. */
+enum acct_mark { ACCT_NEW, ACCT_REORDERED, ACCT_DUP };
+/* Record one copy of (sender, seq) at bit of row; ACCT_REORDERED is new too. */
+enum acct_mark acct_mark(uint64_t *row, uint64_t bit, uint32_t *last, uint64_t seq);
+/* Same latency lines in both modes: human report and the RESULT json. */
+void hist_print(const char *name, const struct hist *h);
+
+void hist_json(FILE *f, const char *name, const struct hist *h, bool comma);
+
+/* Client mode: what one worker process measured, sent to the parent over a
+ * pipe and summed there. The per-sender and per-room arrays follow the struct
+ * on the pipe (S, S and M uint32 values). */
+struct cres {
+    uint32_t conns, conn_failed, disconnects, joins_ok, joins_failed;
+    uint64_t sent, deliveries, deliveries_win, reflected, fanout, unique, dup, reordered;
+    uint64_t misrouted, rejected, history, errors_other;
+    double cpu_s;
+    struct hist lat_all, lat_reflect, lat_fanout, lat_join, lag;
+};
+struct cres_arrays {
+    uint32_t *sent;       /* [S] messages each sender sent */
+    uint32_t *rejected;   /* [S] of those, answered with an error */
+    uint32_t *joined;     /* [M] occupants of each room whose join succeeded */
+};
+void cres_init(struct cres *r);
+void cres_merge(struct cres *dst, const struct cres *src);
+void cres_arrays_add(struct cres_arrays *dst, const struct cres_arrays *src, unsigned S,
+                     unsigned M);
+/* Copies that should have arrived: every accepted message once per joined
+ * occupant of its sender's room (sender s is in room s mod M). */
+uint64_t cres_expected(const struct cres_arrays *a, unsigned S, unsigned M);
+/* Whole-buffer I/O on a pipe: 0, or -1 (errno) on error or early end. */
+int cres_write_all(int fd, const void *p, size_t n);
+int cres_read_all(int fd, void *p, size_t n);
+
+/* bench_client.c: --mode client (real client connections through a router). */
+int client_main(int argc, char **argv);
 
 #endif

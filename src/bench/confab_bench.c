@@ -601,17 +601,14 @@ static void on_chat_copy(unsigned to, unsigned from, uint64_t seq, int64_t sched
     B.tick_deliv++;
     if (now >= B.win_start && now < B.win_end)
         B.deliveries_win++;
-    if (bit_get(row, bit)) {
+    enum acct_mark m = acct_mark(row, bit, &r->last[(size_t)local * r->nsend + sd->local], seq);
+    if (m == ACCT_DUP) {
         B.dup++;
         return;
     }
-    bit_set(row, bit);
     B.received_unique++;
-    uint32_t *last = &r->last[(size_t)local * r->nsend + sd->local];
-    if (seq < *last)
+    if (m == ACCT_REORDERED)
         B.reordered++;
-    else
-        *last = (uint32_t)seq;
     uint64_t lat = now > sched ? (uint64_t)(now - sched) : 0;
     bool measured = sched >= B.win_start && sched < B.win_end;
     if (to == from) {
@@ -1480,21 +1477,12 @@ static void drive_once(int64_t now)
 
 static void json_lat(FILE *f, const char *name, const struct hist *h, bool comma)
 {
-    fprintf(f, "\"%s\":{\"n\":%" PRIu64 ",\"mean\":%.3f,\"p50\":%.3f,\"p95\":%.3f,\"p99\":%.3f,"
-               "\"p999\":%.3f,\"max\":%.3f}%s",
-            name, h->count, hist_mean(h) / 1e6, ms(hist_pct(h, 50)), ms(hist_pct(h, 95)),
-            ms(hist_pct(h, 99)), ms(hist_pct(h, 99.9)), ms(h->max), comma ? "," : "");
+    hist_json(f, name, h, comma);
 }
 
 static void print_lat(const char *name, const struct hist *h)
 {
-    if (!h->count) {
-        printf("  %-22s (no samples)\n", name);
-        return;
-    }
-    printf("  %-22s n=%-9" PRIu64 " p50 %8.3f  p95 %8.3f  p99 %8.3f  p99.9 %8.3f  max %8.3f ms\n",
-           name, h->count, ms(hist_pct(h, 50)), ms(hist_pct(h, 95)), ms(hist_pct(h, 99)),
-           ms(hist_pct(h, 99.9)), ms(h->max));
+    hist_print(name, h);
 }
 
 static uint64_t count_lost(void)
@@ -1660,6 +1648,7 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: confab-bench [options] [--spawn -- CONFABD-COMMAND...]\n"
         "Plays the XMPP router for confabd (XEP-0114 server side) and measures it.\n"
+        "(confab-bench --mode client --help: real clients through a router instead.)\n"
         "\n"
         "  -c, --config FILE     confabd's INI file: domain, secret and router address\n"
         "      --listen H:P      address to listen on (default: [component] router)\n"
@@ -1904,6 +1893,9 @@ static int64_t next_deadline(int64_t now)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--mode") && !strcmp(argv[i + 1], "client"))
+            return client_main(argc, argv);
     parse_args(argc, argv);
     srand(O.seed);
     hist_init(&B.lat_all);

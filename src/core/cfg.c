@@ -40,6 +40,9 @@ static const struct key keys[] = {
     { "component", "router", K_ROUTER, OFF(component), "127.0.0.1:5347", NOLIMIT, false, 0 },
     { "component", "secret", K_SECRET, OFF(component.secret), NULL, NOLIMIT, false, ROLE(CFG_ROLE_MUC) },
     { "component", "secret_file", K_SECRET_FILE, OFF(component.secret), NULL, NOLIMIT, false, 0 },
+    { "component", "tls", K_BOOL, OFF(component.tls), "false", NOLIMIT, false, 0 },
+    { "component", "tls_ca", K_STRING, OFF(component.tls_ca), "", NOLIMIT, false, 0 },
+    { "component", "tls_verify_name", K_STRING, OFF(component.tls_verify_name), "", NOLIMIT, false, 0 },
     { "component", "multicast", K_STRING, OFF(multicast), "", NOLIMIT, false, 0 },
     { "component", "multicast_max", K_UINT, OFF(multicast_max), "20", 1, 10000, false, 0 },
     { "service", "name", K_STRING, OFF(service_name), "Chatrooms", NOLIMIT, true, 0 },
@@ -63,13 +66,19 @@ static const struct key keys[] = {
     { "storage", "durability", K_DURABILITY, OFF(storage_durable), "commit", NOLIMIT, false, 0 },
     { "storage", "retention", K_DURATION, OFF(storage_retention_ms), "0", 0, (uint64_t)3153600000000, false, 0 },
     { "storage", "tombstone_ttl", K_DURATION, OFF(storage_tombstone_ttl_ms), "30d", 0, (uint64_t)3153600000000, false, 0 },
+    { "storage", "max_queue", K_UINT, OFF(storage_max_queue), "5000", 100, 100000, true, 0 },
     { "storage", "idle_timeout", K_DURATION, OFF(storage_idle_ms), "10m", MS(1000), MS(604800000), true, 0 },
     { "compliance", "archiver", K_STRING, OFF(compliance_archiver), "", NOLIMIT, false, 0 },
     { "compliance", "policy", K_POLICY, OFF(compliance_policy), "relaxed", NOLIMIT, false, 0 },
+    { "compliance", "max_backlog", K_UINT, OFF(compliance_max_backlog), "10000", 1, 100000000, true, 0 },
+    { "compliance", "unreachable_timeout", K_DURATION, OFF(compliance_unreachable_ms), "30s", MS(1000), MS(86400000), true, 0 },
     { "archiver", "domain", K_DOMAIN, OFF(archiver.domain), NULL, NOLIMIT, false, ROLE(CFG_ROLE_ARCHIVER) },
     { "archiver", "router", K_ROUTER, OFF(archiver), "127.0.0.1:5347", NOLIMIT, false, 0 },
     { "archiver", "secret", K_SECRET, OFF(archiver.secret), NULL, NOLIMIT, false, ROLE(CFG_ROLE_ARCHIVER) },
     { "archiver", "secret_file", K_SECRET_FILE, OFF(archiver.secret), NULL, NOLIMIT, false, 0 },
+    { "archiver", "tls", K_BOOL, OFF(archiver.tls), "false", NOLIMIT, false, 0 },
+    { "archiver", "tls_ca", K_STRING, OFF(archiver.tls_ca), "", NOLIMIT, false, 0 },
+    { "archiver", "tls_verify_name", K_STRING, OFF(archiver.tls_verify_name), "", NOLIMIT, false, 0 },
     { "archiver", "dsn", K_STRING, OFF(archiver_dsn), "dbname=confab_compliance", NOLIMIT, false, 0 },
     { "archiver", "max_queue", K_UINT, OFF(archiver_max_queue), "100000", 1, 10000000, true, 0 },
     { "archiver", "senders", K_STRING, OFF(archiver_senders), "", NOLIMIT, true, 0 },
@@ -499,6 +508,8 @@ static void endpoint_free(struct cfg_endpoint *e)
 {
     free(e->domain);
     free(e->host);
+    free(e->tls_ca);
+    free(e->tls_verify_name);
     if (e->secret)
         memset(e->secret, 0, strlen(e->secret));
     free(e->secret);

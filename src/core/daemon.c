@@ -83,6 +83,7 @@ static struct transport_cfg link_cfg(const struct daemon *d)
         .connect_timeout_ms = c->connect_timeout_ms, .reconnect_min_ms = c->reconnect_min_ms,
         .reconnect_max_ms = c->reconnect_max_ms, .reconnect_auth_max_ms = c->reconnect_auth_max_ms,
         .max_stanza_size = c->max_stanza_size, .max_output_queue = c->max_output_queue,
+        .tls = d->ep->tls, .tls_ca = d->ep->tls_ca, .tls_verify_name = d->ep->tls_verify_name,
     };
 }
 
@@ -245,8 +246,8 @@ static int run(struct daemon *d, const struct options *o)
         d->mc = multicast_new(d->cfg.multicast, (unsigned)d->cfg.multicast_max);
     struct transport_cfg lc = link_cfg(d);
     d->link = transport_new(&d->loop, &lc, &link_handler, d);
-    log_info("%s %s starting: %s via router %s:%u", d->ops->name, PACKAGE_VERSION, d->ep->domain,
-             d->ep->host, d->ep->port);
+    log_info("%s %s starting: %s via router %s:%u%s", d->ops->name, PACKAGE_VERSION,
+             d->ep->domain, d->ep->host, d->ep->port, d->ep->tls ? " (TLS)" : "");
     transport_start(d->link);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     int r = uv_loop_close(&d->loop);
@@ -327,6 +328,12 @@ int daemon_send_each(struct daemon *d, const struct xml_node *st, const char *co
 int daemon_send_raw(struct daemon *d, const char *data, size_t len)
 {
     return d->link ? transport_send_raw(d->link, data, len) : -ENOTCONN;
+}
+
+void daemon_hold_input(struct daemon *d, bool hold)
+{
+    if (d->link)
+        transport_hold_input(d->link, hold);
 }
 
 const struct cfg *daemon_cfg(const struct daemon *d)

@@ -10,12 +10,14 @@
 #include "component.h"
 #include "log.h"
 #include "mem.h"
+#include "tls.h"
 #include "transport.h"
 
-enum tstate { T_IDLE, T_WAIT, T_RESOLVING, T_CONNECTING, T_STREAM, T_UP, T_STOPPING };
+enum tstate { T_IDLE, T_WAIT, T_RESOLVING, T_CONNECTING, T_TLS, T_STREAM, T_UP, T_STOPPING };
 
 static const char *const state_names[] = {
-    "idle", "waiting", "resolving", "connecting", "handshaking", "up", "stopping",
+    "idle", "waiting", "resolving", "connecting", "TLS handshake", "handshaking", "up",
+    "stopping",
 };
 
 /* One TCP connection. It outlives its transport's interest in it: once
@@ -48,9 +50,17 @@ struct transport {
     uv_timer_t deadline_timer;
     uv_timer_t keepalive_timer;
     uv_check_t flush_check;
+    uv_idle_t flush_idle; /* keeps the loop from sleeping in poll before the check runs */
     struct buf outq;
+    struct tls *tls;   /* the current connection's TLS session ([component] tls) */
+    struct buf plain;  /* scratch: plaintext decrypted from one read */
+    struct buf inq;    /* router bytes read but not yet parsed (reading paused mid-read) */
+    uv_timer_t feed_timer;
     bool wrote_since_tick;
-    bool reading_paused;
+    bool reading_paused; /* the router does not drain our output */
+    bool reading_held;   /* the service asked us to stop taking stanzas */
+    bool reading;        /* uv_read_start is in effect on the connection */
+    bool tls_write_failed;
     unsigned attempts;
     char last_reason[768];
     uint64_t last_logged_ms;
@@ -65,6 +75,8 @@ static void maybe_finish_stop(struct transport *t);
 static void schedule_flush(struct transport *t);
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+static void feed_tls(struct transport *t, const char *data, size_t len);
+static void on_feed_timer(uv_timer_t *h);
 
 /* ---- output ---- */
 
@@ -78,20 +90,59 @@ size_t transport_queued(const struct transport *t)
     return queued(t);
 }
 
-static void apply_backpressure(struct transport *t)
+static const char *verify_name(const struct transport *t)
+{
+    return t->cfg.tls_verify_name && *t->cfg.tls_verify_name ? t->cfg.tls_verify_name
+                                                              : t->cfg.host;
+}
+
+/* A hold is about stanzas: the handshake of a new connection still goes on. */
+static bool want_input(const struct transport *t)
+{
+    return !t->reading_paused && !(t->reading_held && t->state == T_UP);
+}
+
+/* We read from the router unless it does not drain our output or the service
+ * holds its intake (e.g. its database is behind): either way the load stays
+ * with the router, in its queues, instead of growing ours. Bytes already read
+ * are parsed first (feed_timer); reading starts again once none are left. */
+static void update_reading(struct transport *t)
 {
     struct conn *c = t->conn;
-    if (!c || t->state < T_STREAM)
+    if (!c || t->state < T_TLS)
+        return;
+    bool want = want_input(t);
+    if (want == t->reading)
+        return;
+    if (want && t->inq.len) {
+        uv_timer_start(&t->feed_timer, on_feed_timer, 0, 0);
+        return;
+    }
+    if (want) {
+        int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        if (r < 0) {
+            log_warn("cannot resume reading from the router: %s", uv_strerror(r));
+            return;
+        }
+    } else {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    }
+    t->reading = want;
+}
+
+static void apply_backpressure(struct transport *t)
+{
+    if (!t->conn || t->state < T_TLS)
         return;
     size_t q = queued(t);
     if (!t->reading_paused && q > t->cfg.max_output_queue / 2) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
         t->reading_paused = true;
         log_warn("router is not draining our output (%zu bytes queued): stopped reading", q);
+        update_reading(t);
     } else if (t->reading_paused && q < t->cfg.max_output_queue / 4) {
         t->reading_paused = false;
         log_info("router drains our output again: reading resumed");
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        update_reading(t);
     }
 }
 
@@ -117,7 +168,13 @@ static void on_written(uv_write_t *req, int status)
 static void flush(struct transport *t)
 {
     struct conn *c = t->conn;
-    if (!c || c->inflight || !t->outq.len || t->state < T_STREAM)
+    if (c && t->tls_write_failed) {
+        t->tls_write_failed = false;
+        drop(t, false, "TLS to router %s:%u failed: %s", t->cfg.host, t->cfg.port,
+             tls_error(t->tls));
+        return;
+    }
+    if (!c || c->inflight || !t->outq.len || t->state < T_TLS)
         return;
     struct wreq *w = xmalloc(sizeof *w);
     size_t len = 0;
@@ -140,19 +197,32 @@ static void on_flush_check(uv_check_t *h)
 {
     struct transport *t = container_of(h, struct transport, flush_check);
     uv_check_stop(h);
+    uv_idle_stop(&t->flush_idle);
     flush(t);
 }
 
+static void on_flush_idle(uv_idle_t *h)
+{
+    (void)h;
+}
+
+/* Output queued from a timer callback (or anything that runs before poll)
+ * would otherwise wait in poll for the next I/O or timer: an active idle
+ * handle makes that poll return at once, so the check runs this turn. */
 static void schedule_flush(struct transport *t)
 {
     uv_check_start(&t->flush_check, on_flush_check);
+    uv_idle_start(&t->flush_idle, on_flush_idle);
 }
 
 static void comp_write(void *ud, const char *data, size_t len)
 {
     struct transport *t = ud;
     log_trace("send: %.*s", (int)(len > 4000 ? 4000 : len), data);
-    buf_append(&t->outq, data, len);
+    if (!t->tls)
+        buf_append(&t->outq, data, len);
+    else if (tls_write(t->tls, data, len, &t->outq) != TLS_OK)
+        t->tls_write_failed = true; /* dropped by flush: not from inside the stream engine */
     t->wrote_since_tick = true;
     schedule_flush(t);
     apply_backpressure(t);
@@ -175,12 +245,21 @@ static void close_conn(struct transport *t)
         return;
     t->conn = NULL;
     c->t = NULL;
+    if (t->tls) {
+        tls_close(t->tls, &t->outq);
+        tls_free(t->tls);
+        t->tls = NULL;
+    }
     if (t->outq.len && !c->inflight) {
         uv_buf_t b = uv_buf_init(t->outq.data, (unsigned)t->outq.len);
         (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     }
     buf_reset(&t->outq);
+    buf_reset(&t->inq);
+    uv_timer_stop(&t->feed_timer);
     t->reading_paused = false;
+    t->reading = false;
+    t->tls_write_failed = false;
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
@@ -272,8 +351,9 @@ static void comp_ready(void *ud)
     if (t->cfg.keepalive_ms)
         uv_timer_start(&t->keepalive_timer, on_keepalive, t->cfg.keepalive_ms,
                        t->cfg.keepalive_ms);
-    log_info("link up: authenticated to router %s:%u as %s", t->cfg.host, t->cfg.port,
-             t->cfg.domain);
+    update_reading(t);
+    log_info("link up: authenticated to router %s:%u as %s%s", t->cfg.host, t->cfg.port,
+             t->cfg.domain, t->tls ? " over TLS" : "");
     if (t->h.up)
         t->h.up(t->ud);
 }
@@ -302,6 +382,42 @@ static const struct component_handler comp_handler = {
     .rejected = comp_rejected,
 };
 
+/* ---- input ---- */
+
+/* Router bytes reach the stream engine a slice at a time. When a slice's
+ * stanzas fill our output (a groupchat fans out to every occupant) or make the
+ * service hold its intake, the rest of the read waits in inq: one 64 KiB read
+ * cannot overshoot the output bound by its whole fan-out. */
+enum { FEED_SLICE = 4096 };
+
+static void feed_plain(struct transport *t, const char *data, size_t len)
+{
+    struct conn *c = t->conn;
+    while (len && t->conn == c) {
+        if (!want_input(t)) {
+            buf_append(&t->inq, data, len);
+            return;
+        }
+        size_t n = len < FEED_SLICE ? len : FEED_SLICE;
+        log_trace("recv: %.*s", (int)n, data);
+        (void)component_feed(t->comp, data, n);
+        data += n;
+        len -= n;
+    }
+}
+
+static void on_feed_timer(uv_timer_t *h)
+{
+    struct transport *t = container_of(h, struct transport, feed_timer);
+    if (!t->conn || !t->inq.len)
+        return;
+    size_t len = 0;
+    char *data = buf_steal(&t->inq, &len);
+    feed_plain(t, data, len);
+    free(data);
+    update_reading(t);
+}
+
 /* ---- connecting ---- */
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
@@ -317,15 +433,88 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     if (!t || n == 0)
         return;
     if (n == UV_EOF) {
-        drop(t, false, "router closed the connection");
+        if (t->state == T_TLS)
+            drop(t, false, "router %s:%u closed the connection during the TLS handshake (does "
+                 "its component port speak TLS?)", t->cfg.host, t->cfg.port);
+        else
+            drop(t, false, "router closed the connection");
         return;
     }
     if (n < 0) {
         drop(t, false, "read from router failed: %s", uv_strerror((int)n));
         return;
     }
-    log_trace("recv: %.*s", (int)(n > 4000 ? 4000 : n), b->base);
-    (void)component_feed(t->comp, b->base, (size_t)n);
+    if (t->tls)
+        feed_tls(t, b->base, (size_t)n);
+    else
+        feed_plain(t, b->base, (size_t)n);
+}
+
+/* A certificate that fails verification is a configuration problem (CA, name):
+ * it is logged as an error every time and retried on the long backoff, like a
+ * refused secret. */
+static void tls_failed(struct transport *t, enum tls_status st)
+{
+    bool handshaking = t->state == T_TLS;
+    if (st == TLS_REJECTED)
+        drop(t, true, "TLS handshake with router %s:%u failed: %s", t->cfg.host, t->cfg.port,
+             tls_error(t->tls));
+    else if (st == TLS_CLOSED)
+        drop(t, false, "router closed the TLS session");
+    else
+        drop(t, false, "TLS %s router %s:%u failed: %s%s",
+             handshaking ? "handshake with" : "session with", t->cfg.host, t->cfg.port,
+             tls_error(t->tls),
+             handshaking ? " (does its component port speak TLS? see [component] tls)" : "");
+}
+
+static void tls_up(struct transport *t)
+{
+    log_info("TLS established with router %s:%u (%s), certificate verified for %s",
+             t->cfg.host, t->cfg.port, tls_describe(t->tls), verify_name(t));
+    t->state = T_STREAM;
+    component_start(t->comp);
+}
+
+/* Ciphertext in: the handshake advances, plaintext goes to the stream engine. */
+static void feed_tls(struct transport *t, const char *data, size_t len)
+{
+    struct conn *c = t->conn;
+    size_t out_before = t->outq.len;
+    buf_reset(&t->plain);
+    enum tls_status st = tls_feed(t->tls, data, len, &t->plain, &t->outq);
+    if (t->outq.len != out_before)
+        schedule_flush(t);
+    if (st == TLS_FAILED || st == TLS_REJECTED) {
+        tls_failed(t, st);
+        return;
+    }
+    if (st == TLS_ESTABLISHED)
+        tls_up(t);
+    if (t->plain.len)
+        feed_plain(t, t->plain.data, t->plain.len);
+    /* The stream engine may have dropped the connection meanwhile. */
+    if (st == TLS_CLOSED && t->conn == c)
+        tls_failed(t, st);
+}
+
+static void start_tls(struct transport *t)
+{
+    char err[512];
+    struct tls_cfg tc = { .ca_file = t->cfg.tls_ca, .verify_name = verify_name(t) };
+    t->tls = tls_new(&tc, err, sizeof err);
+    if (!t->tls) {
+        drop(t, true, "TLS to router %s:%u: %s", t->cfg.host, t->cfg.port, err);
+        return;
+    }
+    t->state = T_TLS;
+    update_reading(t);
+    enum tls_status st = tls_start(t->tls, &t->outq);
+    if (st == TLS_FAILED || st == TLS_REJECTED) {
+        tls_failed(t, st);
+        return;
+    }
+    schedule_flush(t);
 }
 
 static void on_connected(uv_connect_t *req, int status)
@@ -339,14 +528,14 @@ static void on_connected(uv_connect_t *req, int status)
              uv_strerror(status));
         return;
     }
-    t->state = T_STREAM;
     uv_tcp_nodelay(&c->tcp, 1);
     uv_tcp_keepalive(&c->tcp, 1, 60);
-    int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    if (r < 0) {
-        drop(t, false, "cannot read from router: %s", uv_strerror(r));
+    if (t->cfg.tls) {
+        start_tls(t);
         return;
     }
+    t->state = T_STREAM;
+    update_reading(t);
     component_start(t->comp);
 }
 
@@ -419,6 +608,8 @@ static void copy_cfg(struct transport_cfg *dst, const struct transport_cfg *src)
     dst->domain = xstrdup(src->domain);
     dst->secret = xstrdup(src->secret);
     dst->host = xstrdup(src->host);
+    dst->tls_ca = xstrdup(src->tls_ca ? src->tls_ca : "");
+    dst->tls_verify_name = xstrdup(src->tls_verify_name ? src->tls_verify_name : "");
 }
 
 struct transport *transport_new(uv_loop_t *loop, const struct transport_cfg *cfg,
@@ -430,12 +621,16 @@ struct transport *transport_new(uv_loop_t *loop, const struct transport_cfg *cfg
     t->h = *h;
     t->ud = ud;
     buf_init(&t->outq);
+    buf_init(&t->plain);
+    buf_init(&t->inq);
     struct xstream_limits lim = { .max_stanza_bytes = (size_t)cfg->max_stanza_size };
     t->comp = component_new(cfg->domain, cfg->secret, &lim, &comp_handler, t);
     uv_timer_init(loop, &t->retry_timer);
     uv_timer_init(loop, &t->deadline_timer);
     uv_timer_init(loop, &t->keepalive_timer);
     uv_check_init(loop, &t->flush_check);
+    uv_idle_init(loop, &t->flush_idle);
+    uv_timer_init(loop, &t->feed_timer);
     return t;
 }
 
@@ -448,6 +643,15 @@ void transport_start(struct transport *t)
 bool transport_is_up(const struct transport *t)
 {
     return t->state == T_UP;
+}
+
+void transport_hold_input(struct transport *t, bool hold)
+{
+    if (t->reading_held == hold)
+        return;
+    t->reading_held = hold;
+    log_debug("reading from the router %s by the service", hold ? "held" : "released");
+    update_reading(t);
 }
 
 int transport_send(struct transport *t, const struct xml_node *st)
@@ -518,7 +722,11 @@ static void maybe_finish_stop(struct transport *t)
     void *ud = t->ud;
     component_free(t->comp);
     buf_free(&t->outq);
+    buf_free(&t->plain);
+    buf_free(&t->inq);
     free((char *)t->cfg.domain);
+    free((char *)t->cfg.tls_ca);
+    free((char *)t->cfg.tls_verify_name);
     memset((char *)t->cfg.secret, 0, strlen(t->cfg.secret));
     free((char *)t->cfg.secret);
     free((char *)t->cfg.host);
@@ -542,6 +750,7 @@ void transport_stop(struct transport *t, void (*done)(void *ud))
     uv_handle_t *hs[] = {
         (uv_handle_t *)&t->retry_timer, (uv_handle_t *)&t->deadline_timer,
         (uv_handle_t *)&t->keepalive_timer, (uv_handle_t *)&t->flush_check,
+        (uv_handle_t *)&t->feed_timer, (uv_handle_t *)&t->flush_idle,
     };
     for (size_t i = 0; i < ARRAY_SIZE(hs); i++) {
         hs[i]->data = t;

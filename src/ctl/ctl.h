@@ -9,7 +9,10 @@
  * Files: main.c (arguments, config, dispatch), ctl_conn.c (the connection and
  * query helper), ctl_out.c (errors, aligned tables, JSON, argument parsing
  * shared by commands), one file per command family (ctl_db.c, ctl_rooms.c,
- * ctl_history.c).
+ * ctl_history.c), and the compliance officer's tools on the compliance
+ * database ([archiver] dsn): ctl_compliance.c (dispatch, verify),
+ * ctl_compliance_search.c, ctl_compliance_export.c, ctl_compliance_hold.c
+ * (legal holds and retention purge).
  *
  * Every command returns an exit status (sysexits.h): 0 ok, 64 usage, 65 bad
  * input, 69 database unavailable, 78 configuration (or schema too new), 1 any
@@ -42,6 +45,7 @@ struct ctl {
     struct db *db;          /* NULL until ctl_connect, again after ctl_disconnect */
     bool lost;              /* the connection went down after it was up */
     bool stopped;           /* db_stop's done callback ran */
+    const char *db_label;   /* "compliance database" in messages; NULL: the chat one */
 };
 
 /* ---- ctl_conn.c ---- */
@@ -50,6 +54,8 @@ struct ctl {
  * after the first failed attempt or the connect timeout (the DSN's
  * connect_timeout, else 10 s). Returns 0 or an exit status. */
 int ctl_connect(struct ctl *c);
+/* The same for the compliance database: dsn, or [archiver] dsn when NULL. */
+int ctl_connect_compliance(struct ctl *c, const char *dsn);
 /* Close the connection (if any) and release the loop's handles. */
 void ctl_disconnect(struct ctl *c);
 /* Run one SQL command with text parameters (never data in the SQL) and wait
@@ -108,14 +114,38 @@ const char *ctl_col_time(const PGresult *r, int row, int col, char *buf, size_t 
 int ctl_db_main(struct ctl *c, int argc, char **argv);
 int ctl_rooms_main(struct ctl *c, int argc, char **argv);
 int ctl_history_main(struct ctl *c, int argc, char **argv);
+int ctl_compliance_main(struct ctl *c, int argc, char **argv);
+
+/* ---- compliance (ctl_compliance*.c) ---- */
+
+/* Options every compliance command understands. */
+struct ctl_compliance_opts {
+    const char *dsn;                     /* --dsn, else [archiver] dsn */
+    const char *user, *room, *from, *to, *words, *type, *format, *out, *slice, *reason,
+        *before;
+    long long limit;                     /* search rows; 0: no limit */
+    bool all;
+};
+/* Connect to the compliance database and check its schema has what the
+ * officer tools need (migrations 1..6). */
+int ctl_compliance_open(struct ctl *c, const struct ctl_compliance_opts *o);
+/* --from / --to as text PostgreSQL parses (XEP-0082, UTC), or NULL when not
+ * given. buf holds DATETIME_FMT_MAX bytes. 0 or EX_DATAERR. */
+int ctl_compliance_date(const char *arg, char *buf, const char **out);
+int ctl_compliance_search(struct ctl *c, const struct ctl_compliance_opts *o);
+int ctl_compliance_export(struct ctl *c, const struct ctl_compliance_opts *o);
+int ctl_compliance_hold(struct ctl *c, const char *verb, const struct ctl_compliance_opts *o);
+int ctl_compliance_purge(struct ctl *c, const struct ctl_compliance_opts *o);
 
 /* The rooms.id of a room JID as text (*id owned by the caller). A missing
  * room is CTL_FAIL with "no such room" (or when and why it was destroyed). */
 int ctl_room_id(struct ctl *c, const char *jid, char **id);
 
 /* Delete a room's messages with ts < before_ms (INT64_MAX: all) in batches of
- * CTL_BATCH, each its own transaction. *deleted gets the count. */
-int ctl_purge_batches(struct ctl *c, const char *room_id, int64_t before_ms,
-                      long long *deleted);
+ * CTL_BATCH, each its own transaction; with [compliance] archiver set, each
+ * batch also writes a `purge` event (why: its reason) to confabd's outbox.
+ * *deleted gets the count. */
+int ctl_purge_batches(struct ctl *c, const char *room_id, const char *room_jid,
+                      int64_t before_ms, const char *why, long long *deleted);
 
 #endif

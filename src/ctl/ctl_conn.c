@@ -40,6 +40,11 @@ int ctl_binary_version(void)
     return migrate_latest(chat_migrations, chat_migrations_count);
 }
 
+static const char *db_label(const struct ctl *c)
+{
+    return c->db_label ? c->db_label : "chat database";
+}
+
 static void on_stopped(void *ud)
 {
     struct ctl *c = ud;
@@ -132,35 +137,58 @@ static int wait_up(struct ctl *c, uint64_t timeout_ms)
     uv_close((uv_handle_t *)&timer, NULL);
     uv_run(&c->loop, UV_RUN_NOWAIT); /* the close callback */
     if (c->lost) {
-        ctl_err("the connection to the chat database was lost right after it was made");
+        ctl_err("the connection to the %s was lost right after it was made", db_label(c));
         return EX_UNAVAILABLE;
     }
     if (db_is_up(c->db))
         return 0;
     const char *why = db_last_error(c->db);
-    ctl_err("cannot connect to the chat database: %s",
-            *why ? why : "timed out");
+    ctl_err("cannot connect to the %s: %s", db_label(c), *why ? why : "timed out");
     return EX_UNAVAILABLE;
+}
+
+/* Both databases are reached the same way; only the DSN and the words differ. */
+static int connect_to(struct ctl *c, const char *dsn, const char *name, const char *key)
+{
+    uint64_t timeout = connect_timeout_ms(dsn);
+    struct db_cfg dc = { .dsn = dsn, .name = name, .connect_timeout_ms = timeout };
+    c->db = db_new(&c->loop, &dc, NULL, 0, on_state, c);
+    if (!c->db) {
+        ctl_err("cannot use %s", key);
+        return EX_CONFIG;
+    }
+    db_start(c->db);
+    int rc = wait_up(c, timeout);
+    if (rc)
+        ctl_disconnect(c);
+    return rc;
 }
 
 int ctl_connect(struct ctl *c)
 {
     int rc = check_dsn(c);
-    if (rc)
-        return rc;
-    uint64_t timeout = connect_timeout_ms(c->cfg->storage_dsn);
-    struct db_cfg dc = { .dsn = c->cfg->storage_dsn, .name = "chat",
-                         .connect_timeout_ms = timeout };
-    c->db = db_new(&c->loop, &dc, NULL, 0, on_state, c);
-    if (!c->db) {
-        ctl_err("cannot use [storage] dsn");
+    return rc ? rc : connect_to(c, c->cfg->storage_dsn, "chat", "[storage] dsn");
+}
+
+int ctl_connect_compliance(struct ctl *c, const char *dsn)
+{
+    c->db_label = "compliance database";
+    const char *key = dsn ? "--dsn" : "[archiver] dsn";
+    if (!dsn)
+        dsn = c->cfg->archiver_dsn;
+    char *err = NULL;
+    PQconninfoOption *opts = dsn && *dsn ? PQconninfoParse(dsn, &err) : NULL;
+    if (!opts) {
+        char *nl = err ? strchr(err, '\n') : NULL;
+        if (nl)
+            *nl = '\0';
+        ctl_err("%s: %s is %s%s", c->cfg->path, key, err ? "invalid: " : "empty",
+                err ? err : "");
+        PQfreemem(err);
         return EX_CONFIG;
     }
-    db_start(c->db);
-    rc = wait_up(c, timeout);
-    if (rc)
-        ctl_disconnect(c);
-    return rc;
+    PQconninfoFree(opts);
+    return connect_to(c, dsn, "compliance", key);
 }
 
 void ctl_disconnect(struct ctl *c)
@@ -185,11 +213,11 @@ static void on_result(void *ud, const struct db_result *r)
 }
 
 /* Map a failed statement to an exit status and say what happened. */
-static int report(const char *what, const struct pending *p)
+static int report(const struct ctl *c, const char *what, const struct pending *p)
 {
     if (p->status == -ECANCELED || p->status == -ECONNRESET) {
-        ctl_err("%s: the connection to the chat database was lost; the outcome is unknown",
-                what);
+        ctl_err("%s: the connection to the %s was lost; the outcome is unknown", what,
+                db_label(c));
         return EX_UNAVAILABLE;
     }
     if (p->status == -EAGAIN) {
@@ -232,7 +260,7 @@ int ctl_query(struct ctl *c, const char *what, const char *sql, int n,
     struct pending p;
     int rc = 0;
     if (query_raw(c, sql, n, values, &p) < 0)
-        rc = report(what, &p);
+        rc = report(c, what, &p);
     free(p.message);
     if (rc == 0 && out)
         *out = p.res;
@@ -251,7 +279,7 @@ int ctl_schema_version(struct ctl *c, int *version)
     else if (strcmp(p.sqlstate, "42P01") == 0)
         *version = 0; /* undefined_table: a database nothing was migrated into */
     else
-        rc = report("reading the schema version", &p);
+        rc = report(c, "reading the schema version", &p);
     free(p.message);
     PQclear(p.res);
     return rc;

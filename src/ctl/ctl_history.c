@@ -24,8 +24,30 @@ static const char batch_sql[] =
     "RETURNING 1) "
     "SELECT count(*) FROM gone";
 
-int ctl_purge_batches(struct ctl *c, const char *room_id, int64_t before_ms,
-                      long long *deleted)
+/* The same batch when confabd sends a compliance stream: the batch also writes
+ * a `purge` event to confabd's outbox, in its own transaction (as confabd's
+ * retention sweep does, src/muc/muc_store.c), and confabd's sender takes it to
+ * the archiver. $4 the actor (the service's domain: confabctl has no user JID),
+ * $5 the room JID, $6 why; all three are ours (a prepared room JID cannot hold
+ * a quote), so they go into the XML as they are. */
+static const char batch_event_sql[] =
+    "WITH victims AS (SELECT seq FROM messages WHERE room_id = $1 AND ts < $2::timestamptz "
+    "ORDER BY ts LIMIT $3::integer), "
+    "gone AS (DELETE FROM messages m USING victims v WHERE m.room_id = $1 AND m.seq = v.seq "
+    "RETURNING m.seq), "
+    "s AS (SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM gone HAVING count(*) > 0), "
+    "e AS (SELECT gen_random_uuid() AS u, s.* FROM s), "
+    "o AS (INSERT INTO compliance_outbox (uuid, room, xml) SELECT u, $5, format("
+    "'<event xmlns=''urn:confab:compliance:0'' id=''%s'' type=''purge'' time=''%s'' "
+    "room=''%s''><actor jid=''%s''/><reason>%s</reason><detail><purge "
+    "xmlns=''urn:confab:compliance:0'' reason=''%s'' before=''%s'' messages=''%s'' "
+    "first-seq=''%s'' last-seq=''%s''/></detail></event>', u, "
+    "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+    "$5::text, $4::text, $6::text, $6::text, $2::text, n, lo, hi) FROM e) "
+    "SELECT coalesce((SELECT n FROM s), 0)";
+
+int ctl_purge_batches(struct ctl *c, const char *room_id, const char *room_jid,
+                      int64_t before_ms, const char *why, long long *deleted)
 {
     char before[DATETIME_FMT_MAX], limit[16];
     if (before_ms == INT64_MAX)
@@ -33,12 +55,14 @@ int ctl_purge_batches(struct ctl *c, const char *room_id, int64_t before_ms,
     else
         datetime_format(before_ms, before);
     snprintf(limit, sizeof limit, "%d", CTL_BATCH);
-    const char *v[] = { room_id, before, limit };
+    const char *v[] = { room_id, before, limit, c->cfg->component.domain, room_jid, why };
+    bool events = c->cfg->compliance_archiver && *c->cfg->compliance_archiver;
     long long n;
     *deleted = 0;
     do {
         PGresult *r = NULL;
-        int rc = ctl_query(c, "deleting messages", batch_sql, 3, v, &r);
+        int rc = events ? ctl_query(c, "deleting messages", batch_event_sql, 6, v, &r)
+                        : ctl_query(c, "deleting messages", batch_sql, 3, v, &r);
         if (rc)
             return rc;
         n = ctl_col_ll(r, 0, 0);
@@ -103,7 +127,7 @@ static int history_purge(struct ctl *c, const struct purge_opts *o)
     if (rc == 0)
         rc = ctl_room_id(c, jid, &id);
     if (rc == 0)
-        rc = ctl_purge_batches(c, id, before, &n);
+        rc = ctl_purge_batches(c, id, jid, before, "history purge", &n);
     if (rc == 0)
         rc = print_purged(c, jid, before, n);
     free(id);

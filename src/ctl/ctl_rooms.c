@@ -483,7 +483,7 @@ static int destroy_room(struct ctl *c, const char *jid, const char *venue, const
     PGresult *r = NULL;
     int rc = ctl_room_id(c, jid, &id);
     if (rc == 0)
-        rc = ctl_purge_batches(c, id, INT64_MAX, &msgs);
+        rc = ctl_purge_batches(c, id, jid, INT64_MAX, "room destroyed", &msgs);
     const char *v[] = { jid, venue, reason };
     if (rc == 0)
         rc = ctl_query(c, "destroying the room", destroy_sql, 3, v, &r);

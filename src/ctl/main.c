@@ -1,5 +1,5 @@
 /* confabctl — wiring only: global options, the config file, dispatch to the
- * command families (ctl_db.c, ctl_rooms.c, ctl_history.c). */
+ * command families (ctl_db.c, ctl_rooms.c, ctl_history.c, ctl_compliance.c). */
 #include "compat.h"
 
 #include <getopt.h>
@@ -32,9 +32,25 @@ static void usage(FILE *out)
           "                          delete the room's messages older than DATE (YYYY-MM-DD\n"
           "                          or XEP-0082, e.g. 2024-05-01T12:00:00Z), in batches\n"
           "\n"
+          "Compliance database ([archiver] dsn, or --dsn DSN after the command):\n"
+          "  compliance verify [--from DATE] [--to DATE]\n"
+          "                          recompute the hash chain; exit 1 at the first broken row\n"
+          "  compliance search [--user JID] [--room ROOM] [--from DATE] [--to DATE]\n"
+          "                    [--words TEXT] [--type TYPE] [--limit N] [--format table|csv|json]\n"
+          "                          events by who (actor, target or recipient), where, when\n"
+          "  compliance export --out DIR [--room ROOM] [--from DATE] [--to DATE]\n"
+          "                    [--slice day|week|month]\n"
+          "                          Lync compliance XML, one file per room and slice\n"
+          "  compliance hold add|remove --user JID | --room ROOM [--reason TEXT]\n"
+          "  compliance hold list [--all]\n"
+          "                          legal holds: held events are never purged\n"
+          "  compliance purge --before DATE [--reason TEXT]\n"
+          "                          delete unheld events older than DATE (database owner);\n"
+          "                          recorded as a purge event, the chain stays verifiable\n"
+          "\n"
           "ROOM is name@service, or just name for a room of [component] domain.\n"
           "\n"
-          "  -c, --config FILE   the confab configuration file ([storage] dsn is used)\n"
+          "  -c, --config FILE   the confab configuration file ([storage] dsn, [archiver] dsn)\n"
           "      --json          JSON output on stdout\n"
           "  -v, --verbose       log what the database layer does (repeat for debug)\n"
           "  -V, --version       print the version and exit\n"
@@ -89,6 +105,8 @@ static int dispatch(struct ctl *c, int argc, char **argv)
         return ctl_rooms_main(c, argc, argv);
     if (strcmp(family, "history") == 0)
         return ctl_history_main(c, argc, argv);
+    if (strcmp(family, "compliance") == 0)
+        return ctl_compliance_main(c, argc, argv);
     return ctl_usage("unknown command '%s'", family);
 }
 

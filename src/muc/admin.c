@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compliance.h"
 #include "jid.h"
 #include "mem.h"
 #include "muc.h"
@@ -276,11 +277,44 @@ void admin_apply_affiliation(struct muc *m, struct room *room, const char *jid,
     /* jid may be the very entry string room_set_affiliation frees. */
     char *j = xstrdup(jid);
     enum muc_affil old = room_affiliation(room, j);
+    if (old != affil)
+        compliance_affiliation(m, room, j, affil, reason);
     room_set_affiliation(room, j, affil, reason);
+    compliance_flush(m);
     affil_events(room, j, old, affil, reason, &es);
     events_first(m, room, &es, actor_nick);
     events_rest(m, room, &es, actor_nick);
     free(j);
+}
+
+/* The compliance event of one change: a role change stands alone; an
+ * affiliation goes with its row (the caller writes it next, then flushes). */
+static void record_change(struct muc_req *r, struct room *room, const struct actor *a,
+                          const struct change *c)
+{
+    bool kick = c->is_role && c->role == ROLE_NONE;
+    const char *type = c->is_role ? (kick ? "kick" : "role")
+                                  : c->affil == AFFIL_OUTCAST ? "ban" : "affiliation";
+    struct xml_node *ev = compliance_event(r->muc, type, room, r->now);
+    if (!ev)
+        return;
+    compliance_actor_req(ev, r, room, a->occ);
+    if (c->is_role) {
+        const struct occupant *t = c->target;
+        const char *jid = t->current ? t->current->jid : t->bare_jid;
+        compliance_party(ev, "target", jid, t->nick, perm_role_name(c->role),
+                         perm_affil_name(occupant_affiliation(room, t)));
+    } else {
+        compliance_party(ev, "target", c->jid, NULL,
+                         c->affil == AFFIL_OUTCAST ? perm_role_name(ROLE_NONE) : NULL,
+                         perm_affil_name(c->affil));
+    }
+    compliance_reason(ev, c->reason);
+    compliance_forward(ev, r->st, r->now);
+    if (c->is_role)
+        compliance_emit(r->muc, ev);
+    else
+        compliance_attach(r->muc, ev);
 }
 
 /* An admin request's answer and announcements, held until the store has
@@ -336,6 +370,7 @@ static void admin_set(struct muc_req *r, struct room *room, const struct xml_nod
     an->iq = xml_ref((struct xml_node *)r->st);
     for (size_t i = 0; i < n; i++) {
         struct change *c = &changes[i];
+        record_change(r, room, &a, c);
         if (c->is_role) {
             if (c->role == ROLE_NONE) {
                 add_event(&an->es, c->target, true, 307, c->reason);
@@ -346,6 +381,7 @@ static void admin_set(struct muc_req *r, struct room *room, const struct xml_nod
         } else {
             enum muc_affil old = room_affiliation(room, c->jid);
             room_set_affiliation(room, c->jid, c->affil, c->reason);
+            compliance_flush(r->muc);
             affil_events(room, c->jid, old, c->affil, c->reason, &an->es);
         }
     }

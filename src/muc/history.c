@@ -33,6 +33,8 @@ static void drop_oldest(struct history *h)
 {
     struct hist_entry *e = slot(h, 0);
     free(e->xml);
+    free(e->sender_jid);
+    free(e->nick);
     memset(e, 0, sizeof *e);
     h->head = (h->head + 1) % h->cap;
     h->count--;
@@ -48,6 +50,12 @@ void history_free(struct history *h)
 
 void history_push(struct history *h, uint64_t seq, int64_t ts_ms, const char *xml, size_t len)
 {
+    history_push_from(h, seq, ts_ms, xml, len, NULL, NULL);
+}
+
+void history_push_from(struct history *h, uint64_t seq, int64_t ts_ms, const char *xml,
+                       size_t len, const char *sender_jid, const char *nick)
+{
     if (!h->cap)
         return;
     if (h->count == h->cap)
@@ -57,6 +65,8 @@ void history_push(struct history *h, uint64_t seq, int64_t ts_ms, const char *xm
     e->ts_ms = ts_ms;
     e->xml = xstrndup(xml, len);
     e->xml_len = len;
+    e->sender_jid = sender_jid ? xstrdup(sender_jid) : NULL;
+    e->nick = nick ? xstrdup(nick) : NULL;
     h->count++;
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compliance.h"
 #include "form.h"
 #include "jid.h"
 #include "mem.h"
@@ -73,6 +74,12 @@ static void invite(struct muc_req *r, struct room *room, const struct xml_node *
         if (room->cfg.members_only && room_affiliation(room, bare) == AFFIL_NONE)
             admin_apply_affiliation(r->muc, room, bare, AFFIL_MEMBER, NULL, NULL);
         char *reason = child_text(inv, "reason", NS_MUC_USER);
+        struct xml_node *ev = compliance_event(r->muc, "invite", room, r->now);
+        compliance_actor_req(ev, r, room, s ? s->occ : NULL);
+        compliance_party(ev, "target", invitee, NULL, NULL, NULL);
+        compliance_reason(ev, reason);
+        compliance_forward(ev, r->st, r->now);
+        compliance_emit(r->muc, ev);
         send_invite(r->muc, room, invitee, r->from_bare, reason);
         free(reason);
     }

@@ -14,6 +14,7 @@
 #include "migrate.h"
 #include "muc.h"
 #include "muc_store.h"
+#include "outbox.h"
 
 struct confabd {
     struct daemon *d;
@@ -21,7 +22,10 @@ struct confabd {
     struct pg_store *store;
     struct migrate *migrating;
     uv_timer_t evict_timer;
+    uv_timer_t backlog_timer; /* runs while intake is held for the database */
+    bool held;
     bool was_up;    /* the link has been up before: a reconnect needs reconciling */
+    struct outbox *outbox;  /* compliance events to the archiver; NULL when off */
 };
 
 static struct confabd the_daemon;
@@ -132,6 +136,36 @@ static void on_evict(uv_timer_t *t)
         log_debug("evicted %u idle rooms from memory", n);
 }
 
+/* Load beyond what the database commits is pushed back to the router: above
+ * [storage] max_queue statements outstanding we stop reading stanzas, below
+ * half of it we read again, instead of refusing messages at db.c's hard bound. */
+static void on_backlog_timer(uv_timer_t *t);
+
+static void check_backlog(struct confabd *c)
+{
+    if (!c->store)
+        return;
+    size_t n = pg_store_backlog(c->store), max = (size_t)daemon_cfg(c->d)->storage_max_queue;
+    if (!c->held && n >= max) {
+        c->held = true;
+        log_warn("chat database is behind (%zu statements queued): stopped reading from the "
+                 "router", n);
+        daemon_hold_input(c->d, true);
+        uv_timer_start(&c->backlog_timer, on_backlog_timer, 10, 10);
+    } else if (c->held && n <= max / 2) {
+        c->held = false;
+        log_info("chat database caught up (%zu statements queued): reading from the router "
+                 "resumed", n);
+        daemon_hold_input(c->d, false);
+        uv_timer_stop(&c->backlog_timer);
+    }
+}
+
+static void on_backlog_timer(uv_timer_t *t)
+{
+    check_backlog(container_of(t, struct confabd, backlog_timer));
+}
+
 static void start_store(struct confabd *c, const struct cfg *cfg)
 {
     uv_loop_t *loop = daemon_loop(c->d);
@@ -145,6 +179,46 @@ static void start_store(struct confabd *c, const struct cfg *cfg)
                                chat_migrations_count, on_migrated, c);
     uv_timer_init(loop, &c->evict_timer);
     uv_timer_start(&c->evict_timer, on_evict, 10000, 10000);
+    uv_timer_init(loop, &c->backlog_timer);
+}
+
+static void io_compliance(void *ud, const char *uuid, const char *room, const char *xml,
+                          size_t len)
+{
+    struct confabd *c = ud;
+    (void)room;
+    if (c->outbox)
+        outbox_push(c->outbox, uuid, xml, len);
+}
+
+static int outbox_send(void *ud, const char *data, size_t len)
+{
+    struct confabd *c = ud;
+    return daemon_send_raw(c->d, data, len);
+}
+
+static void outbox_health(void *ud, bool refuse)
+{
+    struct confabd *c = ud;
+    c->muc->compliance_refuse = refuse;
+}
+
+/* After the store: the outbox reads back what the store committed. */
+static void start_compliance(struct confabd *c, const struct cfg *cfg)
+{
+    const char *archiver = cfg->compliance_archiver;
+    if (!*archiver)
+        return;
+    struct outbox_cfg oc = { .domain = daemon_domain(c->d), .archiver = archiver,
+                             .strict = cfg->compliance_policy == CFG_POLICY_STRICT,
+                             .max_backlog = cfg->compliance_max_backlog,
+                             .unreachable_ms = cfg->compliance_unreachable_ms };
+    struct outbox_io oio = { .send_raw = outbox_send, .health = outbox_health, .ud = c };
+    c->outbox = outbox_new(daemon_loop(c->d), &oc, c->store, &oio);
+    c->muc->compliance_on = true;
+    c->muc->compliance_sink = io_compliance;
+    c->muc->compliance_ud = c;
+    log_info("compliance: events go to %s (policy %s)", archiver, oc.strict ? "strict" : "relaxed");
 }
 
 static void *start(struct daemon *d)
@@ -164,13 +238,17 @@ static void *start(struct daemon *d)
         start_store(&the_daemon, cfg);
     else
         log_warn("[storage] dsn is empty: rooms live in memory only");
+    start_compliance(&the_daemon, cfg);
     return &the_daemon;
 }
 
 static void on_stanza(void *svc, struct xml_node *st)
 {
     struct confabd *c = svc;
+    if (c->outbox && outbox_answer(c->outbox, st))
+        return;
     muc_handle(c->muc, st);
+    check_backlog(c);
 }
 
 static void on_link_up(void *svc)
@@ -179,6 +257,15 @@ static void on_link_up(void *svc)
     if (c->was_up)
         muc_reconcile(c->muc);
     c->was_up = true;
+    if (c->outbox)
+        outbox_link(c->outbox, true);
+}
+
+static void on_link_down(void *svc)
+{
+    struct confabd *c = svc;
+    if (c->outbox)
+        outbox_link(c->outbox, false);
 }
 
 static void on_reloaded(void *svc)
@@ -187,6 +274,8 @@ static void on_reloaded(void *svc)
     const struct cfg *cfg = daemon_cfg(c->d);
     muc_set_name(c->muc, cfg->service_name);
     limits_from_cfg(cfg, &c->muc->lim);
+    if (c->outbox)
+        outbox_set_limits(c->outbox, cfg->compliance_max_backlog, cfg->compliance_unreachable_ms);
 }
 
 static void on_store_stopped(void *ud)
@@ -203,12 +292,15 @@ static void stop(void *svc)
     struct confabd *c = svc;
     if (c->migrating)
         migrate_cancel(c->migrating);
+    outbox_free(c->outbox);
+    c->outbox = NULL;
     if (!c->store) {
         muc_free(c->muc);
         c->muc = NULL;
         return;
     }
     uv_close((uv_handle_t *)&c->evict_timer, NULL);
+    uv_close((uv_handle_t *)&c->backlog_timer, NULL);
     pg_store_stop(c->store, on_store_stopped, c);
 }
 
@@ -217,6 +309,7 @@ int main(int argc, char **argv)
     static const struct daemon_ops ops = {
         .name = "confabd", .role = CFG_ROLE_MUC, .start = start, .stanza = on_stanza,
         .reloaded = on_reloaded, .stop = stop, .link_up = on_link_up,
+        .link_down = on_link_down,
     };
     return daemon_main(argc, argv, &ops);
 }

@@ -46,6 +46,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "compliance.h"
 #include "datetime.h"
 #include "form.h"
 #include "jid.h"
@@ -896,10 +897,17 @@ void mam_handle(struct muc_req *r, struct room *room, const struct xml_node *pay
                                        : "only occupants may read this archive");
         return;
     }
-    if (query)
+    if (query) {
+        struct xml_node *ev = compliance_event(r->muc, "mam", room, r->now);
+        struct muc_session *s = session_by_jid(room, r->from_full);
+        compliance_actor_req(ev, r, room, s ? s->occ : NULL);
+        compliance_detail(ev, payload);
+        compliance_forward(ev, r->st, r->now);
+        compliance_emit(r->muc, ev);
         run_query(r, room, payload, role);
-    else
+    } else {
         run_metadata(r, room);
+    }
 }
 
 void mam_disco_features(struct xml_node *q, const struct room *room)

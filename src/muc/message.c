@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 
 #include "buf.h"
+#include "compliance.h"
 #include "datetime.h"
 #include "mem.h"
 #include "muc.h"
@@ -50,6 +51,8 @@ struct commit {
     int64_t now;
     char *xml;
     size_t xml_len;
+    char *sender;            /* real full JID, for history events */
+    char *nick;
     bool in_history;
 };
 
@@ -59,6 +62,8 @@ static void commit_free(struct commit *c)
     xml_unref(c->orig);
     free(c->room_jid);
     free(c->xml);
+    free(c->sender);
+    free(c->nick);
     free(c);
 }
 
@@ -78,12 +83,29 @@ static void on_committed(void *ud, int err)
         bounce_unstored(c->m, c->orig);
     } else if (room) {
         if (room->history.cap && c->in_history)
-            history_push(&room->history, c->seq, c->now, c->xml, c->xml_len);
+            history_push_from(&room->history, c->seq, c->now, c->xml, c->xml_len, c->sender,
+                              c->nick);
         size_t n;
         const char *const *to = room_recipients(room, &n);
         c->m->io.send_each(c->m->io.ud, c->msg, to, n);
     }
     commit_free(c);
+}
+
+/* Its recipients are the sessions in the room now: fan-out follows the
+ * commit within milliseconds, and the event must be in the same transaction. */
+static void record_groupchat(struct muc_req *r, struct room *room, struct occupant *occ,
+                             const struct xml_node *msg)
+{
+    struct xml_node *ev = compliance_event(r->muc, "groupchat", room, r->now);
+    if (!ev)
+        return;
+    compliance_actor_req(ev, r, room, occ);
+    size_t n;
+    const char *const *to = room_recipients(room, &n);
+    compliance_recipients(ev, room, to, n);
+    compliance_forward(ev, msg, r->now);
+    compliance_attach(r->muc, ev);
 }
 
 static void commit_groupchat(struct muc_req *r, struct room *room, struct occupant *occ,
@@ -108,6 +130,8 @@ static void commit_groupchat(struct muc_req *r, struct room *room, struct occupa
     c->orig = xml_ref((struct xml_node *)r->st);
     c->seq = seq;
     c->now = r->now;
+    c->sender = xstrdup(r->from_full);
+    c->nick = xstrdup(occ->nick);
     /* A subject without a body would read as the room's subject when replayed
      * on join (§7.2.15); it stays in the archive only. */
     c->in_history = stanza_child(msg, "body") || !stanza_child(msg, "subject");
@@ -115,6 +139,7 @@ static void commit_groupchat(struct muc_req *r, struct room *room, struct occupa
     buf_init(&b);
     xml_serialize(msg, NS_COMPONENT, &b);
     c->xml = buf_steal(&b, &c->xml_len);
+    record_groupchat(r, room, occ, msg);
     if (!s) {
         on_committed(c, 0);
         return;
@@ -136,12 +161,19 @@ static void change_subject(struct muc_req *r, struct room *room, struct occupant
         muc_bounce(r, "forbidden", "you may not change the subject of this room");
         return;
     }
+    if (compliance_refused(r))
+        return;
     char *from = occupant_jid(room, occ->nick);
     struct xml_node *msg = stanza_new("message", from, NULL, "groupchat", stanza_id(r->st));
     char *text = xml_text(subject);
     xml_add_text_child(msg, "subject", NS_COMPONENT, text);
     xml_set_attr(xml_add(msg, "occupant-id", NS_OCCUPANT_ID), "id", occ->occupant_id);
+    struct xml_node *ev = compliance_event(r->muc, "subject", room, r->now);
+    compliance_actor_req(ev, r, room, occ);
+    compliance_forward(ev, msg, r->now);
+    compliance_attach(r->muc, ev);
     room_set_subject(room, text, from);
+    compliance_flush(r->muc);
     free(text);
     free(from);
     size_t n;
@@ -188,6 +220,8 @@ static void groupchat(struct muc_req *r, struct room *room, struct muc_session *
         muc_bounce(r, "resource-constraint", "you are sending messages too fast");
         return;
     }
+    if (compliance_refused(r))
+        return;
     char *from = occupant_jid(room, occ->nick);
     struct xml_node *msg = stanza_new("message", from, NULL, "groupchat", stanza_id(r->st));
     free(from);
@@ -227,6 +261,8 @@ static void private_message(struct muc_req *r, struct room *room, struct muc_ses
         muc_bounce(r, "forbidden", "private messages are not allowed in this room");
         return;
     }
+    if (compliance_refused(r))
+        return;
     char *from = occupant_jid(room, s->occ->nick);
     struct xml_node *msg = stanza_new("message", from, NULL, type, stanza_id(r->st));
     free(from);
@@ -236,6 +272,12 @@ static void private_message(struct muc_req *r, struct room *room, struct muc_ses
     const char **to = xmalloc(target->nsessions * sizeof *to);
     for (size_t i = 0; i < target->nsessions; i++)
         to[i] = target->sessions[i]->jid;
+    struct xml_node *ev = compliance_event(m, "private", room, r->now);
+    compliance_actor_req(ev, r, room, s->occ);
+    compliance_target_occ(ev, room, target);
+    compliance_recipients(ev, room, to, target->nsessions);
+    compliance_forward(ev, msg, r->now);
+    compliance_emit(m, ev);
     m->io.send_each(m->io.ud, msg, to, target->nsessions);
     free(to);
     xml_unref(msg);
@@ -264,6 +306,7 @@ static void error_from_client(struct muc_req *r, struct room *room, struct muc_s
         return;
     struct occupant *occ = s->occ;
     if (occ->nsessions > 1) {
+        compliance_leave(r->muc, room, occ, s->jid, NULL);
         occupant_remove_session(room, s);
         return;
     }
@@ -517,6 +560,23 @@ static void send_history_entry(struct muc *m, struct room *room, const struct hi
     buf_free(&b);
 }
 
+/* One `history` event per message served: who received which message. */
+static void record_history(struct muc *m, struct room *room, const struct hist_entry *e,
+                           const char *to, int64_t now)
+{
+    struct xml_node *ev = compliance_event(m, "history", room, now);
+    if (!ev)
+        return;
+    /* The original sender (the room itself when unknown, which it never is
+     * for messages kept since the sender was recorded with them). */
+    compliance_party(ev, "actor", e->sender_jid ? e->sender_jid : room->jid, e->nick, NULL,
+                     NULL);
+    const struct muc_session *s = session_by_jid(room, to);
+    compliance_party(ev, "target", to, s ? s->occ->nick : NULL, NULL, NULL);
+    compliance_recipients(ev, room, &to, 1);
+    compliance_emit_raw(m, ev, e->xml, e->xml_len, e->ts_ms, to);
+}
+
 void message_send_history(struct muc *m, struct room *room, const char *to,
                           const struct history_req *req, int64_t now)
 {
@@ -525,6 +585,9 @@ void message_send_history(struct muc *m, struct room *room, const char *to,
                    "' from='' stamp='2000-01-01T00:00:00.000Z'/>";
     size_t first = 0;
     size_t n = history_select(&room->history, req, now, m->lim.max_history, extra, &first);
-    for (size_t i = 0; i < n; i++)
-        send_history_entry(m, room, history_at(&room->history, first + i), to);
+    for (size_t i = 0; i < n; i++) {
+        const struct hist_entry *e = history_at(&room->history, first + i);
+        record_history(m, room, e, to, now);
+        send_history_entry(m, room, e, to);
+    }
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compliance.h"
 #include "log.h"
 #include "mem.h"
 #include "muc.h"
@@ -347,6 +348,7 @@ static bool reconcile_answer(struct muc_req *r, struct room *room)
         return true;
     struct occupant *occ = s->occ;
     if (occ->nsessions > 1) {
+        compliance_leave(r->muc, room, occ, s->jid, NULL);
         occupant_remove_session(room, s);
         return true;
     }
@@ -541,7 +543,11 @@ static void handle(struct muc *m, const struct xml_node *st, bool may_load)
         if (!t && park_for_load(&r, room_jid))
             goto done;
     }
+    /* Who is acting, for compliance events deep in shared code paths. */
+    const struct muc_req *outer = m->req;
+    m->req = &r;
     dispatch(&r, room_jid);
+    m->req = outer;
 done:
     free(room_jid);
     free(bare);

@@ -71,6 +71,10 @@ struct muc_io {
     void *ud;
 };
 
+/* Where compliance events go when there is no store (compliance.h). */
+typedef void muc_compliance_sink(void *ud, const char *uuid, const char *room, const char *xml,
+                                 size_t len);
+
 struct room_config {
     char *name;
     char *desc;
@@ -184,6 +188,11 @@ struct muc {
     const struct muc_store *store;   /* NULL: rooms live in memory only */
     struct user_count *joined;       /* bare JID -> rooms it is an occupant of */
     struct room_load *loading;       /* rooms being read from the store */
+    bool compliance_on;              /* [compliance] archiver set: record events */
+    bool compliance_refuse;          /* strict policy, archiver behind: refuse messages */
+    muc_compliance_sink *compliance_sink;  /* events without a store (NULL: none) */
+    const struct muc_req *req;       /* the stanza being handled; NULL outside muc_handle */
+    void *compliance_ud;
 };
 
 /* A stanza addressed to a room or an occupant, with parsed addresses. */
@@ -331,6 +340,8 @@ void admin_apply_affiliation(struct muc *m, struct room *room, const char *jid,
 
 /* owner.c */
 void owner_handle(struct muc_req *r, struct room *room, const struct xml_node *query);
+/* The room's muc#roomconfig form as it stands (compliance records it). */
+struct xml_node *owner_config_form(const struct muc *m, const struct room *room);
 
 /* invite.c */
 void invite_handle(struct muc_req *r, struct room *room, const struct xml_node *x);

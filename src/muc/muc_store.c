@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "db.h"
 #include "log.h"
 #include "mem.h"
@@ -28,7 +29,13 @@ struct pg_store {
     char *fts_language;
     bool durable;
     bool ready;
+    bool msg_failing;    /* storing messages fails: logged once until one succeeds */
     struct muc_store ops;
+    struct attached_event *attached;  /* goes with the next change (store.h) */
+    pg_store_event_cb *on_event;      /* an outbox row committed / writer up */
+    pg_store_event_cb *on_up;
+    void *event_ud;
+    bool event_failing;               /* outbox inserts fail: logged once */
     void (*stop_done)(void *ud);
     void *stop_ud;
 };
@@ -131,8 +138,37 @@ static const struct db_stmt stmts[] = {
       "CROSS JOIN LATERAL (SELECT ctid FROM messages WHERE room_id = r.id AND ts < now() - "
       "coalesce(r.max_history_age, $1::interval) LIMIT 5000) m "
       "WHERE r.max_history_age IS NOT NULL OR $1::interval IS NOT NULL LIMIT 5000))", 1 },
+    /* The same batch with compliance on: one `purge` event per room written to
+     * the outbox in the batch's own transaction ($2: confabd's domain, the
+     * actor). The count of deleted messages comes back as a row. */
+    { "retention_batch_ev",
+      "WITH d AS (DELETE FROM messages WHERE ctid = ANY (ARRAY(SELECT m.ctid FROM rooms r "
+      "CROSS JOIN LATERAL (SELECT ctid FROM messages WHERE room_id = r.id AND ts < now() - "
+      "coalesce(r.max_history_age, $1::interval) LIMIT 5000) m "
+      "WHERE r.max_history_age IS NOT NULL OR $1::interval IS NOT NULL LIMIT 5000)) "
+      "RETURNING room_id, seq), "
+      "s AS (SELECT r.jid, count(*) AS n, min(d.seq) AS lo, max(d.seq) AS hi FROM d "
+      "JOIN rooms r ON r.id = d.room_id GROUP BY r.jid), "
+      "e AS (SELECT gen_random_uuid() AS u, s.* FROM s), "
+      "o AS (INSERT INTO compliance_outbox (uuid, room, xml) SELECT u, jid, format("
+      "'<event xmlns=''urn:confab:compliance:0'' id=''%s'' type=''purge'' time=''%s'' "
+      "room=''%s''><actor jid=''%s''/><reason>retention</reason><detail><purge "
+      "xmlns=''urn:confab:compliance:0'' reason=''retention'' messages=''%s'' "
+      "first-seq=''%s'' last-seq=''%s''/></detail></event>', u, "
+      "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+      "jid, $2::text, n, lo, hi) FROM e) "
+      "SELECT coalesce(sum(n), 0)::bigint FROM s", 2 },
     { "tomb_expire", "DELETE FROM tombstones WHERE expires_at < now()", 0 },
     { "barrier", "SELECT 1", 0 },
+    /* The compliance outbox (schema/chat/003). An insert goes in the
+     * transaction of the change it records; retries reuse the UUID. */
+    { "outbox_put",
+      "INSERT INTO compliance_outbox (uuid, room, xml) VALUES ($1::uuid, $2, $3) "
+      "ON CONFLICT (uuid) DO NOTHING", 3 },
+    { "outbox_fetch",
+      "SELECT id, uuid, xml FROM compliance_outbox WHERE id > $1 ORDER BY id LIMIT $2", 2 },
+    { "outbox_del", "DELETE FROM compliance_outbox WHERE uuid = ANY ($1::uuid[])", 1 },
+    { "outbox_count", "SELECT count(*) FROM compliance_outbox", 0 },
     /* Temporary and never-configured rooms left by a crash: nobody is in them. */
     { "rooms_gc", "DELETE FROM rooms WHERE NOT persistent OR locked", 0 },
     { "mam_asc", MAM_PAGE(MAM_WITH, "ASC", "$6"), 6 },
@@ -234,6 +270,205 @@ static void exec(struct pg_store *s, const char *stmt, int n, const char *const 
         struct db_result r = { .status = rc, .message = "the database queue is full" };
         cb(ud, &r);
     }
+}
+
+/* ---- the compliance outbox ---- */
+
+struct attached_event {
+    char *uuid, *room, *xml;
+};
+
+static void attached_free(struct attached_event *e)
+{
+    if (!e)
+        return;
+    free(e->uuid);
+    free(e->room);
+    free(e->xml);
+    free(e);
+}
+
+/* Inserts fail while, e.g., the disk is full: one line when it starts and
+ * one when it ends. The event's change failed with it (same transaction). */
+static void on_event_put(void *ud, const struct db_result *r)
+{
+    struct pg_store *s = ud;
+    if (r->status < 0) {
+        if (r->status != -ECANCELED && !s->event_failing) {
+            log_failure("writing a compliance event", r);
+            s->event_failing = true;
+        }
+        return;
+    }
+    if (s->event_failing) {
+        log_info("store: compliance events are written again");
+        s->event_failing = false;
+    }
+    if (s->on_event)
+        s->on_event(s->event_ud);
+}
+
+static void fail_ops(const struct db_op *ops, size_t n, int rc)
+{
+    struct db_result r = { .status = rc, .message = "the database queue is full" };
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].cb)
+            ops[i].cb(ops[i].ud, &r);
+}
+
+/* ops[0..n) plus the attached event as one transaction; ops has room for one
+ * more entry. */
+static void exec_with_event(struct pg_store *s, struct db_op *ops, size_t n)
+{
+    struct attached_event *e = s->attached;
+    s->attached = NULL;
+    const char *ev[] = { e->uuid, e->room, e->xml };
+    ops[n] = (struct db_op){ .stmt = "outbox_put", .nparams = 3, .values = ev,
+                             .cb = on_event_put, .ud = s };
+    int rc = db_exec_atomic(s->db, ops, n + 1);
+    if (rc < 0)
+        fail_ops(ops, n + 1, rc);
+    attached_free(e);
+}
+
+/* A change, with the attached compliance event if there is one. */
+static void exec_change(struct pg_store *s, const char *stmt, int n, const char *const *v,
+                        db_result_cb *cb, void *ud)
+{
+    if (!s->attached) {
+        exec(s, stmt, n, v, cb, ud);
+        return;
+    }
+    struct db_op ops[2] = { { .stmt = stmt, .nparams = n, .values = v, .cb = cb, .ud = ud } };
+    exec_with_event(s, ops, 1);
+}
+
+static void put_alone(struct pg_store *s, const char *uuid, const char *room, const char *xml)
+{
+    const char *v[] = { uuid, room, xml };
+    exec(s, "outbox_put", 3, v, on_event_put, s);
+}
+
+static void put_event(void *st, const struct store_event *ev)
+{
+    struct pg_store *s = st;
+    if (ev) {
+        char *xml = xstrndup(ev->xml, ev->xml_len);
+        put_alone(s, ev->uuid, ev->room, xml);
+        free(xml);
+        return;
+    }
+    struct attached_event *e = s->attached;
+    s->attached = NULL;
+    if (e)
+        put_alone(s, e->uuid, e->room, e->xml);
+    attached_free(e);
+}
+
+static void attach_event(void *st, const struct store_event *ev)
+{
+    struct pg_store *s = st;
+    put_event(s, NULL);   /* one that no change took goes first, alone */
+    struct attached_event *e = xmalloc(sizeof *e);
+    e->uuid = xstrdup(ev->uuid);
+    e->room = ev->room ? xstrdup(ev->room) : NULL;
+    e->xml = xstrndup(ev->xml, ev->xml_len);
+    s->attached = e;
+}
+
+void pg_store_set_outbox(struct pg_store *s, pg_store_event_cb *committed,
+                         pg_store_event_cb *up, void *ud)
+{
+    s->on_event = committed;
+    s->on_up = up;
+    s->event_ud = ud;
+}
+
+struct fetch {
+    pg_store_outbox_cb *cb;
+    void *ud;
+};
+
+static void on_outbox_rows(void *ud, const struct db_result *r)
+{
+    struct fetch *f = ud;
+    if (r->status < 0) {
+        if (r->status != -ECANCELED)
+            log_failure("reading the compliance outbox", r);
+        f->cb(f->ud, r->status, NULL, 0);
+        free(f);
+        return;
+    }
+    size_t n = (size_t)PQntuples(r->res);
+    struct pg_outbox_row *rows = xcalloc(n + 1, sizeof *rows);
+    for (size_t i = 0; i < n; i++) {
+        rows[i].id = col_ll(r->res, (int)i, 0);
+        rows[i].uuid = col_str(r->res, (int)i, 1);
+        rows[i].xml = col_str(r->res, (int)i, 2);
+    }
+    f->cb(f->ud, 0, rows, n);
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].uuid);
+        free(rows[i].xml);
+    }
+    free(rows);
+    free(f);
+}
+
+/* On the reader: a backlog being read back never delays message commits. */
+void pg_store_outbox_fetch(struct pg_store *s, int64_t after_id, unsigned limit,
+                           pg_store_outbox_cb *cb, void *ud)
+{
+    if (!s->ready || !db_is_up(s->rdb)) {
+        cb(ud, -EAGAIN, NULL, 0);
+        return;
+    }
+    char after[24], lim[16];
+    snprintf(after, sizeof after, "%" PRId64, after_id);
+    snprintf(lim, sizeof lim, "%u", limit);
+    const char *v[] = { after, lim };
+    struct fetch *f = xmalloc(sizeof *f);
+    f->cb = cb;
+    f->ud = ud;
+    exec_read(s, "outbox_fetch", 2, v, on_outbox_rows, f);
+}
+
+static void on_outbox_count(void *ud, const struct db_result *r)
+{
+    struct fetch *f = ud;
+    long long n = r->status < 0 ? -1 : col_ll(r->res, 0, 0);
+    f->cb(f->ud, r->status < 0 ? r->status : (int)(n > INT32_MAX ? INT32_MAX : n), NULL, 0);
+    free(f);
+}
+
+void pg_store_outbox_count(struct pg_store *s, pg_store_outbox_cb *cb, void *ud)
+{
+    if (!s->ready || !db_is_up(s->rdb)) {
+        cb(ud, -EAGAIN, NULL, 0);
+        return;
+    }
+    struct fetch *f = xmalloc(sizeof *f);
+    f->cb = cb;
+    f->ud = ud;
+    exec_read(s, "outbox_count", 0, NULL, on_outbox_count, f);
+}
+
+/* Acknowledged events, as one statement. A failure only means they are sent
+ * again after a restart, and the archiver stores each UUID once. */
+void pg_store_outbox_delete(struct pg_store *s, const char *const *uuids, size_t n)
+{
+    if (!n)
+        return;
+    struct buf b;
+    buf_init(&b);
+    buf_putc(&b, '{');
+    for (size_t i = 0; i < n; i++)
+        buf_printf(&b, "%s%s", i ? "," : "", uuids[i]);
+    buf_putc(&b, '}');
+    char *arr = buf_steal(&b, NULL);
+    const char *v[] = { arr };
+    exec(s, "outbox_del", 1, v, on_write, "deleting acknowledged compliance events");
+    free(arr);
 }
 
 /* ---- loading a room ---- */
@@ -398,7 +633,7 @@ static void save_room(void *st, const struct room *room)
         b(c->change_subject), b(c->allow_invites), b(c->logging), perm_pm_name(c->allow_pm),
         maxu, pb, gml, hist, room->subject, room->subject_from, seq,
     };
-    exec(s, "room_put", 25, v, on_write, "saving a room");
+    exec_change(s, "room_put", 25, v, on_write, "saving a room");
 }
 
 static void save_affiliation(void *st, const struct room *room, const char *jid,
@@ -407,23 +642,34 @@ static void save_affiliation(void *st, const struct room *room, const char *jid,
     struct pg_store *s = st;
     if (affil == AFFIL_NONE && !nick) {
         const char *v[] = { room->jid, jid };
-        exec(s, "affil_del", 2, v, on_write, "removing an affiliation");
+        exec_change(s, "affil_del", 2, v, on_write, "removing an affiliation");
         return;
     }
     const char *v[] = { room->jid, jid, perm_affil_name(affil), nick, reason };
-    exec(s, "affil_put", 5, v, on_write, "saving an affiliation");
+    exec_change(s, "affil_put", 5, v, on_write, "saving an affiliation");
 }
 
 struct append {
+    struct pg_store *s;
     store_done_cb *cb;
     void *ud;
 };
 
+/* A full disk fails every message until space returns: one line when it
+ * starts, one when it ends, not one per message. */
 static void on_append(void *ud, const struct db_result *r)
 {
     struct append *a = ud;
-    if (r->status < 0)
+    struct pg_store *s = a->s;
+    if (r->status < 0 && r->status != -ECANCELED && !s->msg_failing) {
         log_failure("storing a message", r);
+        log_warn("store: messages are refused while storing fails; further failures are not "
+                 "logged until one succeeds");
+        s->msg_failing = true;
+    } else if (r->status == 0 && s->msg_failing) {
+        log_info("store: storing messages works again");
+        s->msg_failing = false;
+    }
     a->cb(a->ud, r->status < 0 ? r->status : 0);
     free(a);
 }
@@ -439,14 +685,15 @@ static void append_message(void *st, const struct room *room, const struct store
                         s->fts_language, m->xml };
     if (!s->durable) {
         /* durability = async: the room goes on at once; a failure is only logged. */
-        exec(s, "msg_put", 9, v, on_write, "storing a message");
+        exec_change(s, "msg_put", 9, v, on_write, "storing a message");
         committed(ud, 0);
         return;
     }
     struct append *a = xmalloc(sizeof *a);
+    a->s = s;
     a->cb = committed;
     a->ud = ud;
-    exec(s, "msg_put", 9, v, on_append, a);
+    exec_change(s, "msg_put", 9, v, on_append, a);
 }
 
 static void delete_room(void *st, const struct room *room, bool tombstone, const char *venue,
@@ -457,16 +704,20 @@ static void delete_room(void *st, const struct room *room, bool tombstone, const
     snprintf(ttl, sizeof ttl, "%" PRIu64 " milliseconds", s->tombstone_ttl_ms);
     const char *v[] = { room->jid, venue, reason, s->tombstone_ttl_ms ? ttl : NULL };
     if (!tombstone) {
-        exec(s, "room_del", 1, v, on_write, "deleting a room");
+        exec_change(s, "room_del", 1, v, on_write, "deleting a room");
         return;
     }
     /* The room goes and its tombstone comes in one transaction. */
-    struct db_op ops[] = {
+    struct db_op ops[3] = {
         { .stmt = "room_del", .nparams = 1, .values = v, .cb = on_write, .ud = "deleting a room" },
         { .stmt = "tomb_put", .nparams = 4, .values = v, .cb = on_write,
           .ud = "writing a tombstone" },
     };
-    if (db_exec_atomic(s->db, ops, ARRAY_SIZE(ops)) < 0)
+    if (s->attached) {
+        exec_with_event(s, ops, 2);
+        return;
+    }
+    if (db_exec_atomic(s->db, ops, 2) < 0)
         log_error("store: cannot queue the destruction of %s", room->jid);
 }
 
@@ -619,6 +870,7 @@ static void barrier(void *st, store_done_cb *cb, void *ud)
 {
     struct pg_store *s = st;
     struct append *a = xmalloc(sizeof *a);
+    a->s = s;
     a->cb = cb;
     a->ud = ud;
     exec(s, "barrier", 0, NULL, on_append, a);
@@ -637,9 +889,13 @@ static void on_retention_batch(void *ud, const struct db_result *r)
         s->cleaning = false;
         return;
     }
-    long n = strtol(PQcmdTuples((PGresult *)r->res), NULL, 10);
+    long n = PQresultStatus(r->res) == PGRES_TUPLES_OK && PQntuples(r->res) == 1
+                 ? strtol(PQgetvalue(r->res, 0, 0), NULL, 10)   /* retention_batch_ev */
+                 : strtol(PQcmdTuples((PGresult *)r->res), NULL, 10);
     if (n > 0)
         log_debug("store: retention deleted %ld messages", n);
+    if (n > 0 && s->muc->compliance_on && s->on_event)
+        s->on_event(s->event_ud);
     /* A full batch means more may be waiting; the next one runs in a new
      * transaction, so writers never wait long behind us. */
     if (n >= 5000) {
@@ -653,9 +909,12 @@ static void cleanup_batch(struct pg_store *s)
 {
     char age[32];
     snprintf(age, sizeof age, "%" PRIu64 " milliseconds", s->retention_ms);
-    const char *v[] = { s->retention_ms ? age : NULL };
+    const char *v[] = { s->retention_ms ? age : NULL, s->muc->domain };
     /* On the reader connection: message commits never queue behind a sweep. */
-    exec_read(s, "retention_batch", 1, v, on_retention_batch, s);
+    if (s->muc->compliance_on)
+        exec_read(s, "retention_batch_ev", 2, v, on_retention_batch, s);
+    else
+        exec_read(s, "retention_batch", 1, v, on_retention_batch, s);
 }
 
 static void on_cleanup(uv_timer_t *t)
@@ -673,6 +932,8 @@ static void on_cleanup(uv_timer_t *t)
 static void on_db_state(void *ud, bool up)
 {
     struct pg_store *s = ud;
+    if (up && s->ready && s->on_up)
+        s->on_up(s->event_ud);
     if (s->ready)
         log_info("store: chat database %s", up ? "available" : "unavailable; messages are "
                                                                "refused until it returns");
@@ -696,7 +957,8 @@ struct pg_store *pg_store_new(uv_loop_t *loop, struct muc *m, const struct pg_st
     s->ops = (struct muc_store){
         .load_room = load_room, .save_room = save_room, .save_affiliation = save_affiliation,
         .append_message = append_message, .delete_room = delete_room, .mam_query = mam_query,
-        .barrier = barrier, .available = available, .st = s,
+        .barrier = barrier, .available = available, .attach_event = attach_event,
+        .put_event = put_event, .st = s,
     };
     return s;
 }
@@ -704,6 +966,13 @@ struct pg_store *pg_store_new(uv_loop_t *loop, struct muc *m, const struct pg_st
 const struct muc_store *pg_store_ops(struct pg_store *s)
 {
     return &s->ops;
+}
+
+size_t pg_store_backlog(const struct pg_store *s)
+{
+    struct db_stats st;
+    db_get_stats(s->db, &st);
+    return st.waiting + st.inflight;
 }
 
 void pg_store_set_ready(struct pg_store *s)
@@ -721,6 +990,7 @@ static void stopped_one(struct pg_store *s)
         return;
     void (*done)(void *) = s->stop_done;
     void *dud = s->stop_ud;
+    attached_free(s->attached);
     free(s->fts_language);
     free(s);
     if (done)

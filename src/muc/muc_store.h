@@ -27,6 +27,28 @@ struct pg_store_cfg {
 struct pg_store *pg_store_new(uv_loop_t *loop, struct muc *m, const struct pg_store_cfg *cfg);
 const struct muc_store *pg_store_ops(struct pg_store *s);
 void pg_store_set_ready(struct pg_store *s);
+/* Write statements accepted and not yet committed (waiting + in flight). */
+size_t pg_store_backlog(const struct pg_store *s);
+/* The compliance outbox, for src/muc/outbox.c. committed(ud) runs after an
+ * outbox row commits; up(ud) when the writer connection is (back) up. */
+typedef void pg_store_event_cb(void *ud);
+void pg_store_set_outbox(struct pg_store *s, pg_store_event_cb *committed,
+                         pg_store_event_cb *up, void *ud);
+struct pg_outbox_row {
+    int64_t id;
+    char *uuid;
+    char *xml;
+};
+/* err < 0 (rows NULL) or the rows (borrowed for the call); for count, err is
+ * the number of rows in the outbox. */
+typedef void pg_store_outbox_cb(void *ud, int err, const struct pg_outbox_row *rows, size_t n);
+/* Rows with id > after_id in id order, at most limit. -EAGAIN at once while
+ * the database is away. */
+void pg_store_outbox_fetch(struct pg_store *s, int64_t after_id, unsigned limit,
+                           pg_store_outbox_cb *cb, void *ud);
+void pg_store_outbox_count(struct pg_store *s, pg_store_outbox_cb *cb, void *ud);
+void pg_store_outbox_delete(struct pg_store *s, const char *const *uuids, size_t n);
+
 /* Outstanding operations fail with -ECANCELED (their callbacks run); done(ud)
  * runs once everything is released. */
 void pg_store_stop(struct pg_store *s, void (*done)(void *ud), void *ud);

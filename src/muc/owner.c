@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "compliance.h"
 #include "form.h"
 #include "jid.h"
 #include "mem.h"
@@ -322,7 +323,14 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
     history_resize(&room->history, room->cfg.history_length);
     bool was_locked = room->locked;
     room->locked = false;
+    struct xml_node *ev = compliance_event(m, "config", room, r->now);
+    struct muc_session *as = session_by_jid(room, r->from_full);
+    compliance_actor_req(ev, r, room, as ? as->occ : NULL);
+    compliance_config_detail(ev, m, room);
+    compliance_forward(ev, r->st, r->now);
+    compliance_attach(m, ev);
     room_save(room);
+    compliance_flush(m);
     muc_result_after_commit(m, r->st);
     if (!was_locked)
         notify_changes(m, room, &old);
@@ -334,10 +342,13 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
 
 /* ---- destruction (§10.9) ---- */
 
-static void destroy_room(struct muc *m, struct room *room, const char *venue, const char *reason)
+static void destroy_room(struct muc *m, struct room *room, const char *venue, const char *reason,
+                         struct xml_node *ev)
 {
     struct occupant *o, *tmp;
     HASH_ITER(hh, room->occupants, o, tmp) {
+        for (size_t i = 0; i < o->nsessions; i++)
+            compliance_leave(m, room, o, o->sessions[i]->jid, NULL);
         struct xml_node *p = presence_build(m, room, o, false, false,
                                             &(struct pres_opts){ .type = "unavailable" });
         struct xml_node *x = xml_child(p, "x", NS_MUC_USER);
@@ -352,14 +363,28 @@ static void destroy_room(struct muc *m, struct room *room, const char *venue, co
         }
         xml_unref(p);
     }
+    compliance_attach(m, ev);
     room_destroy(m, room, venue, reason);
+    compliance_flush(m);
+}
+
+static struct xml_node *destroy_event(struct muc_req *r, struct room *room, const char *reason,
+                                      const struct xml_node *detail)
+{
+    struct xml_node *ev = compliance_event(r->muc, "destroy", room, r->now);
+    struct muc_session *s = session_by_jid(room, r->from_full);
+    compliance_actor_req(ev, r, room, s ? s->occ : NULL);
+    compliance_reason(ev, reason);
+    compliance_detail(ev, detail);
+    compliance_forward(ev, r->st, r->now);
+    return ev;
 }
 
 static void destroy(struct muc_req *r, struct room *room, const struct xml_node *d)
 {
     const struct xml_node *rs = xml_child(d, "reason", NS_MUC_OWNER);
     char *reason = rs ? xml_text(rs) : NULL;
-    destroy_room(r->muc, room, xml_attr(d, "jid"), reason);
+    destroy_room(r->muc, room, xml_attr(d, "jid"), reason, destroy_event(r, room, reason, d));
     muc_result_after_commit(r->muc, r->st);
     free(reason);
 }
@@ -391,10 +416,16 @@ void owner_handle(struct muc_req *r, struct room *room, const struct xml_node *q
         muc_send(r->muc, res);
         xml_unref(res);
         if (room->locked)
-            destroy_room(r->muc, room, NULL, NULL);
+            destroy_room(r->muc, room, NULL, NULL,
+                         destroy_event(r, room, "initial configuration cancelled", NULL));
     } else if (x) {
         submit(r, room, x);
     } else {
         muc_bounce(r, "bad-request", "expected a data form or <destroy/>");
     }
+}
+
+struct xml_node *owner_config_form(const struct muc *m, const struct room *room)
+{
+    return config_form(m, room);
 }

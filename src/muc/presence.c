@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compliance.h"
 #include "jid.h"
 #include "mem.h"
 #include "muc.h"
@@ -62,6 +63,9 @@ struct xml_node *presence_build(struct muc *m, struct room *room, const struct o
     xml_set_attr(xml_add(p, "occupant-id", NS_OCCUPANT_ID), "id", occ->occupant_id);
     return p;
 }
+
+static void remove_occupant(struct muc *m, struct room *room, struct occupant *occ,
+                            const struct pres_opts *o);
 
 /* ---- sending ---- */
 
@@ -153,6 +157,14 @@ void presence_broadcast(struct muc *m, struct room *room, struct occupant *occ,
 
 void presence_remove_occupant(struct muc *m, struct room *room, struct occupant *occ,
                               const struct pres_opts *o)
+{
+    for (size_t i = 0; i < occ->nsessions; i++)
+        compliance_leave(m, room, occ, occ->sessions[i]->jid, NULL);
+    remove_occupant(m, room, occ, o);
+}
+
+static void remove_occupant(struct muc *m, struct room *room, struct occupant *occ,
+                            const struct pres_opts *o)
 {
     struct pres_opts gone = *o;
     gone.type = "unavailable";
@@ -406,6 +418,14 @@ static void join(struct muc_req *r, struct room *room, const char *nick)
     }
     struct muc_session *s = occupant_add_session(room, occ, r->from_full);
     set_session_presence(s, r->st);
+    struct xml_node *ev = created ? compliance_event(m, "create", room, r->now) : NULL;
+    compliance_actor_req(ev, r, room, NULL);
+    compliance_config_detail(ev, m, room);
+    compliance_emit(m, ev);
+    ev = compliance_event(m, "join", room, r->now);
+    compliance_actor_req(ev, r, room, occ);
+    compliance_forward(ev, r->st, r->now);
+    compliance_emit(m, ev);
     welcome(r, room, occ, muc_x, created, fresh);
 }
 
@@ -418,6 +438,7 @@ static void leave(struct muc_req *r, struct room *room, struct muc_session *s)
     set_session_presence(s, r->st);
     occ->current = s;
     struct pres_opts gone = { .type = "unavailable" };
+    compliance_leave(m, room, occ, s->jid, r->st);
     if (occ->nsessions > 1) {
         /* Other devices stay: only this one is told it left. */
         send_self_to(m, room, occ, s->jid, &gone);
@@ -425,7 +446,7 @@ static void leave(struct muc_req *r, struct room *room, struct muc_session *s)
         presence_broadcast(m, room, occ, &(struct pres_opts){ 0 });
         return;
     }
-    presence_remove_occupant(m, room, occ, &gone);
+    remove_occupant(m, room, occ, &gone);
     room_reap(m, room);
 }
 
@@ -451,6 +472,11 @@ static void change_nick(struct muc_req *r, struct room *room, struct muc_session
         bounce_presence(r, "not-acceptable", "leave from your other devices to change nickname");
         return;
     }
+    struct xml_node *ev = compliance_event(m, "nick", room, r->now);
+    compliance_actor_req(ev, r, room, occ);
+    compliance_party(ev, "target", r->from_full, nick, NULL, NULL);
+    compliance_forward(ev, r->st, r->now);
+    compliance_emit(m, ev);
     static const int c303[] = { 303, 0 };
     struct pres_opts o = { .type = "unavailable", .codes = c303, .new_nick = nick };
     presence_broadcast(m, room, occ, &o);
@@ -484,6 +510,7 @@ static void error_from_occupant(struct muc_req *r, struct room *room, struct muc
     struct muc *m = r->muc;
     struct occupant *occ = s->occ;
     if (occ->nsessions > 1) {
+        compliance_leave(m, room, occ, s->jid, r->st);
         occupant_remove_session(room, s);
         return;
     }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compliance.h"
 #include "mem.h"
 #include "muc.h"
 
@@ -110,8 +111,9 @@ struct room *room_from_store(struct muc *m, const char *jid, struct store_room *
                                                                   : m->lim.max_history;
     history_init(&room->history, cap);
     for (size_t i = 0; i < rec->nrecent; i++)
-        history_push(&room->history, rec->recent[i].seq, rec->recent[i].ts_ms,
-                     rec->recent[i].xml, rec->recent[i].xml_len);
+        history_push_from(&room->history, rec->recent[i].seq, rec->recent[i].ts_ms,
+                          rec->recent[i].xml, rec->recent[i].xml_len, rec->recent[i].sender_jid,
+                          rec->recent[i].nick);
     HASH_ADD_KEYPTR(hh, m->rooms, room->jid, strlen(room->jid), room);
     m->nrooms++;
     return room;
@@ -260,8 +262,14 @@ bool room_reap(struct muc *m, struct room *room)
         room->idle_since_ms = m->io.now_ms(m->io.ud);
         return false;
     }
+    /* A temporary room ends with its last occupant: the service destroys it. */
+    struct xml_node *ev = compliance_event(m, "destroy", room, m->io.now_ms(m->io.ud));
+    compliance_party(ev, "actor", m->domain, NULL, NULL, NULL);
+    compliance_reason(ev, "the last occupant left a temporary room");
+    compliance_attach(m, ev);
     if (m->store)
         m->store->delete_room(m->store->st, room, false, NULL, NULL);
+    compliance_flush(m);
     HASH_DEL(m->rooms, room);
     m->nrooms--;
     room_free(room);

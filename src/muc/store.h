@@ -89,6 +89,14 @@ struct store_mam_page {
     long long first_index;     /* RSM index of msgs[0], -1 when unknown */
 };
 
+/* A compliance event for the outbox (docs/compliance-protocol.md). */
+struct store_event {
+    const char *uuid;
+    const char *room;          /* room JID, NULL when none */
+    const char *xml;           /* the serialised <event/> */
+    size_t xml_len;
+};
+
 typedef void store_loaded_cb(void *ud, int err, struct store_room *rec);
 typedef void store_done_cb(void *ud, int err);
 typedef void store_mam_cb(void *ud, int err, struct store_mam_page *page);
@@ -112,6 +120,12 @@ struct muc_store {
     void (*barrier)(void *st, store_done_cb *cb, void *ud);
     /* false while the database is unreachable: new messages are refused. */
     bool (*available)(void *st);
+    /* The compliance outbox (both may be NULL: no outbox). attach_event: the
+     * next save_room, save_affiliation, append_message or delete_room writes ev
+     * to the outbox in its own transaction. put_event: ev on its own (an
+     * idempotent insert); ev NULL writes an attached event that no change took. */
+    void (*attach_event)(void *st, const struct store_event *ev);
+    void (*put_event)(void *st, const struct store_event *ev);
     void *st;
 };
 

@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# scripts/bench-e2e.sh — issue 5's end-to-end compliance benchmark. Not a test: it
+# prints figures.
+#
+#   scripts/bench-e2e.sh [--quick] [--rate R] [--rooms M] [--occupants N]
+#                        [--duration S] [--warmup S] [--keep]
+#
+# Starts, on 127.0.0.1 only: a private PostgreSQL 15 (as the postgres user, fsync
+# and synchronous_commit at their defaults: on) with two databases, confab and
+# confab_compliance; Prosody with accounts user1..userK (K = M x N); confabd from
+# $BUILD (default build/) with [storage] durability = commit, no per-occupant rate
+# limits and [compliance] archiver set (policy relaxed: a slow archiver shows as
+# lag, not as refused messages); confab-archiver. confab-bench --mode client then
+# sends groupchat messages through Prosody at a fixed offered rate (default 5,000
+# msg/s in 250 rooms x 2 occupants) for --duration seconds after --warmup.
+# Meanwhile the outbox (compliance_outbox) is sampled 5 times a second. Afterwards,
+# from the two databases:
+#   - every groupchat message committed in confabd's messages table must have
+#     exactly one `groupchat` event in the archive (missing / duplicated counted);
+#   - lag of each event = archived_at - event_time (event_time: when confabd
+#     accepted the message; archived_at: the archiver's transaction time, its
+#     COMMIT follows within milliseconds): p50/p95/p99/max;
+#   - outbox drain: from the last message accepted to the last event archived,
+#     and the peak outbox size.
+# Prints a human summary and one RESULT json line. Everything started is stopped
+# at the end. The box is shared: like bench-store.sh, the measured processes run
+# at nice $BENCH_NICE (default -10) and the report gives the CPU of each process
+# and of everything else during the window.
+# --quick: 100 rooms x 2, 2,000 msg/s, 10 s (about a minute in all).
+# Needs root (PostgreSQL runs as postgres), prosody, psql and jq.
+set -euo pipefail
+
+ROOT=${CONFAB_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+BUILD=${BUILD:-${CONFAB_BUILD:-$ROOT/build}}
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+NICE=${BENCH_NICE:--10}
+DOMAIN=localhost
+MUC=conference.localhost
+ARCH=archive.localhost
+PASSWORD=bench
+
+quick=0 keep=0 rate="" rooms="" occupants="" duration="" warmup=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --keep) keep=1 ;;
+    --rate) rate=$2; shift ;;
+    --rooms) rooms=$2; shift ;;
+    --occupants) occupants=$2; shift ;;
+    --duration) duration=$2; shift ;;
+    --warmup) warmup=$2; shift ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench-e2e.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$quick" = 1 ]; then
+  : "${rate:=2000}" "${rooms:=100}" "${occupants:=2}" "${duration:=10}" "${warmup:=2}"
+else
+  : "${rate:=5000}" "${rooms:=250}" "${occupants:=2}" "${duration:=30}" "${warmup:=5}"
+fi
+users=$(( rooms * occupants ))
+
+for bin in confabd confab-archiver confab-bench confabctl; do
+  [ -x "$BUILD/$bin" ] || { echo "bench-e2e.sh: $BUILD/$bin is not built" >&2; exit 1; }
+done
+for c in prosody psql jq; do
+  command -v "$c" >/dev/null || { echo "bench-e2e.sh: needs $c" >&2; exit 1; }
+done
+[ "$(id -u)" = 0 ] || { echo "bench-e2e.sh: run as root (PostgreSQL runs as postgres)" >&2; exit 1; }
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+WORK=$(mktemp -d /tmp/confab-bench-e2e.XXXXXX)
+chmod 755 "$WORK"
+chown postgres "$WORK"
+PGDATA=$WORK/pg
+PROSODY_PID="" CONFABD_PID="" ARCH_PID="" SAMPLER_PID=""
+stop_pid() {   # stop_pid PID: TERM, then KILL after 10 s
+  local p=$1 i
+  [ -n "$p" ] || return 0
+  kill -TERM "$p" 2>/dev/null || return 0
+  for ((i = 0; i < 100; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+}
+cleanup() {
+  stop_pid "$SAMPLER_PID"; stop_pid "$CONFABD_PID"; stop_pid "$ARCH_PID"; stop_pid "$PROSODY_PID"
+  if [ -f "$PGDATA/postmaster.pid" ]; then
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+  fi
+  if [ "$keep" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+  return 0
+}
+trap cleanup EXIT
+
+PGPORT=$(free_port) C2S=$(free_port) COMP=$(free_port)
+SECRET_MUC=m$RANDOM$RANDOM SECRET_ARCH=a$RANDOM$RANDOM
+psqlc() { psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres "$@"; }
+
+echo "== machine"
+echo "nproc $(nproc); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //');" \
+     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$("$PGBIN/postgres" --version); $(prosodyctl about 2>/dev/null | grep -m1 '^Prosody' || echo 'Prosody ?')"
+echo "confab $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo ?)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)'); build $BUILD; measured processes at nice $NICE"
+
+# ---------------------------------------------------------------- PostgreSQL
+mkdir -p "$PGDATA"; chown postgres "$PGDATA"; chmod 700 "$PGDATA"
+runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres --no-sync >/dev/null
+# Durability at the defaults (fsync, synchronous_commit, full_page_writes on); room
+# for WAL so that no checkpoint is forced during the run.
+nice -n "$NICE" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$WORK/postgres.log" -w -t 60 \
+  -o "-p $PGPORT -k $WORK -c listen_addresses=127.0.0.1 -c shared_buffers=512MB -c max_wal_size=4GB -c checkpoint_timeout=30min" \
+  start >/dev/null
+PGPID=$(head -1 "$PGDATA/postmaster.pid")
+psqlc -d postgres -c 'CREATE DATABASE confab' -c 'CREATE DATABASE confab_compliance'
+echo "PostgreSQL on 127.0.0.1:$PGPORT: fsync=$(psqlc -d postgres -c 'SHOW fsync'), synchronous_commit=$(psqlc -d postgres -c 'SHOW synchronous_commit')"
+
+# ---------------------------------------------------------------- Prosody
+mkdir -p "$WORK/prosody/data/$DOMAIN/accounts" "$WORK/prosody/certs"
+# internal_plain's store written directly (prosodyctl register costs ~0.3 s a user)
+for ((i = 1; i <= users; i++)); do
+  printf 'return {\n\t["password"] = "%s";\n};\n' "$PASSWORD" > "$WORK/prosody/data/$DOMAIN/accounts/user$i.dat"
+done
+cat > "$WORK/prosody/prosody.cfg.lua" <<EOF
+-- generated by scripts/bench-e2e.sh
+run_as_root = true
+pidfile = "$WORK/prosody/prosody.pid"
+data_path = "$WORK/prosody/data"
+certificates = "$WORK/prosody/certs"
+log = { warn = "$WORK/prosody/prosody.log" }
+c2s_ports = { $C2S }; c2s_interfaces = { "127.0.0.1" }
+component_ports = { $COMP }; component_interfaces = { "127.0.0.1" }
+s2s_ports = { }; c2s_direct_tls_ports = { }; s2s_direct_tls_ports = { }
+http_ports = { }; https_ports = { }
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_plain"
+modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "posix"; }
+-- confabd's component stream carries every reflection and every compliance event:
+-- read it in big chunks (Prosody's default is 8 KiB per read), no Nagle delays
+network_settings = { read_size = ${BENCH_PROSODY_READ_SIZE:-262144}; nagle = false }
+VirtualHost "$DOMAIN"
+Component "$MUC"
+  component_secret = "$SECRET_MUC"
+Component "$ARCH"
+  component_secret = "$SECRET_ARCH"
+EOF
+nice -n "$NICE" prosody --config "$WORK/prosody/prosody.cfg.lua" -F > "$WORK/prosody/prosody.out" 2>&1 &
+PROSODY_PID=$!
+for _ in $(seq 300); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$C2S") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$COMP") 2>/dev/null && break
+  sleep 0.1
+done
+
+# ---------------------------------------------------------------- confabd and the archiver
+cat > "$WORK/confab.ini" <<EOF
+; generated by scripts/bench-e2e.sh
+[component]
+domain = $MUC
+router = 127.0.0.1:$COMP
+secret = $SECRET_MUC
+[storage]
+dsn = host=127.0.0.1 port=$PGPORT user=postgres dbname=confab
+durability = commit
+[muc]
+; rooms outlive the run, so that their messages can be counted afterwards
+persistent_default = true
+; the bench's senders are not humans: no per-occupant rate limits
+message_rate = 0
+presence_rate = 0
+max_occupants = 100000
+[compliance]
+archiver = $ARCH
+policy = relaxed
+[archiver]
+domain = $ARCH
+router = 127.0.0.1:$COMP
+secret = $SECRET_ARCH
+dsn = host=127.0.0.1 port=$PGPORT user=postgres dbname=confab_compliance
+senders = $MUC
+[log]
+level = ${BENCH_LOG_LEVEL:-info}
+EOF
+"$BUILD/confabctl" -c "$WORK/confab.ini" db migrate >/dev/null
+# wait_log FILE PATTERN PID: until the daemon logs PATTERN (30 s)
+wait_log() {
+  for _ in $(seq 300); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || { tail -20 "$1" >&2; echo "bench-e2e.sh: $1: the daemon exited" >&2; exit 1; }
+    sleep 0.1
+  done
+  tail -20 "$1" >&2; echo "bench-e2e.sh: $1: no '$2' within 30 s" >&2; exit 1
+}
+nice -n "$NICE" "$BUILD/confab-archiver" -c "$WORK/confab.ini" -f > "$WORK/archiver.log" 2>&1 &
+ARCH_PID=$!
+wait_log "$WORK/archiver.log" "link up" "$ARCH_PID"
+nice -n "$NICE" "$BUILD/confabd" -c "$WORK/confab.ini" -f > "$WORK/confabd.log" 2>&1 &
+CONFABD_PID=$!
+wait_log "$WORK/confabd.log" "link up" "$CONFABD_PID"
+
+# ---------------------------------------------------------------- the run
+# The outbox, 5 times a second: "epoch_ms count" lines.
+(
+  while :; do
+    n=$(psqlc -d confab -c "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint || ' ' || count(*) FROM compliance_outbox" 2>/dev/null || true)
+    [ -n "$n" ] && echo "$n"
+    sleep 0.2
+  done
+) > "$WORK/outbox.samples" &
+SAMPLER_PID=$!
+
+echo
+echo "== $rooms rooms x $occupants occupants ($users users, every occupant sends), $rate msg/s offered," \
+     "${duration} s measured after ${warmup} s warm-up, through Prosody"
+PROSODY_REAL=$(pgrep -P "$PROSODY_PID" -n lua 2>/dev/null || echo "$PROSODY_PID")
+nice -n "$NICE" "$BUILD/confab-bench" --mode client --server "127.0.0.1:$C2S" --domain "$DOMAIN" \
+  --password "$PASSWORD" --muc "$MUC" --room-prefix e2e --rooms "$rooms" --occupants "$occupants" \
+  --rate "$rate" --duration "$duration" --warmup "$warmup" --drain 5 --label e2e --quiet \
+  --pid "confabd=$CONFABD_PID" --pid "archiver=$ARCH_PID" --pid "prosody=$PROSODY_REAL" \
+  --pid "postgres=$PGPID" > "$WORK/bench.out" 2> "$WORK/bench.err" || true
+grep -v '^RESULT ' "$WORK/bench.out" || true
+BENCH=$(grep '^RESULT ' "$WORK/bench.out" | sed 's/^RESULT //' || true)
+[ -n "$BENCH" ] || { echo "  (no result from confab-bench; see below)"; tail -20 "$WORK/bench.err"; BENCH='{"ok":false}'; }
+
+# Drain: wait until the outbox is empty (at most 120 s more).
+for _ in $(seq 600); do
+  [ "$(psqlc -d confab -c 'SELECT count(*) FROM compliance_outbox')" = 0 ] && break
+  sleep 0.2
+done
+sleep 0.5
+stop_pid "$SAMPLER_PID"; SAMPLER_PID=""
+left=$(psqlc -d confab -c 'SELECT count(*) FROM compliance_outbox')
+
+# ---------------------------------------------------------------- from the databases
+# The run's messages, keyed by their body (confab-bench makes each one unique),
+# copied into the compliance database to be joined with the events.
+psqlc -d confab_compliance -c "CREATE TABLE bench_msgs (room text, body text, ts timestamptz)"
+psqlc -d confab -c "COPY (SELECT r.jid, m.body, m.ts FROM messages m JOIN rooms r ON r.id = m.room_id
+                          WHERE r.jid LIKE 'e2e%' AND m.body IS NOT NULL) TO STDOUT" \
+  | psqlc -d confab_compliance -c "COPY bench_msgs FROM STDIN"
+psqlc -d confab_compliance -c "CREATE INDEX ON bench_msgs (body)" -c "ANALYZE bench_msgs"
+read -r stored events missing dup extra <<<"$(psqlc -d confab_compliance -F ' ' -c "
+  WITH ev AS (SELECT body, count(*) AS n FROM events
+              WHERE type = 'groupchat' AND room LIKE 'e2e%' GROUP BY body)
+  SELECT (SELECT count(*) FROM bench_msgs),
+         (SELECT coalesce(sum(n), 0) FROM ev),
+         (SELECT count(*) FROM bench_msgs m WHERE NOT EXISTS (SELECT 1 FROM ev WHERE ev.body = m.body)),
+         (SELECT coalesce(sum(n - 1), 0) FROM ev WHERE n > 1),
+         (SELECT count(*) FROM ev WHERE NOT EXISTS (SELECT 1 FROM bench_msgs m WHERE m.body = ev.body))")"
+lag=$(psqlc -d confab_compliance -c "
+  SELECT json_build_object(
+    'n', count(*),
+    'p50', round((percentile_cont(0.50) WITHIN GROUP (ORDER BY l))::numeric, 1),
+    'p95', round((percentile_cont(0.95) WITHIN GROUP (ORDER BY l))::numeric, 1),
+    'p99', round((percentile_cont(0.99) WITHIN GROUP (ORDER BY l))::numeric, 1),
+    'max', round(max(l)::numeric, 1),
+    'first_event', min(event_time), 'last_event', max(event_time),
+    'drain_ms', round((extract(epoch FROM max(archived_at) - max(event_time)) * 1000)::numeric, 1),
+    'archived_per_s', round((count(*) / greatest(extract(epoch FROM max(archived_at) - min(archived_at)), 0.001))::numeric, 1))
+  FROM (SELECT extract(epoch FROM archived_at - event_time) * 1000 AS l, event_time, archived_at
+        FROM events WHERE type = 'groupchat' AND room LIKE 'e2e%') x")
+# Lag by second of the run: where it grows.
+persec=$(psqlc -d confab_compliance -c "
+  SELECT string_agg(s || 's:' || n || '/' || p99, ' ' ORDER BY s) FROM (
+    SELECT floor(extract(epoch FROM event_time - (SELECT min(event_time) FROM events WHERE type = 'groupchat' AND room LIKE 'e2e%')))::int AS s,
+           count(*) AS n,
+           round(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM archived_at - event_time) * 1000)) AS p99
+    FROM events WHERE type = 'groupchat' AND room LIKE 'e2e%' GROUP BY 1) x")
+peak=$(awk 'BEGIN {m = 0} $2 > m {m = $2} END {print m}' "$WORK/outbox.samples")
+commits=$(psqlc -d confab_compliance -c "SELECT xact_commit FROM pg_stat_database WHERE datname = 'confab_compliance'")
+errs="$(grep -c -E ' (ERROR|WARN):' "$WORK/confabd.log" || true) $(grep -c -E ' (ERROR|WARN):' "$WORK/archiver.log" || true)"
+
+jl() { echo "$lag" | jq -r "$1"; }
+jb() { echo "$BENCH" | jq -r "$1"; }
+echo
+echo "== from the databases"
+echo "groupchat messages committed in confabd: $stored; groupchat events archived: $events"
+echo "messages without an event: $missing; duplicated events: $dup; events without a message: $extra; outbox left: $left"
+echo "lag (archived_at - event_time) over $(jl .n) events: p50 $(jl .p50) ms, p95 $(jl .p95) ms, p99 $(jl .p99) ms, max $(jl .max) ms"
+echo "outbox: peak $peak rows (sampled every 0.2 s); drain after the last message accepted: $(jl .drain_ms) ms"
+echo "archive rate over the run: $(jl .archived_per_s) events/s; transactions committed in confab_compliance: $commits"
+echo "per second of the run (events/p99 ms): $persec"
+echo "CPU in the measured window: confabd $(jb '.procs.confabd.cpu_s // "?"') s, archiver $(jb '.procs.archiver.cpu_s // "?"') s," \
+     "prosody $(jb '.procs.prosody.cpu_s // "?"') s, postgres $(jb '.procs.postgres.cpu_s // "?"') s, bench $(jb '.bench_cpu_win_s // "?"') s" \
+     "over $(jb '.window_s // "?"') s; other processes $(jb '.other_cpu_pct // "?"') % of a core"
+echo "warnings/errors in the logs (confabd, archiver): $errs"
+
+echo
+echo "== summary (goal in issue 5: lag p99 <= 1 s at 5,000 room messages/s)"
+echo "offered $rate msg/s, sent $(jb '.sent // 0'), rejected $(jb '.rejected // 0'), lost $(jb '.lost // 0');" \
+     "committed $stored; archived once $(( events - dup )); missing $missing, duplicated $dup;" \
+     "lag p50 $(jl .p50) ms, p99 $(jl .p99) ms, max $(jl .max) ms; drain $(jl .drain_ms) ms; outbox peak $peak"
+echo "RESULT $(jq -nc --argjson bench "$BENCH" --argjson lag "$lag" \
+  --arg rate "$rate" --arg rooms "$rooms" --arg occ "$occupants" --arg stored "$stored" \
+  --arg events "$events" --arg missing "$missing" --arg dup "$dup" --arg extra "$extra" \
+  --arg left "$left" --arg peak "$peak" --arg commits "$commits" \
+  '{bench: "e2e", rate: ($rate|tonumber), rooms: ($rooms|tonumber), occupants: ($occ|tonumber),
+    sent: ($bench.sent // 0), rejected: ($bench.rejected // 0), client_lost: ($bench.lost // 0),
+    committed: ($stored|tonumber), events: ($events|tonumber), missing: ($missing|tonumber),
+    duplicated: ($dup|tonumber), unmatched_events: ($extra|tonumber), outbox_left: ($left|tonumber),
+    lag_ms: {p50: $lag.p50, p95: $lag.p95, p99: $lag.p99, max: $lag.max},
+    drain_ms: $lag.drain_ms, outbox_peak: ($peak|tonumber), archive_commits: ($commits|tonumber),
+    other_cpu_pct: ($bench.other_cpu_pct // null),
+    cpu_s: (($bench.procs // {}) | map_values(.cpu_s)), window_s: ($bench.window_s // null),
+    reflect_p99_ms: ($bench.lat_reflect.p99 // null)}')"

@@ -1,0 +1,169 @@
+/* ctl_compliance_search.c — confabctl compliance search: events by user,
+ * room, time range, type and words, as a table, CSV or JSON.
+ *
+ * A user matches as actor, target or recipient (bare JID: every resource).
+ * Words use PostgreSQL's web-search syntax on the `simple` configuration (the
+ * one body_tsv is built with): `budget q3` (both), `"exact phrase"`,
+ * `budget or forecast`, `-draft`. */
+#include "compat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "datetime.h"
+#include "mem.h"
+
+static const char search_sql[] =
+    "SELECT e.seq, e.uuid::text, "
+    "to_char(e.event_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), e.type, "
+    "e.room, e.actor_jid, e.actor_nick, e.target_jid, e.target_nick, e.subject, e.body, "
+    "e.reason, array_to_json(e.recipients)::text, e.direction "
+    "FROM events e "
+    "WHERE ($1::text IS NULL OR split_part(e.actor_jid, '/', 1) = $1 "
+    "       OR split_part(e.target_jid, '/', 1) = $1 "
+    "       OR EXISTS (SELECT 1 FROM unnest(e.recipients) AS r (j) "
+    "                  WHERE split_part(r.j, '/', 1) = $1)) "
+    "AND ($2::text IS NULL OR e.room = $2) "
+    "AND ($3::timestamptz IS NULL OR e.event_time >= $3::timestamptz) "
+    "AND ($4::timestamptz IS NULL OR e.event_time < $4::timestamptz) "
+    "AND ($5::text IS NULL OR e.body_tsv @@ websearch_to_tsquery('simple', $5)) "
+    "AND ($6::text IS NULL OR e.type = $6) "
+    "ORDER BY e.event_time, e.seq "
+    "LIMIT CASE WHEN $7::bigint > 0 THEN $7::bigint END";
+
+enum { C_SEQ, C_UUID, C_TIME, C_TYPE, C_ROOM, C_ACTOR, C_NICK, C_TARGET, C_TNICK, C_SUBJECT,
+       C_BODY, C_REASON, C_RECIPIENTS, C_DIRECTION, NCOLS };
+
+static const char *const names[NCOLS] = {
+    "seq", "uuid", "time", "type", "room", "actor_jid", "actor_nick", "target_jid",
+    "target_nick", "subject", "body", "reason", "recipients", "direction",
+};
+
+enum format { F_TABLE, F_CSV, F_JSON };
+
+/* RFC 4180: quote fields that hold a separator, a quote or a line break. */
+static void csv_field(const char *s, bool last)
+{
+    if (s && strpbrk(s, ",\"\r\n")) {
+        fputc('"', stdout);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', stdout);
+            fputc(*s, stdout);
+        }
+        fputc('"', stdout);
+    } else if (s) {
+        fputs(s, stdout);
+    }
+    fputs(last ? "\r\n" : ",", stdout);
+}
+
+static void print_csv(const PGresult *r)
+{
+    for (int c = 0; c < NCOLS; c++)
+        csv_field(names[c], c + 1 == NCOLS);
+    for (int i = 0; i < PQntuples(r); i++)
+        for (int c = 0; c < NCOLS; c++)
+            csv_field(ctl_col(r, i, c), c + 1 == NCOLS);
+}
+
+static int print_json(const PGresult *r)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *o = json_object();
+        for (int c = 0; c < NCOLS; c++) {
+            const char *v = ctl_col(r, i, c);
+            json_t *j;
+            if (!v)
+                j = json_null();
+            else if (c == C_SEQ)
+                j = json_integer(ctl_col_ll(r, i, c));
+            else if (c == C_RECIPIENTS)
+                j = json_loads(v, 0, NULL);
+            else
+                j = json_string(v);
+            json_object_set_new(o, names[c], j ? j : json_null());
+        }
+        json_array_append_new(a, o);
+    }
+    return ctl_print_json(a);
+}
+
+/* Who, what, where: the columns a person reads; CSV and JSON have them all. */
+static void print_table(const PGresult *r)
+{
+    static const char *const head[] = { "seq", "time", "type", "room", "from", "nick", "to",
+                                        "text" };
+    struct ctl_table *t = ctl_table_new(ARRAY_SIZE(head), head);
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *text = ctl_col(r, i, C_BODY);
+        if (!text)
+            text = ctl_col(r, i, C_SUBJECT) ? ctl_col(r, i, C_SUBJECT) : ctl_col(r, i, C_REASON);
+        const char *to = ctl_col(r, i, C_TARGET) ? ctl_col(r, i, C_TARGET)
+                                                 : ctl_col(r, i, C_TNICK);
+        const char *cells[] = { ctl_col(r, i, C_SEQ), ctl_col(r, i, C_TIME),
+                                ctl_col(r, i, C_TYPE), ctl_col(r, i, C_ROOM),
+                                ctl_col(r, i, C_ACTOR), ctl_col(r, i, C_NICK), to, text };
+        ctl_table_add(t, cells);
+    }
+    ctl_table_print(t);
+    ctl_table_free(t);
+    printf("(%d event%s)\n", PQntuples(r), PQntuples(r) == 1 ? "" : "s");
+}
+
+static int parse_format(const struct ctl *c, const char *s, enum format *f)
+{
+    *f = c->json ? F_JSON : F_TABLE;
+    if (!s)
+        return 0;
+    if (strcmp(s, "table") == 0)
+        *f = F_TABLE;
+    else if (strcmp(s, "csv") == 0)
+        *f = F_CSV;
+    else if (strcmp(s, "json") == 0)
+        *f = F_JSON;
+    else
+        return ctl_usage("compliance search: --format is table, csv or json, not '%s'", s);
+    return 0;
+}
+
+int ctl_compliance_search(struct ctl *c, const struct ctl_compliance_opts *o)
+{
+    enum format f;
+    char *user = NULL, *room = NULL, fb[DATETIME_FMT_MAX], tb[DATETIME_FMT_MAX], limit[24];
+    const char *from = NULL, *to = NULL;
+    int rc = parse_format(c, o->format, &f);
+    if (rc == 0 && o->user)
+        rc = ctl_bare_jid("user", o->user, &user);
+    if (rc == 0 && o->room)
+        rc = ctl_room_jid(c, o->room, &room);
+    if (rc == 0)
+        rc = ctl_compliance_date(o->from, fb, &from);
+    if (rc == 0)
+        rc = ctl_compliance_date(o->to, tb, &to);
+    if (rc == 0 && o->words && !*o->words)
+        rc = ctl_usage("compliance search: --words needs at least one word");
+    if (rc == 0)
+        rc = ctl_compliance_open(c, o);
+    PGresult *r = NULL;
+    if (rc == 0) {
+        snprintf(limit, sizeof limit, "%lld", o->limit);
+        const char *v[] = { user, room, from, to, o->words, o->type, limit };
+        rc = ctl_query(c, "searching events", search_sql, 7, v, &r);
+    }
+    if (rc == 0) {
+        if (f == F_CSV)
+            print_csv(r);
+        else if (f == F_JSON)
+            rc = print_json(r);
+        else
+            print_table(r);
+    }
+    PQclear(r);
+    free(user);
+    free(room);
+    return rc;
+}

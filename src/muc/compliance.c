@@ -1,0 +1,312 @@
+/* compliance.c — building confabd's compliance events (docs/compliance-protocol.md)
+ * from engine state, and handing them to the outbox. No I/O here. */
+#include "compat.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "compliance.h"
+#include "datetime.h"
+#include "mem.h"
+#include "stanza.h"
+
+/* RFC 9562 version 4: 122 random bits. The UUID is the archiver's
+ * idempotency key, so it must never repeat: RAND_bytes, not rand(). */
+static void uuid_v4(char out[COMPLIANCE_UUID_LEN])
+{
+    unsigned char u[16];
+    if (RAND_bytes(u, sizeof u) != 1)
+        abort();
+    u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
+    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+    snprintf(out, COMPLIANCE_UUID_LEN,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+             u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+             u[15]);
+}
+
+struct xml_node *compliance_event(struct muc *m, const char *type, const struct room *room,
+                                  int64_t now)
+{
+    if (!m->compliance_on)
+        return NULL;
+    char id[COMPLIANCE_UUID_LEN], stamp[DATETIME_FMT_MAX];
+    uuid_v4(id);
+    datetime_format(now, stamp);
+    struct xml_node *ev = xml_new("event", NS_COMPLIANCE);
+    xml_set_attr(ev, "id", id);
+    xml_set_attr(ev, "type", type);
+    xml_set_attr(ev, "time", stamp);
+    if (room)
+        xml_set_attr(ev, "room", room->jid);
+    return ev;
+}
+
+void compliance_party(struct xml_node *ev, const char *el, const char *jid, const char *nick,
+                      const char *role, const char *affil)
+{
+    if (!ev)
+        return;
+    struct xml_node *p = xml_add(ev, el, NS_COMPLIANCE);
+    if (jid)
+        xml_set_attr(p, "jid", jid);
+    if (nick)
+        xml_set_attr(p, "nick", nick);
+    if (role)
+        xml_set_attr(p, "role", role);
+    if (affil)
+        xml_set_attr(p, "affiliation", affil);
+}
+
+void compliance_actor_req(struct xml_node *ev, const struct muc_req *r, const struct room *room,
+                          const struct occupant *occ)
+{
+    if (!ev)
+        return;
+    enum muc_affil a = occ ? occupant_affiliation(room, occ) : room_affiliation(room, r->from_bare);
+    compliance_party(ev, "actor", r->from_full, occ ? occ->nick : NULL,
+                     occ ? perm_role_name(occ->role) : NULL, perm_affil_name(a));
+}
+
+void compliance_target_occ(struct xml_node *ev, const struct room *room,
+                           const struct occupant *occ)
+{
+    if (!ev || !occ)
+        return;
+    const char *jid = occ->current ? occ->current->jid
+                      : occ->nsessions ? occ->sessions[0]->jid : occ->bare_jid;
+    compliance_party(ev, "target", jid, occ->nick, perm_role_name(occ->role),
+                     perm_affil_name(occupant_affiliation(room, occ)));
+}
+
+void compliance_reason(struct xml_node *ev, const char *reason)
+{
+    if (ev && reason && *reason)
+        xml_add_text_child(ev, "reason", NS_COMPLIANCE, reason);
+}
+
+void compliance_recipients(struct xml_node *ev, const struct room *room,
+                           const char *const *jids, size_t n)
+{
+    if (!ev)
+        return;
+    struct xml_node *rs = xml_add(ev, "recipients", NS_COMPLIANCE);
+    for (size_t i = 0; i < n; i++) {
+        struct xml_node *r = xml_add(rs, "recipient", NS_COMPLIANCE);
+        xml_set_attr(r, "jid", jids[i]);
+        const struct muc_session *s = room ? session_by_jid(room, jids[i]) : NULL;
+        if (s)
+            xml_set_attr(r, "nick", s->occ->nick);
+    }
+}
+
+void compliance_detail(struct xml_node *ev, const struct xml_node *x)
+{
+    if (!ev || !x)
+        return;
+    xml_append(xml_add(ev, "detail", NS_COMPLIANCE), xml_copy(x));
+}
+
+/* Stanzas from the router are in the component namespace; the archive keeps
+ * them as a client sees them. */
+static void to_client_ns(struct xml_node *n)
+{
+    if (n->ns && strcmp(n->ns, NS_COMPONENT) == 0) {
+        free(n->ns);
+        n->ns = xstrdup(NS_CLIENT);
+    }
+    for (struct xml_node *c = n->children; c; c = c->next)
+        if (c->name)
+            to_client_ns(c);
+}
+
+static struct xml_node *forwarded_el(struct xml_node *ev, int64_t stamp_ms)
+{
+    struct xml_node *f = xml_add(ev, "forwarded", NS_FORWARD);
+    if (stamp_ms >= 0) {
+        char stamp[DATETIME_FMT_MAX];
+        datetime_format(stamp_ms, stamp);
+        xml_set_attr(xml_add(f, "delay", "urn:xmpp:delay"), "stamp", stamp);
+    }
+    return f;
+}
+
+void compliance_forward(struct xml_node *ev, const struct xml_node *st, int64_t stamp_ms)
+{
+    if (!ev || !st)
+        return;
+    struct xml_node *copy = xml_copy(st);
+    to_client_ns(copy);
+    xml_append(forwarded_el(ev, stamp_ms), copy);
+}
+
+char *compliance_serialize(const struct xml_node *ev, const char *raw, size_t raw_len,
+                           int64_t stamp_ms, const char *to, size_t *len)
+{
+    static const char head[] = "<message";
+    struct buf b;
+    buf_init(&b);
+    if (!raw || raw_len < sizeof head || memcmp(raw, head, sizeof head - 1) != 0) {
+        xml_serialize(ev, NULL, &b);
+        return buf_steal(&b, len);
+    }
+    /* A stored message is serialised without its namespace (history keeps the
+     * bytes as sent on the component stream): splice it into a <forwarded/>
+     * with the namespace and the addressee it was served to. */
+    static const char tail_fwd[] = "</forwarded></event>";
+    struct xml_node *copy = xml_copy(ev);
+    forwarded_el(copy, stamp_ms < 0 ? 0 : stamp_ms);   /* a delay child: never <forwarded/> */
+    xml_serialize(copy, NULL, &b);
+    xml_unref(copy);
+    size_t cut = b.len - (sizeof tail_fwd - 1);
+    if (b.len < sizeof tail_fwd || memcmp(b.data + cut, tail_fwd, sizeof tail_fwd - 1) != 0)
+        abort();   /* the serialiser's own output: cannot happen */
+    char *tail = xstrndup(b.data + cut, b.len - cut);
+    b.len = cut;
+    buf_puts(&b, "<message xmlns='" NS_CLIENT "'");
+    if (to) {
+        buf_puts(&b, " to='");
+        buf_put_xml_escaped(&b, to, strlen(to), 1);
+        buf_putc(&b, '\'');
+    }
+    buf_append(&b, raw + sizeof head - 1, raw_len - (sizeof head - 1));
+    buf_puts(&b, tail);
+    free(tail);
+    return buf_steal(&b, len);
+}
+
+static void hand_over(struct muc *m, const struct xml_node *ev, const char *xml, size_t len,
+                      bool attach)
+{
+    struct store_event se = { .uuid = xml_attr(ev, "id"), .room = xml_attr(ev, "room"),
+                              .xml = xml, .xml_len = len };
+    const struct muc_store *s = m->store;
+    if (s && attach && s->attach_event)
+        s->attach_event(s->st, &se);
+    else if (s && s->put_event)
+        s->put_event(s->st, &se);
+    else if (!s && m->compliance_sink)
+        m->compliance_sink(m->compliance_ud, se.uuid, se.room, xml, len);
+}
+
+static void record(struct muc *m, struct xml_node *ev, const char *raw, size_t raw_len,
+                   int64_t stamp_ms, const char *to, bool attach)
+{
+    if (!ev)
+        return;
+    size_t len;
+    char *xml = compliance_serialize(ev, raw, raw_len, stamp_ms, to, &len);
+    hand_over(m, ev, xml, len, attach);
+    free(xml);
+    xml_unref(ev);
+}
+
+void compliance_emit(struct muc *m, struct xml_node *ev)
+{
+    record(m, ev, NULL, 0, -1, NULL, false);
+}
+
+void compliance_emit_raw(struct muc *m, struct xml_node *ev, const char *raw, size_t raw_len,
+                         int64_t stamp_ms, const char *to)
+{
+    record(m, ev, raw, raw_len, stamp_ms, to, false);
+}
+
+void compliance_attach(struct muc *m, struct xml_node *ev)
+{
+    record(m, ev, NULL, 0, -1, NULL, true);
+}
+
+void compliance_flush(struct muc *m)
+{
+    const struct muc_store *s = m->store;
+    if (m->compliance_on && s && s->attach_event && s->put_event)
+        s->put_event(s->st, NULL);
+}
+
+/* ---- policy ---- */
+
+bool compliance_unhealthy(uint64_t backlog, uint64_t max_backlog, int64_t now_ms,
+                          int64_t stalled_since_ms, uint64_t timeout_ms)
+{
+    if (backlog > max_backlog)
+        return true;
+    return backlog > 0 && stalled_since_ms > 0 && now_ms >= stalled_since_ms &&
+           (uint64_t)(now_ms - stalled_since_ms) >= timeout_ms;
+}
+
+bool compliance_should_refuse(bool strict, uint64_t backlog, uint64_t max_backlog,
+                              int64_t now_ms, int64_t stalled_since_ms, uint64_t timeout_ms)
+{
+    return strict &&
+           compliance_unhealthy(backlog, max_backlog, now_ms, stalled_since_ms, timeout_ms);
+}
+
+bool compliance_refused(struct muc_req *r)
+{
+    if (!r->muc->compliance_on || !r->muc->compliance_refuse)
+        return false;
+    muc_bounce_type(r, "resource-constraint", "wait",
+                    "messages cannot be recorded for compliance right now; retry later");
+    return true;
+}
+
+/* ---- helpers for common events ---- */
+
+void compliance_config_detail(struct xml_node *ev, const struct muc *m, const struct room *room)
+{
+    if (!ev)
+        return;
+    struct xml_node *form = owner_config_form(m, room);
+    /* The archive is read by officers, not owners: no room password in it. */
+    for (struct xml_node *f = xml_first(form); f; f = xml_next(f)) {
+        const char *var = xml_attr(f, "var");
+        if (!var || strcmp(var, "muc#roomconfig_roomsecret") != 0)
+            continue;
+        struct xml_node *v;
+        while ((v = xml_child(f, "value", NULL)))
+            xml_remove(f, v);
+    }
+    compliance_detail(ev, form);
+    xml_unref(form);
+}
+
+void compliance_leave(struct muc *m, const struct room *room, const struct occupant *occ,
+                      const char *jid, const struct xml_node *st)
+{
+    int64_t now = m->io.now_ms(m->io.ud);
+    struct xml_node *ev = compliance_event(m, "leave", room, now);
+    if (!ev)
+        return;
+    compliance_party(ev, "actor", jid, occ->nick, perm_role_name(occ->role),
+                     perm_affil_name(occupant_affiliation(room, occ)));
+    compliance_forward(ev, st, now);
+    compliance_emit(m, ev);
+}
+
+void compliance_affiliation(struct muc *m, const struct room *room, const char *jid,
+                            enum muc_affil affil, const char *reason)
+{
+    const struct muc_req *r = m->req;
+    int64_t now = r ? r->now : m->io.now_ms(m->io.ud);
+    const char *type = affil == AFFIL_OUTCAST ? "ban" : "affiliation";
+    struct xml_node *ev = compliance_event(m, type, room, now);
+    if (!ev)
+        return;
+    if (r) {
+        const struct muc_session *s = session_by_jid(room, r->from_full);
+        compliance_actor_req(ev, r, room, s ? s->occ : NULL);
+    } else {
+        compliance_party(ev, "actor", m->domain, NULL, NULL, NULL);
+    }
+    compliance_party(ev, "target", jid, NULL,
+                     affil == AFFIL_OUTCAST ? perm_role_name(ROLE_NONE) : NULL,
+                     perm_affil_name(affil));
+    compliance_reason(ev, reason);
+    if (r)
+        compliance_forward(ev, r->st, now);
+    compliance_attach(m, ev);
+}
