@@ -3,7 +3,7 @@
 # prints figures.
 #
 #   scripts/bench-e2e.sh [--quick] [--rate R] [--rooms M] [--occupants N]
-#                        [--duration S] [--warmup S] [--keep]
+#                        [--duration S] [--warmup S] [--backlog N] [--no-compliance] [--keep]
 #
 # Starts, on 127.0.0.1 only: a private PostgreSQL 15 (as the postgres user, fsync
 # and synchronous_commit at their defaults: on) with two databases, confab and
@@ -22,16 +22,29 @@
 #     COMMIT follows within milliseconds): p50/p95/p99/max;
 #   - outbox drain: from the last message accepted to the last event archived,
 #     and the peak outbox size.
+# Then (b), the sender's own throughput, without chat traffic competing for the
+# router: the archiver is stopped, confab-bench sends --backlog messages (default
+# 20,000, at up to 2,000 msg/s) so that their events pile up in the outbox, the
+# archiver starts again and the script times the drain (first to last event
+# archived) and counts the archiver's commits. --backlog 0 skips it.
 # Prints a human summary and one RESULT json line. Everything started is stopped
 # at the end. The box is shared: like bench-store.sh, the measured processes run
 # at nice $BENCH_NICE (default -10) and the report gives the CPU of each process
 # and of everything else during the window.
-# --quick: 100 rooms x 2, 2,000 msg/s, 10 s (about a minute in all).
+# --quick: 100 rooms x 2, 2,000 msg/s, 10 s, backlog 10,000 (a minute or two).
+# --no-compliance: the same run with [compliance] off (no archiver): what the
+# router path costs by itself, to compare the reflection latency with.
+# BUILD (or CONFAB_BUILD) names the build directory (default build/); CONFABD=PATH
+# runs another confabd binary (e.g. built from an older commit) with the rest.
+# BENCH_PROSODY_READ_SIZE: Prosody's read_size (default 256 KiB; its own default is
+# 8 KiB); BENCH_LOG_LEVEL: the daemons' log level (default info); --keep keeps the
+# work directory (logs, configs, the clusters).
 # Needs root (PostgreSQL runs as postgres), prosody, psql and jq.
 set -euo pipefail
 
 ROOT=${CONFAB_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 BUILD=${BUILD:-${CONFAB_BUILD:-$ROOT/build}}
+CONFABD=${CONFABD:-$BUILD/confabd}   # e.g. one built from another commit, to compare
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 NICE=${BENCH_NICE:--10}
 DOMAIN=localhost
@@ -39,35 +52,47 @@ MUC=conference.localhost
 ARCH=archive.localhost
 PASSWORD=bench
 
-quick=0 keep=0 rate="" rooms="" occupants="" duration="" warmup=""
+quick=0 keep=0 compliance=1 backlog="" rate="" rooms="" occupants="" duration="" warmup=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --keep) keep=1 ;;
+    --no-compliance) compliance=0 ;;
+    --backlog) backlog=$2; shift ;;
     --rate) rate=$2; shift ;;
     --rooms) rooms=$2; shift ;;
     --occupants) occupants=$2; shift ;;
     --duration) duration=$2; shift ;;
     --warmup) warmup=$2; shift ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-e2e.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 if [ "$quick" = 1 ]; then
-  : "${rate:=2000}" "${rooms:=100}" "${occupants:=2}" "${duration:=10}" "${warmup:=2}"
+  : "${rate:=2000}" "${rooms:=100}" "${occupants:=2}" "${duration:=10}" "${warmup:=2}" "${backlog:=10000}"
 else
-  : "${rate:=5000}" "${rooms:=250}" "${occupants:=2}" "${duration:=30}" "${warmup:=5}"
+  : "${rate:=5000}" "${rooms:=250}" "${occupants:=2}" "${duration:=30}" "${warmup:=5}" "${backlog:=20000}"
 fi
 users=$(( rooms * occupants ))
 
-for bin in confabd confab-archiver confab-bench confabctl; do
-  [ -x "$BUILD/$bin" ] || { echo "bench-e2e.sh: $BUILD/$bin is not built" >&2; exit 1; }
+for bin in "$CONFABD" "$BUILD/confab-archiver" "$BUILD/confab-bench" "$BUILD/confabctl"; do
+  [ -x "$bin" ] || { echo "bench-e2e.sh: $bin is not built" >&2; exit 1; }
 done
 for c in prosody psql jq; do
   command -v "$c" >/dev/null || { echo "bench-e2e.sh: needs $c" >&2; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { echo "bench-e2e.sh: run as root (PostgreSQL runs as postgres)" >&2; exit 1; }
+
+# CPU seconds (user + system) of a process, of the whole PostgreSQL cluster, and
+# of the whole machine (in clock ticks, /proc/stat).
+cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_cpu() {
+  local total=0 p
+  for p in $PGPID $(pgrep -P "$PGPID"); do total=$(awk -v a="$total" -v b="$(cpu_of "$p")" 'BEGIN {print a + b}'); done
+  echo "$total"
+}
+busy_all() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
 free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -95,6 +120,7 @@ cleanup() {
   return 0
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 PGPORT=$(free_port) C2S=$(free_port) COMP=$(free_port)
 SECRET_MUC=m$RANDOM$RANDOM SECRET_ARCH=a$RANDOM$RANDOM
@@ -104,7 +130,7 @@ echo "== machine"
 echo "nproc $(nproc); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //');" \
      "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$("$PGBIN/postgres" --version); $(prosodyctl about 2>/dev/null | grep -m1 '^Prosody' || echo 'Prosody ?')"
-echo "confab $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo ?)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)'); build $BUILD; measured processes at nice $NICE"
+echo "confab $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo ?)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)'); build $BUILD, confabd $CONFABD; measured processes at nice $NICE"
 
 # ---------------------------------------------------------------- PostgreSQL
 mkdir -p "$PGDATA"; chown postgres "$PGDATA"; chmod 700 "$PGDATA"
@@ -173,7 +199,7 @@ message_rate = 0
 presence_rate = 0
 max_occupants = 100000
 [compliance]
-archiver = $ARCH
+archiver = $([ "$compliance" = 1 ] && echo "$ARCH")
 policy = relaxed
 [archiver]
 domain = $ARCH
@@ -197,7 +223,7 @@ wait_log() {
 nice -n "$NICE" "$BUILD/confab-archiver" -c "$WORK/confab.ini" -f > "$WORK/archiver.log" 2>&1 &
 ARCH_PID=$!
 wait_log "$WORK/archiver.log" "link up" "$ARCH_PID"
-nice -n "$NICE" "$BUILD/confabd" -c "$WORK/confab.ini" -f > "$WORK/confabd.log" 2>&1 &
+nice -n "$NICE" "$CONFABD" -c "$WORK/confab.ini" -f > "$WORK/confabd.log" 2>&1 &
 CONFABD_PID=$!
 wait_log "$WORK/confabd.log" "link up" "$CONFABD_PID"
 
@@ -224,6 +250,11 @@ nice -n "$NICE" "$BUILD/confab-bench" --mode client --server "127.0.0.1:$C2S" --
 grep -v '^RESULT ' "$WORK/bench.out" || true
 BENCH=$(grep '^RESULT ' "$WORK/bench.out" | sed 's/^RESULT //' || true)
 [ -n "$BENCH" ] || { echo "  (no result from confab-bench; see below)"; tail -20 "$WORK/bench.err"; BENCH='{"ok":false}'; }
+if [ "$compliance" = 0 ]; then
+  echo "RESULT $(echo "$BENCH" | jq -c '{bench: "e2e-no-compliance", rate, rooms, sent, rejected, lost,
+    reflect_ms: .lat_reflect, other_cpu_pct, cpu_s: ((.procs // {}) | map_values(.cpu_s)), window_s}')"
+  exit 0
+fi
 
 # Drain: wait until the outbox is empty (at most 120 s more).
 for _ in $(seq 600); do
@@ -233,6 +264,10 @@ done
 sleep 0.5
 stop_pid "$SAMPLER_PID"; SAMPLER_PID=""
 left=$(psqlc -d confab -c 'SELECT count(*) FROM compliance_outbox')
+# The daemons' statistics reach pg_stat_* when their connections close.
+stop_pid "$CONFABD_PID"; CONFABD_PID=""
+stop_pid "$ARCH_PID"; ARCH_PID=""
+sleep 0.5
 
 # ---------------------------------------------------------------- from the databases
 # The run's messages, keyed by their body (confab-bench makes each one unique),
@@ -271,6 +306,9 @@ persec=$(psqlc -d confab_compliance -c "
     FROM events WHERE type = 'groupchat' AND room LIKE 'e2e%' GROUP BY 1) x")
 peak=$(awk 'BEGIN {m = 0} $2 > m {m = $2} END {print m}' "$WORK/outbox.samples")
 commits=$(psqlc -d confab_compliance -c "SELECT xact_commit FROM pg_stat_database WHERE datname = 'confab_compliance'")
+# How the sender used the outbox table; confabd logs its counters when it stops
+# (rows taken as they committed versus read back from the table).
+outbox_stats="$(psqlc -d confab -c "SELECT 'rows inserted ' || n_tup_ins || ', deleted ' || n_tup_del FROM pg_stat_user_tables WHERE relname = 'compliance_outbox'"); $(grep -o 'compliance: sender: .*' "$WORK/confabd.log" | sed 's/^compliance: sender: //' || true)"
 errs="$(grep -c -E ' (ERROR|WARN):' "$WORK/confabd.log" || true) $(grep -c -E ' (ERROR|WARN):' "$WORK/archiver.log" || true)"
 
 jl() { echo "$lag" | jq -r "$1"; }
@@ -282,21 +320,87 @@ echo "messages without an event: $missing; duplicated events: $dup; events witho
 echo "lag (archived_at - event_time) over $(jl .n) events: p50 $(jl .p50) ms, p95 $(jl .p95) ms, p99 $(jl .p99) ms, max $(jl .max) ms"
 echo "outbox: peak $peak rows (sampled every 0.2 s); drain after the last message accepted: $(jl .drain_ms) ms"
 echo "archive rate over the run: $(jl .archived_per_s) events/s; transactions committed in confab_compliance: $commits"
+echo "outbox table: $outbox_stats"
 echo "per second of the run (events/p99 ms): $persec"
 echo "CPU in the measured window: confabd $(jb '.procs.confabd.cpu_s // "?"') s, archiver $(jb '.procs.archiver.cpu_s // "?"') s," \
      "prosody $(jb '.procs.prosody.cpu_s // "?"') s, postgres $(jb '.procs.postgres.cpu_s // "?"') s, bench $(jb '.bench_cpu_win_s // "?"') s" \
      "over $(jb '.window_s // "?"') s; other processes $(jb '.other_cpu_pct // "?"') % of a core"
 echo "warnings/errors in the logs (confabd, archiver): $errs"
 
+# ---------------------------------------------------------------- (b) backlog drain
+bl='{}'
+if [ "$backlog" -gt 0 ]; then
+  echo
+  blrate=$(( rate < 2000 ? rate : 2000 ))
+  bldur=$(( (backlog + blrate - 1) / blrate ))
+  echo "== (b) backlog drain: $(( blrate * bldur )) messages at $blrate msg/s with the archiver stopped, then the archiver starts"
+  nice -n "$NICE" "$CONFABD" -c "$WORK/confab.ini" -f >> "$WORK/confabd.log" 2>&1 &
+  CONFABD_PID=$!
+  for _ in $(seq 300); do [ "$(grep -c 'link up' "$WORK/confabd.log")" -ge 2 ] && break; sleep 0.1; done
+  nice -n "$NICE" "$BUILD/confab-bench" --mode client --server "127.0.0.1:$C2S" --domain "$DOMAIN" \
+    --password "$PASSWORD" --muc "$MUC" --room-prefix blg --rooms "$rooms" --occupants "$occupants" \
+    --rate "$blrate" --duration "$bldur" --warmup 0 --drain 2 --label backlog --quiet \
+    > "$WORK/backlog.out" 2> "$WORK/backlog.err" || true
+  # until the router has delivered everything: the outbox stops growing for 1 s
+  queued=-1
+  for _ in $(seq 120); do
+    n=$(psqlc -d confab -c 'SELECT count(*) FROM compliance_outbox')
+    [ "$n" = "$queued" ] && break
+    queued=$n
+    sleep 1
+  done
+  c0=$(psqlc -d confab_compliance -c "SELECT xact_commit FROM pg_stat_database WHERE datname = 'confab_compliance'")
+  t0=$(date +%s%3N)
+  nice -n "$NICE" "$BUILD/confab-archiver" -c "$WORK/confab.ini" -f >> "$WORK/archiver.log" 2>&1 &
+  ARCH_PID=$!
+  # CPU from the first acknowledgement on (not the archiver's start nor the
+  # sender's retry backoff)
+  for _ in $(seq 1200); do
+    [ "$(psqlc -d confab -c 'SELECT count(*) FROM compliance_outbox')" -lt "$queued" ] && break
+    sleep 0.02
+  done
+  tc=$(date +%s%3N)
+  cpu0="$(cpu_of "$CONFABD_PID") $(cpu_of "$PROSODY_REAL") $(pg_cpu) $(busy_all)"
+  a0=$(cpu_of "$ARCH_PID")
+  for _ in $(seq 1200); do
+    [ "$(psqlc -d confab -c 'SELECT count(*) FROM compliance_outbox')" = 0 ] && break
+    sleep 0.1
+  done
+  t1=$(date +%s%3N)
+  cpu1="$(cpu_of "$CONFABD_PID") $(cpu_of "$PROSODY_REAL") $(pg_cpu) $(busy_all) $(awk -v a="$(cpu_of "$ARCH_PID")" -v b="$a0" 'BEGIN {print a - b}')"
+  bl_left=$(psqlc -d confab -c 'SELECT count(*) FROM compliance_outbox')
+  stop_pid "$CONFABD_PID"; CONFABD_PID=""
+  stop_pid "$ARCH_PID"; ARCH_PID=""
+  sleep 0.5
+  c1=$(psqlc -d confab_compliance -c "SELECT xact_commit FROM pg_stat_database WHERE datname = 'confab_compliance'")
+  bl=$(psqlc -d confab_compliance -c "
+    SELECT json_build_object('queued', $queued, 'left', $bl_left, 'events', count(*),
+      'wall_ms', $t1 - $t0,
+      'drain_ms', round((extract(epoch FROM max(archived_at) - min(archived_at)) * 1000)::numeric, 1),
+      'events_per_s', round((count(*) / greatest(extract(epoch FROM max(archived_at) - min(archived_at)), 0.001))::numeric, 1),
+      'archive_commits', $c1 - $c0)
+    FROM events WHERE room LIKE 'blg%'")
+  echo "outbox held $queued events; archived $(echo "$bl" | jq .events) events (of every type) in $(echo "$bl" | jq .drain_ms) ms" \
+       "from the first to the last: $(echo "$bl" | jq .events_per_s) events/s, in $(echo "$bl" | jq .archive_commits) archiver transactions;" \
+       "outbox empty $(echo "$bl" | jq .wall_ms) ms after the archiver started (its start and the sender's retry backoff included); left $bl_left"
+  # fields: confabd prosody postgres busy (before), the same and the archiver (after), t0 t1
+  echo "$cpu0 $cpu1 $tc $t1" | awk '{ w = ($11 - $10) / 1000; if (w <= 0) w = 1;
+    other = ($8 - $4) / 100 - (($5 - $1) + ($6 - $2) + ($7 - $3) + $9);
+    printf "CPU while draining (%.1f s): confabd %.0f%%, archiver %.0f%%, prosody %.0f%%, postgres %.0f%%, other processes %.0f%% of a core\n",
+           w, 100 * ($5 - $1) / w, 100 * $9 / w, 100 * ($6 - $2) / w, 100 * ($7 - $3) / w, 100 * (other > 0 ? other : 0) / w }'
+  echo "sender: $(grep -o 'compliance: sender: .*' "$WORK/confabd.log" | tail -1 | sed 's/^compliance: sender: //' || true)"
+fi
+
 echo
 echo "== summary (goal in issue 5: lag p99 <= 1 s at 5,000 room messages/s)"
 echo "offered $rate msg/s, sent $(jb '.sent // 0'), rejected $(jb '.rejected // 0'), lost $(jb '.lost // 0');" \
      "committed $stored; archived once $(( events - dup )); missing $missing, duplicated $dup;" \
      "lag p50 $(jl .p50) ms, p99 $(jl .p99) ms, max $(jl .max) ms; drain $(jl .drain_ms) ms; outbox peak $peak"
+[ "$backlog" -gt 0 ] && echo "backlog of $(echo "$bl" | jq .queued) events drained at $(echo "$bl" | jq .events_per_s) events/s"
 echo "RESULT $(jq -nc --argjson bench "$BENCH" --argjson lag "$lag" \
   --arg rate "$rate" --arg rooms "$rooms" --arg occ "$occupants" --arg stored "$stored" \
   --arg events "$events" --arg missing "$missing" --arg dup "$dup" --arg extra "$extra" \
-  --arg left "$left" --arg peak "$peak" --arg commits "$commits" \
+  --arg left "$left" --arg peak "$peak" --arg commits "$commits" --argjson bl "$bl" \
   '{bench: "e2e", rate: ($rate|tonumber), rooms: ($rooms|tonumber), occupants: ($occ|tonumber),
     sent: ($bench.sent // 0), rejected: ($bench.rejected // 0), client_lost: ($bench.lost // 0),
     committed: ($stored|tonumber), events: ($events|tonumber), missing: ($missing|tonumber),
@@ -305,4 +409,4 @@ echo "RESULT $(jq -nc --argjson bench "$BENCH" --argjson lag "$lag" \
     drain_ms: $lag.drain_ms, outbox_peak: ($peak|tonumber), archive_commits: ($commits|tonumber),
     other_cpu_pct: ($bench.other_cpu_pct // null),
     cpu_s: (($bench.procs // {}) | map_values(.cpu_s)), window_s: ($bench.window_s // null),
-    reflect_p99_ms: ($bench.lat_reflect.p99 // null)}')"
+    reflect_p99_ms: ($bench.lat_reflect.p99 // null), backlog: $bl}')"

@@ -32,8 +32,8 @@ struct pg_store {
     bool msg_failing;    /* storing messages fails: logged once until one succeeds */
     struct muc_store ops;
     struct attached_event *attached;  /* goes with the next change (store.h) */
-    pg_store_event_cb *on_event;      /* an outbox row committed / writer up */
-    pg_store_event_cb *on_up;
+    pg_store_row_cb *on_event;        /* outbox rows committed */
+    pg_store_event_cb *on_up;         /* the writer is (back) up */
     void *event_ud;
     bool event_failing;               /* outbox inserts fail: logged once */
     void (*stop_done)(void *ud);
@@ -164,7 +164,7 @@ static const struct db_stmt stmts[] = {
      * transaction of the change it records; retries reuse the UUID. */
     { "outbox_put",
       "INSERT INTO compliance_outbox (uuid, room, xml) VALUES ($1::uuid, $2, $3) "
-      "ON CONFLICT (uuid) DO NOTHING", 3 },
+      "ON CONFLICT (uuid) DO NOTHING RETURNING id", 3 },
     { "outbox_fetch",
       "SELECT id, uuid, xml FROM compliance_outbox WHERE id > $1 ORDER BY id LIMIT $2", 2 },
     { "outbox_del", "DELETE FROM compliance_outbox WHERE uuid = ANY ($1::uuid[])", 1 },
@@ -274,8 +274,11 @@ static void exec(struct pg_store *s, const char *stmt, int n, const char *const 
 
 /* ---- the compliance outbox ---- */
 
+/* Also the context of its insert: the sender gets the committed row as is,
+ * without reading it back. */
 struct attached_event {
     char *uuid, *room, *xml;
+    struct pg_store *s;
 };
 
 static void attached_free(struct attached_event *e)
@@ -292,20 +295,30 @@ static void attached_free(struct attached_event *e)
  * one when it ends. The event's change failed with it (same transaction). */
 static void on_event_put(void *ud, const struct db_result *r)
 {
-    struct pg_store *s = ud;
+    struct attached_event *e = ud;
+    struct pg_store *s = e->s;
     if (r->status < 0) {
         if (r->status != -ECANCELED && !s->event_failing) {
             log_failure("writing a compliance event", r);
             s->event_failing = true;
         }
+        /* Lost connections: it may have committed all the same. */
+        if (r->status == -ECONNRESET && s->on_event)
+            s->on_event(s->event_ud, NULL);
+        attached_free(e);
         return;
     }
     if (s->event_failing) {
         log_info("store: compliance events are written again");
         s->event_failing = false;
     }
-    if (s->on_event)
-        s->on_event(s->event_ud);
+    if (s->on_event) {
+        bool one = PQresultStatus(r->res) == PGRES_TUPLES_OK && PQntuples(r->res) == 1;
+        struct pg_outbox_row row = { .id = one ? col_ll(r->res, 0, 0) : 0, .uuid = e->uuid,
+                                     .xml = e->xml };
+        s->on_event(s->event_ud, one ? &row : NULL);
+    }
+    attached_free(e);
 }
 
 static void fail_ops(const struct db_op *ops, size_t n, int rc)
@@ -322,13 +335,13 @@ static void exec_with_event(struct pg_store *s, struct db_op *ops, size_t n)
 {
     struct attached_event *e = s->attached;
     s->attached = NULL;
+    e->s = s;
     const char *ev[] = { e->uuid, e->room, e->xml };
     ops[n] = (struct db_op){ .stmt = "outbox_put", .nparams = 3, .values = ev,
-                             .cb = on_event_put, .ud = s };
+                             .cb = on_event_put, .ud = e };
     int rc = db_exec_atomic(s->db, ops, n + 1);
     if (rc < 0)
-        fail_ops(ops, n + 1, rc);
-    attached_free(e);
+        fail_ops(ops, n + 1, rc);   /* on_event_put releases e */
 }
 
 /* A change, with the attached compliance event if there is one. */
@@ -343,41 +356,45 @@ static void exec_change(struct pg_store *s, const char *stmt, int n, const char 
     exec_with_event(s, ops, 1);
 }
 
-static void put_alone(struct pg_store *s, const char *uuid, const char *room, const char *xml)
+static struct attached_event *event_copy(struct pg_store *s, const struct store_event *ev)
 {
-    const char *v[] = { uuid, room, xml };
-    exec(s, "outbox_put", 3, v, on_event_put, s);
+    struct attached_event *e = xmalloc(sizeof *e);
+    e->uuid = xstrdup(ev->uuid);
+    e->room = ev->room ? xstrdup(ev->room) : NULL;
+    e->xml = xstrndup(ev->xml, ev->xml_len);
+    e->s = s;
+    return e;
+}
+
+/* e is released by on_event_put. */
+static void put_alone(struct pg_store *s, struct attached_event *e)
+{
+    const char *v[] = { e->uuid, e->room, e->xml };
+    exec(s, "outbox_put", 3, v, on_event_put, e);
 }
 
 static void put_event(void *st, const struct store_event *ev)
 {
     struct pg_store *s = st;
     if (ev) {
-        char *xml = xstrndup(ev->xml, ev->xml_len);
-        put_alone(s, ev->uuid, ev->room, xml);
-        free(xml);
+        put_alone(s, event_copy(s, ev));
         return;
     }
     struct attached_event *e = s->attached;
     s->attached = NULL;
     if (e)
-        put_alone(s, e->uuid, e->room, e->xml);
-    attached_free(e);
+        put_alone(s, e);
 }
 
 static void attach_event(void *st, const struct store_event *ev)
 {
     struct pg_store *s = st;
     put_event(s, NULL);   /* one that no change took goes first, alone */
-    struct attached_event *e = xmalloc(sizeof *e);
-    e->uuid = xstrdup(ev->uuid);
-    e->room = ev->room ? xstrdup(ev->room) : NULL;
-    e->xml = xstrndup(ev->xml, ev->xml_len);
-    s->attached = e;
+    s->attached = event_copy(s, ev);
 }
 
-void pg_store_set_outbox(struct pg_store *s, pg_store_event_cb *committed,
-                         pg_store_event_cb *up, void *ud)
+void pg_store_set_outbox(struct pg_store *s, pg_store_row_cb *committed, pg_store_event_cb *up,
+                         void *ud)
 {
     s->on_event = committed;
     s->on_up = up;
@@ -895,7 +912,7 @@ static void on_retention_batch(void *ud, const struct db_result *r)
     if (n > 0)
         log_debug("store: retention deleted %ld messages", n);
     if (n > 0 && s->muc->compliance_on && s->on_event)
-        s->on_event(s->event_ud);
+        s->on_event(s->event_ud, NULL);
     /* A full batch means more may be waiting; the next one runs in a new
      * transaction, so writers never wait long behind us. */
     if (n >= 5000) {

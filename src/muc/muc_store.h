@@ -29,16 +29,21 @@ const struct muc_store *pg_store_ops(struct pg_store *s);
 void pg_store_set_ready(struct pg_store *s);
 /* Write statements accepted and not yet committed (waiting + in flight). */
 size_t pg_store_backlog(const struct pg_store *s);
-/* The compliance outbox, for src/muc/outbox.c. committed(ud) runs after an
- * outbox row commits; up(ud) when the writer connection is (back) up. */
+/* The compliance outbox, for src/muc/outbox.c. */
 typedef void pg_store_event_cb(void *ud);
-void pg_store_set_outbox(struct pg_store *s, pg_store_event_cb *committed,
-                         pg_store_event_cb *up, void *ud);
 struct pg_outbox_row {
     int64_t id;
     char *uuid;
     char *xml;
 };
+/* committed(ud, row) runs after outbox rows commit, in commit order: row is
+ * the row this connection inserted (borrowed for the call), or NULL when rows
+ * may have been added without it being known which (a retention purge, an
+ * insert whose outcome is unknown, one that found its UUID already there).
+ * up(ud) runs when the writer connection is (back) up. */
+typedef void pg_store_row_cb(void *ud, const struct pg_outbox_row *row);
+void pg_store_set_outbox(struct pg_store *s, pg_store_row_cb *committed, pg_store_event_cb *up,
+                         void *ud);
 /* err < 0 (rows NULL) or the rows (borrowed for the call); for count, err is
  * the number of rows in the outbox. */
 typedef void pg_store_outbox_cb(void *ud, int err, const struct pg_outbox_row *rows, size_t n);

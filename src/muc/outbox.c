@@ -25,11 +25,17 @@
 #define WINDOW 4096
 #define WINDOW_BYTES (4u << 20)
 #define MEM_MAX 8192        /* events held in memory (the window and those read ahead) */
+/* After a failure, until the archiver answers `result` again: an archiver
+ * that is away gets this many IQs per retry (each bounced by the router),
+ * not a whole window. */
+#define PROBE_WINDOW 16
 #define NOSTORE_MAX 100000  /* events held without a store */
-#define IQ_TIMEOUT_MS 10000
+#define IQ_TIMEOUT_MS 10000      /* at least; 4 round trips when the router is slower, */
+#define IQ_TIMEOUT_MAX_MS 60000  /* and while answers still come; but no more */
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 5000
-#define RESCAN_MS 30000     /* when idle, read the table from the start again */
+#define RESCAN_MS 30000     /* when idle, read the table from the start again; */
+#define RESCAN_BUSY_MS 300000   /* when busy, only this often */
 
 enum entry_state { E_PENDING, E_INFLIGHT };
 
@@ -66,19 +72,27 @@ struct outbox {
     int64_t last_rescan;
     struct entry *next_send;   /* first entry not sent in this round */
     size_t nmem, ninflight, inflight_bytes;
+    size_t window;             /* WINDOW, or PROBE_WINDOW after a failure */
     int64_t cursor;            /* highest outbox id read */
     uint64_t unread;           /* committed rows not read back yet (estimate) */
     bool dirty;                /* rows may be waiting in the table */
     bool fetching;
+    /* Caught up: every row past the cursor reached us as it committed (our
+     * own inserts, handed over by the store), so none need reading back. */
+    bool live;
     bool need_count, counting; /* the outbox size, after a (re)connect */
     unsigned fetch_limit;      /* rows asked for by the read in flight */
     bool link_up;
     int64_t backoff_until;
     uint64_t backoff_ms;
     int64_t stalled_since;     /* events waiting and no `result` since then; 0 = none */
+    int64_t srtt_ms;           /* smoothed round trip of answered events */
+    int64_t last_answer_ms;    /* the last answer to any of our IQs */
     bool unhealthy, refusing, dropping;
     char **dels;               /* acknowledged UUIDs to delete */
     size_t ndels, dels_cap;
+    /* Counters, logged when we stop (docs/benchmarks.md reads them). */
+    uint64_t n_fetches, n_read, n_direct, n_sent, n_acked, n_deletes;
 };
 
 static int64_t now_ms(void)
@@ -201,6 +215,7 @@ static int send_one(struct outbox *o, struct entry *e)
     if (r < 0)
         return r;
     e->attempt++;
+    o->n_sent++;
     e->state = E_INFLIGHT;
     e->sent_ms = now_ms();
     o->ninflight++;
@@ -212,7 +227,7 @@ static void pump(struct outbox *o)
 {
     if (!o->link_up || now_ms() < o->backoff_until)
         return;
-    while (o->next_send && o->ninflight < WINDOW && o->inflight_bytes < WINDOW_BYTES) {
+    while (o->next_send && o->ninflight < o->window && o->inflight_bytes < WINDOW_BYTES) {
         struct entry *e = o->next_send;
         if (e->state == E_PENDING && send_one(o, e) < 0)
             return;   /* congested or down: the tick tries again */
@@ -230,6 +245,7 @@ static void go_back(struct outbox *o, bool backoff)
     o->inflight_bytes = 0;
     o->next_send = o->head;
     if (backoff) {
+        o->window = PROBE_WINDOW;
         o->backoff_ms = o->backoff_ms ? o->backoff_ms * 2 : BACKOFF_MIN_MS;
         if (o->backoff_ms > BACKOFF_MAX_MS)
             o->backoff_ms = BACKOFF_MAX_MS;
@@ -240,23 +256,33 @@ static void go_back(struct outbox *o, bool backoff)
 /* ---- reading the table back ---- */
 
 static void maybe_fetch(struct outbox *o);
+static void release(struct outbox *o);
 
 static void on_rows(void *ud, int err, const struct pg_outbox_row *rows, size_t n)
 {
     struct outbox *o = ud;
     o->fetching = false;
-    if (err < 0 || o->closing) {
+    if (o->closing) {
+        release(o);
+        return;
+    }
+    if (err < 0) {
         o->dirty = true;   /* the tick tries again */
+        o->live = false;
         return;
     }
     for (size_t i = 0; i < n; i++) {
         if (rows[i].id <= o->cursor)
             continue;
         o->cursor = rows[i].id;
-        entry_add(o, rows[i].id, rows[i].uuid, rows[i].xml, strlen(rows[i].xml));
+        if (entry_add(o, rows[i].id, rows[i].uuid, rows[i].xml, strlen(rows[i].xml)))
+            o->n_read++;
     }
     if (n < o->fetch_limit) {
         o->unread = 0;   /* caught up with the table */
+        /* No commit was announced while the read ran, so every row past the
+         * cursor will be: take them as they come. */
+        o->live = !o->dirty;
     } else {
         o->unread = o->unread > n ? o->unread - n : 0;
         o->dirty = true;
@@ -275,12 +301,29 @@ static void maybe_fetch(struct outbox *o)
     o->fetching = true;
     o->dirty = false;
     o->fetch_limit = limit;
+    o->n_fetches++;
     pg_store_outbox_fetch(o->store, o->cursor, limit, on_rows, o);
 }
 
-static void on_committed(void *ud)
+/* Our own insert committed. Caught up, it goes to the window at once, in
+ * commit order (which is id order: one writer connection), without a read
+ * back; a row at or below the cursor was read back already. Otherwise (a read
+ * is running, memory is full, the row is unknown) the table is read. */
+static void on_committed(void *ud, const struct pg_outbox_row *row)
 {
     struct outbox *o = ud;
+    if (o->closing)
+        return;
+    if (row && o->live && !o->fetching && o->nmem < MEM_MAX) {
+        if (row->id > o->cursor) {
+            o->cursor = row->id;
+            if (entry_add(o, row->id, row->uuid, row->xml, strlen(row->xml)))
+                o->n_direct++;
+            kick(o);
+        }
+        return;
+    }
+    o->live = false;
     o->unread++;
     o->dirty = true;
     kick(o);
@@ -292,7 +335,11 @@ static void on_count(void *ud, int err, const struct pg_outbox_row *rows, size_t
     (void)rows;
     (void)n;
     o->counting = false;
-    if (err < 0 || o->closing)
+    if (o->closing) {
+        release(o);
+        return;
+    }
+    if (err < 0)
         return;   /* need_count stays: the tick asks again */
     o->need_count = false;
     o->unread = (size_t)err > o->nmem ? (size_t)err - o->nmem : 0;
@@ -314,6 +361,7 @@ static void maybe_count(struct outbox *o)
 static void on_db_up(void *ud)
 {
     struct outbox *o = ud;
+    o->live = false;
     o->dirty = true;
     o->need_count = true;
     kick(o);
@@ -327,6 +375,7 @@ static void flush_deletes(struct outbox *o)
         return;
     if (o->store)
         pg_store_outbox_delete(o->store, (const char *const *)o->dels, o->ndels);
+    o->n_deletes++;
     for (size_t i = 0; i < o->ndels; i++)
         free(o->dels[i]);
     o->ndels = 0;
@@ -339,8 +388,10 @@ static void acknowledged(struct outbox *o, struct entry *e)
         o->dels = xrealloc(o->dels, o->dels_cap * sizeof *o->dels);
     }
     o->dels[o->ndels++] = xstrdup(e->uuid);
+    o->n_acked++;
     entry_remove(o, e);
     o->backoff_ms = 0;
+    o->window = WINDOW;
     o->stalled_since = backlog(o) ? now_ms() : 0;
     if (o->ndels >= 500)
         flush_deletes(o);
@@ -363,8 +414,18 @@ static void on_tick(uv_timer_t *t)
 {
     struct outbox *o = container_of(t, struct outbox, tick);
     int64_t now = now_ms();
+    /* An IQ is lost only with the link or the archiver (the router answers
+     * for an archiver that is away). A router far behind (its queue on our
+     * stream is seconds long under load) is not: sending the whole window
+     * again would only lengthen that queue. So while answers keep coming, an
+     * IQ is given up only after IQ_TIMEOUT_MAX_MS. */
+    int64_t timeout = 4 * o->srtt_ms;
+    if (timeout < IQ_TIMEOUT_MS)
+        timeout = IQ_TIMEOUT_MS;
+    if (now - o->last_answer_ms < IQ_TIMEOUT_MS || timeout > IQ_TIMEOUT_MAX_MS)
+        timeout = IQ_TIMEOUT_MAX_MS;
     for (struct entry *e = o->head; e && e != o->next_send; e = e->next) {
-        if (e->state == E_INFLIGHT && now - e->sent_ms > IQ_TIMEOUT_MS) {
+        if (e->state == E_INFLIGHT && now - e->sent_ms > timeout) {
             log_debug("compliance: no answer from %s for event %s; sending again", o->archiver,
                       e->uuid);
             go_back(o, true);
@@ -379,10 +440,14 @@ static void on_tick(uv_timer_t *t)
      * again, and is stored once). */
     if (o->store && !o->fetching && o->nmem < MEM_MAX / 2)
         o->dirty = true;
-    if (o->store && !o->fetching && now - o->last_rescan >= RESCAN_MS) {
+    /* Busy, a re-read would send again every acknowledged row whose delete
+     * is still queued behind the chat (thousands when the database is behind). */
+    int64_t every = o->nmem == 0 && o->unread == 0 ? RESCAN_MS : RESCAN_BUSY_MS;
+    if (o->store && !o->fetching && now - o->last_rescan >= every) {
         o->last_rescan = now;
         o->cursor = 0;
         o->dirty = true;
+        o->live = false;
     }
     flush_deletes(o);
     maybe_count(o);
@@ -444,10 +509,15 @@ bool outbox_answer(struct outbox *o, const struct xml_node *iq)
     if (!ours(o, iq))
         return false;
     unsigned attempt = 0;
+    o->last_answer_ms = now_ms();
     struct entry *e = lookup(o, stanza_id(iq), &attempt);
     if (!e)
         return true;   /* already acknowledged (an answer to an earlier send) */
     if (strcmp(stanza_type(iq), "result") == 0) {
+        if (e->state == E_INFLIGHT && attempt == e->attempt) {
+            int64_t rtt = now_ms() - e->sent_ms;
+            o->srtt_ms = o->srtt_ms ? (7 * o->srtt_ms + rtt) / 8 : rtt;
+        }
         acknowledged(o, e);
         return true;
     }
@@ -510,6 +580,7 @@ struct outbox *outbox_new(uv_loop_t *loop, const struct outbox_cfg *cfg, struct 
     o->unreachable_ms = cfg->unreachable_ms;
     o->store = store;
     o->io = *io;
+    o->window = WINDOW;
     uv_timer_init(loop, &o->tick);
     uv_timer_init(loop, &o->kick);
     uv_timer_start(&o->tick, on_tick, 1000, 1000);
@@ -518,9 +589,11 @@ struct outbox *outbox_new(uv_loop_t *loop, const struct outbox_cfg *cfg, struct 
     return o;
 }
 
-static void on_closed(uv_handle_t *h)
+/* The last of the two handles and of the store's answers still due frees it:
+ * a read in flight at stop is answered later (db_stop cancels it at the
+ * latest), after our handles have closed. */
+static void release(struct outbox *o)
 {
-    struct outbox *o = h->data;
     if (--o->closing > 0)
         return;
     while (o->head)
@@ -538,16 +611,25 @@ static void on_closed(uv_handle_t *h)
     free(o);
 }
 
+static void on_closed(uv_handle_t *h)
+{
+    release(h->data);
+}
+
 void outbox_free(struct outbox *o)
 {
     if (!o)
         return;
+    log_info("compliance: sender: %" PRIu64 " events acknowledged by %s; %" PRIu64 " IQs sent; "
+             "%" PRIu64 " events taken as they committed, %" PRIu64 " read back in %" PRIu64
+             " reads; %" PRIu64 " deletes", o->n_acked, o->archiver, o->n_sent, o->n_direct,
+             o->n_read, o->n_fetches, o->n_deletes);
     /* The store outlives us by a little: it must not call us any more. Acknowledged
      * rows not yet deleted are sent again at the next start (and stored once). */
     if (o->store)
         pg_store_set_outbox(o->store, NULL, NULL, NULL);
     o->store = NULL;
-    o->closing = 2;
+    o->closing = 2 + (o->fetching ? 1 : 0) + (o->counting ? 1 : 0);
     o->tick.data = o;
     o->kick.data = o;
     uv_close((uv_handle_t *)&o->tick, on_closed);

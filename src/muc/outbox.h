@@ -1,14 +1,16 @@
 /* outbox.h — confabd's compliance sender (I/O side of src/muc/compliance.c).
  *
  * Events are committed to the outbox table (compliance_outbox) with the change
- * they record. The sender reads them back in id order on the reader
- * connection, keeps at most a window of them in memory, sends each as
+ * they record. When the sender is caught up with the table the store hands it
+ * each row right after its commit; otherwise it reads them back in id order on
+ * the reader connection. It keeps a bounded number in memory, sends each as
  * <iq type='set'><event/></iq> to the archiver over the component link with a
  * bounded number in flight, and deletes a row once the archiver answered
  * `result` (which it sends only after its own commit). A `wait` error, any
  * error but `modify`, a timeout or a lost link sends every unanswered event
  * again, in order, after a capped backoff, with the same UUID (go-back-N: the
- * archiver stores each UUID once). A `modify` error (a malformed event) is
+ * archiver stores each UUID once); after a failure only a few go out until a
+ * `result` shows the archiver is back. A `modify` error (a malformed event) is
  * logged and the event parked: it stays in the table, and is not sent again
  * until the next start.
  *

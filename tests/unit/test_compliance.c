@@ -685,6 +685,38 @@ static void test_outbox_parks_malformed_and_ignores_foreign(void **state)
     xml_unref(st);
 }
 
+/* After a failure only a few events go out until the archiver answers
+ * `result` again (an archiver that is away is not sent the whole window on
+ * every retry); then the rest follow, in order. */
+static void test_outbox_probes_after_a_failure(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    char uuid[N][40];
+    for (size_t i = 0; i < N; i++) {
+        snprintf(uuid[i], sizeof uuid[i], "00000000-0000-4000-8000-%012zx", i + 100);
+        char *xml = xasprintf("<event xmlns='" NS_COMPLIANCE "' id='%s' type='join'/>", uuid[i]);
+        outbox_push(ob.o, uuid[i], xml, strlen(xml));
+        free(xml);
+    }
+    outbox_link(ob.o, true);
+    ob_run(20);
+    assert_int_equal(ob.nsent, N);        /* the whole window at once */
+    assert_true(ob_answer(0, "wait"));
+    ob_clear();
+    ob_run(1300);
+    size_t probe = ob.nsent;
+    assert_true(probe >= 1 && probe < N);   /* a probe, not the window */
+    for (size_t i = 0; i < probe; i++)
+        assert_string_equal(sent_uuid(i), uuid[i]);
+    assert_true(ob_answer(0, NULL));      /* the archiver is back */
+    size_t first = probe;
+    ob_run(20);
+    assert_int_equal(ob.nsent, first + (N - probe));   /* the rest, in order */
+    for (size_t i = first; i < ob.nsent; i++)
+        assert_string_equal(sent_uuid(i), uuid[probe + (i - first)]);
+}
+
 static void test_outbox_link_loss_resends(void **state)
 {
     (void)state;
@@ -731,6 +763,8 @@ int main(void)
                                         ob_setup, ob_teardown),
         cmocka_unit_test_setup_teardown(test_outbox_parks_malformed_and_ignores_foreign,
                                         ob_setup, ob_teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_probes_after_a_failure, ob_setup,
+                                        ob_teardown),
         cmocka_unit_test_setup_teardown(test_outbox_link_loss_resends, ob_setup, ob_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
