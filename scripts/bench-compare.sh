@@ -4,8 +4,8 @@
 # mod_muc, (d) confabd through ejabberd, on loopback with a private PostgreSQL.
 # Writes docs/bench/compare.md, compare.json and compare-*.png and prints the table.
 #
-#   scripts/bench-compare.sh            # default sizes, ~15 min on 2 cores
-#   scripts/bench-compare.sh --quick    # ~3 min smoke run
+#   scripts/bench-compare.sh            # default sizes, ~15 min on 2 cores (more when busy)
+#   scripts/bench-compare.sh --quick    # ~5 min smoke run
 #   scripts/bench-compare.sh --help     # sizes, rates, subsets (--systems a,b)
 #
 # CONFAB_BUILD: build directory with confabd, confabctl and confab-bench (default build/).

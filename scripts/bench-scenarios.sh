@@ -22,13 +22,16 @@
 # for another binary) per measurement with [storage] durability = commit and no
 # per-occupant rate limits; waits (up to $QUIET_WAIT s, default 60) for a quiet machine before each
 # measurement and reports the CPU other processes used; measured processes run at
-# nice $BENCH_NICE (default -10). --quick shrinks everything (~3 min).
+# nice $BENCH_NICE (default -10). --quick shrinks everything (~4 min).
 # Needs root, jq and psql.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-${CONFAB_BUILD:-$ROOT/build}}
 CONFABD=${CONFABD:-$BUILD/confabd}   # e.g. one built from a clean snapshot of a commit
+# the schema must be the one that confabd knows: its own build's confabctl when there is one
+CONFABCTL=${CONFABCTL:-$(dirname "$CONFABD")/confabctl}
+[ -x "$CONFABCTL" ] || CONFABCTL=$BUILD/confabctl
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 MUC=conference.bench.local
 NICE=${BENCH_NICE:--10}
@@ -56,7 +59,7 @@ else
 fi
 want() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
-for bin in "$CONFABD" "$BUILD/confab-bench" "$BUILD/confabctl"; do
+for bin in "$CONFABD" "$BUILD/confab-bench" "$CONFABCTL"; do
   [ -x "$bin" ] || { echo "bench-scenarios.sh: $bin is not built" >&2; exit 1; }
 done
 command -v jq >/dev/null || { echo "bench-scenarios.sh: needs jq" >&2; exit 1; }
@@ -141,7 +144,7 @@ level = warn
 EOF
 }
 write_cfg "$WORK/migrate.ini" "$(free_port)"
-"$BUILD/confabctl" -c "$WORK/migrate.ini" db migrate >/dev/null
+"$CONFABCTL" -c "$WORK/migrate.ini" db migrate >/dev/null
 
 LAST=""
 bench() {

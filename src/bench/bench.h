@@ -113,6 +113,7 @@ struct cres {
     uint32_t conns, conn_failed, disconnects, joins_ok, joins_failed;
     uint64_t sent, deliveries, deliveries_win, reflected, fanout, unique, dup, reordered;
     uint64_t misrouted, rejected, history, errors_other;
+    uint64_t unsent;      /* still queued in libstrophe at the end: not counted as sent */
     double cpu_s;
     struct hist lat_all, lat_reflect, lat_fanout, lat_join, lag;
 };

@@ -74,6 +74,7 @@ void cres_merge(struct cres *d, const struct cres *s)
     d->rejected += s->rejected;
     d->history += s->history;
     d->errors_other += s->errors_other;
+    d->unsent += s->unsent;
     d->cpu_s += s->cpu_s;
     hist_merge(&d->lat_all, &s->lat_all);
     hist_merge(&d->lat_reflect, &s->lat_reflect);

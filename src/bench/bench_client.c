@@ -51,7 +51,7 @@ static struct copts {
     const char *room_prefix;
     const char *label;
     unsigned users, rooms, occupants, senders, workers, window;
-    double rate, duration, warmup, drain, timeout;
+    double rate, duration, warmup, drain, timeout, idle_end;
     unsigned body_bytes;
     bool poisson, quiet;
     unsigned seed;
@@ -62,7 +62,7 @@ static struct copts {
     .server_host = "127.0.0.1", .server_port = 5222, .domain = "localhost",
     .user_prefix = "user", .password = "bench", .room_prefix = "bench", .label = "",
     .rooms = 10, .occupants = 10, .window = 32, .rate = 1000, .duration = 10, .warmup = 2,
-    .drain = 10, .timeout = 120, .body_bytes = 64, .seed = 1,
+    .drain = 10, .timeout = 120, .idle_end = 3, .body_bytes = 64, .seed = 1,
 };
 
 /* ------------------------------------------------------------ shared model */
@@ -454,6 +454,16 @@ static void send_due(int64_t now)
     }
 }
 
+/* Stanzas our connections have not written to their sockets yet. */
+static unsigned long queued_messages(void)
+{
+    unsigned long n = 0;
+    for (unsigned i = 0; i < Wk.n; i++)
+        if (Wk.c[i].x && Wk.c[i].state == CS_JOINED)
+            n += (unsigned long)xmpp_conn_send_queue_len(Wk.c[i].x);
+    return n;
+}
+
 /* One step of the phase machine; returns false when the worker is done. */
 static bool worker_step(int64_t now)
 {
@@ -503,9 +513,13 @@ static bool worker_step(int64_t now)
         break;
     case 'x':
         send_due(now);
-        if (now >= Wk.send_end && Wk.k_next >= k_total &&
-            (now - Wk.last_rx > 1 * SEC ||
-             now >= Wk.send_end + (int64_t)(C.drain * SEC)))
+        if (now < Wk.send_end || Wk.k_next < k_total)
+            break;
+        if (now >= Wk.send_end + (int64_t)(C.drain * SEC))
+            return false;
+        /* Done once our own messages have left (a message still in libstrophe's
+         * queue has not reached the router) and --idle-end passed without a copy. */
+        if (now - Wk.last_rx > (int64_t)(C.idle_end * SEC) && !queued_messages())
             return false;
         break;
     default:
@@ -516,6 +530,18 @@ static bool worker_step(int64_t now)
 
 static void worker_report(void)
 {
+    /* At the --drain limit, messages still queued were never sent. */
+    for (unsigned i = 0; i < Wk.n; i++) {
+        struct conn *c = &Wk.c[i];
+        if (!c->x || c->state != CS_JOINED || c->u >= S)
+            continue;
+        uint32_t q = (uint32_t)xmpp_conn_send_queue_len(c->x);
+        if (q > Wk.a.sent[c->u])
+            q = Wk.a.sent[c->u];
+        Wk.a.sent[c->u] -= q;
+        Wk.r.sent -= q;
+        Wk.r.unsent += q;
+    }
     Wk.r.cpu_s = bench_self_cpu();
     if (cres_write_all(Wk.up_fd, "R", 1) < 0 || cres_write_all(Wk.up_fd, &Wk.r, sizeof Wk.r) < 0 ||
         cres_write_all(Wk.up_fd, Wk.a.sent, S * sizeof(uint32_t)) < 0 ||
@@ -570,11 +596,20 @@ static void worker_main(unsigned w, int up_fd, int down_fd)
         if (Wk.stage != 'x')
             read_control();
         unsigned long tmo = 5;
-        if (Wk.stage == 'x') {
+        if (Wk.stage == 'x' && Wk.k_next < k_total) {
+            /* libstrophe waits in whole ms: wake at the next due time rounded up,
+             * never spin. Sends are then up to 1 ms late, which the latency (from
+             * the scheduled time) and the send lag include. */
             int64_t dl = Wk.next_sched - bench_now_ns();
-            tmo = dl <= 0 ? 0 : dl > 5 * MS ? 5 : (unsigned long)(dl / MS);
+            tmo = dl <= 0 ? 0 : dl >= 5 * MS ? 5 : (unsigned long)((dl + MS - 1) / MS);
         }
+        int64_t t = bench_now_ns();
         xmpp_run_once(Wk.ctx, tmo);
+        /* With no connection left libstrophe returns at once: do not spin. */
+        if (tmo && bench_now_ns() - t < 100000) {
+            struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)tmo * MS };
+            nanosleep(&ts, NULL);
+        }
     }
     worker_report();
     worker_close();
@@ -651,9 +686,10 @@ static void report(const struct cres *r, const struct cres_arrays *a, struct pro
            *C.label ? " " : "", C.label, N, W, M, C.muc, S, C.rate, C.duration, C.warmup);
     printf("  connections %u ok, %u failed; joins %u ok, %u failed; disconnects %u\n", r->conns,
            r->conn_failed, r->joins_ok, r->joins_failed, r->disconnects);
-    printf("  sent %" PRIu64 " messages, rejected %" PRIu64 "; deliveries %" PRIu64
-           " (%.0f/s in the window); expected %" PRIu64 ", unique %" PRIu64 "\n",
-           r->sent, r->rejected, r->deliveries, dps, expected, r->unique);
+    printf("  sent %" PRIu64 " messages (%" PRIu64 " more still queued in the bench at the "
+           "end), rejected %" PRIu64 "; deliveries %" PRIu64 " (%.0f/s in the window); "
+           "expected %" PRIu64 ", unique %" PRIu64 "\n",
+           r->sent, r->unsent, r->rejected, r->deliveries, dps, expected, r->unique);
     printf("  lost %" PRIu64 ", duplicated %" PRIu64 ", reordered %" PRIu64 ", misrouted %" PRIu64
            ", history %" PRIu64 ", other errors %" PRIu64 "\n",
            lost, r->dup, r->reordered, r->misrouted, r->history, r->errors_other);
@@ -682,13 +718,15 @@ static void report(const struct cres *r, const struct cres_arrays *a, struct pro
     printf("RESULT {\"mode\":\"client\",\"label\":\"%s\",\"ok\":%s,\"muc\":\"%s\",\"users\":%u,"
            "\"rooms\":%u,\"senders\":%u,\"workers\":%u,\"rate\":%.1f,\"duration\":%.1f,"
            "\"conns\":%u,\"conn_failed\":%u,\"joins_ok\":%u,\"joins_failed\":%u,"
-           "\"disconnects\":%u,\"sent\":%" PRIu64 ",\"rejected\":%" PRIu64
+           "\"disconnects\":%u,\"sent\":%" PRIu64 ",\"unsent\":%" PRIu64
+           ",\"rejected\":%" PRIu64
            ",\"deliveries\":%" PRIu64 ",\"deliveries_win\":%" PRIu64
            ",\"deliveries_per_s\":%.1f,\"expected\":%" PRIu64 ",\"unique\":%" PRIu64
            ",\"lost\":%" PRIu64 ",\"dup\":%" PRIu64 ",\"reordered\":%" PRIu64
            ",\"misrouted\":%" PRIu64 ",",
            C.label, ok ? "true" : "false", C.muc, N, M, S, W, C.rate, C.duration, r->conns,
-           r->conn_failed, r->joins_ok, r->joins_failed, r->disconnects, r->sent, r->rejected,
+           r->conn_failed, r->joins_ok, r->joins_failed, r->disconnects, r->sent, r->unsent,
+           r->rejected,
            r->deliveries, r->deliveries_win, dps, expected, r->unique, lost, r->dup,
            r->reordered, r->misrouted);
     hist_json(stdout, "lat", &r->lat_all, true);
@@ -726,6 +764,8 @@ static void usage(FILE *f)
             "      --rooms M, --occupants N, --users K (default M*N), --senders S (default K)\n"
             "      --rate R            groupchat messages/s, all senders (default 1000)\n"
             "      --duration S, --warmup S, --drain S   (defaults 10, 2, 10)\n"
+            "      --idle-end S        after the last send, stop once S s pass without a\n"
+            "                          copy (default 3; at most --drain s in all)\n"
             "      --poisson           exponential gaps instead of a fixed schedule\n"
             "      --body-bytes B      body size (default 64)\n"
             "      --workers W         worker processes (default 2, at least K/500)\n"
@@ -752,7 +792,7 @@ static void parse_args(int argc, char **argv)
     enum {
         O_MODE = 256, O_SERVER, O_DOMAIN, O_PREFIX, O_PASS, O_MUC, O_RPREFIX, O_ROOMS, O_OCC,
         O_USERS, O_SENDERS, O_RATE, O_DUR, O_WARM, O_DRAIN, O_POISSON, O_BODY, O_WORKERS,
-        O_WINDOW, O_PID, O_TIMEOUT, O_LABEL, O_SEED, O_QUIET,
+        O_WINDOW, O_PID, O_TIMEOUT, O_LABEL, O_SEED, O_QUIET, O_IDLE,
     };
     static const struct option lo[] = {
         { "mode", required_argument, NULL, O_MODE },
@@ -770,6 +810,7 @@ static void parse_args(int argc, char **argv)
         { "duration", required_argument, NULL, O_DUR },
         { "warmup", required_argument, NULL, O_WARM },
         { "drain", required_argument, NULL, O_DRAIN },
+        { "idle-end", required_argument, NULL, O_IDLE },
         { "poisson", no_argument, NULL, O_POISSON },
         { "body-bytes", required_argument, NULL, O_BODY },
         { "workers", required_argument, NULL, O_WORKERS },
@@ -816,6 +857,7 @@ static void parse_args(int argc, char **argv)
         case O_DUR: C.duration = num(optarg, "--duration"); break;
         case O_WARM: C.warmup = num(optarg, "--warmup"); break;
         case O_DRAIN: C.drain = num(optarg, "--drain"); break;
+        case O_IDLE: C.idle_end = num(optarg, "--idle-end"); break;
         case O_POISSON: C.poisson = true; break;
         case O_BODY: C.body_bytes = (unsigned)num(optarg, "--body-bytes"); break;
         case O_WORKERS: C.workers = (unsigned)num(optarg, "--workers"); break;

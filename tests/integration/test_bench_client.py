@@ -18,7 +18,9 @@ import pytest
 import confabtest as ct
 
 sys.path.insert(0, str(ct.REPO / "scripts"))
+sys.dont_write_bytecode = True  # no __pycache__ in scripts/ (it is distributed)
 import bench_compare as bc  # noqa: E402
+sys.dont_write_bytecode = False
 
 ROOMS, OCC = 3, 4
 PASSWORD = "bench-pw"
@@ -69,8 +71,9 @@ def test_prosody_muc(prosody):
     rc, res, out = run_bench(prosody, bc.PROSODY_MUC, pids={"router": prosody.pid})
     assert rc == 0, out
     check_clean(res, out, 40)
+    # CPU in a 2 s window at this load can be below /proc's 10 ms tick: only sampled
     router = res["procs"]["router"]
-    assert router["cpu_s"] > 0 and router["rss_kb"] > 0, out
+    assert router["cpu_s"] >= 0 and router["rss_kb"] > 0, out
 
 
 def test_confabd_via_prosody(prosody, pg, tmp_path):
@@ -86,7 +89,8 @@ def test_confabd_via_prosody(prosody, pg, tmp_path):
                                  pids={"router": prosody.pid, "muc": d.proc.pid})
         assert rc == 0, out
         check_clean(res, out, 40)
-        assert res["procs"]["muc"]["cpu_s"] > 0, out
+        muc = res["procs"]["muc"]
+        assert muc["cpu_s"] >= 0 and muc["rss_kb"] > 0, out
     finally:
         d.check_clean_exit()
 

@@ -33,6 +33,7 @@ static void test_merge(void **state)
     a->joins_ok = 3;
     a->cpu_s = 0.5;
     b->sent = 5;
+    b->unsent = 2;
     for (uint64_t v = 1; v <= 100; v++)
         hist_add(&a->lat_all, v * 1000);
     for (uint64_t v = 101; v <= 200; v++)
@@ -40,6 +41,7 @@ static void test_merge(void **state)
     b->cpu_s = 0.25;
     cres_merge(a, b);
     assert_int_equal(a->sent, 15);
+    assert_int_equal(a->unsent, 2);
     assert_int_equal(a->dup, 1);
     assert_int_equal(a->joins_ok, 3);
     assert_true(a->cpu_s == 0.75);
