@@ -17,12 +17,12 @@
 
 /* Oldest first along messages_room_ts; keyed by the primary key, so a row is
  * deleted exactly once. Idempotent, as db.c requires. */
-static const char batch_sql[] =
-    "WITH victims AS (SELECT seq FROM messages WHERE room_id = $1 AND ts < $2::timestamptz "
-    "ORDER BY ts LIMIT $3::integer), "
-    "gone AS (DELETE FROM messages m USING victims v WHERE m.room_id = $1 AND m.seq = v.seq "
-    "RETURNING 1) "
-    "SELECT count(*) FROM gone";
+#define PURGE_BATCH \
+    "WITH victims AS (SELECT seq FROM messages WHERE room_id = $1 AND ts < $2::timestamptz " \
+    "ORDER BY ts LIMIT $3::integer), " \
+    "gone AS (DELETE FROM messages m USING victims v WHERE m.room_id = $1 AND m.seq = v.seq " \
+    "RETURNING m.seq) "
+static const char batch_sql[] = PURGE_BATCH "SELECT count(*) FROM gone";
 
 /* The same batch when confabd sends a compliance stream: the batch also writes
  * a `purge` event to confabd's outbox, in its own transaction (as confabd's
@@ -31,10 +31,7 @@ static const char batch_sql[] =
  * $5 the room JID, $6 why; all three are ours (a prepared room JID cannot hold
  * a quote), so they go into the XML as they are. */
 static const char batch_event_sql[] =
-    "WITH victims AS (SELECT seq FROM messages WHERE room_id = $1 AND ts < $2::timestamptz "
-    "ORDER BY ts LIMIT $3::integer), "
-    "gone AS (DELETE FROM messages m USING victims v WHERE m.room_id = $1 AND m.seq = v.seq "
-    "RETURNING m.seq), "
+    PURGE_BATCH ", "
     "s AS (SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM gone HAVING count(*) > 0), "
     "e AS (SELECT gen_random_uuid() AS u, s.* FROM s), "
     "o AS (INSERT INTO compliance_outbox (uuid, room, xml) SELECT u, $5, format("

@@ -54,6 +54,14 @@ struct pg_store {
  * variants rather than optional conditions everywhere, so that each can use
  * its index: the primary key when only seq bounds the scan, messages_room_ts
  * for a time range, messages_fts for words. The last parameter is the LIMIT. */
+/* One retention batch, room by room through the (room_id, ts) index: never a
+ * scan of the whole table; rooms without any limit are not even visited. */
+#define RETENTION_DELETE \
+    "DELETE FROM messages WHERE ctid = ANY (ARRAY(SELECT m.ctid FROM rooms r " \
+    "CROSS JOIN LATERAL (SELECT ctid FROM messages WHERE room_id = r.id AND ts < now() - " \
+    "coalesce(r.max_history_age, $1::interval) LIMIT 5000) m " \
+    "WHERE r.max_history_age IS NOT NULL OR $1::interval IS NOT NULL LIMIT 5000))"
+
 #define MAM_COLUMNS "seq, (extract(epoch FROM ts) * 1000)::bigint, stanza, sender_jid, nick"
 #define MAM_ROOM "room_id = (SELECT id FROM rooms WHERE jid = $1)"
 #define MAM_WITH \
@@ -131,22 +139,12 @@ static const struct db_stmt stmts[] = {
       "reason = EXCLUDED.reason, destroyed_at = now(), expires_at = EXCLUDED.expires_at", 4 },
     /* Retention: one small batch per statement, so no long locks. A room's own
      * max_history_age wins over the service's ($1; NULL = keep forever). */
-    { "retention_batch",
-      /* Room by room through the (room_id, ts) index: never a scan of the
-       * whole table. Rooms without any limit are not even visited. */
-      "DELETE FROM messages WHERE ctid = ANY (ARRAY(SELECT m.ctid FROM rooms r "
-      "CROSS JOIN LATERAL (SELECT ctid FROM messages WHERE room_id = r.id AND ts < now() - "
-      "coalesce(r.max_history_age, $1::interval) LIMIT 5000) m "
-      "WHERE r.max_history_age IS NOT NULL OR $1::interval IS NOT NULL LIMIT 5000))", 1 },
+    { "retention_batch", RETENTION_DELETE, 1 },
     /* The same batch with compliance on: one `purge` event per room written to
      * the outbox in the batch's own transaction ($2: confabd's domain, the
      * actor). The count of deleted messages comes back as a row. */
     { "retention_batch_ev",
-      "WITH d AS (DELETE FROM messages WHERE ctid = ANY (ARRAY(SELECT m.ctid FROM rooms r "
-      "CROSS JOIN LATERAL (SELECT ctid FROM messages WHERE room_id = r.id AND ts < now() - "
-      "coalesce(r.max_history_age, $1::interval) LIMIT 5000) m "
-      "WHERE r.max_history_age IS NOT NULL OR $1::interval IS NOT NULL LIMIT 5000)) "
-      "RETURNING room_id, seq), "
+      "WITH d AS (" RETENTION_DELETE " RETURNING room_id, seq), "
       "s AS (SELECT r.jid, count(*) AS n, min(d.seq) AS lo, max(d.seq) AS hi FROM d "
       "JOIN rooms r ON r.id = d.room_id GROUP BY r.jid), "
       "e AS (SELECT gen_random_uuid() AS u, s.* FROM s), "
