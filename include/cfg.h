@@ -42,6 +42,7 @@ struct cfg_muc {
     uint64_t presence_burst;
     bool create_rooms;
     bool persistent_default;
+    bool log_by_default;
     uint64_t max_mam_page;
     uint64_t max_message_size;
     uint64_t max_joined_rooms;

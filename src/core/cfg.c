@@ -58,6 +58,7 @@ static const struct key keys[] = {
     { "muc", "presence_burst", K_UINT, OFF(muc.presence_burst), "10", 1, 1000000, true, 0 },
     { "muc", "create_rooms", K_BOOL, OFF(muc.create_rooms), "true", NOLIMIT, true, 0 },
     { "muc", "persistent_default", K_BOOL, OFF(muc.persistent_default), "false", NOLIMIT, true, 0 },
+    { "muc", "log_by_default", K_BOOL, OFF(muc.log_by_default), "true", NOLIMIT, true, 0 },
     { "muc", "max_mam_page", K_UINT, OFF(muc.max_mam_page), "100", 1, 10000, true, 0 },
     { "muc", "max_message_size", K_SIZE, OFF(muc.max_message_size), "32KiB", 64, 1 << 20, true, 0 },
     { "muc", "max_joined_rooms", K_UINT, OFF(muc.max_joined_rooms), "100", 0, 100000, true, 0 },

@@ -130,7 +130,10 @@ static void ask_moderators(struct muc *m, struct room *room, const struct occupa
     struct xml_node *x = form_new("form", NS_MUC_REQUEST, "Voice request",
                                   "To approve this request for voice, select the "
                                   "\"Grant voice to this person?\" checkbox and submit.");
-    form_add_field(x, "list-single", "muc#role", "Requested role", "participant");
+    /* A list-single offers what it holds; voice is the only role asked for here. */
+    struct xml_node *role = form_add_field(x, "list-single", "muc#role", "Requested role",
+                                           "participant");
+    form_add_option(role, "Participant", "participant");
     form_add_field(x, "jid-single", "muc#jid", "User ID", occ->current ? occ->current->jid
                                                                       : occ->bare_jid);
     form_add_field(x, "text-single", "muc#roomnick", "Room Nickname", occ->nick);

@@ -33,7 +33,7 @@ void muc_limits_default(struct muc_limits *lim)
         .max_rooms = 0, .max_occupants = 1000, .max_rooms_per_user = 0, .max_history = 100,
         .default_history = 20, .max_nick_bytes = 128, .msg_rate = 5, .msg_burst = 20,
         .presence_rate = 2, .presence_burst = 10, .create_rooms = true,
-        .persistent_default = false, .max_mam_page = 100,
+        .persistent_default = false, .log_by_default = true, .max_mam_page = 100,
         .max_message_bytes = 32768, .max_joined_rooms = 100,
     };
 }

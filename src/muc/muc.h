@@ -59,6 +59,7 @@ struct muc_limits {
     unsigned max_mam_page;         /* XEP-0313: most results per archive query page */
     unsigned max_message_bytes;    /* body of one groupchat or private message */
     unsigned max_joined_rooms;     /* rooms one bare JID may be in at once; 0 = unlimited */
+    bool log_by_default;           /* new rooms archive (muc#roomconfig_enablelogging) */
 };
 
 struct muc_io {

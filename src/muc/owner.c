@@ -1,6 +1,7 @@
 /* §10: the owner configures the room (muc#roomconfig) and may destroy it. */
 #include "compat.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,56 @@ static void add_jid_list(struct xml_node *x, const struct room *room, const char
             form_add_value(f, a->jid);
 }
 
+static int cmp_unsigned(const void *a, const void *b)
+{
+    unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+    return (x > y) - (x < y);
+}
+
+/* Offered maxusers values: the usual steps below the service cap, the cap itself
+ * and the room's current value, ascending and without duplicates. */
+static size_t maxusers_options(unsigned cap, unsigned cur, unsigned out[10])
+{
+    static const unsigned steps[] = { 10, 20, 30, 50, 100, 200, 500, 1000 };
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(steps); i++)
+        if (!cap || steps[i] < cap)
+            out[n++] = steps[i];
+    if (cap)
+        out[n++] = cap;
+    if (cur)
+        out[n++] = cur;
+    qsort(out, n, sizeof *out, cmp_unsigned);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!k || out[k - 1] != out[i])
+            out[k++] = out[i];
+    return k;
+}
+
+/* §15.5.3 registers maxusers as list-single: the options, with "none" (the service
+ * maximum) only when the service has no cap. */
+static void add_maxusers(struct xml_node *x, const struct muc *m, const struct room *room)
+{
+    unsigned cap = m->lim.max_occupants, cur = room_max_users(m, room);
+    char v[16];
+    snprintf(v, sizeof v, "%u", cur);
+    struct xml_node *f = form_add_field(x, "list-single", F("maxusers"),
+                                        "Maximum number of occupants", cur ? v : "none");
+    unsigned opts[10];
+    size_t n = maxusers_options(cap, cur, opts);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(v, sizeof v, "%u", opts[i]);
+        form_add_option(f, v, v);
+    }
+    if (!cap)
+        form_add_option(f, "No limit", "none");
+}
+
+/* Every field has the var and type XEP-0045 §15.5.3 registers (checked against the
+ * XEP text by test_form_registry). The history length is muc#maxhistoryfetch,
+ * the registered name; Prosody's unregistered muc#roomconfig_historylength is
+ * still read on submit. */
 static struct xml_node *config_form(const struct muc *m, const struct room *room)
 {
     const struct room_config *c = &room->cfg;
@@ -44,7 +95,7 @@ static struct xml_node *config_form(const struct muc *m, const struct room *room
     struct xml_node *x = form_new("form", NS_MUC_ROOMCONFIG, title,
                                   "Complete this form to configure the room.");
     form_add_field(x, "text-single", F("roomname"), "Natural-language room name", c->name);
-    form_add_field(x, "text-multi", F("roomdesc"), "Short description of the room", c->desc);
+    form_add_field(x, "text-single", F("roomdesc"), "Short description of the room", c->desc);
     form_add_field(x, "text-single", F("lang"), "Natural language of discussions", c->lang);
     form_add_bool(x, F("persistentroom"), "Make the room persistent", c->persistent);
     form_add_bool(x, F("publicroom"), "Make the room publicly searchable", c->public_list);
@@ -66,18 +117,18 @@ static struct xml_node *config_form(const struct muc *m, const struct room *room
     static const enum muc_pm pms[] = { PM_ANYONE, PM_PARTICIPANTS, PM_MODERATORS, PM_NONE };
     for (size_t i = 0; i < ARRAY_SIZE(pms); i++)
         form_add_option(f, perm_pm_name(pms[i]), perm_pm_name(pms[i]));
-    char num[16];
-    snprintf(num, sizeof num, "%u", room_max_users(m, room));
-    form_add_field(x, "text-single", F("maxusers"), "Maximum number of occupants", num);
+    add_maxusers(x, m, room);
     add_role_list(x, F("presencebroadcast"), "Roles whose presence is broadcast",
                   c->presence_broadcast);
     add_role_list(x, F("getmemberlist"), "Roles that may retrieve the member list",
                   c->get_member_list);
+    char num[16];
     snprintf(num, sizeof num, "%u", c->history_length);
-    form_add_field(x, "text-single", F("historylength"), "Messages of history sent on join",
+    form_add_field(x, "text-single", "muc#maxhistoryfetch", "Messages of history sent on join",
                    num);
-    form_add_bool(x, F("enablelogging"), "Log (archive) the discussion", c->logging);
-    form_add_bool(x, "mam", "Archive messages (XEP-0313)", c->logging);
+    /* The one archive switch: it also decides whether XEP-0313 answers. */
+    form_add_bool(x, F("enablelogging"), "Archive the discussion (history search, XEP-0313)",
+                  c->logging);
     add_jid_list(x, room, F("roomadmins"), "Room admins", AFFIL_ADMIN);
     add_jid_list(x, room, F("roomowners"), "Room owners", AFFIL_OWNER);
     return x;
@@ -95,118 +146,200 @@ struct pending {
     bool set_owners;
 };
 
-static int read_bool(const struct form *f, const char *var, bool *dst)
+/* A field reader: NULL, or why the value is refused (named with the field in the
+ * error text). off is where in struct room_config the generic readers write. */
+typedef const char *field_reader(const struct muc *m, const struct form_field *fl,
+                                 struct pending *p, size_t off);
+
+#define CFG_AT(p, off, type) ((type *)((char *)&(p)->cfg + (off)))
+
+static const char *read_bool(const struct muc *m, const struct form_field *fl,
+                             struct pending *p, size_t off)
 {
-    int r = form_bool(f, var, dst);
-    return r == -ENOENT ? 0 : r;
+    struct form one = { .fields = (struct form_field *)fl, .nfields = 1 };
+    return form_bool(&one, fl->var, CFG_AT(p, off, bool)) < 0 ? "not a boolean" : NULL;
 }
 
-static int read_text(const struct form *f, const char *var, char **dst)
+/* Several values (a text-multi sent by an older form) are joined by lines. */
+static const char *read_text(const struct muc *m, const struct form_field *fl,
+                             struct pending *p, size_t off)
 {
-    const struct form_field *fld = form_get(f, var);
-    if (!fld)
-        return 0;
     struct buf b;
     buf_init(&b);
-    for (size_t i = 0; i < fld->nvalues; i++) {
+    for (size_t i = 0; i < fl->nvalues; i++) {
         if (i)
             buf_putc(&b, '\n');
-        buf_puts(&b, fld->values[i]);
+        buf_puts(&b, fl->values[i]);
     }
+    char **dst = CFG_AT(p, off, char *);
     free(*dst);
     *dst = buf_steal(&b, NULL);
-    return 0;
+    return NULL;
 }
 
-static int read_roles(const struct form *f, const char *var, unsigned *dst)
+static const char *read_roles(const struct muc *m, const struct form_field *fl,
+                              struct pending *p, size_t off)
 {
-    const struct form_field *fld = form_get(f, var);
-    if (!fld)
-        return 0;
     unsigned set = 0;
-    for (size_t i = 0; i < fld->nvalues; i++) {
+    for (size_t i = 0; i < fl->nvalues; i++) {
         enum muc_role r;
-        if (perm_role_parse(fld->values[i], &r) < 0 || r == ROLE_NONE)
-            return -EINVAL;
+        if (perm_role_parse(fl->values[i], &r) < 0 || r == ROLE_NONE)
+            return "not a list of moderator, participant, visitor";
         set |= ROLE_BIT(r);
     }
-    *dst = set;
-    return 0;
+    *CFG_AT(p, off, unsigned) = set;
+    return NULL;
 }
 
-static int read_jids(const struct form *f, const char *var, char ***out, size_t *n, bool *given)
+static const char *read_whois(const struct muc *m, const struct form_field *fl,
+                              struct pending *p, size_t off)
 {
-    const struct form_field *fld = form_get(f, var);
-    if (!fld)
-        return 0;
+    if (!fl->nvalues)
+        return NULL;
+    const char *v = fl->values[0];
+    if (strcmp(v, "anyone") == 0)
+        p->cfg.whois_anyone = true;
+    else if (strcmp(v, "moderators") == 0)
+        p->cfg.whois_anyone = false;
+    else
+        return "not moderators or anyone";
+    return NULL;
+}
+
+static const char *read_allowpm(const struct muc *m, const struct form_field *fl,
+                                struct pending *p, size_t off)
+{
+    if (!fl->nvalues)
+        return NULL;
+    return perm_pm_parse(fl->values[0], &p->cfg.allow_pm) < 0
+               ? "not anyone, participants, moderators or none" : NULL;
+}
+
+static const char *read_count(const struct form_field *fl, unsigned long max, unsigned *dst)
+{
+    struct form one = { .fields = (struct form_field *)fl, .nfields = 1 };
+    unsigned long n;
+    if (!fl->nvalues)
+        return NULL;
+    int r = form_uint(&one, fl->var, max, &n);
+    if (r == -ERANGE)
+        return "more than the service allows";
+    if (r < 0)
+        return "not a number";
+    *dst = (unsigned)n;
+    return NULL;
+}
+
+/* "none" is the service maximum (§10.1.3 offers it as an option). */
+static const char *read_maxusers(const struct muc *m, const struct form_field *fl,
+                                 struct pending *p, size_t off)
+{
+    if (fl->nvalues && strcmp(fl->values[0], "none") == 0) {
+        p->cfg.max_users = 0;
+        return NULL;
+    }
+    return read_count(fl, m->lim.max_occupants ? m->lim.max_occupants : 1000000,
+                      &p->cfg.max_users);
+}
+
+static const char *read_history(const struct muc *m, const struct form_field *fl,
+                                struct pending *p, size_t off)
+{
+    return read_count(fl, m->lim.max_history, &p->cfg.history_length);
+}
+
+static const char *read_jids(const struct form_field *fl, char ***out, size_t *n, bool *given)
+{
     *given = true;
-    *out = xcalloc(fld->nvalues ? fld->nvalues : 1, sizeof **out);
-    for (size_t i = 0; i < fld->nvalues; i++) {
+    *out = xcalloc(fl->nvalues ? fl->nvalues : 1, sizeof **out);
+    for (size_t i = 0; i < fl->nvalues; i++) {
         struct jid j = { 0 };
-        if (jid_parse(&j, fld->values[i]) < 0)
-            return -EINVAL;
+        if (jid_parse(&j, fl->values[i]) < 0)
+            return "not a list of JIDs";
         (*out)[(*n)++] = jid_format(&j, true);
         jid_clear(&j);
     }
-    return 0;
+    return NULL;
 }
 
-static int read_enums(const struct muc *m, const struct form *f, struct room_config *c)
+static const char *read_admins(const struct muc *m, const struct form_field *fl,
+                               struct pending *p, size_t off)
 {
-    const char *v = form_value(f, F("whois"));
-    if (v) {
-        if (strcmp(v, "anyone") == 0)
-            c->whois_anyone = true;
-        else if (strcmp(v, "moderators") == 0)
-            c->whois_anyone = false;
-        else
-            return -EINVAL;
-    }
-    v = form_value(f, F("allowpm"));
-    if (v && perm_pm_parse(v, &c->allow_pm) < 0)
-        return -EINVAL;
-    unsigned long n;
-    int r = form_uint(f, F("maxusers"), m->lim.max_occupants ? m->lim.max_occupants : 1000000, &n);
-    if (r == 0)
-        c->max_users = (unsigned)n;
-    else if (r != -ENOENT && !(v = form_value(f, F("maxusers")), v && strcmp(v, "none") == 0))
-        return -EINVAL;
-    r = form_uint(f, F("historylength"), m->lim.max_history, &n);
-    if (r == 0)
-        c->history_length = (unsigned)n;
-    else if (r != -ENOENT)
-        return -EINVAL;
-    return 0;
+    return read_jids(fl, &p->admins, &p->nadmins, &p->set_admins);
 }
 
-static int read_form(const struct muc *m, const struct form *f, struct pending *p)
+static const char *read_owners(const struct muc *m, const struct form_field *fl,
+                               struct pending *p, size_t off)
 {
-    struct room_config *c = &p->cfg;
-    bool logging = c->logging;
-    if (read_text(f, F("roomname"), &c->name) || read_text(f, F("roomdesc"), &c->desc) ||
-        read_text(f, F("lang"), &c->lang) || read_text(f, F("roomsecret"), &c->password) ||
-        read_bool(f, F("persistentroom"), &c->persistent) ||
-        read_bool(f, F("publicroom"), &c->public_list) ||
-        read_bool(f, F("membersonly"), &c->members_only) ||
-        read_bool(f, F("moderatedroom"), &c->moderated) ||
-        read_bool(f, F("passwordprotectedroom"), &c->password_protected) ||
-        read_bool(f, F("changesubject"), &c->change_subject) ||
-        read_bool(f, F("allowinvites"), &c->allow_invites) ||
-        read_bool(f, F("enablelogging"), &c->logging) ||
-        read_roles(f, F("presencebroadcast"), &c->presence_broadcast) ||
-        read_roles(f, F("getmemberlist"), &c->get_member_list) || read_enums(m, f, c) ||
-        read_jids(f, F("roomadmins"), &p->admins, &p->nadmins, &p->set_admins) ||
-        read_jids(f, F("roomowners"), &p->owners, &p->nowners, &p->set_owners))
-        return -EINVAL;
-    /* muc#roomconfig_enablelogging and the newer 'mam' field mean the same. */
-    bool mam = logging;
-    if (read_bool(f, "mam", &mam))
-        return -EINVAL;
-    if (form_get(f, "mam") && !form_get(f, F("enablelogging")))
-        c->logging = mam;
+    return read_jids(fl, &p->owners, &p->nowners, &p->set_owners);
+}
+
+#define AT(member) offsetof(struct room_config, member)
+
+/* The fields a submission may set. Fields not listed are ignored, as XEP-0004
+ * lets a form processor do: clients fill in forms of other servers too
+ * (Prosody's {http://prosody.im/protocol/muc}roomconfig_allowmemberinvites).
+ * Aliases come before the registered field, so that when both are sent the
+ * registered one wins: 'mam' (ejabberd) and muc#roomconfig_enablearchiving
+ * (Prosody's mod_muc_mam) for enablelogging, Prosody's
+ * muc#roomconfig_historylength for muc#maxhistoryfetch. */
+static const struct {
+    const char *var;
+    field_reader *read;
+    size_t off;
+} config_fields[] = {
+    { F("roomname"), read_text, AT(name) },
+    { F("roomdesc"), read_text, AT(desc) },
+    { F("lang"), read_text, AT(lang) },
+    { F("roomsecret"), read_text, AT(password) },
+    { F("persistentroom"), read_bool, AT(persistent) },
+    { F("publicroom"), read_bool, AT(public_list) },
+    { F("membersonly"), read_bool, AT(members_only) },
+    { F("moderatedroom"), read_bool, AT(moderated) },
+    { F("passwordprotectedroom"), read_bool, AT(password_protected) },
+    { F("changesubject"), read_bool, AT(change_subject) },
+    { F("allowinvites"), read_bool, AT(allow_invites) },
+    { "mam", read_bool, AT(logging) },
+    { F("enablearchiving"), read_bool, AT(logging) },
+    { F("enablelogging"), read_bool, AT(logging) },
+    { F("presencebroadcast"), read_roles, AT(presence_broadcast) },
+    { F("getmemberlist"), read_roles, AT(get_member_list) },
+    { F("whois"), read_whois, 0 },
+    { F("allowpm"), read_allowpm, 0 },
+    { F("maxusers"), read_maxusers, 0 },
+    { F("historylength"), read_history, 0 },
+    { "muc#maxhistoryfetch", read_history, 0 },
+    { F("roomadmins"), read_admins, 0 },
+    { F("roomowners"), read_owners, 0 },
+};
+
+/* Prosody has no passwordprotectedroom field: a secret alone switches the
+ * password on, an empty one off. With the field, the two must agree. */
+static const char *password_rule(const struct form *f, struct room_config *c,
+                                 const char **var)
+{
+    if (form_get(f, F("roomsecret")) && !form_get(f, F("passwordprotectedroom")))
+        c->password_protected = c->password && *c->password;
+    *var = F("roomsecret");
     if (c->password_protected && (!c->password || !*c->password))
-        return -EINVAL;
-    return 0;
+        return "a password-protected room needs a password";
+    return NULL;
+}
+
+/* Reads every known field into p. Returns NULL, or why it refused the field *var. */
+static const char *read_form(const struct muc *m, const struct form *f, struct pending *p,
+                             const char **var)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(config_fields); i++) {
+        const struct form_field *fl = form_get(f, config_fields[i].var);
+        if (!fl)
+            continue;
+        *var = config_fields[i].var;
+        const char *why = config_fields[i].read(m, fl, p, config_fields[i].off);
+        if (why)
+            return why;
+    }
+    return password_rule(f, &p->cfg, var);
 }
 
 static void copy_config(struct room_config *dst, const struct room_config *src)
@@ -259,18 +392,43 @@ static unsigned owners_after_form(const struct room *room, const struct pending 
     return n;
 }
 
+static bool str_differs(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") != 0;
+}
+
+/* Anything but the two privacy switches, which have codes of their own. */
+static bool other_config_changed(const struct room_config *a, const struct room_config *b)
+{
+    return str_differs(a->name, b->name) || str_differs(a->desc, b->desc) ||
+           str_differs(a->lang, b->lang) || str_differs(a->password, b->password) ||
+           a->persistent != b->persistent || a->public_list != b->public_list ||
+           a->members_only != b->members_only || a->moderated != b->moderated ||
+           a->password_protected != b->password_protected ||
+           a->change_subject != b->change_subject || a->allow_invites != b->allow_invites ||
+           a->allow_pm != b->allow_pm || a->max_users != b->max_users ||
+           a->presence_broadcast != b->presence_broadcast ||
+           a->get_member_list != b->get_member_list || a->history_length != b->history_length;
+}
+
+/* §10.2.1: 170/171 for logging, 172/173 for anonymity (confabd has no fully
+ * anonymous rooms, so never 174), 104 for any other change; as Prosody, a
+ * submission that changes nothing is not announced. Owner and admin lists are
+ * announced by the affiliation presences instead (§10.6). */
 static void notify_changes(struct muc *m, struct room *room, const struct room_config *old)
 {
-    int codes[6];
+    int codes[4];
     size_t n = 0;
     const struct room_config *c = &room->cfg;
+    if (other_config_changed(c, old))
+        codes[n++] = 104;
     if (c->logging != old->logging)
         codes[n++] = c->logging ? 170 : 171;
     if (c->whois_anyone != old->whois_anyone)
         codes[n++] = c->whois_anyone ? 172 : 173;
-    codes[n++] = 104;
     codes[n] = 0;
-    message_room_notice(m, room, codes);
+    if (n)
+        message_room_notice(m, room, codes);
 }
 
 /* Turning members-only on removes everyone who is not a member (322). */
@@ -294,15 +452,22 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
         muc_bounce(r, "bad-request", "the configuration form is malformed");
         return;
     }
+    if (f.form_type && strcmp(f.form_type, NS_MUC_ROOMCONFIG) != 0) {
+        form_free(&f);
+        muc_bounce(r, "bad-request", "FORM_TYPE: not " NS_MUC_ROOMCONFIG);
+        return;
+    }
     struct pending p = { 0 };
     copy_config(&p.cfg, &room->cfg);
-    int rc = read_form(m, &f, &p);
+    const char *var = NULL;
+    const char *why = read_form(m, &f, &p, &var);
+    char *text = why ? xasprintf("%s: %s", var, why) : NULL;
     form_free(&f);
-    bool ownerless = rc == 0 && owners_after_form(room, &p) == 0;
-    if (rc < 0 || ownerless) {
+    bool ownerless = !why && owners_after_form(room, &p) == 0;
+    if (why || ownerless) {
         muc_bounce(r, ownerless ? "conflict" : "not-acceptable",
-                   ownerless ? "a room needs an owner"
-                             : "a field of the configuration form has an invalid value");
+                   ownerless ? "a room needs an owner" : text);
+        free(text);
         room_config_clear(&p.cfg);
         free_list(p.admins, p.nadmins);
         free_list(p.owners, p.nowners);
@@ -382,6 +547,16 @@ static struct xml_node *destroy_event(struct muc_req *r, struct room *room, cons
 
 static void destroy(struct muc_req *r, struct room *room, const struct xml_node *d)
 {
+    /* §10.9: the alternate venue is a room's JID; anything else would be
+     * announced to every occupant as a place to go. */
+    const char *venue = xml_attr(d, "jid");
+    struct jid vj = { 0 };
+    bool venue_ok = !venue || (jid_parse(&vj, venue) == 0 && !vj.resource);
+    jid_clear(&vj);
+    if (!venue_ok) {
+        muc_bounce(r, "jid-malformed", "the alternate venue must be a room's bare JID");
+        return;
+    }
     const struct xml_node *rs = xml_child(d, "reason", NS_MUC_OWNER);
     char *reason = rs ? xml_text(rs) : NULL;
     destroy_room(r->muc, room, xml_attr(d, "jid"), reason, destroy_event(r, room, reason, d));

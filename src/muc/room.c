@@ -27,7 +27,7 @@ void room_config_defaults(const struct muc *m, struct room_config *cfg)
     cfg->allow_pm = PM_ANYONE;
     cfg->change_subject = false;
     cfg->whois_anyone = false;
-    cfg->logging = false;
+    cfg->logging = m->lim.log_by_default;
     cfg->presence_broadcast = ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_PARTICIPANT) |
                               ROLE_BIT(ROLE_VISITOR);
     cfg->get_member_list = ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_PARTICIPANT);

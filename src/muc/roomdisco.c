@@ -37,26 +37,35 @@ static void room_features(struct xml_node *q, const struct room *room)
     mam_disco_features(q, room);
 }
 
+/* Fields with the types XEP-0045 §15.5.4 registers, typed explicitly for
+ * validating clients; §6.4 allows muc#roomconfig fields here too (Prosody and
+ * the XEP's example send changesubject and roomname). The creation date is
+ * Openfire's x- field: nothing registered carries it. */
 static void roominfo_form(struct xml_node *q, const struct room *room)
 {
     struct xml_node *x = form_new("result", NS_MUC_ROOMINFO, NULL, NULL);
-    form_add_field(x, NULL, "muc#roominfo_description", "Description", room->cfg.desc);
+    form_add_field(x, "text-single", "muc#roominfo_description", "Description", room->cfg.desc);
     char n[16];
     snprintf(n, sizeof n, "%u", room->noccupants);
-    form_add_field(x, NULL, "muc#roominfo_occupants", "Number of occupants", n);
-    form_add_field(x, NULL, "muc#roominfo_subject", "Subject",
+    form_add_field(x, "text-single", "muc#roominfo_occupants", "Number of occupants", n);
+    form_add_field(x, "text-single", "muc#roominfo_subject", "Subject",
                    room->subject ? room->subject : "");
-    form_add_field(x, NULL, "muc#roominfo_lang", "Language", room->cfg.lang);
+    form_add_field(x, "text-single", "muc#roominfo_lang", "Language", room->cfg.lang);
     struct xml_node *cf = form_add_field(x, "jid-multi", "muc#roominfo_contactjid",
                                          "Contact addresses", NULL);
     for (const struct affiliation *a = room->affiliations; a; a = a->hh.next)
         if (a->affil == AFFIL_OWNER)
             form_add_value(cf, a->jid);
+    snprintf(n, sizeof n, "%u", room->cfg.history_length);
+    form_add_field(x, "text-single", "muc#maxhistoryfetch", "Messages of history sent on join",
+                   n);
     char stamp[32];
     datetime_format(room->created_ms, stamp);
-    form_add_field(x, NULL, "x-muc#roominfo_creationdate", "Creation date", stamp);
-    form_add_field(x, NULL, "muc#roomconfig_roomname", "Name", room->cfg.name);
+    form_add_field(x, "text-single", "x-muc#roominfo_creationdate", "Creation date", stamp);
+    form_add_field(x, "text-single", "muc#roomconfig_roomname", "Name", room->cfg.name);
     form_add_bool(x, "muc#roominfo_subjectmod", "Occupants may change the subject",
+                  room->cfg.change_subject);
+    form_add_bool(x, "muc#roomconfig_changesubject", "Occupants may change the subject",
                   room->cfg.change_subject);
     xml_append(q, x);
 }

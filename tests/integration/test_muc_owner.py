@@ -13,8 +13,8 @@ from confabtest import muc, muc_env  # noqa: F401  (fixtures)
 ROOMCONFIG_FIELDS = [f"muc#roomconfig_{f}" for f in (
     "roomname", "roomdesc", "lang", "persistentroom", "publicroom", "membersonly",
     "moderatedroom", "passwordprotectedroom", "roomsecret", "whois", "changesubject",
-    "allowinvites", "allowpm", "maxusers", "presencebroadcast", "historylength",
-    "getmemberlist", "roomadmins", "roomowners", "enablelogging")]
+    "allowinvites", "allowpm", "maxusers", "presencebroadcast",
+    "getmemberlist", "roomadmins", "roomowners", "enablelogging")] + ["muc#maxhistoryfetch"]
 
 
 def ok(reply, what="request"):
@@ -130,7 +130,13 @@ def test_10_2_roomconfig_form_fields(muc):
     missing = [f for f in ROOMCONFIG_FIELDS if f not in fields]
     assert not missing, f"muc#roomconfig fields missing: {missing}"
     assert fields["muc#roomconfig_roomname"][1] == ["Coven"]
-    assert fields["muc#roomconfig_historylength"][1] == ["7"]
+    # historylength is read (Prosody's name) but offered under the registered name
+    assert fields["muc#maxhistoryfetch"] == ("text-single", ["7"]), fields["muc#maxhistoryfetch"]
+    assert "muc#roomconfig_historylength" not in fields and "mam" not in fields, sorted(fields)
+    assert bool_value(fields, "muc#roomconfig_enablelogging"), "log_by_default is on"
+    for var in ("roomname", "roomdesc", "lang"):
+        assert fields[f"muc#roomconfig_{var}"][0] == "text-single", var
+    assert fields["muc#roomconfig_maxusers"][0] == "list-single"
     assert fields["muc#roomconfig_roomadmins"][1] == ["dave@localhost"]
     assert fields["muc#roomconfig_roomowners"][1] == ["alice@localhost"]
     for var in ("persistentroom", "publicroom", "membersonly", "moderatedroom",
@@ -156,14 +162,15 @@ def test_10_2_1_roomconfig_notify_104_170_172(muc):
         assert m.find(q("body", NS_CLIENT)) is None, describe(m)
         x = m.find(q("x", NS_MUC_USER))
         assert [local_name(e) for e in x] == ["status"], f"only status codes: {describe(m)}"
+    # rooms log by default ([muc] log_by_default)
+    alice.configure(room, {"muc#roomconfig_enablelogging": False})
+    room_notice(bob, room, 171)
     alice.configure(room, {"muc#roomconfig_enablelogging": True})
     room_notice(bob, room, 170)
     alice.configure(room, {"muc#roomconfig_whois": "anyone"})
     room_notice(bob, room, 172)
     alice.configure(room, {"muc#roomconfig_whois": "moderators"})
     room_notice(bob, room, 173)
-    alice.configure(room, {"muc#roomconfig_enablelogging": False})
-    room_notice(bob, room, 171)
 
 
 def test_10_2_roomconfig_membersonly_removes_nonmembers_322(muc):

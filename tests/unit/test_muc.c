@@ -1606,7 +1606,9 @@ static void test_10_1_3_cancel_destroys_room(void **state)
 }
 
 /* §10.2 the configuration form: every field the engine reads is offered, with
- * the current values; non-owners are forbidden. */
+ * the current values and the types §15.5.3 registers (test_form_registry checks
+ * them all against the XEP text); one archive switch, enablelogging, on by
+ * default ([muc] log_by_default); non-owners are forbidden. */
 static void test_10_2_config_form_fields(void **state)
 {
     std_room();
@@ -1632,9 +1634,9 @@ static void test_10_2_config_form_fields(void **state)
     static const struct {
         const char *var, *type;
     } fields[] = {
-        { "muc#roomconfig_roomname", NULL },
-        { "muc#roomconfig_roomdesc", NULL },
-        { "muc#roomconfig_lang", NULL },
+        { "muc#roomconfig_roomname", "text-single" },
+        { "muc#roomconfig_roomdesc", "text-single" },
+        { "muc#roomconfig_lang", "text-single" },
         { "muc#roomconfig_persistentroom", "boolean" },
         { "muc#roomconfig_publicroom", "boolean" },
         { "muc#roomconfig_membersonly", "boolean" },
@@ -1645,12 +1647,11 @@ static void test_10_2_config_form_fields(void **state)
         { "muc#roomconfig_changesubject", "boolean" },
         { "muc#roomconfig_allowinvites", "boolean" },
         { "muc#roomconfig_allowpm", "list-single" },
-        { "muc#roomconfig_maxusers", NULL },
+        { "muc#roomconfig_maxusers", "list-single" },
         { "muc#roomconfig_presencebroadcast", "list-multi" },
         { "muc#roomconfig_getmemberlist", "list-multi" },
-        { "muc#roomconfig_historylength", NULL },
+        { "muc#maxhistoryfetch", "text-single" },
         { "muc#roomconfig_enablelogging", "boolean" },
-        { "mam", "boolean" },
         { "muc#roomconfig_roomadmins", "jid-multi" },
         { "muc#roomconfig_roomowners", "jid-multi" },
     };
@@ -1673,37 +1674,57 @@ static void test_10_2_config_form_fields(void **state)
     assert_true(field_has_value(form_field_el(x, "muc#roomconfig_roomowners"), OWNER_BARE));
     assert_true(field_has_value(form_field_el(x, "muc#roomconfig_publicroom"), "1"));
     assert_true(field_has_value(form_field_el(x, "muc#roomconfig_membersonly"), "0"));
+    assert_true(field_has_value(form_field_el(x, "muc#roomconfig_enablelogging"), "1"));
+    assert_null(form_field_el(x, "mam"));
+    assert_null(form_field_el(x, "muc#roomconfig_historylength"));
+    struct xml_node *mu = form_field_el(x, "muc#roomconfig_maxusers");
+    assert_true(field_has_value(mu, "1000") && field_has_option(mu, "1000"));
+    assert_true(field_has_option(mu, "50"));
+    assert_false(field_has_option(mu, "none")); /* the service has a cap */
     struct xml_node *pb = form_field_el(x, "muc#roomconfig_presencebroadcast");
     assert_true(field_has_option(pb, "moderator") && field_has_option(pb, "participant") &&
                 field_has_option(pb, "visitor"));
 }
 
-/* §10.2.1 notifications: 170 logging on, 172 non-anonymous, 104 otherwise,
- * in a groupchat message from the room to every occupant; §7.2.12 and
- * §7.2.3: newcomers are warned with 170 and 100. */
+/* §10.2.1 notifications: 171/170 logging off/on, 172/173 anonymity, 104 for
+ * any other change (with the privacy code when both changed, as Prosody's
+ * muc_whois_anyone_member expects), in a groupchat message from the room to
+ * every occupant; a submission that changes nothing is not announced.
+ * §7.2.12 and §7.2.3: newcomers are warned with 170 and 100. */
 static void test_10_2_config_change_codes_104_170_172(void **state)
 {
     std_room();
     static const char *const all[] = { OWNER, ALICE, BOB };
     struct {
         const char *fields;
-        int code;
+        int codes[3];
     } steps[] = {
-        { FV("enablelogging", "1"), 170 },
-        { FV("whois", "anyone"), 172 },
-        { FV("roomname", "A Dark Cave"), 104 },
+        { FV("enablelogging", "0"), { 171 } },
+        { FV("enablelogging", "1"), { 170 } },
+        { FV("whois", "anyone") FV("moderatedroom", "1"), { 104, 172 } },
+        { FV("roomname", "A Dark Cave"), { 104 } },
+        { FV("whois", "moderators"), { 173 } },
+        { FV("whois", "anyone"), { 172 } },
+        { FV("roomname", "A Dark Cave") FV("moderatedroom", "1"), { 0 } },
     };
+    static const int every[] = { 104, 170, 171, 172, 173, 174 };
     for (size_t s = 0; s < ARRAY_SIZE(steps); s++) {
         configure(steps[s].fields);
+        if (!steps[s].codes[0]) {
+            expect_count(0, "message", NULL, NULL, NULL);
+            continue;
+        }
         for (int i = 0; i < 3; i++) {
             struct xml_node *m = one("message", "groupchat", all[i], ROOM);
-            assert_true(has_code(m, steps[s].code));
             assert_null(stanza_child(m, "body"));
             assert_int_equal(child_count(xuser(m), "item", NULL), 0);
-            if (steps[s].code == 104) {
-                static const int privacy[] = { 170, 171, 172, 173 };
-                for (size_t k = 0; k < ARRAY_SIZE(privacy); k++)
-                    assert_false(has_code(m, privacy[k]));
+            for (size_t k = 0; k < ARRAY_SIZE(every); k++) {
+                bool want = false;
+                for (size_t c = 0; c < 3 && steps[s].codes[c]; c++)
+                    want |= steps[s].codes[c] == every[k];
+                if (has_code(m, every[k]) != want)
+                    fail_msg("step %zu: status %d %s", s, every[k],
+                             want ? "missing" : "unexpected");
             }
         }
     }
@@ -1712,6 +1733,108 @@ static void test_10_2_config_change_codes_104_170_172(void **state)
     assert_true(self >= 0);
     assert_true(has_code(at(self), 170));
     assert_true(has_code(at(self), 100));
+}
+
+/* [muc] log_by_default (Prosody's muc_log_by_default): new rooms archive unless
+ * the service says otherwise; the owner's switch still decides per room. */
+static void test_10_2_log_by_default(void **state)
+{
+    create_room(ROOM, OWNER, O_NICK);
+    assert_true(room_find(fx.m, ROOM)->cfg.logging);
+    fx.m->lim.log_by_default = false;
+    create_room("other@" DOMAIN, OWNER, O_NICK);
+    assert_false(room_find(fx.m, "other@" DOMAIN)->cfg.logging);
+    configure_room("other@" DOMAIN, OWNER, FV("enablelogging", "1"));
+    assert_true(room_find(fx.m, "other@" DOMAIN)->cfg.logging);
+}
+
+/* One archive switch: the form offers only enablelogging; ejabberd's 'mam' and
+ * Prosody's enablearchiving are still read when sent alone, and lose to
+ * enablelogging when sent with it. */
+static void test_10_2_one_archive_switch(void **state)
+{
+    std_room();
+    configure("<field var='mam'><value>0</value></field>");
+    assert_false(room_find(fx.m, ROOM)->cfg.logging);
+    configure(FV("enablearchiving", "1"));
+    assert_true(room_find(fx.m, ROOM)->cfg.logging);
+    configure("<field var='mam'><value>1</value></field>" FV("enablelogging", "0"));
+    assert_false(room_find(fx.m, ROOM)->cfg.logging);
+}
+
+/* XEP-0004 lets a form processor ignore fields it does not know: clients fill
+ * in other servers' fields too (Prosody's allowmemberinvites, pubsub nodes),
+ * and Prosody's historylength is read as muc#maxhistoryfetch. */
+static void test_10_2_unknown_fields_ignored(void **state)
+{
+    std_room();
+    configure("<field var='{http://prosody.im/protocol/muc}roomconfig_allowmemberinvites'>"
+              "<value>1</value></field>"
+              "<field var='muc#roomconfig_pubsub'><value>xmpp:ps?;node=x</value></field>"
+              "<field var='muc#roomconfig_nosuchthing' type='list-multi'>"
+              "<value>what</value><value>ever</value></field>"
+              "<field type='fixed'><value>just text</value></field>"
+              FV("historylength", "7") FV("roomname", "Known"));
+    struct room *room = room_find(fx.m, ROOM);
+    assert_string_equal(room->cfg.name, "Known");
+    assert_int_equal(room->cfg.history_length, 7);
+    configure("<field var='muc#maxhistoryfetch'><value>3</value></field>");
+    assert_int_equal(room->cfg.history_length, 3);
+}
+
+/* Refused values are named in the error text, "var: what is wrong", and the
+ * room keeps its configuration; a form of another FORM_TYPE is a bad request. */
+static void test_10_2_invalid_value_names_field(void **state)
+{
+    std_room();
+    static const struct {
+        const char *fields, *text;
+    } bad[] = {
+        { FV("maxusers", "lots"), "muc#roomconfig_maxusers: not a number" },
+        { FV("maxusers", "5000"), "muc#roomconfig_maxusers: more than the service allows" },
+        { "<field var='muc#maxhistoryfetch'><value>-1</value></field>",
+          "muc#maxhistoryfetch: not a number" },
+        { FV("membersonly", "maybe"), "muc#roomconfig_membersonly: not a boolean" },
+        { FV("whois", "everyone"), "muc#roomconfig_whois: not moderators or anyone" },
+        { FV("passwordprotectedroom", "1"),
+          "muc#roomconfig_roomsecret: a password-protected room needs a password" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        clear();
+        in("<iq type='set' id='bad' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
+           "'><x xmlns='jabber:x:data' type='submit'>" FV("roomname", "Changed") "%s</x>"
+           "</query></iq>",
+           bad[i].fields);
+        expect_total(1);
+        struct xml_node *e = expect_error("iq", OWNER, ROOM, "not-acceptable", NULL);
+        assert_text(xml_child(stanza_child(e, "error"), "text", NS_STANZAS), bad[i].text);
+    }
+    assert_string_equal(room_find(fx.m, ROOM)->cfg.name, "");
+    clear();
+    in("<iq type='set' id='ft' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER "'>"
+       "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" NS_MUC_REGISTER
+       "</value></field>" FV("roomname", "Changed") "</x></query></iq>");
+    expect_error("iq", OWNER, ROOM, "bad-request", NULL);
+    assert_string_equal(room_find(fx.m, ROOM)->cfg.name, "");
+}
+
+/* Prosody's muc_password.scs: a room secret alone protects the room (there
+ * is no passwordprotectedroom in Prosody's form), an empty one removes the
+ * password, and the occupants are told with 104. */
+static void test_10_2_password_by_secret_alone(void **state)
+{
+    create_room(ROOM, OWNER, O_NICK);
+    configure(FV("roomsecret", "cauldronburn"));
+    clear();
+    send_join(ROOM, ALICE, A_NICK, NULL);
+    expect_error("presence", ALICE, OCC(A_NICK), "not-authorized", "auth");
+    join_id(ROOM, ALICE, A_NICK, "<password>cauldronburn</password>");
+    in("<presence type='unavailable' from='" ALICE "' to='" OCC(A_NICK) "'/>");
+    configure("<field var='muc#roomconfig_roomsecret'/>");
+    struct xml_node *m = one("message", "groupchat", OWNER, ROOM);
+    assert_true(has_code(m, 104));
+    assert_false(room_find(fx.m, ROOM)->cfg.password_protected);
+    join(ROOM, ALICE, A_NICK);
 }
 
 /* §10.2: switching to members-only removes non-members with 322, told to
@@ -2235,6 +2358,11 @@ int main(void)
         T(test_10_1_3_cancel_destroys_room),
         T(test_10_2_config_form_fields),
         T(test_10_2_config_change_codes_104_170_172),
+        T(test_10_2_log_by_default),
+        T(test_10_2_one_archive_switch),
+        T(test_10_2_unknown_fields_ignored),
+        T(test_10_2_invalid_value_names_field),
+        T(test_10_2_password_by_secret_alone),
         T(test_10_2_members_only_switch_kicks_322),
         T(test_10_6_owner_list_last_owner_conflict),
         T(test_10_9_destroy_then_gone_with_venue),
