@@ -12,13 +12,14 @@ set -euo pipefail
 build_pkgs=(
   build-essential autoconf automake libtool pkg-config autoconf-archive
   libuv1-dev libexpat1-dev libpq-dev libssl-dev libidn11-dev libinih-dev uuid-dev
-  libjansson-dev libcmocka-dev libstrophe-dev uthash-dev
+  libicu-dev libjansson-dev libcmocka-dev libstrophe-dev uthash-dev
 )
 # the demo: private PostgreSQL cluster + Prosody router; ss/ps/runuser for the scripts
 run_pkgs=(postgresql prosody procps iproute2 util-linux)
-# tests: ejabberd as a second router, Python clients, fuzzing, valgrind
+# tests: ejabberd as a second router, Python clients, console clients driven in tmux
+# (test_clients_terminal.py), fuzzing, valgrind
 test_pkgs=(
-  ejabberd python3 python3-slixmpp python3-pytest python3-psycopg
+  ejabberd python3 python3-slixmpp python3-pytest python3-psycopg tmux profanity poezio
   clang libclang-rt-14-dev libfuzzer-14-dev valgrind libxml2-utils
 )
 

@@ -1330,3 +1330,145 @@ if _pytest is not None:
             yield muc_env
         finally:
             muc_env.end_test()
+
+
+# --------------------------------------------------------------------------- terminal clients
+#
+# tests/integration/test_clients_terminal.py drives real console clients (profanity,
+# poezio) inside tmux: keys go in with `tmux send-keys`, the screen comes back with
+# `tmux capture-pane -p`. Each client gets its own tmux server (-L socket), so killing it
+# at teardown touches nothing else, and its own HOME with a generated configuration.
+
+UNPRIVILEGED_USER = "confabtest"
+
+
+def ensure_unprivileged_user(name=UNPRIVILEGED_USER):
+    """A system user for clients that refuse to run as root (poezio); created once."""
+    import pwd
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                        "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+                       check=True, capture_output=True, timeout=30)
+    return name
+
+
+class TmuxClient:
+    """A console program in a detached tmux session of its own tmux server."""
+
+    width, height = 200, 60
+
+    def __init__(self, name, home, argv, user=None, env=None):
+        self.name = name
+        self.home = Path(home)
+        self.socket = f"confabtest-{os.getpid()}-{name}"
+        self.user = user
+        base = {"HOME": str(self.home), "TERM": "screen-256color", "LANG": "C.UTF-8",
+                "PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(self.home / ".config"),
+                "XDG_DATA_HOME": str(self.home / ".local/share"),
+                "XDG_CACHE_HOME": str(self.home / ".cache")}
+        base.update(env or {})
+        cmd = ["env", "-i", *[f"{k}={v}" for k, v in base.items()], *map(str, argv)]
+        if user:
+            cmd = ["runuser", "-u", user, "--", *cmd]
+        self.exit_file = self.home / "exit-status"
+        # the shell keeps the pane open after the client exits, so its last screen (and
+        # its exit status) can still be read when it crashes
+        shell = f"{shlex.join(cmd)}; echo $? > {shlex.quote(str(self.exit_file))}; sleep 3600"
+        self._tmux("new-session", "-d", "-s", name, "-x", str(self.width), "-y",
+                   str(self.height), shell)
+
+    def _tmux(self, *args, check=True):
+        return subprocess.run(["tmux", "-L", self.socket, *args], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=15, check=check)
+
+    def screen(self):
+        """The visible screen, wrapped lines joined."""
+        r = self._tmux("capture-pane", "-p", "-J", "-t", self.name, check=False)
+        return r.stdout
+
+    def type(self, text, enter=True):
+        """Type text literally; Enter is a separate key press, after a pause, because
+        a fast burst with a newline in it reads as a paste to some clients (poezio)."""
+        self._tmux("send-keys", "-t", self.name, "-l", text)
+        if enter:
+            time.sleep(0.2)
+            self._tmux("send-keys", "-t", self.name, "Enter")
+
+    def key(self, *keys):
+        self._tmux("send-keys", "-t", self.name, *keys)
+
+    def wait_screen(self, pattern, timeout=10, what=None):
+        """Poll the screen until regex pattern appears (returns the match); the slixmpp
+        clients of the test keep running meanwhile."""
+        rx = re.compile(pattern)
+
+        def seen():
+            pump_all(0.02)
+            if self.exit_file.exists():
+                raise AssertionError(f"{self.name} exited ({self.exit_file.read_text().strip()})"
+                                     f"; screen:\n{self.screen()}")
+            return rx.search(self.screen())
+        return wait_for(seen, timeout * SLOW, what or f"{self.name} to show /{pattern}/",
+                        interval=0.1, detail=lambda: f"{self.name} screen:\n" + self.text())
+
+    def text(self):
+        """The screen without blank lines and frame-only lines (for failure messages)."""
+        return "\n".join(ln.rstrip() for ln in self.screen().splitlines()
+                         if ln.strip(" \u2502\u2500\u250c\u2510\u2514\u2518xqlkmj"))
+
+    def stop(self):
+        self._tmux("kill-server", check=False)
+
+
+class ProfanityClient(TmuxClient):
+    """profanity (Debian 0.13) logged in as user: the account is written to
+    ~/.local/share/profanity/accounts (no TLS, server 127.0.0.1, the router's port)."""
+
+    def __init__(self, home, user, password, port, resource="prof"):
+        home = Path(home)
+        (home / ".local/share/profanity").mkdir(parents=True, exist_ok=True)
+        (home / ".config/profanity").mkdir(parents=True, exist_ok=True)
+        (home / ".local/share/profanity/accounts").write_text(
+            f"[{user}]\nenabled=true\njid={user}@{DOMAIN}\nserver={HOST}\nport={port}\n"
+            f"resource={resource}\npassword={password}\ntls.policy=disable\n"
+            f"muc.service={MUC_DOMAIN}\nmuc.nick={user}\n")
+        # no splash logo; the room's occupant list stays on screen
+        (home / ".config/profanity/profrc").write_text("[ui]\nsplash=false\n")
+        super().__init__(f"profanity-{user}", home, ["profanity", "-a", user])
+        self.wait_screen(r"logged in successfully", 20, f"profanity to log in as {user}")
+
+
+class PoezioClient(TmuxClient):
+    """poezio (Debian 0.14) logged in as user, run as the unprivileged UNPRIVILEGED_USER
+    (poezio refuses root) with ~/.config/poezio/poezio.cfg: no TLS, 127.0.0.1:port."""
+
+    def __init__(self, home, user, password, port):
+        unix_user = ensure_unprivileged_user()
+        home = Path(home)
+        (home / ".config/poezio").mkdir(parents=True, exist_ok=True)
+        (home / ".config/poezio/poezio.cfg").write_text(
+            "[Poezio]\n"
+            f"jid = {user}@{DOMAIN}/poezio\npassword = {password}\n"
+            f"custom_host = {HOST}\ncustom_port = {port}\n"
+            "force_encryption = false\nignore_certificate = true\n"
+            f"default_nick = {user}\nuse_remote_bookmarks = false\nenable_carbons = false\n")
+        self.debug_log = home / "poezio-debug.log"
+        subprocess.run(["chown", "-R", f"{unix_user}:", str(home)], check=True)
+        home.chmod(0o700)
+        super().__init__(f"poezio-{user}", home, ["poezio", "-d", self.debug_log],
+                         user=unix_user)
+        self.wait_screen(r"Authentication success", 20, f"poezio to log in as {user}")
+
+    def command(self, text):
+        """A /command; from the roster tab the first '/' only opens the command line."""
+        self.type("/", enter=False)
+        time.sleep(0.2)
+        self.type(text[1:] if text.startswith("/") else text)
+
+    def log_text(self):
+        try:
+            return self.debug_log.read_text(errors="replace")
+        except OSError:
+            return ""
