@@ -22,7 +22,8 @@ struct room_load {
 };
 
 static const char *const muc_features[] = {
-    NS_MUC, NS_MUC_UNIQUE, "http://jabber.org/protocol/muc#stable_id", NULL,
+    NS_MUC, NS_MUC_UNIQUE, "http://jabber.org/protocol/muc#stable_id", NS_SEARCH,
+    NS_CHANNEL_SEARCH, NS_VCARD, "http://jabber.org/protocol/rsm", NULL,
 };
 
 void muc_limits_default(struct muc_limits *lim)
@@ -42,10 +43,21 @@ static bool domain_iq(void *ud, const struct xml_node *iq, const struct xml_node
 {
     struct muc *m = ud;
     const char *type = stanza_type(iq);
-    if (strcmp(type, "get") != 0 || !q->ns)
+    if (!q->ns)
+        return false;
+    /* XEP-0055 searches are sets; everything else here is a get. */
+    if (strcmp(q->ns, NS_SEARCH) == 0 && strcmp(q->name, "query") == 0) {
+        search_handle(m, iq, q);
+        return true;
+    }
+    if (strcmp(type, "get") != 0)
         return false;
     if (strcmp(q->ns, NS_DISCO_ITEMS) == 0 && !xml_attr(q, "node")) {
-        roomdisco_service_items(m, iq);
+        search_disco_items(m, iq, q);
+        return true;
+    }
+    if (strcmp(q->ns, NS_CHANNEL_SEARCH) == 0 && strcmp(q->name, "search") == 0) {
+        search_channels(m, iq, q);
         return true;
     }
     if (strcmp(q->ns, NS_MUC_UNIQUE) == 0 && strcmp(q->name, "unique") == 0) {
@@ -295,6 +307,8 @@ static void room_iq(struct muc_req *r, struct room *room)
         register_handle(r, room, q);
     else if (mam_wants(q))
         mam_handle(r, room, q);
+    else if (ns_is(q, NS_VCARD))
+        vcard_handle(r, room, q);
     else if (ns_is(q, NS_PING) && strcmp(type, "get") == 0) {
         struct xml_node *res = stanza_iq_result(r->st);
         muc_send(r->muc, res);

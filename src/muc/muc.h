@@ -11,6 +11,8 @@
  *   owner.c     room configuration form, destruction (§10)
  *   invite.c    mediated invitations, voice requests, nick registration (§7.8, 7.13, 7.10)
  *   roomdisco.c room disco#info/#items, muc#roominfo, reserved nick discovery (§6)
+ *   search.c    the room directory: service disco#items and room search, RSM-paged
+ *   vcard.c     the room's vCard-temp and avatar (XEP-0054, XEP-0486)
  *   history.c   discussion history selection (§7.2.15)
  *   perm.c      the §5 privilege tables
  * Every room-visible state change goes through these modules, so that the
@@ -155,6 +157,8 @@ struct room {
     size_t nrecipients;
     bool recipients_dirty;
     int64_t idle_since_ms;     /* when the last occupant left (eviction) */
+    struct xml_node *vcard;    /* vcard.c: the owner's <vCard xmlns='vcard-temp'/>, or NULL */
+    char *avatar_hash;         /* SHA-1 hex of each PHOTO, space-separated, or NULL (XEP-0486) */
     UT_hash_handle hh;
 };
 
@@ -352,8 +356,29 @@ void register_handle(struct muc_req *r, struct room *room, const struct xml_node
 /* roomdisco.c */
 void roomdisco_info(struct muc_req *r, struct room *room, const struct xml_node *query);
 void roomdisco_items(struct muc_req *r, struct room *room, const struct xml_node *query);
-void roomdisco_service_items(struct muc *m, const struct xml_node *iq);
 void roomdisco_unique(struct muc *m, const struct xml_node *iq);
+
+/* search.c: public, unlocked rooms in memory, ordered by JID, XEP-0059 paged. */
+#define NS_SEARCH "jabber:iq:search"
+#define NS_CHANNEL_SEARCH "urn:xmpp:channel-search:0:search"
+/* Service disco#items: every room without <set/>, a page with it. */
+void search_disco_items(struct muc *m, const struct xml_node *iq, const struct xml_node *query);
+/* XEP-0055 with a data form: the form (get), a search (set). */
+void search_handle(struct muc *m, const struct xml_node *iq, const struct xml_node *query);
+/* XEP-0433 extended channel search: the form, or a search. */
+void search_channels(struct muc *m, const struct xml_node *iq, const struct xml_node *search);
+
+/* vcard.c */
+#define NS_VCARD "vcard-temp"
+/* Longest vCard an owner may set, serialised (BINVAL included). */
+#define VCARD_MAX_BYTES 65536
+/* <vCard xmlns='vcard-temp'/> to the room: anyone reads it, owners set it. */
+void vcard_handle(struct muc_req *r, struct room *room, const struct xml_node *vcard);
+/* The muc#roominfo_avatarhash field, when the room has an avatar. */
+void vcard_roominfo(struct xml_node *form, const struct room *room);
+/* Take the stored vCard (rec->vcard, rec->photo_hash) into the room. */
+void vcard_from_store(struct room *room, struct store_room *rec);
+void vcard_clear(struct room *room);
 
 /* mam.c */
 /* Is this IQ payload XEP-0313's (urn:xmpp:mam:2)? */

@@ -181,6 +181,16 @@ static const struct db_stmt stmts[] = {
     { "mam_count", MAM_COUNT(MAM_WITH), 5 },
     { "mam_count_t", MAM_COUNT(MAM_WITH MAM_TIME), 7 },
     { "mam_count_f", MAM_COUNT(MAM_WITH MAM_TIME MAM_FTS), 9 },
+    /* The room's vCard (schema/chat/004): read with the room, one row per room. */
+    { "vcard_get",
+      "SELECT v.vcard, v.photo_hash FROM room_vcards v JOIN rooms r ON r.id = v.room_id "
+      "WHERE r.jid = $1", 1 },
+    { "vcard_put",
+      "INSERT INTO room_vcards (room_id, vcard, photo_hash) SELECT id, $2, $3 FROM rooms "
+      "WHERE jid = $1 ON CONFLICT (room_id) DO UPDATE SET vcard = EXCLUDED.vcard, "
+      "photo_hash = EXCLUDED.photo_hash, updated_at = now()", 3 },
+    { "vcard_del",
+      "DELETE FROM room_vcards WHERE room_id = (SELECT id FROM rooms WHERE jid = $1)", 1 },
 };
 
 /* ---- helpers ---- */
@@ -582,7 +592,18 @@ static void on_room_recent(void *ud, const struct db_result *r)
     l->rec->nrecent = (size_t)n;
 }
 
-/* The last of the four statements: everything is in. */
+static void on_room_vcard(void *ud, const struct db_result *r)
+{
+    struct load *l = ud;
+    if (r->status < 0) {
+        l->err = r->status;
+    } else if (PQntuples(r->res) == 1) {
+        l->rec->vcard = col_str(r->res, 0, 0);
+        l->rec->photo_hash = col_str(r->res, 0, 1);
+    }
+}
+
+/* The last of the statements: everything is in. */
 static void on_tomb_get(void *ud, const struct db_result *r)
 {
     struct load *l = ud;
@@ -621,10 +642,11 @@ static void load_room(void *st, const char *jid, unsigned history, store_loaded_
     snprintf(lim, sizeof lim, "%u", history);
     const char *v1[] = { l->jid };
     const char *v2[] = { l->jid, lim };
-    /* Four statements in one turn: one segment, callbacks in this order. */
+    /* Five statements in one turn: one segment, callbacks in this order. */
     exec_read(s, "room_get", 1, v1, on_room_get, l);
     exec_read(s, "room_affils", 1, v1, on_room_affils, l);
     exec_read(s, "room_recent", 2, v2, on_room_recent, l);
+    exec_read(s, "vcard_get", 1, v1, on_room_vcard, l);
     exec_read(s, "tomb_get", 1, v1, on_tomb_get, l);
 }
 
@@ -734,6 +756,19 @@ static void delete_room(void *st, const struct room *room, bool tombstone, const
     }
     if (db_exec_atomic(s->db, ops, 2) < 0)
         log_error("store: cannot queue the destruction of %s", room->jid);
+}
+
+/* The room's vCard replaces the previous one; NULL removes it (XEP-0486:
+ * an empty vCard unpublishes the avatar). */
+static void save_vcard(void *st, const struct room *room, const char *vcard,
+                       const char *photo_hash)
+{
+    struct pg_store *s = st;
+    const char *v[] = { room->jid, vcard, photo_hash };
+    if (vcard)
+        exec_change(s, "vcard_put", 3, v, on_write, "saving a room's vCard");
+    else
+        exec_change(s, "vcard_del", 1, v, on_write, "removing a room's vCard");
 }
 
 /* ---- XEP-0313 ---- */
@@ -973,7 +1008,7 @@ struct pg_store *pg_store_new(uv_loop_t *loop, struct muc *m, const struct pg_st
         .load_room = load_room, .save_room = save_room, .save_affiliation = save_affiliation,
         .append_message = append_message, .delete_room = delete_room, .mam_query = mam_query,
         .barrier = barrier, .available = available, .attach_event = attach_event,
-        .put_event = put_event, .st = s,
+        .put_event = put_event, .save_vcard = save_vcard, .st = s,
     };
     return s;
 }

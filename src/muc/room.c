@@ -97,6 +97,7 @@ struct room *room_from_store(struct muc *m, const char *jid, struct store_room *
     room->subject_from = rec->subject_from;
     rec->subject = rec->subject_from = NULL;
     room->last_seq = rec->last_seq;
+    vcard_from_store(room, rec);
     for (size_t i = 0; i < rec->naffils; i++) {
         struct store_affil *sa = &rec->affils[i];
         struct affiliation *a = xcalloc(1, sizeof *a);
@@ -134,6 +135,7 @@ void room_free(struct room *room)
     }
     room_config_clear(&room->cfg);
     history_free(&room->history);
+    vcard_clear(room);
     free(room->recipients);
     free(room->subject);
     free(room->subject_from);

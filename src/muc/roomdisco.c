@@ -34,6 +34,7 @@ static void room_features(struct xml_node *q, const struct room *room)
     feature(q, NS_MUC_REQUEST);
     feature(q, "http://jabber.org/protocol/muc#self-ping-optimization");
     feature(q, "http://jabber.org/protocol/muc#stable_id");
+    feature(q, NS_VCARD);
     mam_disco_features(q, room);
 }
 
@@ -67,6 +68,7 @@ static void roominfo_form(struct xml_node *q, const struct room *room)
                   room->cfg.change_subject);
     form_add_bool(x, "muc#roomconfig_changesubject", "Occupants may change the subject",
                   room->cfg.change_subject);
+    vcard_roominfo(x, room);
     xml_append(q, x);
 }
 
@@ -120,21 +122,6 @@ void roomdisco_items(struct muc_req *r, struct room *room, const struct xml_node
     struct xml_node *res = stanza_iq_result(r->st);
     xml_add(res, "query", NS_DISCO_ITEMS);
     muc_send(r->muc, res);
-    xml_unref(res);
-}
-
-void roomdisco_service_items(struct muc *m, const struct xml_node *iq)
-{
-    struct xml_node *res = stanza_iq_result(iq);
-    struct xml_node *q = xml_add(res, "query", NS_DISCO_ITEMS);
-    for (const struct room *room = m->rooms; room; room = room->hh.next) {
-        if (!room->cfg.public_list || room->locked)
-            continue;
-        struct xml_node *item = xml_add(q, "item", NS_DISCO_ITEMS);
-        xml_set_attr(item, "jid", room->jid);
-        xml_set_attr(item, "name", *room->cfg.name ? room->cfg.name : room->node);
-    }
-    muc_send(m, res);
     xml_unref(res);
 }
 

@@ -35,6 +35,8 @@ void store_room_free(struct store_room *r)
     }
     free(r->affils);
     msgs_free(r->recent, r->nrecent);
+    free(r->vcard);
+    free(r->photo_hash);
     free(r);
 }
 

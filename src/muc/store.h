@@ -53,6 +53,8 @@ struct store_room {
     size_t naffils;
     struct store_msg *recent;  /* newest messages, oldest first */
     size_t nrecent;
+    char *vcard;        /* the room's vCard-temp as set by an owner, or NULL */
+    char *photo_hash;   /* its avatar hashes (XEP-0486), space-separated, or NULL */
 };
 
 /* What a message append records besides the stanza. */
@@ -126,6 +128,10 @@ struct muc_store {
      * idempotent insert); ev NULL writes an attached event that no change took. */
     void (*attach_event)(void *st, const struct store_event *ev);
     void (*put_event)(void *st, const struct store_event *ev);
+    /* The room's vCard (XEP-0054) and its photo hashes; vcard NULL removes it.
+     * NULL: vCards live in memory only. */
+    void (*save_vcard)(void *st, const struct room *room, const char *vcard,
+                       const char *photo_hash);
     void *st;
 };
 
