@@ -34,4 +34,8 @@ int jid_prep_domain(const char *in, char **out);
 /* Prepare a nick the way XEP-0045 wants (Resourceprep); 0, -EINVAL, -ENAMETOOLONG. */
 int jid_prep_resource(const char *in, char **out);
 
+/* Does a prepared resource pass resourceprep with no unassigned code points
+ * (RFC 3454 §7 "stored strings")? Room nicks are stored: they must. */
+bool jid_resource_strict(const char *resource);
+
 #endif

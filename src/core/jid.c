@@ -133,8 +133,12 @@ static bool prep_is_identity(const char *s, size_t n, const Stringprep_profile *
 }
 
 /* Run one profile over s[0..n) into buf. Unassigned code points are refused
- * because JIDs are stored and compared later (RFC 3454 §7): a character that
- * a newer Unicode assigns could otherwise change how an address prepares. */
+ * in node and domain because those are stored and compared later (RFC 3454
+ * §7): a character that a newer Unicode assigns could otherwise change how an
+ * address prepares. Resources are only routed, and routers accept them
+ * (clients name devices with emoji): refusing one would make its client
+ * unreachable. Where a resource is stored — a room nick — the MUC checks it
+ * strictly itself (jid_resource_strict). */
 static int prep_into(char *buf, const char *s, size_t n, const Stringprep_profile *profile)
 {
     int rc;
@@ -145,7 +149,9 @@ static int prep_into(char *buf, const char *s, size_t n, const Stringprep_profil
     buf[n] = '\0';
     if (prep_is_identity(s, n, profile))
         return check_prepared_len(buf);
-    rc = stringprep(buf, SCRATCH_SIZE, STRINGPREP_NO_UNASSIGNED, profile);
+    rc = stringprep(buf, SCRATCH_SIZE,
+                    profile == stringprep_xmpp_resourceprep ? 0 : STRINGPREP_NO_UNASSIGNED,
+                    profile);
     switch (rc) {
     case STRINGPREP_OK:
         return check_prepared_len(buf);
@@ -334,4 +340,16 @@ int jid_prep_resource(const char *in, char **out)
     if (rc < 0)
         return rc;
     return prep_part(in, len, stringprep_xmpp_resourceprep, out);
+}
+
+bool jid_resource_strict(const char *resource)
+{
+    char buf[SCRATCH_SIZE];
+    size_t n = strlen(resource);
+    if (n >= SCRATCH_SIZE)
+        return false;
+    memcpy(buf, resource, n + 1);
+    return stringprep(buf, SCRATCH_SIZE, STRINGPREP_NO_UNASSIGNED,
+                      stringprep_xmpp_resourceprep) == STRINGPREP_OK &&
+           strcmp(buf, resource) == 0;
 }

@@ -2,6 +2,7 @@
  * and the lists of both. A request with several items is all or nothing. */
 #include "compat.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,13 @@
 #include "mem.h"
 #include "muc.h"
 #include "stanza.h"
+
+static void send_to(struct muc *m, struct xml_node *st, const char *to)
+{
+    xml_set_attr(st, "to", to);
+    muc_send(m, st);
+    xml_set_attr(st, "to", NULL);
+}
 
 struct actor {
     struct occupant *occ;      /* NULL when the actor is not in the room */
@@ -26,6 +34,7 @@ struct change {
     enum muc_affil affil;
     struct occupant *target;   /* role changes */
     char *jid;                 /* affiliation changes: bare JID (owned) */
+    char *reserve;             /* ...and the nick it registers (jid and nick given) */
     char *reason;
 };
 
@@ -106,7 +115,21 @@ static const char *check_affil_item(struct room *room, const struct actor *a, st
     enum muc_affil old = room_affiliation(room, c->jid);
     bool self = strcmp(c->jid, from_bare) == 0;
     /* owners_left_after is checked over the whole request below. */
-    return perm_check_affil_change(a->affil, old, c->affil, self, 1);
+    const char *err = perm_check_affil_change(a->affil, old, c->affil, self, 1);
+    if (err || !xml_attr(c->item, "jid") || !xml_attr(c->item, "nick"))
+        return err;
+    /* An item with both jid and nick also reserves the nick (as §7.10's
+     * registration would; Prosody does the same), for members and up. */
+    if (c->affil < AFFIL_MEMBER)
+        return "not-acceptable";
+    if (jid_prep_resource(xml_attr(c->item, "nick"), &c->reserve) < 0 || !*c->reserve)
+        return "jid-malformed";
+    const char *holder = room_nick_owner(room, c->reserve);
+    struct occupant *o = occupant_by_nick(room, c->reserve);
+    if ((holder && strcmp(holder, c->jid) != 0) || (o && strcmp(o->bare_jid, c->jid) != 0) ||
+        nick_taken_by_other(room, c->reserve, c->jid))
+        return "conflict";
+    return NULL;
 }
 
 static const char *parse_items(struct muc_req *r, struct room *room, const struct actor *a,
@@ -153,6 +176,7 @@ static void free_changes(struct change *c, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(c[i].jid);
+        free(c[i].reserve);
         free(c[i].reason);
     }
     free(c);
@@ -171,9 +195,20 @@ struct event {
     char *reason;
 };
 
+/* An affiliation change of someone not in the room (§9.3–9.8): the room
+ * hears of it by message, and the user out of band (§17.2 status 101). */
+struct absent {
+    char *jid;
+    enum muc_affil affil;
+    char *reason;
+    bool tell_user;            /* the 101 message; not when the user caused it */
+};
+
 struct events {
     struct event *ev;
     size_t n, cap;
+    struct absent *abs;
+    size_t nabs;
 };
 
 static void add_event(struct events *es, struct occupant *occ, bool remove, int code,
@@ -200,6 +235,15 @@ static void add_event(struct events *es, struct occupant *occ, bool remove, int 
                                       .reason = reason ? xstrdup(reason) : NULL };
 }
 
+static void add_absent(struct events *es, const char *jid, enum muc_affil affil,
+                       const char *reason)
+{
+    es->abs = xrealloc(es->abs, (es->nabs + 1) * sizeof *es->abs);
+    es->abs[es->nabs++] = (struct absent){ .jid = xstrdup(jid), .affil = affil,
+                                           .reason = reason ? xstrdup(reason) : NULL,
+                                           .tell_user = true };
+}
+
 static void events_free(struct events *es)
 {
     for (size_t i = 0; i < es->n; i++) {
@@ -207,7 +251,12 @@ static void events_free(struct events *es)
         free(es->ev[i].bare);
         free(es->ev[i].reason);
     }
+    for (size_t i = 0; i < es->nabs; i++) {
+        free(es->abs[i].jid);
+        free(es->abs[i].reason);
+    }
     free(es->ev);
+    free(es->abs);
     *es = (struct events){ 0 };
 }
 
@@ -218,13 +267,27 @@ static struct occupant *event_occupant(const struct room *room, const struct eve
     return o && strcmp(o->bare_jid, e->bare) == 0 ? o : NULL;
 }
 
-/* Occupants of jid follow its new affiliation (Prosody's rule, perm.c). */
+/* Is occupant o one that an affiliation entry for jid governs? Its own bare
+ * JID, or a domain entry (§9.1 bans a server) when o has no entry of its own. */
+static bool affil_covers(const struct room *room, const struct occupant *o, const char *jid)
+{
+    if (strcmp(o->bare_jid, jid) == 0)
+        return true;
+    const char *at = strchr(o->bare_jid, '@');
+    return !strchr(jid, '@') && at && strcmp(at + 1, jid) == 0 &&
+           !room_affiliation_entry(room, o->bare_jid);
+}
+
+/* Occupants of jid follow its new affiliation (Prosody's rule, perm.c); when
+ * none is in the room, the change is announced instead. */
 static void affil_events(struct room *room, const char *jid, enum muc_affil old,
                          enum muc_affil affil, const char *reason, struct events *es)
 {
+    bool inside = false;
     for (struct occupant *o = room->occupants; o; o = o->hh.next) {
-        if (strcmp(o->bare_jid, jid) != 0)
+        if (!affil_covers(room, o, jid))
             continue;
+        inside = true;
         enum muc_role role = perm_role_after_affil_change_from(
             o->role, old, affil, room->cfg.moderated, room->cfg.members_only);
         if (role == ROLE_NONE) {
@@ -234,6 +297,58 @@ static void affil_events(struct room *room, const char *jid, enum muc_affil old,
             add_event(es, o, false, 0, reason);
         }
     }
+    if (!inside && old != affil)
+        add_absent(es, jid, affil, reason);
+}
+
+/* The <x/> of an absent user's change: the item, and 301/321 when the new
+ * affiliation would keep them out (Prosody sends the same). */
+static struct xml_node *absent_x(const struct room *room, const struct absent *a, int extra)
+{
+    struct xml_node *x = xml_new("x", NS_MUC_USER);
+    struct xml_node *item = xml_add(x, "item", NS_MUC_USER);
+    xml_set_attr(item, "affiliation", perm_affil_name(a->affil));
+    xml_set_attr(item, "jid", a->jid);
+    if (a->reason && *a->reason)
+        xml_add_text_child(item, "reason", NS_MUC_USER, a->reason);
+    int code = a->affil == AFFIL_OUTCAST ? 301
+               : perm_default_role(a->affil, room->cfg.moderated, room->cfg.members_only) ==
+                       ROLE_NONE
+                   ? 321
+                   : 0;
+    int codes[] = { code, extra };
+    for (size_t i = 0; i < ARRAY_SIZE(codes); i++) {
+        if (!codes[i])
+            continue;
+        char v[8];
+        snprintf(v, sizeof v, "%d", codes[i]);
+        xml_set_attr(xml_add(x, "status", NS_MUC_USER), "code", v);
+    }
+    return x;
+}
+
+/* §9.3–9.8 "the service MAY send a message from the room itself to the room
+ * occupants": to those who may see real JIDs (all in a non-anonymous room,
+ * moderators otherwise), as the item names the JID. The user, if it is a
+ * user and not a server, hears it out of band with 101 (§17.2). */
+static void announce_absent(struct muc *m, struct room *room, const struct absent *a)
+{
+    struct xml_node *msg = stanza_new("message", room->jid, NULL, NULL, NULL);
+    xml_append(msg, absent_x(room, a, 0));
+    for (struct muc_session *s = room->sessions; s; s = s->hh.next)
+        if (presence_may_see_jid(room, s->occ))
+            send_to(m, msg, s->jid);
+    xml_unref(msg);
+    if (!a->tell_user || !strchr(a->jid, '@'))
+        return;
+    msg = stanza_new("message", room->jid, a->jid, NULL, NULL);
+    char *body = xasprintf("Your affiliation with %s is now: %s", room->jid,
+                           perm_affil_name(a->affil));
+    xml_add_text_child(msg, "body", NS_COMPONENT, body);
+    free(body);
+    xml_append(msg, absent_x(room, a, 101));
+    muc_send(m, msg);
+    xml_unref(msg);
 }
 
 static struct pres_opts event_opts(const struct event *e, const char *actor)
@@ -245,6 +360,8 @@ static struct pres_opts event_opts(const struct event *e, const char *actor)
 
 static void events_first(struct muc *m, struct room *room, struct events *es, const char *actor)
 {
+    for (size_t i = 0; i < es->nabs; i++)
+        announce_absent(m, room, &es->abs[i]);
     for (size_t i = 0; i < es->n; i++) {
         struct pres_opts o = event_opts(&es->ev[i], actor);
         struct occupant *occ = event_occupant(room, &es->ev[i]);
@@ -271,7 +388,8 @@ static void events_rest(struct muc *m, struct room *room, struct events *es, con
 }
 
 void admin_apply_affiliation(struct muc *m, struct room *room, const char *jid,
-                             enum muc_affil affil, const char *reason, const char *actor_nick)
+                             enum muc_affil affil, const char *reason, const char *actor_nick,
+                             bool tell_user)
 {
     struct events es = { 0 };
     /* jid may be the very entry string room_set_affiliation frees. */
@@ -282,6 +400,8 @@ void admin_apply_affiliation(struct muc *m, struct room *room, const char *jid,
     room_set_affiliation(room, j, affil, reason);
     compliance_flush(m);
     affil_events(room, j, old, affil, reason, &es);
+    for (size_t i = 0; i < es.nabs; i++)
+        es.abs[i].tell_user = tell_user;
     events_first(m, room, &es, actor_nick);
     events_rest(m, room, &es, actor_nick);
     free(j);
@@ -381,6 +501,12 @@ static void admin_set(struct muc_req *r, struct room *room, const struct xml_nod
         } else {
             enum muc_affil old = room_affiliation(room, c->jid);
             room_set_affiliation(room, c->jid, c->affil, c->reason);
+            if (c->reserve) {
+                struct affiliation *e = room_affiliation_entry(room, c->jid);
+                free(e->nick);
+                e->nick = xstrdup(c->reserve);
+                room_save_affiliation(room, c->jid);
+            }
             compliance_flush(r->muc);
             affil_events(room, c->jid, old, c->affil, c->reason, &an->es);
         }

@@ -50,11 +50,11 @@ void history_free(struct history *h)
 
 void history_push(struct history *h, uint64_t seq, int64_t ts_ms, const char *xml, size_t len)
 {
-    history_push_from(h, seq, ts_ms, xml, len, NULL, NULL);
+    history_push_from(h, seq, ts_ms, xml, len, NULL, NULL, true);
 }
 
 void history_push_from(struct history *h, uint64_t seq, int64_t ts_ms, const char *xml,
-                       size_t len, const char *sender_jid, const char *nick)
+                       size_t len, const char *sender_jid, const char *nick, bool archived)
 {
     if (!h->cap)
         return;
@@ -67,6 +67,7 @@ void history_push_from(struct history *h, uint64_t seq, int64_t ts_ms, const cha
     e->xml_len = len;
     e->sender_jid = sender_jid ? xstrdup(sender_jid) : NULL;
     e->nick = nick ? xstrdup(nick) : NULL;
+    e->archived = archived;
     h->count++;
 }
 

@@ -23,6 +23,7 @@ struct hist_entry {
     size_t xml_len;
     char *sender_jid;   /* real full JID of the sender, or NULL (compliance) */
     char *nick;         /* the sender's nick then, or NULL */
+    bool archived;      /* sent while the room's archive was on */
 };
 
 struct history {
@@ -45,9 +46,11 @@ void history_init(struct history *h, size_t cap);
 void history_free(struct history *h);
 /* Append a copy of xml[0..len), evicting the oldest entry when full. */
 void history_push(struct history *h, uint64_t seq, int64_t ts_ms, const char *xml, size_t len);
-/* The same, recording who sent it (either may be NULL). */
+/* The same, recording who sent it (either may be NULL) and whether it was
+ * sent while the room's archive was on (the in-memory archive serves only
+ * those). */
 void history_push_from(struct history *h, uint64_t seq, int64_t ts_ms, const char *xml,
-                       size_t len, const char *sender_jid, const char *nick);
+                       size_t len, const char *sender_jid, const char *nick, bool archived);
 /* Change capacity, keeping the newest min(count, cap) entries. */
 void history_resize(struct history *h, size_t cap);
 /* Entry i counting from the oldest (0), or NULL when i >= count. */

@@ -19,19 +19,21 @@ static char *child_text(const struct xml_node *n, const char *name, const char *
     return c ? xml_text(c) : NULL;
 }
 
+/* The invitation keeps the inviter's stanza id (clients match receipts and
+ * errors by it) and always carries a <reason/>, empty when none was given. */
 static void send_invite(struct muc *m, struct room *room, const char *invitee,
-                        const char *inviter, const char *reason)
+                        const char *inviter, const char *reason, const char *id)
 {
-    struct xml_node *msg = stanza_new("message", room->jid, invitee, NULL, NULL);
-    char *body = xasprintf("%s invites you to the room %s%s%s", inviter, room->jid,
-                           reason && *reason ? ": " : "", reason ? reason : "");
+    struct xml_node *msg = stanza_new("message", room->jid, invitee, NULL, id);
+    char *body = xasprintf("%s invited you to the room %s%s%s%s", inviter, room->jid,
+                           reason && *reason ? " (" : "", reason ? reason : "",
+                           reason && *reason ? ")" : "");
     xml_add_text_child(msg, "body", NS_COMPONENT, body);
     free(body);
     struct xml_node *x = xml_add(msg, "x", NS_MUC_USER);
     struct xml_node *inv = xml_add(x, "invite", NS_MUC_USER);
     xml_set_attr(inv, "from", inviter);
-    if (reason && *reason)
-        xml_add_text_child(inv, "reason", NS_MUC_USER, reason);
+    xml_add_text_child(inv, "reason", NS_MUC_USER, reason);
     if (room->cfg.password_protected && room->cfg.password && *room->cfg.password)
         xml_add_text_child(x, "password", NS_MUC_USER, room->cfg.password);
     /* XEP-0249 for clients that only understand direct invitations. */
@@ -72,7 +74,7 @@ static void invite(struct muc_req *r, struct room *room, const struct xml_node *
     } else {
         /* §9.3: in a members-only room the invitation makes the invitee a member. */
         if (room->cfg.members_only && room_affiliation(room, bare) == AFFIL_NONE)
-            admin_apply_affiliation(r->muc, room, bare, AFFIL_MEMBER, NULL, NULL);
+            admin_apply_affiliation(r->muc, room, bare, AFFIL_MEMBER, NULL, NULL, false);
         char *reason = child_text(inv, "reason", NS_MUC_USER);
         struct xml_node *ev = compliance_event(r->muc, "invite", room, r->now);
         compliance_actor_req(ev, r, room, s ? s->occ : NULL);
@@ -80,7 +82,12 @@ static void invite(struct muc_req *r, struct room *room, const struct xml_node *
         compliance_reason(ev, reason);
         compliance_forward(ev, r->st, r->now);
         compliance_emit(r->muc, ev);
-        send_invite(r->muc, room, invitee, r->from_bare, reason);
+        /* §7.8.2: the inviter's bare JID where the room shows real JIDs,
+         * its occupant JID where it does not. */
+        char *from = s && !room->cfg.whois_anyone ? xasprintf("%s/%s", room->jid, s->occ->nick)
+                                                  : xstrdup(r->from_bare);
+        send_invite(r->muc, room, invitee, from, reason, stanza_id(r->st));
+        free(from);
         free(reason);
     }
     free(bare);
@@ -264,7 +271,7 @@ static void register_submit(struct muc_req *r, struct room *room, const struct x
     enum muc_affil now = room_affiliation(room, r->from_bare);
     if (now != affil) {
         room_set_affiliation(room, r->from_bare, affil, NULL);
-        admin_apply_affiliation(r->muc, room, r->from_bare, now, NULL, NULL);
+        admin_apply_affiliation(r->muc, room, r->from_bare, now, NULL, NULL, false);
     }
     room_reap(r->muc, room);
 }

@@ -13,10 +13,10 @@
  *    or 'mam'): otherwise the room neither advertises urn:xmpp:mam:2 nor answers
  *    it (service-unavailable), as XEP-0313 §7 lets a service archive some JIDs
  *    only. confabd stores every message regardless, for compliance.
- *  - Only occupants may read it (the requesting full JID must be joined); in a
- *    members-only room members, admins and owners may also read it while absent.
- *    Outcasts never. XEP-0313 §7.1.2 allows this narrowing of "anyone who may
- *    enter".
+ *  - Whoever may enter may read it without entering (XEP-0313 §7.1.2, and
+ *    Prosody's muc_mam): anyone in an open room; members, admins and owners in
+ *    a members-only or password-protected room (a query cannot carry the
+ *    password). Occupants always. Outcasts never.
  *  - The forwarded stanza is the one the room broadcast (its 'from' is the
  *    occupant JID, no 'to'). Only a requester that may see real JIDs (whois
  *    anyone, or a moderator — an absent admin or owner counts as the moderator
@@ -161,10 +161,16 @@ static enum muc_role reader_role(const struct muc_req *r, const struct room *roo
     const struct muc_session *s = session_by_jid(room, r->from_full);
     if (s)
         return s->occ->role;
-    /* An absent member reads as the occupant it would be on entering. */
-    if (room->cfg.members_only && a >= AFFIL_MEMBER)
-        return perm_default_role(a, room->cfg.moderated, true);
-    return ROLE_NONE;
+    /* Whoever may enter may read before entering (as Prosody's muc_mam):
+     * clients such as poezio fetch the archive before their join completes.
+     * Members-only rooms: members and up; a password room: only those who
+     * need no password to be trusted with it (members and up) — a query
+     * cannot carry the password. Each reads as the occupant it would be. */
+    bool closed = room->cfg.members_only ||
+                  (room->cfg.password_protected && room->cfg.password && *room->cfg.password);
+    if (closed && a < AFFIL_MEMBER)
+        return ROLE_NONE;
+    return perm_default_role(a, room->cfg.moderated, room->cfg.members_only);
 }
 
 /* ---- the query form (§4.1) ---- */
@@ -478,6 +484,8 @@ static bool mem_inspect(struct mem_filter *f, const struct hist_entry *e)
 static bool mem_match(struct mem_filter *f, const struct hist_entry *e)
 {
     const struct store_mam_query *q = f->q;
+    if (!e->archived)
+        return false;
     if ((q->start_ms >= 0 && e->ts_ms < q->start_ms) || (q->end_ms >= 0 && e->ts_ms > q->end_ms))
         return false;
     return !f->inspect || mem_inspect(f, e);
@@ -894,7 +902,8 @@ void mam_handle(struct muc_req *r, struct room *room, const struct xml_node *pay
     if (role == ROLE_NONE) {
         muc_bounce(r, "forbidden", room->cfg.members_only
                                        ? "only occupants and members may read this archive"
-                                       : "only occupants may read this archive");
+                                       : "only occupants and members may read the archive of "
+                                         "a password-protected room");
         return;
     }
     if (query) {

@@ -53,7 +53,7 @@ struct commit {
     size_t xml_len;
     char *sender;            /* real full JID, for history events */
     char *nick;
-    bool in_history;
+    bool archived;           /* sent while the room's archive was on */
 };
 
 static void commit_free(struct commit *c)
@@ -82,9 +82,9 @@ static void on_committed(void *ud, int err)
     if (err < 0) {
         bounce_unstored(c->m, c->orig);
     } else if (room) {
-        if (room->history.cap && c->in_history)
+        if (room->history.cap)
             history_push_from(&room->history, c->seq, c->now, c->xml, c->xml_len, c->sender,
-                              c->nick);
+                              c->nick, c->archived);
         size_t n;
         const char *const *to = room_recipients(room, &n);
         c->m->io.send_each(c->m->io.ud, c->msg, to, n);
@@ -132,9 +132,7 @@ static void commit_groupchat(struct muc_req *r, struct room *room, struct occupa
     c->now = r->now;
     c->sender = xstrdup(r->from_full);
     c->nick = xstrdup(occ->nick);
-    /* A subject without a body would read as the room's subject when replayed
-     * on join (§7.2.15); it stays in the archive only. */
-    c->in_history = stanza_child(msg, "body") || !stanza_child(msg, "subject");
+    c->archived = room->cfg.logging;
     struct buf b;
     buf_init(&b);
     xml_serialize(msg, NS_COMPONENT, &b);
@@ -149,9 +147,55 @@ static void commit_groupchat(struct muc_req *r, struct room *room, struct occupa
     struct store_msg_meta meta = {
         .seq = seq, .ts_ms = r->now, .sender_jid = r->from_full, .nick = occ->nick,
         .occupant_id = occ->occupant_id, .body = text, .xml = c->xml, .xml_len = c->xml_len,
+        .archived = c->archived,
     };
     s->append_message(s->st, room, &meta, on_committed, c);
     free(text);
+}
+
+/* Payloads that make a bodyless message worth keeping: what clients expect to
+ * find again in history and the archive (encrypted messages, markers,
+ * reactions, corrections, retractions, fastenings). */
+static const char *const historic_ns[] = {
+    "urn:xmpp:eme:0", "eu.siacs.conversations.axolotl", "urn:xmpp:omemo:2",
+    "urn:xmpp:openpgp:0", "urn:xmpp:chat-markers:0", "urn:xmpp:reactions:0",
+    "urn:xmpp:message-correct:0", "urn:xmpp:message-retract:0", "urn:xmpp:message-retract:1",
+    "urn:xmpp:fasten:0",
+};
+
+/* Does a groupchat message go into history and the archive? XEP-0334 hints
+ * first (no-store, no-permanent-store: never; store: always), then a body
+ * or one of the payloads above. Chat states (XEP-0085) alone are not. */
+bool message_is_historic(const struct xml_node *st)
+{
+    if (xml_child(st, "no-store", NS_HINTS) || xml_child(st, "no-permanent-store", NS_HINTS))
+        return false;
+    if (xml_child(st, "store", NS_HINTS) || stanza_child(st, "body"))
+        return true;
+    for (const struct xml_node *c = xml_first(st); c; c = xml_next(c))
+        for (size_t i = 0; c->ns && i < ARRAY_SIZE(historic_ns); i++)
+            if (strcmp(c->ns, historic_ns[i]) == 0)
+                return true;
+    return false;
+}
+
+/* A message that is neither history nor archive (chat states, no-store): it
+ * gets no stanza-id, waits for no commit, and the compliance archive records
+ * it only when it says something (a body). */
+static void pass_through(struct muc_req *r, struct room *room, struct occupant *occ,
+                         struct xml_node *msg)
+{
+    struct muc *m = r->muc;
+    size_t n;
+    const char *const *to = room_recipients(room, &n);
+    if (stanza_child(msg, "body")) {
+        struct xml_node *ev = compliance_event(m, "groupchat", room, r->now);
+        compliance_actor_req(ev, r, room, occ);
+        compliance_recipients(ev, room, to, n);
+        compliance_forward(ev, msg, r->now);
+        compliance_emit(m, ev);
+    }
+    m->io.send_each(m->io.ud, msg, to, n);
 }
 
 static void change_subject(struct muc_req *r, struct room *room, struct occupant *occ,
@@ -230,7 +274,10 @@ static void groupchat(struct muc_req *r, struct room *room, struct muc_session *
         xml_set_attr(msg, "xml:lang", lang);
     copy_payload(msg, r->st);
     xml_set_attr(xml_add(msg, "occupant-id", NS_OCCUPANT_ID), "id", occ->occupant_id);
-    commit_groupchat(r, room, occ, msg);
+    if (message_is_historic(r->st))
+        commit_groupchat(r, room, occ, msg);
+    else
+        pass_through(r, room, occ, msg);
     xml_unref(msg);
 }
 

@@ -171,7 +171,7 @@ void muc_send(struct muc *m, const struct xml_node *st)
 
 void muc_bounce(struct muc_req *r, const char *condition, const char *text)
 {
-    service_bounce(&r->muc->info, r->st, condition, text, send_cb, r->muc);
+    muc_bounce_type(r, condition, NULL, text);
 }
 
 struct pending_result {
@@ -202,13 +202,38 @@ void muc_result_after_commit(struct muc *m, const struct xml_node *iq)
         on_durable(p, 0);
 }
 
+/* Errors come from the address the client used (the room or room/nick it
+ * wrote to), name the room in 'by' (RFC 6120 §8.3.2), and a refused join
+ * carries the MUC <x/> back (§7.2.x examples): clients such as profanity match
+ * the error to their pending join by it. */
+struct xml_node *muc_error(const struct muc_req *r, const char *condition, const char *type,
+                           const char *text)
+{
+    struct xml_node *e = stanza_error_reply(r->st, condition, text);
+    struct xml_node *err = stanza_child(e, "error");
+    if (type)
+        xml_set_attr(err, "type", type);
+    if (r->to && r->to->node) {
+        char *room = jid_format(r->to, true);
+        xml_set_attr(err, "by", room);
+        free(room);
+    }
+    if (stanza_kind(r->st) == STANZA_PRESENCE && xml_child(r->st, "x", NS_MUC)) {
+        /* Before the <error/>, as in the XEP's examples. */
+        xml_ref(err);
+        xml_remove(e, err);
+        xml_add(e, "x", NS_MUC);
+        xml_append(e, err);
+    }
+    return e;
+}
+
 void muc_bounce_type(struct muc_req *r, const char *condition, const char *type,
                      const char *text)
 {
-    if (stanza_is_error(r->st))
+    if (stanza_is_error(r->st) || !stanza_from(r->st))
         return;
-    struct xml_node *e = stanza_error_reply(r->st, condition, text);
-    xml_set_attr(stanza_child(e, "error"), "type", type);
+    struct xml_node *e = muc_error(r, condition, type, text);
     muc_send(r->muc, e);
     xml_unref(e);
 }

@@ -42,6 +42,7 @@
 #define NS_SID "urn:xmpp:sid:0"
 #define NS_OCCUPANT_ID "urn:xmpp:occupant-id:0"
 #define NS_DELAY "urn:xmpp:delay"
+#define NS_HINTS "urn:xmpp:hints"
 #define NS_SELF_PING "urn:xmpp:ping"
 
 /* Service-wide limits and defaults ([muc] in the configuration). */
@@ -58,10 +59,10 @@ struct muc_limits {
     unsigned presence_burst;
     bool create_rooms;             /* may any user create rooms */
     bool persistent_default;
+    bool log_by_default;           /* new rooms archive (muc#roomconfig_enablelogging) */
     unsigned max_mam_page;         /* XEP-0313: most results per archive query page */
     unsigned max_message_bytes;    /* body of one groupchat or private message */
     unsigned max_joined_rooms;     /* rooms one bare JID may be in at once; 0 = unlimited */
-    bool log_by_default;           /* new rooms archive (muc#roomconfig_enablelogging) */
 };
 
 struct muc_io {
@@ -117,6 +118,7 @@ struct token_bucket {
 
 struct occupant {
     char *nick;                /* key of room->occupants */
+    char *fold;                /* nick_fold(nick): lookalike checks, once per nick */
     char *bare_jid;
     char *occupant_id;         /* XEP-0421 */
     enum muc_role role;
@@ -222,6 +224,9 @@ void muc_bounce(struct muc_req *r, const char *condition, const char *text);
 /* Answer iq with a result once everything written so far is durable (at once
  * without a store); a failed commit answers resource-constraint instead. */
 void muc_result_after_commit(struct muc *m, const struct xml_node *iq);
+/* The error reply muc_bounce sends (type NULL: the condition's default). */
+struct xml_node *muc_error(const struct muc_req *r, const char *condition, const char *type,
+                           const char *text);
 /* The same with an error type other than the condition's default. */
 void muc_bounce_type(struct muc_req *r, const char *condition, const char *type,
                      const char *text);
@@ -290,10 +295,13 @@ void occupant_compute_id(const struct muc *m, const char *room_jid, const char *
                          char out[45]);
 
 /* nick.c */
-/* Not empty, not too long, not made only of invisible or space characters. */
-bool nick_acceptable(const char *nick, size_t max_bytes);
-/* The form two nicks share when a reader could not tell them apart
- * (case, width, compatibility forms, whitespace, invisible characters). */
+/* NULL when nick may be used: not empty, not too long, strict resourceprep,
+ * not made only of invisible or space characters. Else the stanza error
+ * condition, with *why (to free) saying what was wrong. */
+const char *nick_refusal(const char *nick, size_t max_bytes, char **why);
+/* The form two nicks share when a reader could not tell them apart (case,
+ * width, compatibility forms, whitespace, invisible characters, confusable
+ * letters of other scripts: UTS #39 skeletons). */
 char *nick_fold(const char *nick);
 /* Is a nick that looks like this one held or registered by another bare JID? */
 bool nick_taken_by_other(const struct room *room, const char *nick, const char *bare_jid);
@@ -328,6 +336,9 @@ bool presence_may_see_jid(const struct room *room, const struct occupant *viewer
 
 /* message.c */
 void message_handle(struct muc_req *r, struct room *room);
+/* Does a groupchat message belong in history and the archive (XEP-0334 hints,
+ * a body, or a payload worth keeping; not chat states alone)? */
+bool message_is_historic(const struct xml_node *st);
 void message_iq_to_occupant(struct muc_req *r, struct room *room);
 void message_handle_iq_result(struct muc_req *r, struct room *room);
 /* A groupchat message from the room itself (status code notices). */
@@ -339,9 +350,11 @@ void message_send_history(struct muc *m, struct room *room, const char *to,
 /* admin.c */
 void admin_handle(struct muc_req *r, struct room *room, const struct xml_node *query);
 /* Set a bare JID's affiliation and make its occupants follow (presence
- * updates, or removal with 301/321). Does not reap the room. */
+ * updates, or removal with 301/321); when none is inside, the room is told by
+ * message and, with tell_user, the user too (101). Does not reap the room. */
 void admin_apply_affiliation(struct muc *m, struct room *room, const char *jid,
-                             enum muc_affil affil, const char *reason, const char *actor_nick);
+                             enum muc_affil affil, const char *reason, const char *actor_nick,
+                             bool tell_user);
 
 /* owner.c */
 void owner_handle(struct muc_req *r, struct room *room, const struct xml_node *query);

@@ -63,7 +63,9 @@ struct pg_store {
     "WHERE r.max_history_age IS NOT NULL OR $1::interval IS NOT NULL LIMIT 5000))"
 
 #define MAM_COLUMNS "seq, (extract(epoch FROM ts) * 1000)::bigint, stanza, sender_jid, nick"
-#define MAM_ROOM "room_id = (SELECT id FROM rooms WHERE jid = $1)"
+/* Only what was sent while the room's archive was on (issue 11): switching
+ * it on must not expose what was said while it was off. */
+#define MAM_ROOM "room_id = (SELECT id FROM rooms WHERE jid = $1) AND archived"
 #define MAM_WITH \
     " AND ($4::text IS NULL OR nick = $4) AND ($5::text IS NULL OR CASE WHEN strpos($5, '/') > 0 " \
     "THEN sender_jid = $5 ELSE split_part(sender_jid, '/', 1) = $5 END)"
@@ -89,7 +91,8 @@ struct pg_store {
 static const struct db_stmt stmts[] = {
     { "room_get",
       "SELECT r.creator, (extract(epoch FROM r.created_at) * 1000)::bigint, " ROOM_COLUMNS ", "
-      "greatest(r.last_seq, coalesce((SELECT max(seq) FROM messages m WHERE m.room_id = r.id), 0)) "
+      "greatest(r.last_seq, coalesce((SELECT max(seq) FROM messages m WHERE m.room_id = r.id), 0)), "
+      "(extract(epoch FROM r.subject_at) * 1000)::bigint "
       "FROM rooms r WHERE r.jid = $1", 1 },
     { "room_affils",
       "SELECT a.jid, a.affiliation, a.nick, a.reason FROM affiliations a "
@@ -97,17 +100,17 @@ static const struct db_stmt stmts[] = {
     { "room_recent",
       "SELECT seq, (extract(epoch FROM ts) * 1000)::bigint, stanza, sender_jid, nick FROM messages "
       "WHERE room_id = (SELECT id FROM rooms WHERE jid = $1) "
-      /* as message.c's in_history: a bodyless message with a <subject/> (and a
-       * <thread/>, else it is a subject change) stays out of join history. */
-      "AND (body IS NOT NULL OR strpos(stanza, '<subject') = 0) ORDER BY seq DESC LIMIT $2", 2 },
+      /* Only historic messages are stored (message.c), subject changes
+       * never: every row belongs in join history. */
+      "ORDER BY seq DESC LIMIT $2", 2 },
     { "tomb_get",
       "SELECT venue, reason FROM tombstones WHERE jid = $1 "
       "AND (expires_at IS NULL OR expires_at > now())", 1 },
     { "room_put",
-      "INSERT INTO rooms (jid, creator, created_at, " ROOM_COLUMNS ", last_seq) VALUES ("
+      "INSERT INTO rooms (jid, creator, created_at, " ROOM_COLUMNS ", last_seq, subject_at) VALUES ("
       "$1, $2, to_timestamp($3::double precision / 1000), $4, $5, $6, $7, $8, $9, $10, $11, $12, "
       "$13, $14, $15, $16, $17, $18, $19, string_to_array($20, ','), string_to_array($21, ','), "
-      "$22, $23, $24, $25) ON CONFLICT (jid) DO UPDATE SET locked = EXCLUDED.locked, "
+      "$22, $23, $24, $25, to_timestamp($26::double precision / 1000)) ON CONFLICT (jid) DO UPDATE SET locked = EXCLUDED.locked, "
       "name = EXCLUDED.name, description = EXCLUDED.description, lang = EXCLUDED.lang, "
       "password = EXCLUDED.password, persistent = EXCLUDED.persistent, "
       "public_list = EXCLUDED.public_list, members_only = EXCLUDED.members_only, "
@@ -118,7 +121,7 @@ static const struct db_stmt stmts[] = {
       "presence_broadcast = EXCLUDED.presence_broadcast, "
       "get_member_list = EXCLUDED.get_member_list, history_length = EXCLUDED.history_length, "
       "subject = EXCLUDED.subject, subject_from = EXCLUDED.subject_from, "
-      "last_seq = greatest(rooms.last_seq, EXCLUDED.last_seq), updated_at = now()", 25 },
+      "subject_at = EXCLUDED.subject_at, last_seq = greatest(rooms.last_seq, EXCLUDED.last_seq), updated_at = now()", 26 },
     { "affil_put",
       "INSERT INTO affiliations (room_id, jid, affiliation, nick, reason) "
       "SELECT id, $2, $3, $4, $5 FROM rooms WHERE jid = $1 "
@@ -129,9 +132,9 @@ static const struct db_stmt stmts[] = {
       "AND jid = $2", 2 },
     { "msg_put",
       "INSERT INTO messages (room_id, seq, ts, sender_jid, nick, occupant_id, body, body_tsv, "
-      "stanza) SELECT id, $2, to_timestamp($3::double precision / 1000), $4, $5, $6, $7, "
-      "to_tsvector($8::regconfig, coalesce($7, '')), $9 FROM rooms WHERE jid = $1 "
-      "ON CONFLICT (room_id, seq) DO NOTHING", 9 },
+      "stanza, archived) SELECT id, $2, to_timestamp($3::double precision / 1000), $4, $5, $6, $7, "
+      "to_tsvector($8::regconfig, coalesce($7, '')), $9, $10 FROM rooms WHERE jid = $1 "
+      "ON CONFLICT (room_id, seq) DO NOTHING", 10 },
     { "room_del", "DELETE FROM rooms WHERE jid = $1", 1 },
     { "tomb_put",
       "INSERT INTO tombstones (jid, venue, reason, expires_at) VALUES ($1, $2, $3, "
@@ -536,6 +539,7 @@ static void room_row(struct store_room *rec, const PGresult *res)
     rec->subject = col_str(res, 0, 21);
     rec->subject_from = col_str(res, 0, 22);
     rec->last_seq = (uint64_t)col_ll(res, 0, 23);
+    rec->subject_ms = PQgetisnull(res, 0, 24) ? 0 : col_ll(res, 0, 24);
     rec->cfg = c;
 }
 
@@ -656,8 +660,9 @@ static void save_room(void *st, const struct room *room)
 {
     struct pg_store *s = st;
     const struct room_config *c = &room->cfg;
-    char created[24], maxu[16], hist[16], seq[24], pb[64], gml[64];
+    char created[24], maxu[16], hist[16], seq[24], pb[64], gml[64], subj_at[24];
     snprintf(created, sizeof created, "%" PRId64, room->created_ms);
+    snprintf(subj_at, sizeof subj_at, "%" PRId64, room->subject_ms);
     snprintf(maxu, sizeof maxu, "%u", c->max_users);
     snprintf(hist, sizeof hist, "%u", c->history_length);
     snprintf(seq, sizeof seq, "%" PRIu64, room->last_seq);
@@ -669,8 +674,9 @@ static void save_room(void *st, const struct room *room)
         b(c->members_only), b(c->moderated), b(c->password_protected), b(c->whois_anyone),
         b(c->change_subject), b(c->allow_invites), b(c->logging), perm_pm_name(c->allow_pm),
         maxu, pb, gml, hist, room->subject, room->subject_from, seq,
+        room->subject && room->subject_ms ? subj_at : NULL,
     };
-    exec_change(s, "room_put", 25, v, on_write, "saving a room");
+    exec_change(s, "room_put", 26, v, on_write, "saving a room");
 }
 
 static void save_affiliation(void *st, const struct room *room, const char *jid,
@@ -719,10 +725,10 @@ static void append_message(void *st, const struct room *room, const struct store
     snprintf(seq, sizeof seq, "%" PRIu64, m->seq);
     snprintf(ts, sizeof ts, "%" PRId64, m->ts_ms);
     const char *v[] = { room->jid, seq, ts, m->sender_jid, m->nick, m->occupant_id, m->body,
-                        s->fts_language, m->xml };
+                        s->fts_language, m->xml, b(m->archived) };
     if (!s->durable) {
         /* durability = async: the room goes on at once; a failure is only logged. */
-        exec_change(s, "msg_put", 9, v, on_write, "storing a message");
+        exec_change(s, "msg_put", 10, v, on_write, "storing a message");
         committed(ud, 0);
         return;
     }
@@ -730,7 +736,7 @@ static void append_message(void *st, const struct room *room, const struct store
     a->s = s;
     a->cb = committed;
     a->ud = ud;
-    exec_change(s, "msg_put", 9, v, on_append, a);
+    exec_change(s, "msg_put", 10, v, on_append, a);
 }
 
 static void delete_room(void *st, const struct room *room, bool tombstone, const char *venue,

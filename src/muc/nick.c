@@ -1,12 +1,17 @@
-/* nick.c — what makes a room nickname acceptable, and when two nicks are the
- * same person to a reader: case, width, compatibility forms, whitespace and
- * invisible characters must not let one occupant impersonate another. */
+/* nick.c — what makes a room nickname acceptable (XEP-0045 §7.2.7, §17.1),
+ * and when two nicks are the same person to a reader: case, width,
+ * compatibility forms, whitespace, invisible characters and confusable
+ * scripts (UTS #39 skeletons from ICU's spoof checker) must not let one
+ * occupant impersonate another. */
 #include "compat.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <stringprep.h>
+#include <unicode/uspoof.h>
 
+#include "jid.h"
 #include "mem.h"
 #include "muc.h"
 
@@ -44,17 +49,68 @@ static uint32_t next_cp(const unsigned char **p)
     return c;
 }
 
-bool nick_acceptable(const char *nick, size_t max_bytes)
+const char *nick_refusal(const char *nick, size_t max_bytes, char **why)
 {
-    if (!*nick || strlen(nick) > max_bytes)
-        return false;
+    *why = NULL;
+    if (!*nick) {
+        *why = xstrdup("a nickname must not be empty");
+        return "jid-malformed";
+    }
+    if (strlen(nick) > max_bytes) {
+        *why = xasprintf("a nickname may be at most %zu bytes long (UTF-8); this one has %zu",
+                         max_bytes, strlen(nick));
+        return "not-acceptable";
+    }
+    /* A nick is stored (registrations, archives): RFC 3454 §7 wants stored
+     * strings free of code points Unicode 3.2 did not assign. */
+    if (!jid_resource_strict(nick)) {
+        *why = xstrdup("Nickname must pass strict validation: it holds characters that "
+                       "XMPP addresses cannot store (RFC 7622, Unicode 3.2)");
+        return "jid-malformed";
+    }
     for (const unsigned char *p = (const unsigned char *)nick; *p;)
         if (!invisible(next_cp(&p)))
-            return true;
-    return false;
+            return NULL;
+    *why = xstrdup("a nickname needs at least one visible character");
+    return "not-acceptable";
 }
 
-char *nick_fold(const char *nick)
+/* The checker is immutable once opened and costs a few hundred microseconds
+ * to open: one for the process. */
+static const USpoofChecker *spoof_checker(void)
+{
+    static USpoofChecker *sc;
+    if (!sc) {
+        UErrorCode st = U_ZERO_ERROR;
+        sc = uspoof_open(&st);
+        if (U_FAILURE(st)) {
+            fprintf(stderr, "FATAL cannot open ICU's spoof checker: %s\n", u_errorName(st));
+            abort();
+        }
+    }
+    return sc;
+}
+
+/* UTS #39 §4 skeleton: strings that look alike share it (Cyrillic 'а' and
+ * Latin 'a', 'rn' and 'm'). NULL when ICU cannot make one. */
+static char *skeleton(const char *s)
+{
+    UErrorCode st = U_ZERO_ERROR;
+    int32_t n = uspoof_getSkeletonUTF8(spoof_checker(), 0, s, -1, NULL, 0, &st);
+    if (st != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(st))
+        return NULL;
+    char *out = xmalloc((size_t)n + 1);
+    st = U_ZERO_ERROR;
+    uspoof_getSkeletonUTF8(spoof_checker(), 0, s, -1, out, n + 1, &st);
+    if (U_FAILURE(st)) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Case, width and compatibility folded, invisible characters dropped. */
+static char *nick_fold_plain(const char *nick)
 {
     /* Nameprep case-folds and applies NFKC (fullwidth "Ａ" is "a"); what it
      * refuses is folded by ASCII case only. */
@@ -82,6 +138,17 @@ char *nick_fold(const char *nick)
     return out;
 }
 
+char *nick_fold(const char *nick)
+{
+    /* Folding first makes the skeleton blind to case as well as to script. */
+    char *plain = nick_fold_plain(nick);
+    char *sk = skeleton(plain);
+    if (!sk)
+        return plain;
+    free(plain);
+    return sk;
+}
+
 bool nick_taken_by_other(const struct room *room, const char *nick, const char *bare_jid)
 {
     char *fold = nick_fold(nick);
@@ -89,9 +156,7 @@ bool nick_taken_by_other(const struct room *room, const char *nick, const char *
     for (const struct occupant *o = room->occupants; o && !taken; o = o->hh.next) {
         if (strcmp(o->bare_jid, bare_jid) == 0)
             continue;
-        char *f = nick_fold(o->nick);
-        taken = strcmp(f, fold) == 0;
-        free(f);
+        taken = strcmp(o->fold, fold) == 0;
     }
     for (const struct affiliation *a = room->affiliations; a && !taken; a = a->hh.next) {
         if (!a->nick || strcmp(a->jid, bare_jid) == 0)

@@ -70,6 +70,7 @@ struct occupant *occupant_new(struct muc *m, struct room *room, const char *nick
 {
     struct occupant *o = xcalloc(1, sizeof *o);
     o->nick = xstrdup(nick);
+    o->fold = nick_fold(nick);
     o->bare_jid = xstrdup(bare_jid);
     o->role = role;
     char id[45];
@@ -111,6 +112,7 @@ static void occupant_free(struct room *room, struct occupant *occ)
     count_join(room->muc, occ->bare_jid, -1);
     free(occ->sessions);
     free(occ->nick);
+    free(occ->fold);
     free(occ->bare_jid);
     free(occ->occupant_id);
     free(occ);
@@ -149,7 +151,9 @@ void occupant_rename(struct room *room, struct occupant *occ, const char *nick)
 {
     HASH_DEL(room->occupants, occ);
     free(occ->nick);
+    free(occ->fold);
     occ->nick = xstrdup(nick);
+    occ->fold = nick_fold(nick);
     HASH_ADD_KEYPTR(hh, room->occupants, occ->nick, strlen(occ->nick), occ);
 }
 

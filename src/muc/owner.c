@@ -374,10 +374,10 @@ static void apply_list(struct muc *m, struct room *room, enum muc_affil which, c
     struct affiliation *a, *tmp;
     HASH_ITER(hh, room->affiliations, a, tmp)
         if (a->affil == which && !list_has(l, n, a->jid))
-            admin_apply_affiliation(m, room, a->jid, AFFIL_NONE, NULL, actor);
+            admin_apply_affiliation(m, room, a->jid, AFFIL_NONE, NULL, actor, true);
     for (size_t i = 0; i < n; i++)
         if (room_affiliation(room, l[i]) != which)
-            admin_apply_affiliation(m, room, l[i], which, NULL, actor);
+            admin_apply_affiliation(m, room, l[i], which, NULL, actor, true);
 }
 
 /* Owners after the form: roomowners replaces them; roomadmins demotes those it names. */

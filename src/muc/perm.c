@@ -237,12 +237,11 @@ bool perm_may_get_affil_list(enum muc_role actor_role, enum muc_affil actor_affi
 bool perm_may_get_member_list(enum muc_role actor_role, enum muc_affil actor_affil,
                               unsigned getmemberlist_roles, bool whois_anyone)
 {
-    if (whois_anyone) {
-        if (affil_ok(actor_affil) && actor_affil >= AFFIL_MEMBER)
-            return true;
-    } else {
-        getmemberlist_roles &= ROLE_BIT(ROLE_MODERATOR);
-    }
+    /* §9.5 note: in a non-anonymous room any member, even outside it. Else
+     * the room's muc#roomconfig_getmemberlist decides, whatever the
+     * anonymity: the owner's form is what clients show and users rely on. */
+    if (whois_anyone && affil_ok(actor_affil) && actor_affil >= AFFIL_MEMBER)
+        return true;
     return perm_may_get_affil_list(actor_role, actor_affil, AFFIL_MEMBER, getmemberlist_roles);
 }
 

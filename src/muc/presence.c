@@ -212,6 +212,17 @@ static unsigned rooms_created_by(const struct muc *m, const char *bare)
     return n;
 }
 
+/* true (and answered) when nick cannot be used at all, in any room. */
+static bool refuse_nick(struct muc_req *r, const char *nick)
+{
+    char *why;
+    const char *cond = nick_refusal(nick, r->muc->lim.max_nick_bytes, &why);
+    if (cond)
+        bounce_presence(r, cond, why);
+    free(why);
+    return cond != NULL;
+}
+
 static struct room *create_room(struct muc_req *r)
 {
     struct muc *m = r->muc;
@@ -233,17 +244,18 @@ static struct room *create_room(struct muc_req *r)
     return room;
 }
 
-static bool password_ok(const struct room *room, const struct xml_node *muc_x)
+/* NULL when the join may pass the room's password; else why not. */
+static const char *password_refusal(const struct room *room, const struct xml_node *muc_x)
 {
     if (!room->cfg.password_protected || !room->cfg.password || !*room->cfg.password)
-        return true;
+        return NULL;
     const struct xml_node *pw = muc_x ? xml_child(muc_x, "password", NS_MUC) : NULL;
     if (!pw)
-        return false;
+        return "this room needs a password to enter";
     char *given = xml_text(pw);
     bool ok = strcmp(given, room->cfg.password) == 0;
     free(given);
-    return ok;
+    return ok ? NULL : "the password is not correct";
 }
 
 /* §7.2.2–7.2.10: the checks in the order the spec lists them. */
@@ -279,10 +291,10 @@ static const char *admission_error(struct muc_req *r, struct room *room, const c
         *text = "that nickname is registered by another user";
         return "conflict";
     }
-    if (!holder && !password_ok(room, muc_x)) {
-        *text = "a password is required to enter this room";
+    /* Every client of a user proves it knows the password (Prosody does the
+     * same): a second device is a new entry, not the first one's presence. */
+    if ((*text = password_refusal(room, muc_x)) != NULL)
         return "not-authorized";
-    }
     if (!holder && m->lim.max_joined_rooms &&
         occupant_rooms_of(m, r->from_bare) >= m->lim.max_joined_rooms) {
         *text = "you are in as many rooms as this service allows";
@@ -375,7 +387,7 @@ static void join(struct muc_req *r, struct room *room, const char *nick)
     HASH_FIND_STR(m->tombstones, room_jid, t);
     free(room_jid);
     if (!room && t) {
-        struct xml_node *e = stanza_error_reply(r->st, "gone", t->reason);
+        struct xml_node *e = muc_error(r, "gone", NULL, t->reason);
         struct xml_node *err = stanza_child(e, "error");
         if (t->venue) {
             struct xml_node *g = xml_child(err, "gone", NS_STANZAS);
@@ -387,10 +399,8 @@ static void join(struct muc_req *r, struct room *room, const char *nick)
         xml_unref(e);
         return;
     }
-    if (!nick_acceptable(nick, m->lim.max_nick_bytes)) {
-        bounce_presence(r, "not-acceptable", "that nickname cannot be used");
+    if (refuse_nick(r, nick))
         return;
-    }
     bool created = false;
     if (!room) {
         room = create_room(r);
@@ -455,10 +465,8 @@ static void change_nick(struct muc_req *r, struct room *room, struct muc_session
 {
     struct muc *m = r->muc;
     struct occupant *occ = s->occ;
-    if (!nick_acceptable(nick, m->lim.max_nick_bytes)) {
-        bounce_presence(r, "not-acceptable", "that nickname cannot be used");
+    if (refuse_nick(r, nick))
         return;
-    }
     if (occupant_by_nick(room, nick) || nick_taken_by_other(room, nick, r->from_bare)) {
         bounce_presence(r, "conflict", "that nickname is already in use");
         return;
@@ -520,6 +528,46 @@ static void error_from_occupant(struct muc_req *r, struct room *room, struct muc
     room_reap(m, room);
 }
 
+/* A registered member who is not in the room, as a probe sees them. */
+static void probe_absent(struct muc_req *r, struct room *room, const struct occupant *viewer,
+                         const char *nick)
+{
+    const char *owner = room_nick_owner(room, nick);
+    if (!owner)
+        return; /* nobody by that name: a probe gets no answer (Prosody likewise) */
+    struct xml_node *p = stanza_new("presence", stanza_to(r->st), r->from_full, "unavailable",
+                                    NULL);
+    struct xml_node *item = xml_add(xml_add(p, "x", NS_MUC_USER), "item", NS_MUC_USER);
+    xml_set_attr(item, "affiliation", perm_affil_name(room_affiliation(room, owner)));
+    xml_set_attr(item, "role", "none");
+    xml_set_attr(item, "nick", nick);
+    if (presence_may_see_jid(room, viewer) || room_affiliation(room, r->from_bare) >= AFFIL_ADMIN)
+        xml_set_attr(item, "jid", owner);
+    muc_send(r->muc, p);
+    xml_unref(p);
+}
+
+/* RFC 6121 §4.3 probes, as occupants use them to resynchronise one
+ * occupant's presence: answered with that occupant's current presence, to
+ * occupants only (others must not learn who is inside). */
+static void probe(struct muc_req *r, struct room *room, struct muc_session *s, const char *nick)
+{
+    if (!s || !nick) {
+        muc_bounce_type(r, "not-acceptable", "cancel", "you are not in this room");
+        return;
+    }
+    struct occupant *target = occupant_by_nick(room, nick);
+    if (!target) {
+        probe_absent(r, room, s->occ, nick);
+        return;
+    }
+    bool see = target == s->occ || presence_may_see_jid(room, s->occ);
+    struct xml_node *p = presence_build(r->muc, room, target, see, false,
+                                        &(struct pres_opts){ 0 });
+    send_to(r->muc, p, r->from_full);
+    xml_unref(p);
+}
+
 void presence_handle(struct muc_req *r, struct room *room)
 {
     const char *type = stanza_type(r->st);
@@ -535,8 +583,12 @@ void presence_handle(struct muc_req *r, struct room *room)
             leave(r, room, s);
         return;
     }
+    if (strcmp(type ? type : "", "probe") == 0) {
+        probe(r, room, s, nick);
+        return;
+    }
     if (type)
-        return; /* probes and subscriptions mean nothing to a room */
+        return; /* subscriptions mean nothing to a room */
     if (!nick) {
         bounce_presence(r, "jid-malformed", "a room nickname is required");
         return;

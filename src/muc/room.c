@@ -30,7 +30,11 @@ void room_config_defaults(const struct muc *m, struct room_config *cfg)
     cfg->logging = m->lim.log_by_default;
     cfg->presence_broadcast = ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_PARTICIPANT) |
                               ROLE_BIT(ROLE_VISITOR);
-    cfg->get_member_list = ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_PARTICIPANT);
+    /* Moderators only: the list names real JIDs, which a semi-anonymous room
+     * (the default) hides from participants (CVE-2021-37601 in Prosody). An
+     * owner who ticks participants is obeyed; in a non-anonymous room members
+     * read it anyway (§9.5 note, perm.c). */
+    cfg->get_member_list = ROLE_BIT(ROLE_MODERATOR);
     cfg->history_length = m->lim.default_history;
 }
 
@@ -95,6 +99,7 @@ struct room *room_from_store(struct muc *m, const char *jid, struct store_room *
     memset(rec->cfg, 0, sizeof *rec->cfg);
     room->subject = rec->subject;
     room->subject_from = rec->subject_from;
+    room->subject_ms = rec->subject_ms;
     rec->subject = rec->subject_from = NULL;
     room->last_seq = rec->last_seq;
     vcard_from_store(room, rec);
@@ -114,7 +119,7 @@ struct room *room_from_store(struct muc *m, const char *jid, struct store_room *
     for (size_t i = 0; i < rec->nrecent; i++)
         history_push_from(&room->history, rec->recent[i].seq, rec->recent[i].ts_ms,
                           rec->recent[i].xml, rec->recent[i].xml_len, rec->recent[i].sender_jid,
-                          rec->recent[i].nick);
+                          rec->recent[i].nick, true);
     HASH_ADD_KEYPTR(hh, m->rooms, room->jid, strlen(room->jid), room);
     m->nrooms++;
     return room;

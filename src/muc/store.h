@@ -48,6 +48,7 @@ struct store_room {
     struct room_config *cfg;
     char *subject;
     char *subject_from;
+    int64_t subject_ms; /* when the subject was set; 0 = unknown */
     uint64_t last_seq;
     struct store_affil *affils;
     size_t naffils;
@@ -67,6 +68,7 @@ struct store_msg_meta {
     const char *body;   /* for full-text search; NULL when none */
     const char *xml;
     size_t xml_len;
+    bool archived;      /* sent while the room's archive was on: MAM serves it */
 };
 
 /* XEP-0313 query over one room, keyset-paged by seq. */

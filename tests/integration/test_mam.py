@@ -352,10 +352,12 @@ def test_unknown_ids_and_access(muc, archive):
     assert p.error == "item-not-found"
     p = mam(alice, archive.room, {"include-groupchat": "true"}, expect_ok=False)
     assert p.error == "feature-not-implemented"
-    # Not an occupant: refused (the room is open, so only occupants may read it).
+    # Not an occupant of an open room: may read it all the same, as anyone who
+    # may enter may (XEP-0313 §7.1.2; Prosody's muc_mam; poezio asks before
+    # its join completes).
     dave = muc.client("dave")
-    p = mam(dave, archive.room, expect_ok=False)
-    assert p.error == "forbidden"
+    p = mam(dave, archive.room, rsm={"max": "5"})
+    assert p.ids == archive.ids[:5]
     # #extended: ids and metadata.
     p = mam(alice, archive.room, {"ids": [archive.ids[200], archive.ids[5]]})
     assert p.ids == [archive.ids[5], archive.ids[200]] and p.complete
@@ -363,6 +365,32 @@ def test_unknown_ids_and_access(muc, archive):
     md = r.find(q("metadata", NS_MAM))
     assert md.find(q("start", NS_MAM)).get("id") == archive.ids[0], describe(r)
     assert md.find(q("end", NS_MAM)).get("id") == archive.ids[-1], describe(r)
+
+
+def test_archive_only_while_logging_and_only_historic(muc):
+    """Issue 11: the archive serves only what was sent while archiving was on
+    (PostgreSQL's messages.archived), and neither chat states nor XEP-0334
+    no-store messages are archived; join history keeps what the room kept."""
+    alice = muc.client("alice")
+    room = muc.create_room(alice, "Owner", {"muc#roomconfig_persistentroom": True,
+                                            "muc#roomconfig_enablelogging": False})
+    alice.groupchat(room, "said while off")
+    alice.wait_groupchat(room, "said while off")
+    alice.configure(room, {"muc#roomconfig_enablelogging": True})
+    alice.groupchat(room, "said while on")
+    alice.wait_groupchat(room, "said while on")
+    alice.send(f"<message to='{room}' type='groupchat' id='cs1'><composing "
+               f"xmlns='http://jabber.org/protocol/chatstates'/></message>")
+    alice.groupchat(room, "not for the record", children="<no-store xmlns='urn:xmpp:hints'/>")
+    alice.wait_groupchat(room, "not for the record")
+    alice.groupchat(room, "last")
+    alice.wait_groupchat(room, "last")
+    bob = muc.client("bob")
+    p = mam(bob, room)   # bob is not in the room: an open room's archive is his to read
+    assert p.bodies == ["said while on", "last"], p.bodies
+    j = bob.join(room, "Bob")
+    bodies = [m.findtext(q("body", ct.NS_CLIENT)) for m in j.history]
+    assert bodies == ["said while off", "said while on", "last"], bodies
 
 
 # ------------------------------------------------------------------ persistence

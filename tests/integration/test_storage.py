@@ -526,6 +526,8 @@ def test_restart_restores_rooms_config_affiliations_subject_history(env):
     assert before["bob's reserved nick"] == "Hecate"
     j = carol.join(room, "Carol", password="cauldronburn")
     hist_before, subj_before = history_view(j), subject_view(j)
+    subj_delay = j.subject.find(q("delay", NS_DELAY))
+    assert subj_delay is not None, f"no <delay/> on the subject: {describe(j.subject)}"
     assert [h[1] for h in hist_before] == list(sids), carol.dump(j.history)
     assert [h[2] for h in hist_before] == list(sids.values()), carol.dump(j.history)
     assert subj_before == (f"{room}/Owner", "Restart-proof subject"), describe(j.subject)
@@ -545,6 +547,10 @@ def test_restart_restores_rooms_config_affiliations_subject_history(env):
         ("join history differs after the restart\nbefore: " + repr(hist_before)
          + "\nafter:  " + repr(history_view(j)))
     assert subject_view(j) == subj_before, describe(j.subject)
+    # The subject's time is stored with it (issue 11): the same <delay/> after a restart.
+    d2 = j.subject.find(q("delay", NS_DELAY))
+    assert d2 is not None and d2.get("stamp") == subj_delay.get("stamp"), \
+        f"subject <delay/> lost or changed by the restart: {describe(j.subject)}"
     assert 100 in status_codes(j.self_presence), \
         f"whois=anyone lost: no status 100 in {describe(j.self_presence)}"
     item = muc_item(j.self_presence)

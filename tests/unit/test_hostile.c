@@ -8,6 +8,14 @@
 #include "stanza.h"
 #include "xstream.h"
 
+static bool nick_ok(const char *nick, size_t max)
+{
+    char *why;
+    bool ok = nick_refusal(nick, max, &why) == NULL;
+    free(why);
+    return ok;
+}
+
 static void expect_same(const char *a, const char *b)
 {
     char *fa = nick_fold(a), *fb = nick_fold(b);
@@ -37,19 +45,31 @@ static void test_fold_lookalikes(void **state)
     expect_same("alice\xc2\xa0", "alice");               /* no-break space */
     expect_same("al\xc2\xadice", "alice");               /* soft hyphen */
     expect_same("\xef\xac\x81re", "fire");               /* fi ligature */
+    expect_same("\xd0\xb0lice", "alice");               /* Cyrillic a (UTS #39) */
+    expect_same("b\xce\xbf" "b", "bob");                  /* Greek omicron */
+    expect_same("\xd0\x90LICE", "alice");               /* Cyrillic A, upper case */
     expect_different("alice", "alicia");
     expect_different("bob", "b0b");
 }
 
 static void test_acceptable(void **state)
 {
-    assert_true(nick_acceptable("alice", 128));
-    assert_true(nick_acceptable("\xe6\x97\xa5\xe6\x9c\xac", 128));
-    assert_false(nick_acceptable("", 128));
-    assert_false(nick_acceptable("   ", 128));
-    assert_false(nick_acceptable("\xe2\x80\x8b\xe2\x80\x8b", 128));
-    assert_false(nick_acceptable("\xe3\x85\xa4", 128)); /* U+3164 Hangul filler */
-    assert_false(nick_acceptable("abcdef", 5));
+    assert_true(nick_ok("alice", 128));
+    assert_true(nick_ok("\xe6\x97\xa5\xe6\x9c\xac", 128));
+    assert_false(nick_ok("", 128));
+    assert_false(nick_ok("   ", 128));
+    assert_false(nick_ok("\xe2\x80\x8b\xe2\x80\x8b", 128));
+    assert_false(nick_ok("\xe3\x85\xa4", 128)); /* U+3164 Hangul filler */
+    assert_false(nick_ok("abcdef", 5));
+    /* U+1F916 (robot face) is unassigned in Unicode 3.2: not storable. */
+    assert_false(nick_ok("\xf0\x9f\xa4\x96", 128));
+    char *why;
+    assert_string_equal(nick_refusal("abcdef", 5, &why), "not-acceptable");
+    /* The error says what the limit is. */
+    assert_non_null(strstr(why, "at most 5 bytes"));
+    free(why);
+    assert_string_equal(nick_refusal("\xf0\x9f\xa4\x96", 128, &why), "jid-malformed");
+    free(why);
 }
 
 /* ---- the engine refuses a lookalike of a nick someone else holds ---- */

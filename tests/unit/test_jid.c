@@ -224,7 +224,20 @@ static void t_unassigned_rejected(void **state)
 {
     /* U+0221 was unassigned in Unicode 3.2, the version stringprep is frozen at. */
     expect_error("\xc8\xa1@example.com", -EINVAL);
-    expect_error("example.com/\xc8\xa1", -EINVAL);
+    expect_error("\xc8\xa1.example.com", -EINVAL);
+}
+
+static void t_unassigned_resource_routed(void **state)
+{
+    /* A resource is only routed: clients name devices with emoji (U+1F916 is
+     * unassigned in Unicode 3.2), and the router accepts them. As a stored
+     * string (a room nick) it is refused by jid_resource_strict. */
+    expect_parts("example.com/\xc8\xa1", NULL, "example.com", "\xc8\xa1");
+    expect_parts("example.com/\xf0\x9f\xa4\x96", NULL, "example.com", "\xf0\x9f\xa4\x96");
+    assert_false(jid_resource_strict("\xf0\x9f\xa4\x96"));
+    assert_false(jid_resource_strict("\xc8\xa1"));
+    assert_true(jid_resource_strict("Romeo"));
+    assert_true(jid_resource_strict("J\xc3\xbcrgen"));
 }
 
 static void t_bidi_rule(void **state)
@@ -599,6 +612,7 @@ int main(void)
         cmocka_unit_test(t_nfkc_node),
         cmocka_unit_test(t_node_prepares_to_empty),
         cmocka_unit_test(t_unassigned_rejected),
+        cmocka_unit_test(t_unassigned_resource_routed),
         cmocka_unit_test(t_bidi_rule),
         cmocka_unit_test(t_node_length),
         cmocka_unit_test(t_domain_length),

@@ -2117,11 +2117,19 @@ static void test_lists_not_disclosed_to_outsiders(void **state)
     admin_get(OWNER, "l", "<item affiliation='member'/>");
     struct xml_node *q = xml_child(one("iq", "result", OWNER, ROOM), "query", NS_MUC_ADMIN);
     assert_int_equal(child_count(q, "item", NULL), 1);
-    /* Not even the member list for a non-member in a semi-anonymous room. */
+    /* Not the member list for a participant of a semi-anonymous room by
+     * default (its getmemberlist names moderators: CVE-2021-37601)... */
     clear();
     admin_get(BOB, "l", "<item affiliation='member'/>");
     expect_total(1);
     expect_error("iq", BOB, ROOM, "forbidden", "auth");
+    /* ...but when the owner's form names participants, it does (issue 11). */
+    configure("<field var='muc#roomconfig_getmemberlist'><value>moderator</value>"
+              "<value>participant</value></field>");
+    clear();
+    admin_get(BOB, "l", "<item affiliation='member'/>");
+    q = xml_child(one("iq", "result", BOB, ROOM), "query", NS_MUC_ADMIN);
+    assert_int_equal(child_count(q, "item", NULL), 1);
 }
 
 /* Service policy (§7.4 "service-level policies"): a flood is refused with
@@ -2319,6 +2327,202 @@ static void test_unique_room_name(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* ---- issue 11: what real clients and Prosody's own MUC tests expect ---- */
+
+/* §7.2.x examples: a refused join carries <x xmlns='…muc'/> (profanity matches
+ * the error to its pending join by it) and names the room in 'by'; every
+ * client of a user gives the password itself; wrong and missing passwords
+ * say which. */
+static void test_i11_error_presence_x_by_and_password_per_client(void **state)
+{
+    create_room(ROOM, OWNER, O_NICK);
+    configure(FV("passwordprotectedroom", "1") FV("roomsecret", "cauldronburn"));
+    clear();
+    send_join(ROOM, BOB, B_NICK, NULL);
+    struct xml_node *e = expect_error("presence", BOB, OCC(B_NICK), "not-authorized", "auth");
+    assert_non_null(xml_child(e, "x", NS_MUC));
+    struct xml_node *err = stanza_child(e, "error");
+    assert_string_equal(xml_attr(err, "by"), ROOM);
+    char *why = xml_text(xml_child(err, "text", NS_STANZAS));
+    assert_non_null(strstr(why, "needs a password"));
+    free(why);
+    clear();
+    send_join(ROOM, BOB, B_NICK, "<password>cauldron</password>");
+    e = expect_error("presence", BOB, OCC(B_NICK), "not-authorized", "auth");
+    char *t = xml_text(xml_child(stanza_child(e, "error"), "text", NS_STANZAS));
+    assert_non_null(strstr(t, "not correct"));
+    free(t);
+    join_id(ROOM, ALICE, A_NICK, "<password>cauldronburn</password>");
+    /* Alice's phone joins the same nick without the password: refused. */
+    clear();
+    send_join(ROOM, ALICE2, A_NICK, NULL);
+    expect_total(1);
+    expect_error("presence", ALICE2, OCC(A_NICK), "not-authorized", "auth");
+    clear();
+    send_join(ROOM, ALICE2, A_NICK, "<password>cauldronburn</password>");
+    assert_true(find("presence", AVAIL, ALICE2, OCC(A_NICK)) >= 0);
+}
+
+/* Every error comes from the address the client wrote to, also for nicks the
+ * engine refuses: a nick outside Unicode 3.2 (Prosody: strict resourceprep)
+ * and one over the length limit, whose error says the limit. */
+static void test_i11_nick_errors_from_addressed_jid(void **state)
+{
+    create_room(ROOM, OWNER, O_NICK);
+    clear();
+    send_join(ROOM, BOB, "\xf0\x9f\xa4\x96", NULL);
+    struct xml_node *e = expect_error("presence", BOB, OCC("\xf0\x9f\xa4\x96"), "jid-malformed",
+                                      "modify");
+    assert_string_equal(xml_attr(stanza_child(e, "error"), "by"), ROOM);
+    clear();
+    char *longnick = xmalloc(200);
+    memset(longnick, 'n', 199);
+    longnick[199] = '\0';
+    send_join(ROOM, BOB, keep(longnick), NULL);
+    e = expect_error("presence", BOB, keep(xasprintf("%s/%s", ROOM, longnick)), "not-acceptable",
+                     "modify");
+    char *t = xml_text(xml_child(stanza_child(e, "error"), "text", NS_STANZAS));
+    assert_non_null(strstr(t, "at most 128 bytes"));
+    free(t);
+}
+
+/* A nick that only differs by a confusable letter of another script (UTS #39:
+ * Cyrillic 'а' for Latin 'a') is refused while its lookalike is inside. */
+static void test_i11_confusable_nick_refused(void **state)
+{
+    std_room();
+    send_join(ROOM, EVE, "s\xd0\xb5" "condwitch", NULL); /* Cyrillic ie for 'e' */
+    expect_total(1);
+    expect_error("presence", EVE, OCC("s\xd0\xb5" "condwitch"), "conflict", "cancel");
+    clear();
+    /* A nick that merely shares letters is not a lookalike. */
+    join(ROOM, HECATE, "second\xd0\xb2itch");
+}
+
+/* RFC 6121 probes from an occupant get the probed occupant's presence; from
+ * outside, not-acceptable; for a registered member who is away, an
+ * unavailable presence with the reserved nick (Prosody's muc_presence_probe). */
+static void test_i11_presence_probe(void **state)
+{
+    std_room();
+    in("<presence type='probe' from='" ALICE "' to='" OCC(B_NICK) "'/>");
+    expect_total(1);
+    struct xml_node *p = one("presence", AVAIL, ALICE, OCC(B_NICK));
+    assert_item(p, "none", "participant");
+    assert_false(has_code(p, 110));
+    clear();
+    in("<presence type='probe' from='" EVE "' to='" OCC(B_NICK) "'/>");
+    expect_total(1);
+    expect_error("presence", EVE, OCC(B_NICK), "not-acceptable", "cancel");
+    clear();
+    in("<iq type='set' id='m1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
+       "'><item affiliation='member' jid='" HECATE_BARE "' nick='hecate'/></query></iq>");
+    clear();
+    in("<presence type='probe' from='" OWNER "' to='" OCC("hecate") "'/>");
+    p = one("presence", "unavailable", OWNER, OCC("hecate"));
+    assert_item(p, "member", "none");
+    assert_string_equal(iattr(p, "nick"), "hecate");
+    assert_string_equal(iattr(p, "jid"), HECATE_BARE);
+    clear();
+    in("<presence type='probe' from='" OWNER "' to='" OCC("nobody") "'/>");
+    expect_total(0);
+}
+
+/* §9.3–9.8: the affiliation change of someone not in the room is announced to
+ * those who may see real JIDs (moderators in a semi-anonymous room), before
+ * the result; the user hears of it out of band with 101 (§17.2). */
+static void test_i11_absent_affiliation_announced(void **state)
+{
+    std_room();
+    admin_set(OWNER, "m1", "<item affiliation='member' jid='" HECATE_BARE "'/>");
+    int ann = find("message", AVAIL, OWNER, ROOM);
+    assert_true(ann >= 0);
+    assert_true(ann < result_idx(OWNER, "m1"));
+    assert_string_equal(iattr(at(ann), "affiliation"), "member");
+    assert_string_equal(iattr(at(ann), "jid"), HECATE_BARE);
+    /* Participants of a semi-anonymous room do not learn the JID. */
+    expect_count(0, "message", NULL, ALICE, ROOM);
+    struct xml_node *oob = one("message", AVAIL, HECATE_BARE, ROOM);
+    assert_true(has_code(oob, 101));
+    assert_non_null(stanza_child(oob, "body"));
+    /* In a non-anonymous room everyone hears it. */
+    configure(FV("whois", "anyone"));
+    clear();
+    admin_set(OWNER, "m2", "<item affiliation='outcast' jid='" HECATE_BARE "'/>");
+    struct xml_node *m = one("message", AVAIL, ALICE, ROOM);
+    assert_string_equal(iattr(m, "affiliation"), "outcast");
+    assert_true(has_code(m, 301));
+    /* An occupant's change is a presence, not this message. */
+    clear();
+    admin_set(OWNER, "m3", "<item affiliation='member' jid='" BOB_BARE "'/>");
+    expect_count(0, "message", NULL, NULL, ROOM);
+}
+
+/* §9.1 a ban of a whole server removes its users who are inside (301). */
+static void test_i11_domain_ban_removes_occupants(void **state)
+{
+    std_room();
+    join(ROOM, EVE, "eve");
+    clear();
+    admin_set(OWNER, "b1", "<item affiliation='outcast' jid='evil.example'/>");
+    struct xml_node *p = one("presence", "unavailable", EVE, OCC("eve"));
+    assert_true(has_code(p, 301));
+    assert_true(has_code(p, 110));
+    assert_true(find("presence", "unavailable", ALICE, OCC("eve")) >= 0);
+    clear();
+    send_join(ROOM, EVE, "eve", NULL);
+    expect_error("presence", EVE, OCC("eve"), "forbidden", "auth");
+}
+
+/* A mediated invitation keeps the inviter's stanza id, names the inviter by
+ * occupant JID in a semi-anonymous room and carries a <reason/>. */
+static void test_i11_invite_keeps_id(void **state)
+{
+    std_room();
+    in("<message id='invite1' from='" ALICE "' to='" ROOM "'><x xmlns='" NS_MUC_USER
+       "'><invite to='" HECATE_BARE "'/></x></message>");
+    struct xml_node *m = one("message", NULL, HECATE_BARE, ROOM);
+    assert_string_equal(stanza_id(m), "invite1");
+    struct xml_node *inv = xml_child(xml_child(m, "x", NS_MUC_USER), "invite", NS_MUC_USER);
+    assert_string_equal(xml_attr(inv, "from"), OCC(A_NICK));
+    assert_non_null(xml_child(inv, "reason", NS_MUC_USER));
+}
+
+/* A <subject/> with a <thread/> is a message (§8.1), and it goes into
+ * history; chat states and no-store do not (XEP-0334). */
+static void test_i11_historic_messages(void **state)
+{
+    std_room();
+    in("<message type='groupchat' id='t' from='" ALICE "' to='" ROOM "'><subject>New thread"
+       "</subject><thread>t1</thread><store xmlns='urn:xmpp:hints'/></message>");
+    in("<message type='groupchat' id='cs' from='" ALICE "' to='" ROOM "'><composing xmlns="
+       "'http://jabber.org/protocol/chatstates'/></message>");
+    /* The chat state is relayed, without a stanza-id. */
+    int i = find("message", "groupchat", BOB, OCC(A_NICK));
+    int j = find_from(i + 1, "message", "groupchat", BOB, OCC(A_NICK));
+    assert_true(j > i);
+    assert_null(xml_child(at(j), "stanza-id", NS_SID));
+    assert_non_null(xml_child(at(i), "stanza-id", NS_SID));
+    clear();
+    send_join(ROOM, HECATE, "hecate", NULL);
+    /* History: the thread message only; the subject stays the room's (none). */
+    expect_count(1, "message", "groupchat", HECATE, OCC(A_NICK));
+    struct xml_node *h = one("message", "groupchat", HECATE, OCC(A_NICK));
+    assert_non_null(stanza_child(h, "thread"));
+    struct xml_node *subj = one("message", "groupchat", HECATE, ROOM);
+    assert_non_null(stanza_child(subj, "subject"));
+}
+
+/* §10.9 the alternate venue of a destruction must be a room JID. */
+static void test_i11_destroy_venue_validated(void **state)
+{
+    std_room();
+    in("<iq type='set' id='d1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
+       "'><destroy jid='not a jid@@'/></query></iq>");
+    expect_total(1);
+    expect_error("iq", OWNER, ROOM, "jid-malformed", "modify");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2378,6 +2582,15 @@ int main(void)
         T(test_nick_rejected_empty_whitespace_invisible),
         T(test_service_disco_items_public_only),
         T(test_unique_room_name),
+        T(test_i11_error_presence_x_by_and_password_per_client),
+        T(test_i11_nick_errors_from_addressed_jid),
+        T(test_i11_confusable_nick_refused),
+        T(test_i11_presence_probe),
+        T(test_i11_absent_affiliation_announced),
+        T(test_i11_domain_ban_removes_occupants),
+        T(test_i11_invite_keeps_id),
+        T(test_i11_historic_messages),
+        T(test_i11_destroy_venue_validated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -843,9 +843,9 @@ static void test_affil_lists(void **state)
 }
 
 /* §9.5 note: "If the room is non-anonymous, a service SHOULD also allow any
- * member to retrieve the member list even if not yet an occupant." §5.2.1
- * ***: in semi-anonymous rooms members SHOULD NOT; of the configured roles
- * only moderators, who see real JIDs there anyway, keep it. */
+ * member to retrieve the member list even if not yet an occupant." Otherwise
+ * the roles of the room's muc#roomconfig_getmemberlist, whatever the
+ * anonymity: the form is the owner's word (issue 11). */
 static void test_member_list_anonymity(void **state)
 {
     static const struct {
@@ -861,10 +861,12 @@ static void test_member_list_anonymity(void **state)
         { ROLE_PARTICIPANT, AFFIL_NONE, 0, true, false },
         { ROLE_NONE, AFFIL_OUTCAST, PERM_ROLES_ALL, true, false },
         { ROLE_NONE, AFFIL_MEMBER, 0, false, false },
-        { ROLE_PARTICIPANT, AFFIL_MEMBER, PERM_ROLES_ALL, false, false },
-        { ROLE_PARTICIPANT, AFFIL_NONE, PERM_ROLES_ALL, false, false },
+        { ROLE_PARTICIPANT, AFFIL_MEMBER, PERM_ROLES_ALL, false, true },
+        { ROLE_PARTICIPANT, AFFIL_NONE, PERM_ROLES_ALL, false, true },
+        { ROLE_PARTICIPANT, AFFIL_MEMBER, ROLE_BIT(ROLE_MODERATOR), false, false },
         { ROLE_MODERATOR, AFFIL_NONE, PERM_ROLES_ALL, false, true },
         { ROLE_MODERATOR, AFFIL_MEMBER, ROLE_BIT(ROLE_PARTICIPANT), false, false },
+        { ROLE_VISITOR, AFFIL_NONE, ROLE_BIT(ROLE_PARTICIPANT), false, false },
         { ROLE_NONE, AFFIL_ADMIN, 0, false, true },
         { ROLE_PARTICIPANT, AFFIL_OWNER, 0, false, true },
     };
