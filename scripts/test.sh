@@ -5,11 +5,14 @@
 #
 # 1. scripts/deps.sh (installs missing Debian packages; skipped with --no-deps)
 # 2. normal build in build/: make check (cmocka unit tests), then the integration
-#    tests (pytest, real Prosody/ejabberd/PostgreSQL on loopback) against build/
+#    tests (pytest, real Prosody/ejabberd/PostgreSQL on loopback) against build/,
+#    then Prosody's scansion MUC specs (tests/scansion/, fetched from Debian's
+#    prosody 13.0.1 source): one test per spec against confabd, and one test for
+#    the runner's self-check against Prosody's own MUC (passes at >= 18 of 19)
 # 3. fuzz smoke: scripts/fuzz.sh --smoke (every libFuzzer target 30 s, build-fuzz/;
 #    each target counts as one test); skipped with --quick or --no-fuzz
 # 4. the same as 2 in a sanitizer build, build-asan/ (--enable-sanitizers:
-#    ASan+UBSan); skipped with --quick
+#    ASan+UBSan; scansion against confabd only); skipped with --quick
 # The last line printed is "N passed, N failed" over all suites; the exit status
 # is non-zero if anything failed (a build that fails counts as one failure).
 # CONFAB_BUILD_DIR / CONFAB_ASAN_BUILD_DIR override the two build directories.
@@ -27,7 +30,7 @@ while [ $# -gt 0 ]; do
     --no-deps) deps=0 ;;
     --no-fuzz) fuzz=0 ;;
     --) shift; pytest_args=("$@"); break ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -146,6 +149,45 @@ run_pass() {  # run_pass NAME BUILDDIR [--asan]
     p=0 f=1
   fi
   add "$name integration" "$p" "$f"
+
+  run_scansion "$name" "$bd"
+}
+
+# run_scansion NAME BUILDDIR: Prosody 13.0.1's scansion MUC specs (tests/scansion/).
+# Against confabd: one test per spec (a failed fetch is one failure). In the normal
+# pass also the self-check against Prosody 0.12's own MUC, as ONE test that passes
+# when at least SCANSION_SELFCHECK_MIN specs pass (0.12 fails muc_outcast_reason).
+SCANSION_SELFCHECK_MIN=18
+run_scansion() {
+  local name=$1 bd=$2 out rc p f last counts
+  note "$name: scansion specs against confabd (CONFAB_BUILD=$bd)"
+  local junit=$bd/scansion-junit.xml
+  rm -f "$junit"
+  CONFAB_BUILD=$bd $PY tests/scansion/run_scansion.py --target confabd --junit "$junit"
+  rc=$?
+  if [ -f "$junit" ] && counts=$(count_junit "$junit"); then
+    read -r p f <<<"$counts"
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  else
+    echo "test.sh: scansion runner wrote no junit report (rc $rc)" >&2
+    p=0 f=1
+  fi
+  add "$name scansion" "$p" "$f"
+
+  [ "$name" = normal ] || return 0
+  note "scansion self-check against Prosody's own MUC"
+  out=$(mktemp)
+  $PY tests/scansion/run_scansion.py --target prosody 2>&1 | tee "$out"
+  last=$(tail -n 1 "$out")
+  rm -f "$out"
+  if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]] \
+     && [ "${BASH_REMATCH[1]}" -ge "$SCANSION_SELFCHECK_MIN" ]; then
+    echo "scansion self-check: Prosody's MUC passed ${BASH_REMATCH[1]} of $((BASH_REMATCH[1] + BASH_REMATCH[2])) (need $SCANSION_SELFCHECK_MIN)"
+    add "scansion self-check" 1 0
+  else
+    echo "test.sh: scansion self-check: Prosody's MUC: '${last}' (need $SCANSION_SELFCHECK_MIN passed)" >&2
+    add "scansion self-check" 0 1
+  fi
 }
 
 run_pass normal "${CONFAB_BUILD_DIR:-$ROOT/build}"
