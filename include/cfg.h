@@ -43,6 +43,8 @@ struct cfg_muc {
     bool create_rooms;
     bool persistent_default;
     bool log_by_default;
+    bool register_unaffiliated;
+    char *admins;
     uint64_t max_mam_page;
     uint64_t max_message_size;
     uint64_t max_joined_rooms;

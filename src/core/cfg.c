@@ -59,6 +59,8 @@ static const struct key keys[] = {
     { "muc", "create_rooms", K_BOOL, OFF(muc.create_rooms), "true", NOLIMIT, true, 0 },
     { "muc", "persistent_default", K_BOOL, OFF(muc.persistent_default), "false", NOLIMIT, true, 0 },
     { "muc", "log_by_default", K_BOOL, OFF(muc.log_by_default), "true", NOLIMIT, true, 0 },
+    { "muc", "register_unaffiliated", K_BOOL, OFF(muc.register_unaffiliated), "false", NOLIMIT, true, 0 },
+    { "muc", "admins", K_STRING, OFF(muc.admins), "", NOLIMIT, true, 0 },
     { "muc", "max_mam_page", K_UINT, OFF(muc.max_mam_page), "100", 1, 10000, true, 0 },
     { "muc", "max_message_size", K_SIZE, OFF(muc.max_message_size), "32KiB", 64, 1 << 20, true, 0 },
     { "muc", "max_joined_rooms", K_UINT, OFF(muc.max_joined_rooms), "100", 0, 100000, true, 0 },
@@ -524,6 +526,7 @@ void cfg_free(struct cfg *c)
     endpoint_free(&c->component);
     endpoint_free(&c->archiver);
     free(c->service_name);
+    free(c->muc.admins);
     free(c->storage_dsn);
     free(c->storage_fts_language);
     free(c->compliance_archiver);

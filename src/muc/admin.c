@@ -124,10 +124,12 @@ static const char *check_affil_item(struct room *room, const struct actor *a, st
         return "not-acceptable";
     if (jid_prep_resource(xml_attr(c->item, "nick"), &c->reserve) < 0 || !*c->reserve)
         return "jid-malformed";
+    /* Someone else registered it: conflict. Someone else merely sits on it:
+     * they make way (apply below, 307), as Prosody does. */
     const char *holder = room_nick_owner(room, c->reserve);
     struct occupant *o = occupant_by_nick(room, c->reserve);
-    if ((holder && strcmp(holder, c->jid) != 0) || (o && strcmp(o->bare_jid, c->jid) != 0) ||
-        nick_taken_by_other(room, c->reserve, c->jid))
+    if ((holder && strcmp(holder, c->jid) != 0) ||
+        (!o && nick_taken_by_other(room, c->reserve, c->jid)))
         return "conflict";
     return NULL;
 }
@@ -191,6 +193,7 @@ struct event {
     char *nick;
     char *bare;
     bool remove;
+    bool no_actor;             /* the service acted, not the requester */
     int codes[2];
     char *reason;
 };
@@ -209,6 +212,7 @@ struct events {
     size_t n, cap;
     struct absent *abs;
     size_t nabs;
+    const char *actor_jid;     /* the actor's real full JID (not owned), or NULL */
 };
 
 static void add_event(struct events *es, struct occupant *occ, bool remove, int code,
@@ -305,12 +309,8 @@ static void affil_events(struct room *room, const char *jid, enum muc_affil old,
  * affiliation would keep them out (Prosody sends the same). */
 static struct xml_node *absent_x(const struct room *room, const struct absent *a, int extra)
 {
+    /* Codes before the item, as Prosody orders them. */
     struct xml_node *x = xml_new("x", NS_MUC_USER);
-    struct xml_node *item = xml_add(x, "item", NS_MUC_USER);
-    xml_set_attr(item, "affiliation", perm_affil_name(a->affil));
-    xml_set_attr(item, "jid", a->jid);
-    if (a->reason && *a->reason)
-        xml_add_text_child(item, "reason", NS_MUC_USER, a->reason);
     int code = a->affil == AFFIL_OUTCAST ? 301
                : perm_default_role(a->affil, room->cfg.moderated, room->cfg.members_only) ==
                        ROLE_NONE
@@ -324,6 +324,11 @@ static struct xml_node *absent_x(const struct room *room, const struct absent *a
         snprintf(v, sizeof v, "%d", codes[i]);
         xml_set_attr(xml_add(x, "status", NS_MUC_USER), "code", v);
     }
+    struct xml_node *item = xml_add(x, "item", NS_MUC_USER);
+    xml_set_attr(item, "affiliation", perm_affil_name(a->affil));
+    xml_set_attr(item, "jid", a->jid);
+    if (a->reason && *a->reason)
+        xml_add_text_child(item, "reason", NS_MUC_USER, a->reason);
     return x;
 }
 
@@ -351,19 +356,26 @@ static void announce_absent(struct muc *m, struct room *room, const struct absen
     xml_unref(msg);
 }
 
-static struct pres_opts event_opts(const struct event *e, const char *actor)
+static struct pres_opts event_opts(const struct events *es, const struct event *e,
+                                   const char *actor)
 {
     return (struct pres_opts){ .type = e->remove ? "unavailable" : NULL,
                                .codes = e->codes[0] ? e->codes : NULL,
-                               .actor_nick = actor, .reason = e->reason };
+                               .actor_nick = e->no_actor ? NULL : actor,
+                               .actor_jid = e->no_actor ? NULL : es->actor_jid,
+                               .reason = e->reason };
+}
+
+static void events_absent(struct muc *m, struct room *room, struct events *es)
+{
+    for (size_t i = 0; i < es->nabs; i++)
+        announce_absent(m, room, &es->abs[i]);
 }
 
 static void events_first(struct muc *m, struct room *room, struct events *es, const char *actor)
 {
-    for (size_t i = 0; i < es->nabs; i++)
-        announce_absent(m, room, &es->abs[i]);
     for (size_t i = 0; i < es->n; i++) {
-        struct pres_opts o = event_opts(&es->ev[i], actor);
+        struct pres_opts o = event_opts(es, &es->ev[i], actor);
         struct occupant *occ = event_occupant(room, &es->ev[i]);
         if (es->ev[i].remove && occ)
             presence_send_self(m, room, occ, &o);
@@ -373,7 +385,7 @@ static void events_first(struct muc *m, struct room *room, struct events *es, co
 static void events_rest(struct muc *m, struct room *room, struct events *es, const char *actor)
 {
     for (size_t i = 0; i < es->n; i++) {
-        struct pres_opts o = event_opts(&es->ev[i], actor);
+        struct pres_opts o = event_opts(es, &es->ev[i], actor);
         struct occupant *occ = event_occupant(room, &es->ev[i]);
         if (!occ)
             continue;
@@ -384,7 +396,6 @@ static void events_rest(struct muc *m, struct room *room, struct events *es, con
             presence_broadcast(m, room, occ, &o);
         }
     }
-    events_free(es);
 }
 
 void admin_apply_affiliation(struct muc *m, struct room *room, const char *jid,
@@ -404,6 +415,8 @@ void admin_apply_affiliation(struct muc *m, struct room *room, const char *jid,
         es.abs[i].tell_user = tell_user;
     events_first(m, room, &es, actor_nick);
     events_rest(m, room, &es, actor_nick);
+    events_absent(m, room, &es);
+    events_free(&es);
     free(j);
 }
 
@@ -445,30 +458,57 @@ struct announce {
     struct muc *m;
     char *room_jid;
     char *actor_nick;
+    char *actor_jid;
+    bool affiliations;         /* the request changed affiliations, not only roles */
     struct xml_node *iq;
     struct events es;
 };
 
+static void send_answer(struct announce *an, int err)
+{
+    struct xml_node *res = err < 0 ? stanza_error_reply(an->iq, "resource-constraint",
+                                                        "the change could not be stored")
+                                   : stanza_iq_result(an->iq);
+    muc_send(an->m, res);
+    xml_unref(res);
+}
+
+/* §8.2 for roles: the removed occupant, the actor's result, the room. For
+ * affiliations Prosody's order, which its own tests check: every presence,
+ * then the notices about absent users, then the result. */
 static void announce(void *ud, int err)
 {
     struct announce *an = ud;
     struct room *room = room_find(an->m, an->room_jid);
     if (room)
         events_first(an->m, room, &an->es, an->actor_nick);
-    struct xml_node *res = err < 0 ? stanza_error_reply(an->iq, "resource-constraint",
-                                                        "the change could not be stored")
-                                   : stanza_iq_result(an->iq);
-    muc_send(an->m, res);
-    xml_unref(res);
-    if (room) {
+    if (room && an->affiliations) {
         events_rest(an->m, room, &an->es, an->actor_nick);
-        room_reap(an->m, room);
+        events_absent(an->m, room, &an->es);
     }
+    send_answer(an, err);
+    if (room && !an->affiliations) {
+        events_rest(an->m, room, &an->es, an->actor_nick);
+        events_absent(an->m, room, &an->es);
+    }
+    if (room)
+        room_reap(an->m, room);
     events_free(&an->es);
     xml_unref(an->iq);
     free(an->room_jid);
     free(an->actor_nick);
+    free(an->actor_jid);
     free(an);
+}
+
+/* Whoever sits on a nick the change reserves for someone else makes way. */
+static void evict_nick_squatter(struct room *room, const struct change *c, struct events *es)
+{
+    struct occupant *o = c->reserve ? occupant_by_nick(room, c->reserve) : NULL;
+    if (!o || strcmp(o->bare_jid, c->jid) == 0)
+        return;
+    add_event(es, o, true, 307, "This nickname is reserved");
+    es->ev[es->n - 1].no_actor = true;
 }
 
 static void admin_set(struct muc_req *r, struct room *room, const struct xml_node *query)
@@ -487,6 +527,8 @@ static void admin_set(struct muc_req *r, struct room *room, const struct xml_nod
     an->m = r->muc;
     an->room_jid = xstrdup(room->jid);
     an->actor_nick = a.nick ? xstrdup(a.nick) : NULL;
+    an->actor_jid = xstrdup(r->from_full);
+    an->es.actor_jid = an->actor_jid;
     an->iq = xml_ref((struct xml_node *)r->st);
     for (size_t i = 0; i < n; i++) {
         struct change *c = &changes[i];
@@ -499,6 +541,8 @@ static void admin_set(struct muc_req *r, struct room *room, const struct xml_nod
                 add_event(&an->es, c->target, false, 0, c->reason);
             }
         } else {
+            an->affiliations = true;
+            evict_nick_squatter(room, c, &an->es);
             enum muc_affil old = room_affiliation(room, c->jid);
             room_set_affiliation(room, c->jid, c->affil, c->reason);
             if (c->reserve) {
@@ -575,6 +619,11 @@ static void admin_get(struct muc_req *r, struct room *room, const struct xml_nod
                        ? perm_may_get_member_list(a.role, a.affil, room->cfg.get_member_list,
                                                   room->cfg.whois_anyone)
                        : perm_may_get_affil_list(a.role, a.affil, av, room->cfg.get_member_list);
+        /* A private group (members-only, non-anonymous): its members see who
+         * owns and runs it, as in Prosody; Conversations relies on the lists. */
+        if (room->cfg.members_only && room->cfg.whois_anyone && a.affil >= AFFIL_MEMBER &&
+            av != AFFIL_OUTCAST)
+            may = true;
         if (!may)
             muc_bounce(r, "forbidden", "you may not see this list");
         else

@@ -204,11 +204,11 @@ static void register_form(struct muc_req *r, struct room *room)
         xml_add(q, "registered", NS_REGISTER);
         xml_add_text_child(q, "username", NS_REGISTER, a->nick);
     } else {
-        xml_add_text_child(q, "instructions", NS_REGISTER,
-                           "Choose the nickname reserved for you in this room.");
-        struct xml_node *x = form_new("form", NS_MUC_REGISTER, "Room registration", NULL);
+        /* The form alone, as Prosody sends it (its tests match the query
+         * strictly): the field's label says what to enter. */
+        struct xml_node *x = form_new("form", NS_MUC_REGISTER, NULL, NULL);
         struct xml_node *f = form_add_field(x, "text-single", "muc#register_roomnick",
-                                            "Desired nickname", NULL);
+                                            "Nickname", NULL);
         xml_add(f, "required", NS_DATA_FORMS);
         xml_append(q, x);
     }
@@ -264,15 +264,20 @@ static void register_submit(struct muc_req *r, struct room *room, const struct x
         room_save_affiliation(room, r->from_bare);
         free(nick);
     }
-    struct xml_node *res = stanza_iq_result(r->st);
-    muc_send(r->muc, res);
-    xml_unref(res);
-    /* §7.10: occupants see the new affiliation. */
+    /* §7.10: occupants see the new affiliation, before the result (Prosody's
+     * order); a registrant who is inside is shown again even when only the
+     * reserved nick changed. */
     enum muc_affil now = room_affiliation(room, r->from_bare);
+    struct muc_session *s = session_by_jid(room, r->from_full);
     if (now != affil) {
         room_set_affiliation(room, r->from_bare, affil, NULL);
         admin_apply_affiliation(r->muc, room, r->from_bare, now, NULL, NULL, false);
+    } else if (s) {
+        presence_broadcast(r->muc, room, s->occ, &(struct pres_opts){ 0 });
     }
+    struct xml_node *res = stanza_iq_result(r->st);
+    muc_send(r->muc, res);
+    xml_unref(res);
     room_reap(r->muc, room);
 }
 
@@ -282,6 +287,13 @@ void register_handle(struct muc_req *r, struct room *room, const struct xml_node
     /* §7.10: whoever may not register is told not-allowed. */
     if (affil == AFFIL_OUTCAST || (room->cfg.members_only && affil < AFFIL_MEMBER)) {
         muc_bounce(r, "not-allowed", "you may not register a nickname in this room");
+        return;
+    }
+    /* Registering makes a member: by default only someone already affiliated
+     * may (Prosody's allow_unaffiliated_register; [muc] register_unaffiliated). */
+    if (affil == AFFIL_NONE && !r->muc->lim.register_unaffiliated) {
+        muc_bounce(r, "registration-required",
+                   "only members may register a nickname in this room");
         return;
     }
     if (strcmp(stanza_type(r->st), "get") == 0)

@@ -85,6 +85,7 @@ static void limits_from_cfg(const struct cfg *cfg, struct muc_limits *lim)
         .msg_burst = (unsigned)c->message_burst, .presence_rate = (unsigned)c->presence_rate,
         .presence_burst = (unsigned)c->presence_burst, .create_rooms = c->create_rooms,
         .persistent_default = c->persistent_default, .log_by_default = c->log_by_default,
+        .register_unaffiliated = c->register_unaffiliated,
         .max_mam_page = (unsigned)c->max_mam_page,
         .max_message_bytes = (unsigned)c->max_message_size,
         .max_joined_rooms = (unsigned)c->max_joined_rooms,
@@ -235,6 +236,7 @@ static void *start(struct daemon *d)
     };
     the_daemon.d = d;
     the_daemon.muc = muc_new(daemon_domain(d), cfg->service_name, &lim, key, &io);
+    muc_set_admins(the_daemon.muc, cfg->muc.admins);
     if (*cfg->storage_dsn)
         start_store(&the_daemon, cfg);
     else
@@ -275,6 +277,7 @@ static void on_reloaded(void *svc)
     const struct cfg *cfg = daemon_cfg(c->d);
     muc_set_name(c->muc, cfg->service_name);
     limits_from_cfg(cfg, &c->muc->lim);
+    muc_set_admins(c->muc, cfg->muc.admins);
     if (c->outbox)
         outbox_set_limits(c->outbox, cfg->compliance_max_backlog, cfg->compliance_unreachable_ms);
 }

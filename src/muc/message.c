@@ -349,18 +349,8 @@ static bool fatal_error(const struct xml_node *st)
 
 static void error_from_client(struct muc_req *r, struct room *room, struct muc_session *s)
 {
-    if (!s || !fatal_error(r->st))
-        return;
-    struct occupant *occ = s->occ;
-    if (occ->nsessions > 1) {
-        compliance_leave(r->muc, room, occ, s->jid, NULL);
-        occupant_remove_session(room, s);
-        return;
-    }
-    static const int c333[] = { 333, 0 };
-    struct pres_opts o = { .codes = c333, .reason = "the client returned an error" };
-    presence_remove_occupant(r->muc, room, occ, &o);
-    room_reap(r->muc, room);
+    if (s && fatal_error(r->st))
+        presence_error_kick(r, room, s);
 }
 
 static bool is_voice_request(const struct xml_node *st)

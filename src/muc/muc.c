@@ -50,6 +50,8 @@ static bool domain_iq(void *ud, const struct xml_node *iq, const struct xml_node
         search_handle(m, iq, q);
         return true;
     }
+    if (strcmp(q->ns, NS_COMMANDS) == 0)
+        return adhoc_handle(m, iq, q);
     if (strcmp(type, "get") != 0)
         return false;
     if (strcmp(q->ns, NS_DISCO_ITEMS) == 0 && !xml_attr(q, "node")) {
@@ -146,6 +148,7 @@ void muc_free(struct muc *m)
         free(t->reason);
         free(t);
     }
+    muc_set_admins(m, NULL);
     free(m->domain);
     free(m->name);
     free(m);
@@ -177,25 +180,58 @@ void muc_bounce(struct muc_req *r, const char *condition, const char *text)
 struct pending_result {
     struct muc *m;
     struct xml_node *iq;
+    struct xml_node *reply;    /* the result to send; NULL: an empty one */
+    char *room_jid;            /* NULL: no notice follows */
+    int codes[8];
 };
 
 static void on_durable(void *ud, int err)
 {
     struct pending_result *p = ud;
-    struct xml_node *res = err < 0 ? stanza_error_reply(p->iq, "resource-constraint",
-                                                        "the change could not be stored")
-                                   : stanza_iq_result(p->iq);
+    struct xml_node *res = err < 0   ? stanza_error_reply(p->iq, "resource-constraint",
+                                                          "the change could not be stored")
+                           : p->reply ? xml_ref(p->reply)
+                                      : stanza_iq_result(p->iq);
     muc_send(p->m, res);
     xml_unref(res);
+    xml_unref(p->reply);
+    struct room *room = p->room_jid && err == 0 ? room_find(p->m, p->room_jid) : NULL;
+    if (room)
+        message_room_notice(p->m, room, p->codes);
+    free(p->room_jid);
     xml_unref(p->iq);
     free(p);
 }
 
 void muc_result_after_commit(struct muc *m, const struct xml_node *iq)
 {
-    struct pending_result *p = xmalloc(sizeof *p);
+    muc_result_then_notice(m, iq, NULL, NULL);
+}
+
+void muc_result_after_commit_with(struct muc *m, const struct xml_node *iq,
+                                  struct xml_node *reply)
+{
+    struct pending_result *p = xcalloc(1, sizeof *p);
     p->m = m;
     p->iq = xml_ref((struct xml_node *)iq);
+    p->reply = xml_ref(reply);
+    if (m->store && m->store->barrier)
+        m->store->barrier(m->store->st, on_durable, p);
+    else
+        on_durable(p, 0);
+}
+
+void muc_result_then_notice(struct muc *m, const struct xml_node *iq, const struct room *room,
+                            const int *codes)
+{
+    struct pending_result *p = xcalloc(1, sizeof *p);
+    p->m = m;
+    p->iq = xml_ref((struct xml_node *)iq);
+    size_t n = 0;
+    for (const int *c = codes; c && *c && n + 1 < ARRAY_SIZE(p->codes); c++)
+        p->codes[n++] = *c;
+    if (n)
+        p->room_jid = xstrdup(room->jid);
     if (m->store && m->store->barrier)
         m->store->barrier(m->store->st, on_durable, p);
     else

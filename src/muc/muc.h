@@ -60,6 +60,7 @@ struct muc_limits {
     bool create_rooms;             /* may any user create rooms */
     bool persistent_default;
     bool log_by_default;           /* new rooms archive (muc#roomconfig_enablelogging) */
+    bool register_unaffiliated;    /* §7.10 for users with no affiliation (Prosody: off) */
     unsigned max_mam_page;         /* XEP-0313: most results per archive query page */
     unsigned max_message_bytes;    /* body of one groupchat or private message */
     unsigned max_joined_rooms;     /* rooms one bare JID may be in at once; 0 = unlimited */
@@ -199,6 +200,8 @@ struct muc {
     bool compliance_refuse;          /* strict policy, archiver behind: refuse messages */
     muc_compliance_sink *compliance_sink;  /* events without a store (NULL: none) */
     const struct muc_req *req;       /* the stanza being handled; NULL outside muc_handle */
+    char **admins;                   /* service administrators, bare JIDs ([muc] admins) */
+    size_t nadmins;
     void *compliance_ud;
 };
 
@@ -224,6 +227,13 @@ void muc_bounce(struct muc_req *r, const char *condition, const char *text);
 /* Answer iq with a result once everything written so far is durable (at once
  * without a store); a failed commit answers resource-constraint instead. */
 void muc_result_after_commit(struct muc *m, const struct xml_node *iq);
+/* The same with a prepared result (e.g. a command's <command/>). */
+void muc_result_after_commit_with(struct muc *m, const struct xml_node *iq,
+                                  struct xml_node *reply);
+/* The same, then the room's status-code notice (0-terminated codes; none or
+ * NULL: no notice): §10.2.1 notices follow the owner's result, as Prosody. */
+void muc_result_then_notice(struct muc *m, const struct xml_node *iq, const struct room *room,
+                            const int *codes);
 /* The error reply muc_bounce sends (type NULL: the condition's default). */
 struct xml_node *muc_error(const struct muc_req *r, const char *condition, const char *type,
                            const char *text);
@@ -313,6 +323,9 @@ struct pres_opts {
     const int *codes;         /* status codes for everyone, 0-terminated (may be NULL) */
     const char *type;         /* NULL (available) or "unavailable" */
     const char *actor_nick;   /* <actor/> of a kick, ban or role change */
+    const char *actor_jid;    /* ...and its real full JID, for those who see real JIDs */
+    const char *status;       /* presence-level <status/> when the occupant gave none */
+    const struct xml_node *x_first; /* copied first into the <x/> (§10.9 <destroy/>) */
     const char *reason;
     const char *new_nick;     /* 303: the occupant's next nick */
     const int *self_codes;    /* extra codes only for the occupant itself (201, 210…) */
@@ -333,6 +346,10 @@ void presence_send_others(struct muc *m, struct room *room, struct occupant *occ
 void presence_remove_occupant(struct muc *m, struct room *room, struct occupant *occ,
                               const struct pres_opts *o);
 bool presence_may_see_jid(const struct room *room, const struct occupant *viewer);
+/* An error from an occupant's client means it is gone (§7.14, XEP-0410): the
+ * session leaves; the last one takes the occupant out with 333 and, as the
+ * presence's <status/>, what the error said. */
+void presence_error_kick(struct muc_req *r, struct room *room, struct muc_session *s);
 
 /* message.c */
 void message_handle(struct muc_req *r, struct room *room);
@@ -358,8 +375,20 @@ void admin_apply_affiliation(struct muc *m, struct room *room, const char *jid,
 
 /* owner.c */
 void owner_handle(struct muc_req *r, struct room *room, const struct xml_node *query);
+/* Destroy a room (§10.9): occupants hear it, the store keeps a tombstone, ev
+ * (may be NULL) is the compliance event written with it. */
+void owner_destroy_room(struct muc *m, struct room *room, const char *venue, const char *reason,
+                        struct xml_node *ev);
 /* The room's muc#roomconfig form as it stands (compliance records it). */
 struct xml_node *owner_config_form(const struct muc *m, const struct room *room);
+
+/* adhoc.c */
+/* Service administrators ([muc] admins: bare JIDs separated by spaces or
+ * commas; NULL or "" clears): owner power in every room (§2). */
+void muc_set_admins(struct muc *m, const char *list);
+bool muc_is_admin(const struct muc *m, const char *bare_jid);
+/* An XEP-0050 <command/> to the service; true when answered. */
+bool adhoc_handle(struct muc *m, const struct xml_node *iq, const struct xml_node *cmd);
 
 /* invite.c */
 void invite_handle(struct muc_req *r, struct room *room, const struct xml_node *x);
@@ -373,6 +402,7 @@ void roomdisco_unique(struct muc *m, const struct xml_node *iq);
 
 /* search.c: public, unlocked rooms in memory, ordered by JID, XEP-0059 paged. */
 #define NS_SEARCH "jabber:iq:search"
+#define NS_COMMANDS "http://jabber.org/protocol/commands"
 #define NS_CHANNEL_SEARCH "urn:xmpp:channel-search:0:search"
 /* Service disco#items: every room without <set/>, a page with it. */
 void search_disco_items(struct muc *m, const struct xml_node *iq, const struct xml_node *query);

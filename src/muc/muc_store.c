@@ -220,7 +220,8 @@ static long long col_ll(const PGresult *res, int row, int col)
 
 static void roles_str(unsigned set, char *out, size_t len)
 {
-    static const enum muc_role roles[] = { ROLE_MODERATOR, ROLE_PARTICIPANT, ROLE_VISITOR };
+    static const enum muc_role roles[] = { ROLE_MODERATOR, ROLE_PARTICIPANT, ROLE_VISITOR,
+                                           ROLE_NONE };
     out[0] = '\0';
     for (size_t i = 0; i < ARRAY_SIZE(roles); i++) {
         if (!(set & ROLE_BIT(roles[i])))
@@ -267,10 +268,23 @@ static void exec_on(struct db *db, const char *stmt, int n, const char *const *v
     }
 }
 
+/* The reader, or while it is not up (it connects a moment after the writer at
+ * start-up, or it alone was cut off) the writer: a read must not be refused
+ * while one connection can serve it. */
+static struct db *reader(struct pg_store *s)
+{
+    return db_is_up(s->rdb) || !db_is_up(s->db) ? s->rdb : s->db;
+}
+
+static bool can_read(struct pg_store *s)
+{
+    return s->ready && (db_is_up(s->rdb) || db_is_up(s->db));
+}
+
 static void exec_read(struct pg_store *s, const char *stmt, int n, const char *const *v,
                       db_result_cb *cb, void *ud)
 {
-    exec_on(s->rdb, stmt, n, v, cb, ud);
+    exec_on(reader(s), stmt, n, v, cb, ud);
 }
 
 static void exec(struct pg_store *s, const char *stmt, int n, const char *const *v,
@@ -447,7 +461,7 @@ static void on_outbox_rows(void *ud, const struct db_result *r)
 void pg_store_outbox_fetch(struct pg_store *s, int64_t after_id, unsigned limit,
                            pg_store_outbox_cb *cb, void *ud)
 {
-    if (!s->ready || !db_is_up(s->rdb)) {
+    if (!can_read(s)) {
         cb(ud, -EAGAIN, NULL, 0);
         return;
     }
@@ -471,7 +485,7 @@ static void on_outbox_count(void *ud, const struct db_result *r)
 
 void pg_store_outbox_count(struct pg_store *s, pg_store_outbox_cb *cb, void *ud)
 {
-    if (!s->ready || !db_is_up(s->rdb)) {
+    if (!can_read(s)) {
         cb(ud, -EAGAIN, NULL, 0);
         return;
     }
@@ -632,7 +646,7 @@ static void load_room(void *st, const char *jid, unsigned history, store_loaded_
     struct pg_store *s = st;
     /* Waiting for the database would leave the sender without an answer:
      * say "retry" now instead. */
-    if (!s->ready || !db_is_up(s->rdb)) {
+    if (!can_read(s)) {
         cb(ud, -EAGAIN, NULL);
         return;
     }

@@ -64,8 +64,8 @@ const char *nick_refusal(const char *nick, size_t max_bytes, char **why)
     /* A nick is stored (registrations, archives): RFC 3454 §7 wants stored
      * strings free of code points Unicode 3.2 did not assign. */
     if (!jid_resource_strict(nick)) {
-        *why = xstrdup("Nickname must pass strict validation: it holds characters that "
-                       "XMPP addresses cannot store (RFC 7622, Unicode 3.2)");
+        /* Prosody's words: clients and Prosody's tests match them. */
+        *why = xstrdup("Nickname must pass strict validation");
         return "jid-malformed";
     }
     for (const unsigned char *p = (const unsigned char *)nick; *p;)

@@ -18,9 +18,15 @@
 
 static const enum muc_role all_roles[] = { ROLE_MODERATOR, ROLE_PARTICIPANT, ROLE_VISITOR };
 
-static void add_role_list(struct xml_node *x, const char *var, const char *label, unsigned set)
+static void add_role_list(struct xml_node *x, const char *var, const char *label, unsigned set,
+                          bool with_none)
 {
     struct xml_node *f = form_add_field(x, "list-multi", var, label, NULL);
+    if (with_none) {
+        form_add_option(f, "none (registered members who are away)", "none");
+        if (set & ROLE_BIT(ROLE_NONE))
+            form_add_value(f, "none");
+    }
     for (size_t i = 0; i < ARRAY_SIZE(all_roles); i++) {
         form_add_option(f, perm_role_name(all_roles[i]), perm_role_name(all_roles[i]));
         if (set & ROLE_BIT(all_roles[i]))
@@ -119,9 +125,9 @@ static struct xml_node *config_form(const struct muc *m, const struct room *room
         form_add_option(f, perm_pm_name(pms[i]), perm_pm_name(pms[i]));
     add_maxusers(x, m, room);
     add_role_list(x, F("presencebroadcast"), "Roles whose presence is broadcast",
-                  c->presence_broadcast);
+                  c->presence_broadcast, true);
     add_role_list(x, F("getmemberlist"), "Roles that may retrieve the member list",
-                  c->get_member_list);
+                  c->get_member_list, false);
     char num[16];
     snprintf(num, sizeof num, "%u", c->history_length);
     form_add_field(x, "text-single", "muc#maxhistoryfetch", "Messages of history sent on join",
@@ -183,8 +189,10 @@ static const char *read_roles(const struct muc *m, const struct form_field *fl,
     unsigned set = 0;
     for (size_t i = 0; i < fl->nvalues; i++) {
         enum muc_role r;
-        if (perm_role_parse(fl->values[i], &r) < 0 || r == ROLE_NONE)
+        if (perm_role_parse(fl->values[i], &r) < 0)
             return "not a list of moderator, participant, visitor";
+        /* "none" in presencebroadcast (Prosody's form offers it): show
+         * registered members who are away, as unavailable presences. */
         set |= ROLE_BIT(r);
     }
     *CFG_AT(p, off, unsigned) = set;
@@ -415,9 +423,8 @@ static bool other_config_changed(const struct room_config *a, const struct room_
  * anonymous rooms, so never 174), 104 for any other change; as Prosody, a
  * submission that changes nothing is not announced. Owner and admin lists are
  * announced by the affiliation presences instead (§10.6). */
-static void notify_changes(struct muc *m, struct room *room, const struct room_config *old)
+static void change_codes(const struct room *room, const struct room_config *old, int codes[4])
 {
-    int codes[4];
     size_t n = 0;
     const struct room_config *c = &room->cfg;
     if (other_config_changed(c, old))
@@ -427,8 +434,6 @@ static void notify_changes(struct muc *m, struct room *room, const struct room_c
     if (c->whois_anyone != old->whois_anyone)
         codes[n++] = c->whois_anyone ? 172 : 173;
     codes[n] = 0;
-    if (n)
-        message_room_notice(m, room, codes);
 }
 
 /* Turning members-only on removes everyone who is not a member (322). */
@@ -486,7 +491,6 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
     free_list(p.admins, p.nadmins);
     free_list(p.owners, p.nowners);
     history_resize(&room->history, room->cfg.history_length);
-    bool was_locked = room->locked;
     room->locked = false;
     struct xml_node *ev = compliance_event(m, "config", room, r->now);
     struct muc_session *as = session_by_jid(room, r->from_full);
@@ -496,9 +500,11 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
     compliance_attach(m, ev);
     room_save(room);
     compliance_flush(m);
-    muc_result_after_commit(m, r->st);
-    if (!was_locked)
-        notify_changes(m, room, &old);
+    int codes[4] = { 0 };
+    /* Also on the form that unlocks a new room: what it changed from the
+     * defaults is news to whoever is inside (Prosody does the same). */
+    change_codes(room, &old, codes);
+    muc_result_then_notice(m, r->st, room, codes);
     if (room->cfg.members_only && !old.members_only)
         enforce_members_only(m, room);
     room_config_clear(&old);
@@ -507,27 +513,28 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
 
 /* ---- destruction (§10.9) ---- */
 
-static void destroy_room(struct muc *m, struct room *room, const char *venue, const char *reason,
-                         struct xml_node *ev)
+void owner_destroy_room(struct muc *m, struct room *room, const char *venue, const char *reason,
+                        struct xml_node *ev)
 {
+    /* Each occupant hears of its own removal (self view: its items, 110). */
+    struct xml_node *de = xml_new("destroy", NS_MUC_USER);
+    if (venue)
+        xml_set_attr(de, "jid", venue);
+    if (reason && *reason)
+        xml_add_text_child(de, "reason", NS_MUC_USER, reason);
+    struct pres_opts po = { .type = "unavailable", .x_first = de };
     struct occupant *o, *tmp;
     HASH_ITER(hh, room->occupants, o, tmp) {
         for (size_t i = 0; i < o->nsessions; i++)
             compliance_leave(m, room, o, o->sessions[i]->jid, NULL);
-        struct xml_node *p = presence_build(m, room, o, false, false,
-                                            &(struct pres_opts){ .type = "unavailable" });
-        struct xml_node *x = xml_child(p, "x", NS_MUC_USER);
-        struct xml_node *de = xml_add(x, "destroy", NS_MUC_USER);
-        if (venue)
-            xml_set_attr(de, "jid", venue);
-        if (reason && *reason)
-            xml_add_text_child(de, "reason", NS_MUC_USER, reason);
+        struct xml_node *p = presence_build(m, room, o, false, true, &po);
         for (size_t i = 0; i < o->nsessions; i++) {
             xml_set_attr(p, "to", o->sessions[i]->jid);
             muc_send(m, p);
         }
         xml_unref(p);
     }
+    xml_unref(de);
     compliance_attach(m, ev);
     room_destroy(m, room, venue, reason);
     compliance_flush(m);
@@ -559,7 +566,7 @@ static void destroy(struct muc_req *r, struct room *room, const struct xml_node 
     }
     const struct xml_node *rs = xml_child(d, "reason", NS_MUC_OWNER);
     char *reason = rs ? xml_text(rs) : NULL;
-    destroy_room(r->muc, room, xml_attr(d, "jid"), reason, destroy_event(r, room, reason, d));
+    owner_destroy_room(r->muc, room, xml_attr(d, "jid"), reason, destroy_event(r, room, reason, d));
     muc_result_after_commit(r->muc, r->st);
     free(reason);
 }
@@ -591,7 +598,7 @@ void owner_handle(struct muc_req *r, struct room *room, const struct xml_node *q
         muc_send(r->muc, res);
         xml_unref(res);
         if (room->locked)
-            destroy_room(r->muc, room, NULL, NULL,
+            owner_destroy_room(r->muc, room, NULL, NULL,
                          destroy_event(r, room, "initial configuration cancelled", NULL));
     } else if (x) {
         submit(r, room, x);

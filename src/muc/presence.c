@@ -26,23 +26,34 @@ static void add_codes(struct xml_node *x, const int *codes)
     }
 }
 
+/* One <item/>; jid NULL in the anonymous view. The actor's real JID only
+ * where real JIDs are seen, and never to the occupant acted upon. */
 static void add_user_item(struct xml_node *x, const struct room *room,
-                          const struct occupant *occ, bool with_jid, const struct pres_opts *o)
+                          const struct occupant *occ, const char *jid, bool actor_jid,
+                          const struct pres_opts *o)
 {
     struct xml_node *item = xml_add(x, "item", NS_MUC_USER);
     bool gone = o->type && strcmp(o->type, "unavailable") == 0;
     xml_set_attr(item, "affiliation", perm_affil_name(occupant_affiliation(room, occ)));
     xml_set_attr(item, "role", perm_role_name(gone && !o->new_nick ? ROLE_NONE : occ->role));
-    if (with_jid && occ->current)
-        xml_set_attr(item, "jid", occ->current->jid);
+    if (jid)
+        xml_set_attr(item, "jid", jid);
     if (o->new_nick)
         xml_set_attr(item, "nick", o->new_nick);
-    if (o->actor_nick)
-        xml_set_attr(xml_add(item, "actor", NS_MUC_USER), "nick", o->actor_nick);
+    if (o->actor_nick) {
+        struct xml_node *a = xml_add(item, "actor", NS_MUC_USER);
+        if (actor_jid && o->actor_jid)
+            xml_set_attr(a, "jid", o->actor_jid);
+        xml_set_attr(a, "nick", o->actor_nick);
+    }
     if (o->reason && *o->reason)
         xml_add_text_child(item, "reason", NS_MUC_USER, o->reason);
 }
 
+/* The <x/> in Prosody's order (its own tests match it strictly): status codes,
+ * the items — one per client session where real JIDs are seen (§7.2.x: an
+ * occupant may be joined from several resources), one without a jid where
+ * they are not — and last, for the occupant itself, 110. */
 struct xml_node *presence_build(struct muc *m, struct room *room, const struct occupant *occ,
                                 bool with_jid, bool self, const struct pres_opts *o)
 {
@@ -52,12 +63,24 @@ struct xml_node *presence_build(struct muc *m, struct room *room, const struct o
     const struct xml_node *own = occ->current ? occ->current->presence : NULL;
     for (const struct xml_node *c = own ? own->children : NULL; c; c = c->next)
         xml_append(p, xml_copy(c));
+    if (o->status && !xml_child(p, "status", NS_COMPONENT))
+        xml_add_text_child(p, "status", NS_COMPONENT, o->status);
     struct xml_node *x = xml_add(p, "x", NS_MUC_USER);
-    add_user_item(x, room, occ, with_jid || self, o);
+    if (o->x_first)
+        xml_append(x, xml_copy(o->x_first));
     add_codes(x, o->codes);
+    if (self)
+        add_codes(x, o->self_codes);
+    if (with_jid || self) {
+        for (size_t i = 0; i < occ->nsessions; i++)
+            add_user_item(x, room, occ, occ->sessions[i]->jid, !self, o);
+        if (!occ->nsessions)
+            add_user_item(x, room, occ, occ->bare_jid, !self, o);
+    } else {
+        add_user_item(x, room, occ, NULL, false, o);
+    }
     if (self) {
         static const int self110[] = { 110, 0 };
-        add_codes(x, o->self_codes);
         add_codes(x, self110);
     }
     xml_set_attr(xml_add(p, "occupant-id", NS_OCCUPANT_ID), "id", occ->occupant_id);
@@ -308,6 +331,9 @@ static const char *admission_error(struct muc_req *r, struct room *room, const c
     return NULL;
 }
 
+static void send_absent(struct muc *m, const struct room *room, const char *nick,
+                        const char *owner, const char *to, bool with_jid);
+
 static void send_roster(struct muc *m, struct room *room, struct occupant *newcomer,
                         const char *to)
 {
@@ -320,6 +346,12 @@ static void send_roster(struct muc *m, struct room *room, struct occupant *newco
         send_to(m, p, to);
         xml_unref(p);
     }
+    /* presencebroadcast "none": members who are away show as such. */
+    if (!(room->cfg.presence_broadcast & ROLE_BIT(ROLE_NONE)))
+        return;
+    for (const struct affiliation *a = room->affiliations; a; a = a->hh.next)
+        if (a->nick && a->affil >= AFFIL_MEMBER && !occupant_by_nick(room, a->nick))
+            send_absent(m, room, a->nick, a->jid, to, see);
 }
 
 static void send_self_to(struct muc *m, struct room *room, struct occupant *occ, const char *to,
@@ -332,13 +364,14 @@ static void send_self_to(struct muc *m, struct room *room, struct occupant *occ,
 
 static void join_codes(const struct room *room, bool created, int *codes)
 {
+    /* No 170 on entry: §7.2.12 means a public log, and the room's archive
+     * (on by default) is announced by disco and by 170/171 when it changes,
+     * as Prosody does. */
     size_t n = 0;
-    if (room->cfg.whois_anyone)
-        codes[n++] = 100;
-    if (room->cfg.logging)
-        codes[n++] = 170;
     if (created)
         codes[n++] = 201;
+    if (room->cfg.whois_anyone)
+        codes[n++] = 100;
     codes[n] = 0;
 }
 
@@ -436,7 +469,9 @@ static void join(struct muc_req *r, struct room *room, const char *nick)
     compliance_actor_req(ev, r, room, occ);
     compliance_forward(ev, r->st, r->now);
     compliance_emit(m, ev);
-    welcome(r, room, occ, muc_x, created, fresh);
+    /* A second client of an occupant changes its item list: the room sees it. */
+    welcome(r, room, occ, muc_x, created, true);
+    (void)fresh;
 }
 
 /* ---- changes and leaving ---- */
@@ -512,39 +547,73 @@ static void update(struct muc_req *r, struct room *room, struct muc_session *s)
     presence_broadcast(m, room, occ, &(struct pres_opts){ 0 });
 }
 
-/* A presence error from an occupant's client: it is gone (333, §7.14 / XEP-0410). */
-static void error_from_occupant(struct muc_req *r, struct room *room, struct muc_session *s)
+/* "Kicked: service unavailable: Test error", from the error's condition and
+ * text, as Prosody words it for the room to read. */
+static char *kick_status(const struct xml_node *st)
+{
+    const struct xml_node *e = stanza_child(st, "error");
+    const char *cond = e ? stanza_error_condition(e, NS_STANZAS) : NULL;
+    const struct xml_node *t = e ? xml_child(e, "text", NS_STANZAS) : NULL;
+    char *text = t ? xml_text(t) : NULL;
+    char *c = xstrdup(cond ? cond : "error");
+    for (char *p = c; *p; p++)
+        if (*p == '-')
+            *p = ' ';
+    char *out = xasprintf("Kicked: %s%s%s", c, text && *text ? ": " : "", text ? text : "");
+    free(c);
+    free(text);
+    return out;
+}
+
+void presence_error_kick(struct muc_req *r, struct room *room, struct muc_session *s)
 {
     struct muc *m = r->muc;
     struct occupant *occ = s->occ;
     if (occ->nsessions > 1) {
+        /* Its other clients stay; the room sees the shorter item list. */
         compliance_leave(m, room, occ, s->jid, r->st);
         occupant_remove_session(room, s);
+        presence_send_others(m, room, occ, &(struct pres_opts){ 0 });
         return;
     }
     static const int c333[] = { 333, 0 };
-    struct pres_opts o = { .codes = c333, .reason = "the client returned an error" };
+    char *why = kick_status(r->st);
+    struct pres_opts o = { .codes = c333, .status = why };
+    /* The client's last presence is not what it says now: it is gone. */
+    xml_unref(s->presence);
+    s->presence = xml_new("presence", NS_COMPONENT);
     presence_remove_occupant(m, room, occ, &o);
+    free(why);
     room_reap(m, room);
 }
 
-/* A registered member who is not in the room, as a probe sees them. */
+/* A registered member who is not in the room: an unavailable presence from
+ * the nick they reserved (Prosody's build_unavailable_presence). */
+static void send_absent(struct muc *m, const struct room *room, const char *nick,
+                        const char *owner, const char *to, bool with_jid)
+{
+    char *from = xasprintf("%s/%s", room->jid, nick);
+    struct xml_node *p = stanza_new("presence", from, to, "unavailable", NULL);
+    free(from);
+    struct xml_node *item = xml_add(xml_add(p, "x", NS_MUC_USER), "item", NS_MUC_USER);
+    xml_set_attr(item, "affiliation", perm_affil_name(room_affiliation(room, owner)));
+    xml_set_attr(item, "role", "none");
+    xml_set_attr(item, "nick", nick);
+    if (with_jid)
+        xml_set_attr(item, "jid", owner);
+    muc_send(m, p);
+    xml_unref(p);
+}
+
 static void probe_absent(struct muc_req *r, struct room *room, const struct occupant *viewer,
                          const char *nick)
 {
     const char *owner = room_nick_owner(room, nick);
     if (!owner)
         return; /* nobody by that name: a probe gets no answer (Prosody likewise) */
-    struct xml_node *p = stanza_new("presence", stanza_to(r->st), r->from_full, "unavailable",
-                                    NULL);
-    struct xml_node *item = xml_add(xml_add(p, "x", NS_MUC_USER), "item", NS_MUC_USER);
-    xml_set_attr(item, "affiliation", perm_affil_name(room_affiliation(room, owner)));
-    xml_set_attr(item, "role", "none");
-    xml_set_attr(item, "nick", nick);
-    if (presence_may_see_jid(room, viewer) || room_affiliation(room, r->from_bare) >= AFFIL_ADMIN)
-        xml_set_attr(item, "jid", owner);
-    muc_send(r->muc, p);
-    xml_unref(p);
+    send_absent(r->muc, room, nick, owner, r->from_full,
+                presence_may_see_jid(room, viewer) ||
+                    room_affiliation(room, r->from_bare) >= AFFIL_ADMIN);
 }
 
 /* RFC 6121 §4.3 probes, as occupants use them to resynchronise one
@@ -575,7 +644,7 @@ void presence_handle(struct muc_req *r, struct room *room)
     struct muc_session *s = room ? session_by_jid(room, r->from_full) : NULL;
     if (type && strcmp(type, "error") == 0) {
         if (s)
-            error_from_occupant(r, room, s);
+            presence_error_kick(r, room, s);
         return;
     }
     if (type && strcmp(type, "unavailable") == 0) {

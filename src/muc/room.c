@@ -183,6 +183,9 @@ struct affiliation *room_affiliation_entry(const struct room *room, const char *
 
 enum muc_affil room_affiliation(const struct room *room, const char *bare_jid)
 {
+    /* §2: a service administrator has owner power in every room. */
+    if (room->muc->nadmins && muc_is_admin(room->muc, bare_jid))
+        return AFFIL_OWNER;
     const struct affiliation *a = room_affiliation_entry(room, bare_jid);
     if (a)
         return a->affil;

@@ -11,6 +11,10 @@ from confabtest import (NS_CLIENT, NS_CONFERENCE, NS_DATA, NS_DELAY, NS_MUC_REGI
                         jid_bare, local_name, muc_item, q, status_codes, submit_form)
 from confabtest import muc, muc_env  # noqa: F401  (fixtures)
 
+# §7.10 registration by users with no affiliation, which the XEP describes;
+# confabd's default follows Prosody's (only affiliated users register).
+MUC_CONFIG = "register_unaffiliated = true\n"
+
 
 def room_traffic(client, room):
     """Take whatever the room sent client that is not an error (for 'nothing arrived')."""

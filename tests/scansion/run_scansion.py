@@ -550,7 +550,10 @@ class Env:
             self.confabd = ct.Daemon(
                 "confabd", workdir,
                 ct.config_text(self.router.router_addr, {ct.MUC_DOMAIN: self.secret}, pg,
-                               chat_dsn=dsn), name=f"confabd-{name}")
+                               chat_dsn=dsn,
+                               # the spec config's MUC admins, as confabd's service admins
+                               extra="\n[muc]\nadmins = Admin@localhost\n"),
+                name=f"confabd-{name}")
             self.confabd.start()
             self.confabd.wait_link_up()
             # a fresh database is migrated after the link is up; until then confabd

@@ -516,6 +516,7 @@ static void test_15_5_4_roominfo_form(void **state)
 /* §7.10/§15.5.1: the registration form. */
 static void test_15_5_1_register_form(void **state)
 {
+    fx.m->lim.register_unaffiliated = true;   /* bob is not affiliated */
     in("<iq type='get' id='r1' from='" BOB "' to='" ROOM "'><query xmlns='" NS_REGISTER
        "'/></iq>");
     struct xml_node *x = sent_form(BOB, NS_MUC_REGISTER);
