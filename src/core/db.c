@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "backoff.h"
 #include "buf.h"
 #include "db.h"
 #include "log.h"
@@ -150,13 +151,10 @@ struct db {
     bool notify_up, notify_down;
 
     uint64_t next_group;
-    unsigned backoff_steps;
+    struct backoff retry;
     char last_error[512];
     char server_said[256];
     char resolve_error[300];
-    char last_logged[512];
-    uint64_t last_logged_ms;
-    unsigned suppressed;
 
     struct db_stats stats;
     int pending_closes;
@@ -445,39 +443,24 @@ static void requeue_inflight(struct db *db)
 
 static uint64_t next_delay(struct db *db)
 {
-    uint64_t cap = db->cfg.reconnect_max_ms;
-    uint64_t base = db->cfg.reconnect_min_ms;
-    if (cap < base)
-        cap = base;
-    for (unsigned i = 0; i < db->backoff_steps && base < cap; i++)
-        base *= 2;
-    if (base > cap)
-        base = cap;
-    db->backoff_steps++;
-    /* Equal jitter: never below half the step, so retries still back off. */
-    return base / 2 + (uint64_t)rand() % (base / 2 + 1);
+    return backoff_next(&db->retry, db->cfg.reconnect_min_ms, db->cfg.reconnect_max_ms);
 }
 
 /* One line per distinct failure; the same failure again within 30 s goes to
  * debug, with a count in the next line that is logged. */
 static void log_failure(struct db *db, bool was_up, const char *reason, uint64_t delay)
 {
-    uint64_t now = uv_now(db->loop);
-    bool repeat = !was_up && strcmp(reason, db->last_logged) == 0;
-    if (repeat && now - db->last_logged_ms < 30000) {
-        db->suppressed++;
+    unsigned repeats;
+    if (!backoff_should_log(&db->retry, reason, was_up, uv_now(db->loop), &repeats)) {
         log_debug("%s: %s; retrying in %" PRIu64 " ms", db->name, reason, delay);
         return;
     }
     const char *what = was_up ? "connection lost" : "cannot connect";
-    if (db->suppressed)
+    if (repeats)
         log_warn("%s: %s: %s; retrying in %" PRIu64 " ms (%u more failures like this since "
-                 "the last report)", db->name, what, reason, delay, db->suppressed);
+                 "the last report)", db->name, what, reason, delay, repeats);
     else
         log_warn("%s: %s: %s; retrying in %" PRIu64 " ms", db->name, what, reason, delay);
-    snprintf(db->last_logged, sizeof db->last_logged, "%s", reason);
-    db->last_logged_ms = now;
-    db->suppressed = 0;
 }
 
 /* The one path for every failed attempt and every lost connection. */
@@ -941,9 +924,7 @@ static void went_up(struct db *db)
 {
     db->state = D_UP;
     uv_timer_stop(&db->deadline_timer);
-    db->backoff_steps = 0;
-    db->last_logged[0] = '\0';
-    db->suppressed = 0;
+    backoff_reset(&db->retry);
     db->stats.connects++;
     size_t broken = 0;
     for (size_t i = 0; i < db->nstmts; i++)

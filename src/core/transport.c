@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "buf.h"
 #include "component.h"
 #include "log.h"
@@ -61,10 +62,7 @@ struct transport {
     bool reading_held;   /* the service asked us to stop taking stanzas */
     bool reading;        /* uv_read_start is in effect on the connection */
     bool tls_write_failed;
-    unsigned attempts;
-    char last_reason[768];
-    uint64_t last_logged_ms;
-    unsigned suppressed;
+    struct backoff retry;
     int pending_closes;
     void (*stop_done)(void *ud);
 };
@@ -272,13 +270,7 @@ static uint64_t next_delay(struct transport *t, bool refused)
     uint64_t base = t->cfg.reconnect_min_ms;
     if (refused && base < 1000)
         base = 1000 < cap ? 1000 : cap;
-    for (unsigned i = 0; i < t->attempts && base < cap; i++)
-        base *= 2;
-    if (base > cap)
-        base = cap;
-    t->attempts++;
-    /* Equal jitter: never below half the step, so retries still back off. */
-    return base / 2 + (uint64_t)rand() % (base / 2 + 1);
+    return backoff_next(&t->retry, base, cap);
 }
 
 static void on_retry(uv_timer_t *h)
@@ -291,22 +283,17 @@ static void on_retry(uv_timer_t *h)
  * logged at debug level, with a summary at most every 30 s. */
 static void log_drop(struct transport *t, bool refused, const char *reason, uint64_t delay)
 {
-    uint64_t now = uv_now(t->loop);
-    bool repeat = !refused && strcmp(reason, t->last_reason) == 0;
-    if (repeat && now - t->last_logged_ms < 30000) {
-        t->suppressed++;
+    unsigned repeats;
+    if (!backoff_should_log(&t->retry, reason, refused, uv_now(t->loop), &repeats)) {
         log_debug("link down: %s; reconnecting in %" PRIu64 " ms", reason, delay);
         return;
     }
-    if (t->suppressed)
+    if (repeats)
         log_msg(LOG_WARN, "link down: %s; reconnecting in %" PRIu64 " ms (%u more failures "
-                          "like this since the last report)", reason, delay, t->suppressed);
+                          "like this since the last report)", reason, delay, repeats);
     else
         log_msg(refused ? LOG_ERROR : LOG_WARN, "link down: %s; reconnecting in %" PRIu64 " ms",
                 reason, delay);
-    snprintf(t->last_reason, sizeof t->last_reason, "%s", reason);
-    t->last_logged_ms = now;
-    t->suppressed = 0;
 }
 
 static void drop(struct transport *t, bool refused, const char *fmt, ...)
@@ -344,9 +331,7 @@ static void comp_ready(void *ud)
 {
     struct transport *t = ud;
     t->state = T_UP;
-    t->attempts = 0;
-    t->last_reason[0] = '\0';
-    t->suppressed = 0;
+    backoff_reset(&t->retry);
     uv_timer_stop(&t->deadline_timer);
     if (t->cfg.keepalive_ms)
         uv_timer_start(&t->keepalive_timer, on_keepalive, t->cfg.keepalive_ms,
