@@ -72,6 +72,10 @@ struct cfg {
     char *archiver_dsn;
     uint64_t archiver_max_queue;    /* events outstanding before answering wait */
     char *archiver_senders;         /* domains allowed to send events ("" = any domain) */
+    char *archiver_checkpoint_key;  /* Ed25519 private key (PEM) signing checkpoints ("" = none) */
+    char *archiver_checkpoint_file; /* signed checkpoints are appended here */
+    uint64_t archiver_checkpoint_every;       /* events between checkpoints at most */
+    uint64_t archiver_checkpoint_interval_ms; /* time between them, while the head moves */
     uint64_t keepalive_ms;          /* [link] */
     uint64_t connect_timeout_ms;
     uint64_t reconnect_min_ms;

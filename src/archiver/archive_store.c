@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "datetime.h"
 #include "db.h"
+#include "hashchain.h"
 #include "log.h"
 #include "mem.h"
 
@@ -45,6 +46,8 @@ struct archive_store {
     int closing;              /* handles/db still to report closed */
     void (*stop_done)(void *ud);
     void *stop_ud;
+    archive_store_commit_fn *committed;
+    void *committed_ud;
 };
 
 /* One statement in flight: a batch whose callbacks wait for its commit. */
@@ -66,6 +69,7 @@ static void batch_init(struct batch *b);
 static const struct db_stmt stmts[] = {
     { "event_batch", put_batch_sql, 1 },
     { "partitions", "SELECT compliance_ensure_partitions($1::integer)", 1 },
+    { "head", HASHCHAIN_HEAD_SQL, 0 },
 };
 
 struct archive_store *archive_store_new(uv_loop_t *loop, const char *dsn, size_t max_queue)
@@ -199,6 +203,24 @@ static void split_flight(struct archive_store *s, struct flight *f)
     }
 }
 
+/* Rows this batch added to the chain, and the seqs they got (NULL seq: a
+ * duplicate, nothing added). */
+static void report_commit(struct archive_store *s, const PGresult *res)
+{
+    uint64_t rows = 0;
+    int64_t lo = 0, hi = 0;
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (PQgetisnull(res, i, 1))
+            continue;
+        int64_t seq = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        lo = rows == 0 || seq < lo ? seq : lo;
+        hi = seq > hi ? seq : hi;
+        rows++;
+    }
+    if (rows)
+        s->committed(s->committed_ud, rows, lo, hi);
+}
+
 static void on_batch(void *ud, const struct db_result *r)
 {
     struct flight *f = ud;
@@ -216,6 +238,8 @@ static void on_batch(void *ud, const struct db_result *r)
                   "senders will retry", f->n, PQntuples(r->res));
         status = -EAGAIN;
     }
+    if (status == 0 && f->s->committed)
+        report_commit(f->s, r->res);
     /* 0 for new and duplicate UUIDs alike: both are committed. */
     for (size_t i = 0; i < f->n; i++)
         f->puts[i].done(f->puts[i].ud, status);
@@ -374,6 +398,52 @@ static int put(void *store, const struct cevent *ev, archiver_stored_fn *done, v
 struct archiver_store archive_store_ops(struct archive_store *s)
 {
     return (struct archiver_store){ .put = put, .store = s };
+}
+
+/* ---- the chain head, for signed checkpoints ---- */
+
+void archive_store_on_commit(struct archive_store *s, archive_store_commit_fn *fn, void *ud)
+{
+    s->committed = fn;
+    s->committed_ud = ud;
+}
+
+struct head_query {
+    archive_store_head_fn *done;
+    void *ud;
+};
+
+static void on_head(void *ud, const struct db_result *r)
+{
+    struct head_query q = *(struct head_query *)ud;
+    free(ud);
+    unsigned char hash[HASHCHAIN_LEN];
+    if (r->status < 0) {
+        if (r->status != -ECANCELED)
+            log_warn("compliance: reading the chain head failed: %s (SQLSTATE %s)",
+                     r->message ? r->message : "unknown error", r->sqlstate);
+        q.done(q.ud, r->status, 0, NULL);
+        return;
+    }
+    if (PQntuples(r->res) != 1 || hashchain_parse_bytea(PQgetvalue(r->res, 0, 1), hash) < 0) {
+        log_error("compliance: chain_head has no row or a malformed hash");
+        q.done(q.ud, -EIO, 0, NULL);
+        return;
+    }
+    q.done(q.ud, 0, strtoll(PQgetvalue(r->res, 0, 0), NULL, 10), hash);
+}
+
+int archive_store_head(struct archive_store *s, archive_store_head_fn *done, void *ud)
+{
+    if (!s->db || s->stopping)
+        return -EAGAIN;
+    struct head_query *q = xmalloc(sizeof *q);
+    *q = (struct head_query){ .done = done, .ud = ud };
+    if (db_exec(s->db, "head", 0, NULL, NULL, NULL, on_head, q) < 0) {
+        free(q);
+        return -EAGAIN;
+    }
+    return 0;
 }
 
 /* ---- shutdown ---- */

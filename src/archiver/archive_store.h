@@ -13,6 +13,7 @@
 #define CONFAB_ARCHIVE_STORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "archiver.h"
@@ -38,6 +39,17 @@ struct archiver_store archive_store_ops(struct archive_store *s);
  * the events columns; "rcpt" the recipients array; NULL strings as null).
  * Pure; exposed for tests/unit/test_archive_json.c. */
 void archive_store_event_json(struct buf *b, const struct cevent *ev);
+/* fn(ud, rows, first, last) after every commit that added rows to the chain:
+ * how many, and the lowest and highest seq they got (signed checkpoints count
+ * them, and notice seqs handed out twice: archive_checkpoint.h). */
+typedef void archive_store_commit_fn(void *ud, uint64_t rows, int64_t first, int64_t last);
+void archive_store_on_commit(struct archive_store *s, archive_store_commit_fn *fn, void *ud);
+/* The chain head as committed now: done(ud, 0, seq, hash), or a negative
+ * status (-ECANCELED when stopping) with seq 0. Returns 0, or -EAGAIN when the
+ * query could not be queued (done is then not called). */
+typedef void archive_store_head_fn(void *ud, int status, int64_t seq,
+                                   const unsigned char *hash);
+int archive_store_head(struct archive_store *s, archive_store_head_fn *done, void *ud);
 /* Outstanding puts get -ECANCELED; done(ud) runs once everything is closed. */
 void archive_store_stop(struct archive_store *s, void (*done)(void *ud), void *ud);
 

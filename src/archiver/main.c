@@ -2,6 +2,9 @@
  * and its compliance database. */
 #include "compat.h"
 
+#include <stdlib.h>
+
+#include "archive_checkpoint.h"
 #include "archive_store.h"
 #include "archiver.h"
 #include "daemon.h"
@@ -12,7 +15,9 @@ struct archiverd {
     struct daemon *d;
     struct archiver *svc;
     struct archive_store *store;
+    struct archive_checkpoint *checkpoints; /* NULL without [archiver] checkpoint_key */
     struct migrate *migrating;
+    uv_timer_t fail_soon;    /* daemon_fail from the loop, not from start() */
     bool stopping;
 };
 
@@ -43,12 +48,42 @@ static void on_migrated(void *ud, int err, int from, int to)
     if (from != to)
         log_info("compliance schema migrated from version %d to %d", from, to);
     archive_store_start(a->store);
+    if (a->checkpoints)
+        archive_checkpoint_start(a->checkpoints);
 }
 
 static void apply_cfg(struct archiverd *a, const struct cfg *cfg)
 {
     archiver_set_max_queue(a->svc, (size_t)cfg->archiver_max_queue);
     archiver_set_senders(a->svc, cfg->archiver_senders);
+}
+
+static void on_fail_soon(uv_timer_t *t)
+{
+    struct archiverd *a = container_of(t, struct archiverd, fail_soon);
+    uv_close((uv_handle_t *)t, NULL);
+    daemon_fail(a->d, 78, "the checkpoint key or file cannot be used");
+}
+
+/* A configured key that cannot be used stops the daemon: archiving without
+ * the checkpoints the operator asked for would look protected and not be.
+ * The stop runs from the loop: start() has not returned its state yet. */
+static bool start_checkpoints(struct archiverd *a, const struct cfg *cfg)
+{
+    const struct archive_checkpoint_cfg cc = {
+        .key_path = cfg->archiver_checkpoint_key, .file = cfg->archiver_checkpoint_file,
+        .every = cfg->archiver_checkpoint_every,
+        .interval_ms = cfg->archiver_checkpoint_interval_ms,
+    };
+    char *err = NULL;
+    a->checkpoints = archive_checkpoint_new(daemon_loop(a->d), a->store, &cc, &err);
+    if (a->checkpoints)
+        return true;
+    log_error("%s", err);
+    free(err);
+    uv_timer_init(daemon_loop(a->d), &a->fail_soon);
+    uv_timer_start(&a->fail_soon, on_fail_soon, 0, 0);
+    return false;
 }
 
 static void *start(struct daemon *d)
@@ -62,6 +97,8 @@ static void *start(struct daemon *d)
                                  (size_t)cfg->archiver_max_queue);
     struct archiver_store ops = archive_store_ops(a->store);
     archiver_set_store(a->svc, &ops);
+    if (*cfg->archiver_checkpoint_key && !start_checkpoints(a, cfg))
+        return a;
     a->migrating = migrate_run(daemon_loop(d), cfg->archiver_dsn, "compliance",
                                compliance_migrations, compliance_migrations_count, on_migrated,
                                a);
@@ -80,12 +117,21 @@ static void on_reloaded(void *svc)
     apply_cfg(a, daemon_cfg(a->d));
 }
 
+static void on_checkpoints_stopped(void *ud)
+{
+    struct archiverd *a = ud;
+    a->checkpoints = NULL;
+}
+
 static void on_store_stopped(void *ud)
 {
     struct archiverd *a = ud;
     a->store = NULL;
     archiver_free(a->svc);
     a->svc = NULL;
+    /* After the store: its head reads have all been answered by now. */
+    if (a->checkpoints)
+        archive_checkpoint_stop(a->checkpoints, on_checkpoints_stopped, a);
 }
 
 /* The store goes first: its callbacks (-ECANCELED) still reach a live service. */

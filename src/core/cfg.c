@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "cfg.h"
+#include "checkpoint.h"
 #include "jid.h"
 #include "log.h"
 #include "mem.h"
@@ -85,6 +86,10 @@ static const struct key keys[] = {
     { "archiver", "dsn", K_STRING, OFF(archiver_dsn), "dbname=confab_compliance", NOLIMIT, false, 0 },
     { "archiver", "max_queue", K_UINT, OFF(archiver_max_queue), "100000", 1, 10000000, true, 0 },
     { "archiver", "senders", K_STRING, OFF(archiver_senders), "", NOLIMIT, true, 0 },
+    { "archiver", "checkpoint_key", K_STRING, OFF(archiver_checkpoint_key), "", NOLIMIT, false, 0 },
+    { "archiver", "checkpoint_file", K_STRING, OFF(archiver_checkpoint_file), "", NOLIMIT, false, 0 },
+    { "archiver", "checkpoint_every", K_UINT, OFF(archiver_checkpoint_every), "1000", 1, 100000000, false, 0 },
+    { "archiver", "checkpoint_interval", K_DURATION, OFF(archiver_checkpoint_interval_ms), "60s", MS(100), MS(86400000), false, 0 },
     { "link", "keepalive", K_DURATION, OFF(keepalive_ms), "60s", 0, MS(86400000), true, 0 },
     { "link", "connect_timeout", K_DURATION, OFF(connect_timeout_ms), "5s", MS(100), MS(600000), true, 0 },
     { "link", "reconnect_min", K_DURATION, OFF(reconnect_min_ms), "100ms", MS(10), MS(600000), true, 0 },
@@ -427,6 +432,23 @@ static int seen_line(const struct parse_ctx *p, const char *section, const char 
     return 0;
 }
 
+/* Checkpoints need both the key and the file; the key must be the archiver's
+ * alone (checkpoint.h): refused here, so --check-config and a reload say so
+ * with the line that names it. */
+static void check_checkpoint_keys(struct parse_ctx *p)
+{
+    const char *key = p->out->archiver_checkpoint_key, *file = p->out->archiver_checkpoint_file;
+    int kl = seen_line(p, "archiver", "checkpoint_key"), fl = seen_line(p, "archiver", "checkpoint_file");
+    if (!*key != !*file) {
+        error_at(p, *key ? kl : fl, "[archiver] checkpoint_key and checkpoint_file go together; "
+                 "set both or neither");
+        return;
+    }
+    char why[200];
+    if (*key && checkpoint_key_mode_ok(key, why, sizeof why) < 0)
+        error_at(p, kl, "[archiver] checkpoint_key %s: %s", key, why);
+}
+
 static void check_required(struct parse_ctx *p, enum cfg_role role)
 {
     for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
@@ -445,6 +467,8 @@ static void check_required(struct parse_ctx *p, enum cfg_role role)
             error_at(p, b, "[%s] secret_file and secret (line %d) are both set; keep one",
                      secs[i], a);
     }
+    if (role == CFG_ROLE_ARCHIVER)
+        check_checkpoint_keys(p);
     if (p->out->reconnect_min_ms > p->out->reconnect_max_ms)
         error_at(p, seen_line(p, "link", "reconnect_min"),
                  "[link] reconnect_min is larger than reconnect_max");
@@ -533,6 +557,8 @@ void cfg_free(struct cfg *c)
     free(c->multicast);
     free(c->archiver_dsn);
     free(c->archiver_senders);
+    free(c->archiver_checkpoint_key);
+    free(c->archiver_checkpoint_file);
     memset(c, 0, sizeof *c);
 }
 

@@ -122,7 +122,7 @@ int ctl_compliance_main(struct ctl *c, int argc, char **argv);
 struct ctl_compliance_opts {
     const char *dsn;                     /* --dsn, else [archiver] dsn */
     const char *user, *room, *from, *to, *words, *type, *format, *out, *slice, *reason,
-        *before;
+        *before, *checkpoints, *pubkey;
     long long limit;                     /* search rows; 0: no limit */
     bool all;
 };
@@ -136,6 +136,25 @@ int ctl_compliance_search(struct ctl *c, const struct ctl_compliance_opts *o);
 int ctl_compliance_export(struct ctl *c, const struct ctl_compliance_opts *o);
 int ctl_compliance_hold(struct ctl *c, const char *verb, const struct ctl_compliance_opts *o);
 int ctl_compliance_purge(struct ctl *c, const struct ctl_compliance_opts *o);
+/* ctl_compliance_checkpoint.c: keygen --out FILE (FILE and FILE.pub). */
+int ctl_compliance_keygen(struct ctl *c, const struct ctl_compliance_opts *o);
+/* ctl_compliance_migrate.c: the compliance schema, as its owner. */
+int ctl_compliance_migrate(struct ctl *c, const struct ctl_compliance_opts *o);
+/* Signed checkpoints of the chain head (checkpoint.h), every one verified. */
+struct ctl_checkpoints {
+    struct checkpoint *cps;
+    size_t n;
+    char key_id[17];
+};
+/* Read file and check every line's signature with pubkey: a line that is not
+ * a checkpoint signed by that key is refused (CTL_FAIL, naming FILE:LINE). */
+int ctl_checkpoints_load(const char *file, const char *pubkey, struct ctl_checkpoints *out);
+void ctl_checkpoints_free(struct ctl_checkpoints *cps);
+/* After a good chain walk of lo..hi over `rows` rows: compare the chain's
+ * hashes with the signed ones and (open_end: up to the head) the head with the
+ * newest signed seq; prints the verdict, which covers the walk's too. */
+int ctl_checkpoints_check(struct ctl *c, const struct ctl_checkpoints *cps, int64_t lo,
+                          int64_t hi, int64_t head, bool open_end, uint64_t rows);
 
 /* The rooms.id of a room JID as text (*id owned by the caller). A missing
  * room is CTL_FAIL with "no such room" (or when and why it was destroyed). */

@@ -338,17 +338,25 @@ static int verify(struct ctl *c, const struct ctl_compliance_opts *o)
 {
     char fb[DATETIME_FMT_MAX], tb[DATETIME_FMT_MAX];
     const char *from = NULL, *to = NULL;
-    int rc = ctl_compliance_date(o->from, fb, &from);
+    struct ctl_checkpoints cps = { 0 };
+    if (!o->checkpoints != !o->pubkey)
+        return ctl_usage("compliance verify: --checkpoints FILE and --pubkey PUB go together");
+    /* The file first: a forged line refuses the whole check before any query. */
+    int rc = o->checkpoints ? ctl_checkpoints_load(o->checkpoints, o->pubkey, &cps) : 0;
+    if (rc)
+        return rc;
+    rc = ctl_compliance_date(o->from, fb, &from);
     if (rc == 0)
         rc = ctl_compliance_date(o->to, tb, &to);
     if (rc == 0)
         rc = ctl_compliance_open(c, o);
-    if (rc)
-        return rc;
     PGresult *r = NULL;
-    rc = ctl_query(c, "reading the chain head", HASHCHAIN_HEAD_SQL, 0, NULL, &r);
-    if (rc)
+    if (rc == 0)
+        rc = ctl_query(c, "reading the chain head", HASHCHAIN_HEAD_SQL, 0, NULL, &r);
+    if (rc) {
+        ctl_checkpoints_free(&cps);
         return rc;
+    }
     int64_t head = ctl_col_ll(r, 0, 0), lo, hi;
     unsigned char head_hash[HASHCHAIN_LEN];
     int bad_head = hashchain_parse_bytea(PQgetvalue(r, 0, 1), head_hash);
@@ -367,9 +375,14 @@ static int verify(struct ctl *c, const struct ctl_compliance_opts *o)
             broken_at(&w, w.v.bad_seq ? w.v.bad_seq : head,
                       bad_head ? "the chain head's hash is malformed" : w.v.why);
     }
-    if (rc == 0)
+    /* A good walk proves every stored hash; the signed ones then show a
+     * chain recomputed after a rewrite, or cut at its end. */
+    if (rc == 0 && o->checkpoints && !w.bad_seq)
+        rc = ctl_checkpoints_check(c, &cps, lo, hi, head, !to, w.v.rows);
+    else if (rc == 0)
         rc = print_verified(c, &w, head);
     free(w.gaps);
+    ctl_checkpoints_free(&cps);
     return rc;
 }
 
@@ -386,7 +399,9 @@ static int parse_opts(struct ctl *c, int argc, char **argv, const char *allowed,
         { "out", required_argument, NULL, 'o' },   { "slice", required_argument, NULL, 's' },
         { "reason", required_argument, NULL, 'R' }, { "before", required_argument, NULL, 'b' },
         { "limit", required_argument, NULL, 'l' }, { "all", no_argument, NULL, 'a' },
-        { "json", no_argument, NULL, 'J' },        { NULL, 0, NULL, 0 },
+        { "json", no_argument, NULL, 'J' },
+        { "checkpoints", required_argument, NULL, 'C' },
+        { "pubkey", required_argument, NULL, 'P' },  { NULL, 0, NULL, 0 },
     };
     int ch, idx = 0;
     ctl_getopt_reset();
@@ -415,6 +430,8 @@ static int parse_opts(struct ctl *c, int argc, char **argv, const char *allowed,
         case 'R': o->reason = optarg; break;
         case 'b': o->before = optarg; break;
         case 'a': o->all = true; break;
+        case 'C': o->checkpoints = optarg; break;
+        case 'P': o->pubkey = optarg; break;
         case 'l': {
             char *end = NULL;
             o->limit = strtoll(optarg, &end, 10);
@@ -434,11 +451,12 @@ int ctl_compliance_main(struct ctl *c, int argc, char **argv)
     static const struct {
         const char *verb, *allowed;
     } verbs[] = {
-        { "verify", "ft" }, { "search", "urftwyFl" }, { "export", "rftos" },
-        { "hold", "urRa" }, { "purge", "bR" },
+        { "verify", "ftCP" }, { "search", "urftwyFl" }, { "export", "rftos" },
+        { "hold", "urRa" }, { "purge", "bR" }, { "keygen", "o" }, { "migrate", "" },
     };
     if (argc < 2)
-        return ctl_usage("compliance: expected verify, search, export, hold or purge");
+        return ctl_usage("compliance: expected verify, search, export, hold, purge, "
+                         "keygen or migrate");
     int skip = strcmp(argv[1], "hold") == 0 ? 2 : 1; /* hold add|remove|list */
     if (skip == 2 && argc < 3)
         return ctl_usage("compliance hold: expected add, remove or list");
@@ -454,9 +472,11 @@ int ctl_compliance_main(struct ctl *c, int argc, char **argv)
         case 1: return ctl_compliance_search(c, &o);
         case 2: return ctl_compliance_export(c, &o);
         case 3: return ctl_compliance_hold(c, argv[2], &o);
-        default: return ctl_compliance_purge(c, &o);
+        case 4: return ctl_compliance_purge(c, &o);
+        case 5: return ctl_compliance_keygen(c, &o);
+        default: return ctl_compliance_migrate(c, &o);
         }
     }
     return ctl_usage("compliance: unknown command '%s' (expected verify, search, export, "
-                     "hold or purge)", argv[1]);
+                     "hold, purge, keygen or migrate)", argv[1]);
 }
