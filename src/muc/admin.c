@@ -423,7 +423,7 @@ void admin_apply_affiliation(struct muc *m, struct room *room, const char *jid,
 /* The compliance event of one change: a role change stands alone; an
  * affiliation goes with its row (the caller writes it next, then flushes). */
 static void record_change(struct muc_req *r, struct room *room, const struct actor *a,
-                          const struct change *c)
+                          const struct change *c, char ref[COMPLIANCE_UUID_LEN])
 {
     bool kick = c->is_role && c->role == ROLE_NONE;
     const char *type = c->is_role ? (kick ? "kick" : "role")
@@ -443,7 +443,8 @@ static void record_change(struct muc_req *r, struct room *room, const struct act
                          perm_affil_name(c->affil));
     }
     compliance_reason(ev, c->reason);
-    compliance_forward(ev, r->st, r->now);
+    /* The IQ once, with the first change; the others refer to that event. */
+    compliance_forward_once(ev, r->st, r->now, ref);
     if (c->is_role)
         compliance_emit(r->muc, ev);
     else
@@ -511,15 +512,94 @@ static void evict_nick_squatter(struct room *room, const struct change *c, struc
     es->ev[es->n - 1].no_actor = true;
 }
 
+/* One request may change at most [muc] max_list_items entries: each is a
+ * stored row, a compliance event and presences (issue 13). Counted before
+ * anything is parsed. */
+static bool too_many_items(struct muc_req *r, const struct xml_node *query)
+{
+    size_t n = 0;
+    for (const struct xml_node *item = xml_first(query); item; item = xml_next(item))
+        n += strcmp(item->name, "item") == 0;
+    unsigned max = r->muc->lim.max_list_items;
+    if (!max || n <= max)
+        return false;
+    char *text = xasprintf("%zu items; at most %u in one request ([muc] max_list_items)", n, max);
+    muc_bounce(r, "policy-violation", text);
+    free(text);
+    return true;
+}
+
+/* Is change i overridden by a later one for the same JID? */
+static bool overridden(const struct change *c, size_t n, size_t i)
+{
+    for (size_t j = i + 1; j < n; j++)
+        if (!c[j].is_role && strcmp(c[j].jid, c[i].jid) == 0)
+            return true;
+    return false;
+}
+
+/* Entries in the room's lists after the changes: the last change for each JID
+ * decides whether it has one (an entry with a registered nick stays at none,
+ * as room.c keeps it). */
+static size_t affiliations_after(const struct room *room, const struct change *c, size_t n)
+{
+    size_t count = HASH_COUNT(room->affiliations);
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].is_role || overridden(c, n, i))
+            continue;
+        const struct affiliation *e = room_affiliation_entry(room, c[i].jid);
+        bool will = c[i].affil != AFFIL_NONE || c[i].reserve || (e && e->nick);
+        if (!e && will)
+            count++;
+        else if (e && !will)
+            count--;
+    }
+    return count;
+}
+
+bool admin_affiliations_refused(struct muc_req *r, size_t after)
+{
+    unsigned max = r->muc->lim.max_affiliations;
+    if (!max || after <= max)
+        return false;
+    char *text = xasprintf("the room's affiliation lists would hold %zu entries; at most %u "
+                           "([muc] max_affiliations)", after, max);
+    muc_bounce(r, "policy-violation", text);
+    free(text);
+    return true;
+}
+
+bool admin_rate_ok(struct muc_req *r, struct room *room)
+{
+    const struct muc_limits *lim = &r->muc->lim;
+    struct muc_session *s = session_by_jid(room, r->from_full);
+    struct token_bucket *b = s ? &s->occ->admin_bucket : &room->outsider_admin_bucket;
+    if (occupant_rate_ok(b, lim->admin_rate, lim->admin_burst, r->now))
+        return true;
+    /* The bucket is below one token: it takes (1 - tokens) / rate seconds. */
+    double wait_ms = (1.0 - b->tokens) * 1000.0 / lim->admin_rate;
+    char *text = xasprintf("too many admin or owner requests; retry in %.1f s ([muc] admin_rate)",
+                           wait_ms < 100 ? 0.1 : wait_ms / 1000.0);
+    muc_bounce_type(r, "resource-constraint", "wait", text);
+    free(text);
+    return false;
+}
+
 static void admin_set(struct muc_req *r, struct room *room, const struct xml_node *query)
 {
     struct actor a;
     actor_init(r, room, &a);
     struct change *changes;
     size_t n;
+    if (too_many_items(r, query))
+        return;
     const char *err = parse_items(r, room, &a, query, &changes, &n);
     if (err) {
         muc_bounce(r, err, NULL);
+        free_changes(changes, n);
+        return;
+    }
+    if (admin_affiliations_refused(r, affiliations_after(room, changes, n))) {
         free_changes(changes, n);
         return;
     }
@@ -530,9 +610,10 @@ static void admin_set(struct muc_req *r, struct room *room, const struct xml_nod
     an->actor_jid = xstrdup(r->from_full);
     an->es.actor_jid = an->actor_jid;
     an->iq = xml_ref((struct xml_node *)r->st);
+    char ref[COMPLIANCE_UUID_LEN] = "";
     for (size_t i = 0; i < n; i++) {
         struct change *c = &changes[i];
-        record_change(r, room, &a, c);
+        record_change(r, room, &a, c, ref);
         if (c->is_role) {
             if (c->role == ROLE_NONE) {
                 add_event(&an->es, c->target, true, 307, c->reason);
@@ -643,6 +724,8 @@ void admin_handle(struct muc_req *r, struct room *room, const struct xml_node *q
     const char *type = stanza_type(r->st);
     if (strcmp(query->name, "query") != 0)
         muc_bounce(r, "bad-request", NULL);
+    else if (!admin_rate_ok(r, room))
+        return;
     else if (strcmp(type, "set") == 0)
         admin_set(r, room, query);
     else

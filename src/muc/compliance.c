@@ -2,6 +2,7 @@
  * from engine state, and handing them to the outbox. No I/O here. */
 #include "compat.h"
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +144,115 @@ void compliance_forward(struct xml_node *ev, const struct xml_node *st, int64_t 
     xml_append(forwarded_el(ev, stamp_ms), copy);
 }
 
+void compliance_ref(struct xml_node *ev, const char *id)
+{
+    if (!ev || !id)
+        return;
+    struct xml_node *d = xml_child(ev, "detail", NS_COMPLIANCE);
+    if (!d)
+        d = xml_add(ev, "detail", NS_COMPLIANCE);
+    xml_set_attr(xml_add(d, "ref", NS_COMPLIANCE), "id", id);
+}
+
+void compliance_forward_once(struct xml_node *ev, const struct xml_node *st, int64_t stamp_ms,
+                             char ref[COMPLIANCE_UUID_LEN])
+{
+    if (!ev)
+        return;
+    if (*ref) {
+        compliance_ref(ev, ref);
+        return;
+    }
+    compliance_forward(ev, st, stamp_ms);
+    snprintf(ref, COMPLIANCE_UUID_LEN, "%s", xml_attr(ev, "id"));
+}
+
+/* ---- the size cap ([compliance] max_event_size) ---- */
+
+static void sha256_hex(const char *data, size_t len, char out[65])
+{
+    unsigned char md[32];
+    unsigned int n = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
+        !EVP_DigestUpdate(ctx, data, len) || !EVP_DigestFinal_ex(ctx, md, &n))
+        abort();   /* OpenSSL without SHA-256: nothing sensible to do */
+    EVP_MD_CTX_free(ctx);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static size_t serialized_len(const struct xml_node *n)
+{
+    struct buf b;
+    buf_init(&b);
+    xml_serialize(n, NULL, &b);
+    size_t len = b.len;
+    buf_free(&b);
+    return len;
+}
+
+/* The attributes a stub keeps: what the archiver files a stanza by. Each is
+ * at most a JID long (RFC 7622: 3 × 1023 bytes), so the stub stays small
+ * whatever a client put in the others. */
+static bool stub_keeps(const struct xml_attr *a)
+{
+    static const char *const keep[] = { "from", "to", "type", "id" };
+    for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
+        if (strcmp(a->name, keep[i]) == 0)
+            return strlen(a->value) <= 3071;
+    return false;
+}
+
+/* What stands in for an oversized stanza. The element and its addressing
+ * attributes still say what it was, so the archiver files it as before; a
+ * message keeps its body and subject (the record of what was said) when they
+ * take at most half the cap; the digest proves what the rest was. */
+static struct xml_node *stanza_stub(const struct xml_node *st, size_t max)
+{
+    struct buf b;
+    buf_init(&b);
+    xml_serialize(st, NULL, &b);
+    char hex[65], bytes[24];
+    sha256_hex(b.data, b.len, hex);
+    snprintf(bytes, sizeof bytes, "%zu", b.len);
+    buf_free(&b);
+    struct xml_node *stub = xml_new(st->name, st->ns);
+    for (size_t i = 0; i < st->nattrs; i++)
+        if (stub_keeps(&st->attrs[i]))
+            xml_set_attr(stub, st->attrs[i].name, st->attrs[i].value);
+    size_t kept = 0;
+    for (const struct xml_node *c = xml_first(st); c && strcmp(st->name, "message") == 0;
+         c = xml_next(c)) {
+        if (strcmp(c->name, "body") != 0 && strcmp(c->name, "subject") != 0)
+            continue;
+        size_t len = serialized_len(c);
+        if (kept + len > max / 2)
+            continue;
+        kept += len;
+        xml_append(stub, xml_copy(c));
+    }
+    struct xml_node *o = xml_add(stub, "omitted", NS_COMPLIANCE);
+    xml_set_attr(o, "bytes", bytes);
+    xml_set_attr(o, "sha256", hex);
+    return stub;
+}
+
+bool compliance_shrink(struct xml_node *ev, size_t max)
+{
+    struct xml_node *f = ev ? xml_child(ev, "forwarded", NS_FORWARD) : NULL;
+    struct xml_node *st = NULL;
+    for (struct xml_node *c = f ? xml_first(f) : NULL; c && !st; c = xml_next(c))
+        if (strcmp(c->name, "delay") != 0)
+            st = c;
+    if (!st)
+        return false;
+    struct xml_node *stub = stanza_stub(st, max);
+    xml_remove(f, st);
+    xml_append(f, stub);
+    return true;
+}
+
 char *compliance_serialize(const struct xml_node *ev, const char *raw, size_t raw_len,
                            int64_t stamp_ms, const char *to, size_t *len)
 {
@@ -199,6 +309,13 @@ static void record(struct muc *m, struct xml_node *ev, const char *raw, size_t r
         return;
     size_t len;
     char *xml = compliance_serialize(ev, raw, raw_len, stamp_ms, to, &len);
+    /* One event must not cost the outbox, the store and the archiver what a
+     * whole conversation does (issue 13: a 140 KB form, once per entry). */
+    if (m->compliance_max_event && len > m->compliance_max_event && !raw &&
+        compliance_shrink(ev, m->compliance_max_event)) {
+        free(xml);
+        xml = compliance_serialize(ev, raw, raw_len, stamp_ms, to, &len);
+    }
     hand_over(m, ev, xml, len, attach);
     free(xml);
     xml_unref(ev);
@@ -306,7 +423,10 @@ void compliance_affiliation(struct muc *m, const struct room *room, const char *
                      affil == AFFIL_OUTCAST ? perm_role_name(ROLE_NONE) : NULL,
                      perm_affil_name(affil));
     compliance_reason(ev, reason);
-    if (r)
+    /* A form names many JIDs: its config event carries the IQ, once. */
+    if (m->compliance_ref)
+        compliance_ref(ev, m->compliance_ref);
+    else if (r)
         compliance_forward(ev, r->st, now);
     compliance_attach(m, ev);
 }

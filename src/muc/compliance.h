@@ -42,6 +42,17 @@ void compliance_detail(struct xml_node *ev, const struct xml_node *x);
 /* XEP-0297 <forwarded/> with a copy of st in jabber:client and, when stamp_ms
  * >= 0, a XEP-0203 delay. */
 void compliance_forward(struct xml_node *ev, const struct xml_node *st, int64_t stamp_ms);
+/* <detail><ref id/></detail>: the stanza this event records is forwarded by
+ * event id (one request, many events: the stanza is archived once). */
+void compliance_ref(struct xml_node *ev, const char *id);
+/* The first event of a request (*ref empty) forwards st and leaves its id in
+ * ref; every later one refers to it. */
+void compliance_forward_once(struct xml_node *ev, const struct xml_node *st, int64_t stamp_ms,
+                             char ref[COMPLIANCE_UUID_LEN]);
+/* An event larger than max bytes: its forwarded stanza becomes the stanza's
+ * element and attributes, a message's body and subject when they fit, and
+ * <omitted bytes sha256/> for the rest. true when it changed ev. */
+bool compliance_shrink(struct xml_node *ev, size_t max);
 
 /* <detail/> with the room's resulting configuration form (password blanked). */
 void compliance_config_detail(struct xml_node *ev, const struct muc *m, const struct room *room);

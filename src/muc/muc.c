@@ -35,7 +35,8 @@ void muc_limits_default(struct muc_limits *lim)
         .default_history = 20, .max_nick_bytes = 128, .msg_rate = 5, .msg_burst = 20,
         .presence_rate = 2, .presence_burst = 10, .create_rooms = true,
         .persistent_default = false, .log_by_default = true, .max_mam_page = 100,
-        .max_message_bytes = 32768, .max_joined_rooms = 100,
+        .max_message_bytes = 32768, .max_joined_rooms = 100, .max_affiliations = 2000,
+        .max_list_items = 200, .admin_rate = 5, .admin_burst = 20,
     };
 }
 

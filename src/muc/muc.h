@@ -65,6 +65,10 @@ struct muc_limits {
     unsigned max_message_bytes;    /* body of one groupchat or private message */
     unsigned max_joined_rooms;     /* rooms one bare JID may be in at once; 0 = unlimited */
 };
+    unsigned max_affiliations;     /* entries across a room's affiliation lists; 0 = unlimited */
+    unsigned max_list_items;       /* items of one admin request, values of one form field */
+    unsigned admin_rate;           /* muc#admin and muc#owner IQs per second per sender */
+    unsigned admin_burst;
 
 struct muc_io {
     void (*send)(void *ud, const struct xml_node *st);
@@ -129,6 +133,7 @@ struct occupant {
     struct token_bucket msg_bucket;
     struct token_bucket pres_bucket;
     UT_hash_handle hh;
+    struct token_bucket admin_bucket;  /* muc#admin and muc#owner IQs (admin_rate_ok) */
 };
 
 struct affiliation {
@@ -172,6 +177,7 @@ struct user_count {
 };
 
 /* A destroyed room: the name answers `gone` with the alternate venue. */
+    struct token_bucket outsider_admin_bucket; /* admin/owner IQs of senders not in the room */
 struct tombstone {
     char *jid;
     char *venue;
@@ -211,6 +217,10 @@ struct muc_req {
     const struct xml_node *st;
     const struct jid *from;    /* real sender */
     const char *from_full;     /* its string form */
+    size_t compliance_max_event;     /* [compliance] max_event_size: larger events forward a digest */
+    /* The event that forwards the stanza being handled: the request's other
+     * events refer to it (<ref/>) instead of carrying the stanza again. */
+    const char *compliance_ref;
     const char *from_bare;
     const struct jid *to;      /* room@service[/nick] */
     int64_t now;
@@ -391,6 +401,13 @@ bool muc_is_admin(const struct muc *m, const char *bare_jid);
 bool adhoc_handle(struct muc *m, const struct xml_node *iq, const struct xml_node *cmd);
 
 /* invite.c */
+/* [muc] admin_rate/admin_burst for r's sender (its occupant's bucket, or the
+ * room's for senders not in it); false when it was answered
+ * wait/resource-constraint with when to retry. */
+bool admin_rate_ok(struct muc_req *r, struct room *room);
+/* Would the room hold more than [muc] max_affiliations entries with `after`?
+ * Then r was answered policy-violation. */
+bool admin_affiliations_refused(struct muc_req *r, size_t after);
 void invite_handle(struct muc_req *r, struct room *room, const struct xml_node *x);
 void voice_request_handle(struct muc_req *r, struct room *room, const struct xml_node *form);
 void register_handle(struct muc_req *r, struct room *room, const struct xml_node *query);

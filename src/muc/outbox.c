@@ -2,6 +2,7 @@
 #include "compat.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,12 @@
 #define WINDOW 4096
 #define WINDOW_BYTES (4u << 20)
 #define MEM_MAX 8192        /* events held in memory (the window and those read ahead) */
+/* ...and their bytes: 8192 events of [compliance] max_event_size (64 KiB)
+ * would be 512 MiB. Past this, rows wait in the table. */
+#define MEM_BYTES (32u << 20)
+/* Once this much was held and it has drained, freed memory goes back to the
+ * system (glibc keeps it otherwise: issue 13 saw 1.3 GB stay for minutes). */
+#define TRIM_BYTES (8u << 20)
 /* After a failure, until the archiver answers `result` again: an archiver
  * that is away gets this many IQs per retry (each bounced by the router),
  * not a whole window. */
@@ -72,6 +79,7 @@ struct outbox {
     int64_t last_rescan;
     struct entry *next_send;   /* first entry not sent in this round */
     size_t nmem, ninflight, inflight_bytes;
+    size_t mem_bytes, peak_bytes;  /* event text held; the most since the last trim */
     size_t window;             /* WINDOW, or PROBE_WINDOW after a failure */
     int64_t cursor;            /* highest outbox id read */
     uint64_t unread;           /* committed rows not read back yet (estimate) */
@@ -164,6 +172,9 @@ static struct entry *entry_add(struct outbox *o, int64_t id, const char *uuid, c
         o->next_send = e;
     HASH_ADD_STR(o->by_uuid, uuid, e);
     o->nmem++;
+    o->mem_bytes += len;
+    if (o->mem_bytes > o->peak_bytes)
+        o->peak_bytes = o->mem_bytes;
     return e;
 }
 
@@ -185,8 +196,24 @@ static void entry_remove(struct outbox *o, struct entry *e)
         o->inflight_bytes -= e->len;
     }
     o->nmem--;
+    o->mem_bytes -= e->len;
     free(e->xml);
     free(e);
+}
+
+/* Room for more events in memory? */
+static bool mem_full(const struct outbox *o)
+{
+    return o->nmem >= MEM_MAX || o->mem_bytes >= MEM_BYTES;
+}
+
+/* After a burst has drained, hand the heap's free pages back to the system. */
+static void maybe_trim(struct outbox *o)
+{
+    if (o->peak_bytes < TRIM_BYTES || o->mem_bytes > o->peak_bytes / 4)
+        return;
+    malloc_trim(0);
+    o->peak_bytes = o->mem_bytes;
 }
 
 /* ---- sending ---- */
@@ -294,7 +321,7 @@ static void on_rows(void *ud, int err, const struct pg_outbox_row *rows, size_t 
 
 static void maybe_fetch(struct outbox *o)
 {
-    if (!o->store || o->fetching || o->closing || !o->dirty || o->nmem >= MEM_MAX)
+    if (!o->store || o->fetching || o->closing || !o->dirty || mem_full(o))
         return;
     size_t room = MEM_MAX - o->nmem;
     unsigned limit = (unsigned)(room < MEM_MAX / 4 ? room : MEM_MAX / 4);
@@ -314,7 +341,7 @@ static void on_committed(void *ud, const struct pg_outbox_row *row)
     struct outbox *o = ud;
     if (o->closing)
         return;
-    if (row && o->live && !o->fetching && o->nmem < MEM_MAX) {
+    if (row && o->live && !o->fetching && !mem_full(o)) {
         if (row->id > o->cursor) {
             o->cursor = row->id;
             if (entry_add(o, row->id, row->uuid, row->xml, strlen(row->xml)))
@@ -454,6 +481,7 @@ static void on_tick(uv_timer_t *t)
     maybe_fetch(o);
     pump(o);
     check_health(o);
+    maybe_trim(o);
 }
 
 /* ---- answers ---- */

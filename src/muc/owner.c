@@ -388,6 +388,57 @@ static void apply_list(struct muc *m, struct room *room, enum muc_affil which, c
             admin_apply_affiliation(m, room, l[i], which, NULL, actor, true);
 }
 
+/* Entries in the room's affiliation lists once the form is applied: each list
+ * replaces its affiliation's entries (§10.2); new JIDs add entries. */
+static size_t affiliations_after_form(const struct room *room, const struct pending *p)
+{
+    size_t n = HASH_COUNT(room->affiliations);
+    for (const struct affiliation *a = room->affiliations; a; a = a->hh.next) {
+        bool listed = list_has(p->admins, p->nadmins, a->jid) ||
+                      list_has(p->owners, p->nowners, a->jid);
+        bool dropped = (p->set_admins && a->affil == AFFIL_ADMIN) ||
+                       (p->set_owners && a->affil == AFFIL_OWNER);
+        /* An entry with a registered nick stays at none (room.c). */
+        if (dropped && !listed && !a->nick)
+            n--;
+    }
+    for (size_t i = 0; i < p->nadmins; i++)
+        if (!room_affiliation_entry(room, p->admins[i]) && !list_has(p->admins, i, p->admins[i]))
+            n++;
+    for (size_t i = 0; i < p->nowners; i++)
+        if (!room_affiliation_entry(room, p->owners[i]) && !list_has(p->owners, i, p->owners[i]) &&
+            !list_has(p->admins, p->nadmins, p->owners[i]))
+            n++;
+    return n;
+}
+
+/* One form may not name more than [muc] max_list_items values in a field:
+ * every value of a JID list becomes an affiliation change, a stored row and a
+ * compliance event (issue 13: 5,000 admins stalled the service). Checked
+ * before any value is parsed. */
+static bool list_too_long(struct muc_req *r, const struct form *f)
+{
+    unsigned max = r->muc->lim.max_list_items;
+    for (size_t i = 0; max && i < f->nfields; i++) {
+        if (f->fields[i].nvalues <= max)
+            continue;
+        char *text = xasprintf("%s: %zu values; at most %u in one form ([muc] max_list_items)",
+                               f->fields[i].var ? f->fields[i].var : "a field",
+                               f->fields[i].nvalues, max);
+        muc_bounce(r, "policy-violation", text);
+        free(text);
+        return true;
+    }
+    return false;
+}
+
+static void pending_free(struct pending *p)
+{
+    room_config_clear(&p->cfg);
+    free_list(p->admins, p->nadmins);
+    free_list(p->owners, p->nowners);
+}
+
 /* Owners after the form: roomowners replaces them; roomadmins demotes those it names. */
 static unsigned owners_after_form(const struct room *room, const struct pending *p)
 {
@@ -462,6 +513,10 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
         muc_bounce(r, "bad-request", "FORM_TYPE: not " NS_MUC_ROOMCONFIG);
         return;
     }
+    if (list_too_long(r, &f)) {
+        form_free(&f);
+        return;
+    }
     struct pending p = { 0 };
     copy_config(&p.cfg, &room->cfg);
     const char *var = NULL;
@@ -473,13 +528,19 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
         muc_bounce(r, ownerless ? "conflict" : "not-acceptable",
                    ownerless ? "a room needs an owner" : text);
         free(text);
-        room_config_clear(&p.cfg);
-        free_list(p.admins, p.nadmins);
-        free_list(p.owners, p.nowners);
+        pending_free(&p);
+        return;
+    }
+    if (admin_affiliations_refused(r, affiliations_after_form(room, &p))) {
+        pending_free(&p);
         return;
     }
     struct room_config old = room->cfg;
     room->cfg = p.cfg;
+    /* The config event forwards the IQ; the affiliation events of its lists
+     * refer to it by id instead of each carrying the whole form again. */
+    struct xml_node *ev = compliance_event(m, "config", room, r->now);
+    m->compliance_ref = ev ? xml_attr(ev, "id") : NULL;
     /* A copy: the actor itself may be removed by the change. */
     struct muc_session *s = session_by_jid(room, r->from_full);
     char *actor = s ? xstrdup(s->occ->nick) : NULL;
@@ -487,12 +548,12 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
         apply_list(m, room, AFFIL_ADMIN, p.admins, p.nadmins, actor);
     if (p.set_owners)
         apply_list(m, room, AFFIL_OWNER, p.owners, p.nowners, actor);
+    m->compliance_ref = NULL;
     free(actor);
     free_list(p.admins, p.nadmins);
     free_list(p.owners, p.nowners);
     history_resize(&room->history, room->cfg.history_length);
     room->locked = false;
-    struct xml_node *ev = compliance_event(m, "config", room, r->now);
     struct muc_session *as = session_by_jid(room, r->from_full);
     compliance_actor_req(ev, r, room, as ? as->occ : NULL);
     compliance_config_detail(ev, m, room);
@@ -577,6 +638,8 @@ void owner_handle(struct muc_req *r, struct room *room, const struct xml_node *q
         muc_bounce(r, "bad-request", NULL);
         return;
     }
+    if (!admin_rate_ok(r, room))
+        return;
     if (room_affiliation(room, r->from_bare) != AFFIL_OWNER) {
         muc_bounce(r, "forbidden", "only owners may configure or destroy the room");
         return;
