@@ -252,7 +252,7 @@ static bool domain_message(struct archiver *a, const struct xml_node *st, const 
     if ((!tap && !fwd) || stanza_is_error(st))
         return false;
     if (!sender_allowed(a, from)) {
-        log_warn("archiver: ignoring a copy from %s: not an accepted sender", from->domain);
+        log_warn("archiver: ignoring a copy from %s: not an accepted sender", stanza_from(st));
         return true;
     }
     if (tap) {

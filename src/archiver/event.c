@@ -16,7 +16,8 @@
 
 static const char *const types[] = {
     "join", "leave", "nick", "groupchat", "private", "subject", "config", "role", "affiliation",
-    "kick", "ban", "invite", "create", "destroy", "history", "mam", "purge", "chat",
+    "kick", "ban", "invite", "create", "destroy", "history", "mam", "purge", "chat", "decline",
+    "iq",
 };
 static const char *const roles[] = { "none", "visitor", "participant", "moderator" };
 static const char *const affiliations[] = { "none", "outcast", "member", "admin", "owner" };
@@ -26,7 +27,7 @@ static const char *const message_types[] = { "groupchat", "private", "subject", 
                                              "chat" };
 /* Types that are done to someone. */
 static const char *const target_types[] = { "private", "role", "affiliation", "kick", "ban",
-                                            "invite", "nick" };
+                                            "invite", "nick", "decline", "iq" };
 
 static const char *find(const char *const *list, size_t n, const char *s)
 {

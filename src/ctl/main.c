@@ -115,11 +115,40 @@ static int dispatch(struct ctl *c, int argc, char **argv)
     return ctl_usage("unknown command '%s'", family);
 }
 
+/* Every argument must be UTF-8 (RFC 3629: shortest form, no surrogates, at
+ * most U+10FFFF): PostgreSQL would refuse it deep inside a command with a raw
+ * SQLSTATE 22021, so it is refused here, naming the argument. */
+static int check_utf8_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const unsigned char *p = (const unsigned char *)argv[i];
+        while (*p) {
+            unsigned c = *p, n = c < 0x80 ? 0 : c >= 0xc2 && c < 0xe0 ? 1
+                                  : c >= 0xe0 && c < 0xf0 ? 2 : c >= 0xf0 && c < 0xf5 ? 3 : 9;
+            unsigned cp = n == 0 ? c : n == 1 ? c & 0x1f : n == 2 ? c & 0x0f : c & 0x07;
+            unsigned k = 1;
+            for (; n < 9 && k <= n && (p[k] & 0xc0) == 0x80; k++)
+                cp = cp << 6 | (p[k] & 0x3f);
+            bool bad = n == 9 || k <= n ||
+                       (n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) ||
+                       (n == 3 && (cp < 0x10000 || cp > 0x10ffff));
+            if (bad)
+                return ctl_usage("argument %d is not valid UTF-8 (byte %zu)", i,
+                                 (size_t)(p - (const unsigned char *)argv[i]) + 1);
+            p += n + 1;
+        }
+    }
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     struct options o = { 0 };
     log_set_ident("confabctl");
-    int rc = parse_global(argc, argv, &o);
+    int rc = check_utf8_args(argc, argv);
+    if (rc >= 0)
+        return rc;
+    rc = parse_global(argc, argv, &o);
     if (rc >= 0)
         return rc;
     struct cfg cfg;

@@ -11,6 +11,76 @@
 #include "muc.h"
 #include "stanza.h"
 
+/* ---- pending invitations: what makes a decline relayable ---- */
+
+/* Bounded per room, and forgotten after a day: a decline answers a recent
+ * invitation or nothing. */
+#define INVITE_MAX_PENDING 200
+#define INVITE_TTL_MS (INT64_C(24) * 3600 * 1000)
+
+static void invitation_free(struct room *room, struct invitation *inv)
+{
+    HASH_DEL(room->invitations, inv);
+    free(inv->invitee);
+    free(inv->inviter);
+    free(inv);
+}
+
+void invite_forget_all(struct room *room)
+{
+    struct invitation *inv, *tmp;
+    HASH_ITER(hh, room->invitations, inv, tmp)
+        invitation_free(room, inv);
+}
+
+/* The oldest come first: drop the expired, then the oldest while more than
+ * keep are pending. */
+static void invitations_prune(struct room *room, int64_t now, unsigned keep)
+{
+    struct invitation *inv, *tmp;
+    HASH_ITER(hh, room->invitations, inv, tmp) {
+        if (inv->expires_ms > now && HASH_COUNT(room->invitations) <= keep)
+            break;
+        invitation_free(room, inv);
+    }
+}
+
+static void invitation_add(struct room *room, const char *invitee, const char *inviter,
+                           int64_t now)
+{
+    struct invitation *inv = NULL;
+    HASH_FIND_STR(room->invitations, invitee, inv);
+    if (inv)
+        invitation_free(room, inv);
+    invitations_prune(room, now, INVITE_MAX_PENDING - 1);
+    inv = xcalloc(1, sizeof *inv);
+    inv->invitee = xstrdup(invitee);
+    inv->inviter = xstrdup(inviter);
+    inv->expires_ms = now + INVITE_TTL_MS;
+    HASH_ADD_KEYPTR(hh, room->invitations, inv->invitee, strlen(inv->invitee), inv);
+}
+
+/* The pending invitation of bare JID invitee, or NULL. */
+static struct invitation *invitation_find(struct room *room, const char *invitee, int64_t now)
+{
+    struct invitation *inv = NULL;
+    invitations_prune(room, now, INVITE_MAX_PENDING);
+    HASH_FIND_STR(room->invitations, invitee, inv);
+    return inv;
+}
+
+/* Invitations are messages the room sends in its own name: the inviter's
+ * message bucket pays for them, the room's for senders outside it. */
+static bool relay_rate_ok(struct muc_req *r, struct room *room, struct muc_session *s)
+{
+    const struct muc_limits *l = &r->muc->lim;
+    struct token_bucket *b = s ? &s->occ->msg_bucket : &room->relay_bucket;
+    if (occupant_rate_ok(b, l->msg_rate, l->msg_burst, r->now))
+        return true;
+    muc_bounce_type(r, "resource-constraint", "wait", "you are sending invitations too fast");
+    return false;
+}
+
 /* ---- invitations ---- */
 
 static char *child_text(const struct xml_node *n, const char *name, const char *ns)
@@ -61,6 +131,8 @@ static void invite(struct muc_req *r, struct room *room, const struct xml_node *
         muc_bounce(r, "forbidden", "you may not invite others to this room");
         return;
     }
+    if (!relay_rate_ok(r, room, s))
+        return;
     struct jid to = { 0 };
     const char *t = xml_attr(inv, "to");
     if (!t || jid_parse(&to, t) < 0) {
@@ -87,6 +159,7 @@ static void invite(struct muc_req *r, struct room *room, const struct xml_node *
         char *from = s && !room->cfg.whois_anyone ? xasprintf("%s/%s", room->jid, s->occ->nick)
                                                   : xstrdup(r->from_bare);
         send_invite(r->muc, room, invitee, from, reason, stanza_id(r->st));
+        invitation_add(room, bare, r->from_full, r->now);
         free(from);
         free(reason);
     }
@@ -95,6 +168,8 @@ static void invite(struct muc_req *r, struct room *room, const struct xml_node *
     jid_clear(&to);
 }
 
+/* A decline goes to whoever invited the decliner (the recorded real JID,
+ * whatever 'to' says): the room relays answers, not messages to anyone. */
 static void decline(struct muc_req *r, struct room *room, const struct xml_node *dec)
 {
     struct jid to = { 0 };
@@ -103,18 +178,30 @@ static void decline(struct muc_req *r, struct room *room, const struct xml_node 
         muc_bounce(r, "jid-malformed", "the inviter's address is not a JID");
         return;
     }
-    char *inviter = jid_format(&to, false);
-    struct xml_node *msg = stanza_new("message", room->jid, inviter, NULL, NULL);
+    jid_clear(&to);
+    if (!relay_rate_ok(r, room, NULL))
+        return;
+    struct invitation *inv = invitation_find(room, r->from_bare, r->now);
+    if (!inv) {
+        muc_bounce(r, "forbidden", "you have no pending invitation to this room");
+        return;
+    }
+    struct xml_node *msg = stanza_new("message", room->jid, inv->inviter, NULL, NULL);
     struct xml_node *d = xml_add(xml_add(msg, "x", NS_MUC_USER), "decline", NS_MUC_USER);
     xml_set_attr(d, "from", r->from_bare);
     char *reason = child_text(dec, "reason", NS_MUC_USER);
     if (reason && *reason)
         xml_add_text_child(d, "reason", NS_MUC_USER, reason);
+    struct xml_node *ev = compliance_event(r->muc, "decline", room, r->now);
+    compliance_actor_req(ev, r, room, NULL);
+    compliance_party(ev, "target", inv->inviter, NULL, NULL, NULL);
+    compliance_reason(ev, reason);
+    compliance_forward(ev, r->st, r->now);
+    compliance_emit(r->muc, ev);
     muc_send(r->muc, msg);
+    invitation_free(room, inv);
     xml_unref(msg);
     free(reason);
-    free(inviter);
-    jid_clear(&to);
 }
 
 void invite_handle(struct muc_req *r, struct room *room, const struct xml_node *x)

@@ -84,6 +84,7 @@ static void limits_from_cfg(const struct cfg *cfg, struct muc_limits *lim)
         .max_nick_bytes = (unsigned)c->max_nick_length, .msg_rate = (unsigned)c->message_rate,
         .msg_burst = (unsigned)c->message_burst, .presence_rate = (unsigned)c->presence_rate,
         .presence_burst = (unsigned)c->presence_burst, .create_rooms = c->create_rooms,
+        .max_presence_bytes = (unsigned)c->max_presence_size,
         .persistent_default = c->persistent_default, .log_by_default = c->log_by_default,
         .register_unaffiliated = c->register_unaffiliated,
         .max_mam_page = (unsigned)c->max_mam_page,

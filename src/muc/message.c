@@ -15,7 +15,9 @@
 #include "muc.h"
 #include "stanza.h"
 
-/* Elements only the room may put on a stanza: a client's copy is a spoof. */
+/* Elements only the room may put on a stanza: a client's copy is a spoof.
+ * Messages go through payload.c's allowlist instead; an IQ's payload is
+ * whatever the two clients speak, so only these are taken out of it. */
 static bool room_owned(const struct xml_node *c)
 {
     if (!c->name || !c->ns)
@@ -26,7 +28,7 @@ static bool room_owned(const struct xml_node *c)
     return strcmp(c->ns, NS_SID) == 0 && strcmp(c->name, "stanza-id") == 0;
 }
 
-static void copy_payload(struct xml_node *dst, const struct xml_node *src)
+static void copy_iq_payload(struct xml_node *dst, const struct xml_node *src)
 {
     for (const struct xml_node *c = src->children; c; c = c->next)
         if (c->name && !room_owned(c))
@@ -272,7 +274,7 @@ static void groupchat(struct muc_req *r, struct room *room, struct muc_session *
     const char *lang = xml_attr(r->st, "xml:lang");
     if (lang)
         xml_set_attr(msg, "xml:lang", lang);
-    copy_payload(msg, r->st);
+    payload_copy(msg, r->st, PAYLOAD_GROUPCHAT);
     xml_set_attr(xml_add(msg, "occupant-id", NS_OCCUPANT_ID), "id", occ->occupant_id);
     if (message_is_historic(r->st))
         commit_groupchat(r, room, occ, msg);
@@ -313,7 +315,7 @@ static void private_message(struct muc_req *r, struct room *room, struct muc_ses
     char *from = occupant_jid(room, s->occ->nick);
     struct xml_node *msg = stanza_new("message", from, NULL, type, stanza_id(r->st));
     free(from);
-    copy_payload(msg, r->st);
+    payload_copy(msg, r->st, PAYLOAD_PRIVATE);
     xml_add(msg, "x", NS_MUC_USER);
     xml_set_attr(xml_add(msg, "occupant-id", NS_OCCUPANT_ID), "id", s->occ->occupant_id);
     const char **to = xmalloc(target->nsessions * sizeof *to);
@@ -479,6 +481,40 @@ done:
     return rc;
 }
 
+/* Queries every client answers about itself: allowed whatever the room's
+ * allowpm says, as clients need them to show an occupant (avatar, client,
+ * liveness). Anything else between occupants is a private exchange. */
+static bool iq_always_allowed(const struct xml_node *iq)
+{
+    static const char *const ns[] = {
+        NS_PING, "jabber:iq:version", NS_VCARD, NS_DISCO_INFO, NS_DISCO_ITEMS,
+    };
+    const struct xml_node *q = xml_first(iq);
+    const char *type = stanza_type(iq);
+    if (!q || !q->ns || !type || strcmp(type, "get") != 0 || xml_next(q))
+        return false;
+    for (size_t i = 0; i < ARRAY_SIZE(ns); i++)
+        if (strcmp(q->ns, ns[i]) == 0)
+            return true;
+    return false;
+}
+
+/* An `iq` event per IQ the room relays between occupants: the Prosody tap
+ * never sees them (they travel to and from the room, not user to user). */
+static void record_iq(struct muc_req *r, struct room *room, const struct occupant *actor,
+                      const char *target_jid, const char *target_nick,
+                      const struct xml_node *iq)
+{
+    struct xml_node *ev = compliance_event(r->muc, "iq", room, r->now);
+    if (!ev)
+        return;
+    compliance_actor_req(ev, r, room, actor);
+    compliance_party(ev, "target", target_jid, target_nick, NULL, NULL);
+    compliance_recipients(ev, room, &target_jid, 1);
+    compliance_forward(ev, iq, r->now);
+    compliance_emit(r->muc, ev);
+}
+
 static bool is_self_ping(const struct muc_req *r)
 {
     const struct xml_node *q = xml_first(r->st);
@@ -507,10 +543,15 @@ void message_iq_to_occupant(struct muc_req *r, struct room *room)
         muc_bounce(r, "item-not-found", "no occupant with that nickname");
         return;
     }
+    if (!iq_always_allowed(r->st) && !perm_may_send_pm(s->occ->role, room->cfg.allow_pm)) {
+        muc_bounce(r, "forbidden", "private exchanges are not allowed in this room");
+        return;
+    }
     char *from = occupant_jid(room, s->occ->nick);
     char *id = encode_iq_id(m, stanza_id(r->st) ? stanza_id(r->st) : "", r->from_full);
     struct xml_node *iq = stanza_new("iq", from, target->current->jid, stanza_type(r->st), id);
-    copy_payload(iq, r->st);
+    copy_iq_payload(iq, r->st);
+    record_iq(r, room, s->occ, target->current->jid, target->nick, iq);
     muc_send(m, iq);
     xml_unref(iq);
     free(id);
@@ -530,6 +571,7 @@ void message_handle_iq_result(struct muc_req *r, struct room *room)
         for (const struct xml_node *c = r->st->children; c; c = c->next)
             if (c->name)
                 xml_append(iq, xml_copy(c));
+        record_iq(r, room, answerer->occ, requester, asker->occ->nick, iq);
         muc_send(r->muc, iq);
         xml_unref(iq);
         free(from);

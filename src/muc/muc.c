@@ -31,9 +31,9 @@ void muc_limits_default(struct muc_limits *lim)
     /* Cisco's persistent chat defaults where it has one (1000 occupants, 100
      * history messages per join). */
     *lim = (struct muc_limits){
-        .max_rooms = 0, .max_occupants = 1000, .max_rooms_per_user = 0, .max_history = 100,
+        .max_rooms = 0, .max_occupants = 1000, .max_rooms_per_user = 100, .max_history = 100,
         .default_history = 20, .max_nick_bytes = 128, .msg_rate = 5, .msg_burst = 20,
-        .presence_rate = 2, .presence_burst = 10, .create_rooms = true,
+        .presence_rate = 2, .presence_burst = 10, .max_presence_bytes = 8192, .create_rooms = true,
         .persistent_default = false, .log_by_default = true, .max_mam_page = 100,
         .max_message_bytes = 32768, .max_joined_rooms = 100, .max_affiliations = 2000,
         .max_list_items = 200, .admin_rate = 5, .admin_burst = 20,

@@ -57,6 +57,7 @@ struct muc_limits {
     unsigned msg_burst;
     unsigned presence_rate;
     unsigned presence_burst;
+    unsigned max_presence_bytes;   /* a presence's payload, serialised; 0 = unlimited */
     bool create_rooms;             /* may any user create rooms */
     bool persistent_default;
     bool log_by_default;           /* new rooms archive (muc#roomconfig_enablelogging) */
@@ -136,6 +137,15 @@ struct occupant {
     struct token_bucket admin_bucket;  /* muc#admin and muc#owner IQs (admin_rate_ok) */
 };
 
+/* A mediated invitation waiting for its answer (§7.8.2): only for one is a
+ * decline relayed, and only to who invited (invite.c). */
+struct invitation {
+    char *invitee;             /* bare JID: key of room->invitations */
+    char *inviter;             /* real full JID of who invited */
+    int64_t expires_ms;
+    UT_hash_handle hh;         /* insertion order = expiry order */
+};
+
 struct affiliation {
     char *jid;                 /* bare JID or domain: key of room->affiliations */
     enum muc_affil affil;
@@ -167,6 +177,8 @@ struct room {
     int64_t idle_since_ms;     /* when the last occupant left (eviction) */
     struct xml_node *vcard;    /* vcard.c: the owner's <vCard xmlns='vcard-temp'/>, or NULL */
     char *avatar_hash;         /* SHA-1 hex of each PHOTO, space-separated, or NULL (XEP-0486) */
+    struct invitation *invitations; /* pending, bounded (invite.c) */
+    struct token_bucket relay_bucket; /* declines, invitations from outside the room */
     UT_hash_handle hh;
 };
 
@@ -326,6 +338,13 @@ char *nick_fold(const char *nick);
 /* Is a nick that looks like this one held or registered by another bare JID? */
 bool nick_taken_by_other(const struct room *room, const char *nick, const char *bare_jid);
 
+/* payload.c: the one table of what clients may send in relayed stanzas. */
+enum payload_kind { PAYLOAD_GROUPCHAT = 1, PAYLOAD_PRIVATE = 2, PAYLOAD_PRESENCE = 4 };
+/* May child c of a client's stanza st be relayed in a stanza of this kind? */
+bool payload_allowed(const struct xml_node *st, const struct xml_node *c, unsigned kind);
+/* Copy the children of st that payload_allowed() lets through into dst. */
+void payload_copy(struct xml_node *dst, const struct xml_node *st, unsigned kind);
+
 /* presence.c */
 void presence_handle(struct muc_req *r, struct room *room);
 /* What a room presence says besides the occupant's own presence. */
@@ -411,6 +430,8 @@ bool admin_affiliations_refused(struct muc_req *r, size_t after);
 void invite_handle(struct muc_req *r, struct room *room, const struct xml_node *x);
 void voice_request_handle(struct muc_req *r, struct room *room, const struct xml_node *form);
 void register_handle(struct muc_req *r, struct room *room, const struct xml_node *query);
+/* Forget every pending invitation (the room leaves memory). */
+void invite_forget_all(struct room *room);
 
 /* roomdisco.c */
 void roomdisco_info(struct muc_req *r, struct room *room, const struct xml_node *query);

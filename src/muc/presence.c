@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "compliance.h"
 #include "jid.h"
 #include "mem.h"
@@ -202,22 +203,37 @@ static void bounce_presence(struct muc_req *r, const char *cond, const char *tex
     muc_bounce(r, cond, text);
 }
 
-/* Keep what the client says about itself; drop what only the room may say. */
+/* Keep what the client says about itself (payload.c's table); the room
+ * says the rest. */
 static struct xml_node *sanitize(const struct xml_node *st)
 {
     struct xml_node *p = xml_new("presence", NS_COMPONENT);
-    for (const struct xml_node *c = st->children; c; c = c->next) {
-        if (!c->name)
-            continue;
-        if (c->ns && (strcmp(c->ns, NS_MUC) == 0 || strcmp(c->ns, NS_MUC_USER) == 0 ||
-                      strcmp(c->ns, NS_OCCUPANT_ID) == 0 || strcmp(c->ns, NS_DELAY) == 0 ||
-                      strcmp(c->ns, NS_STANZAS) == 0))
-            continue;
-        if (strcmp(c->name, "error") == 0)
-            continue;
-        xml_append(p, xml_copy(c));
-    }
+    payload_copy(p, st, PAYLOAD_PRESENCE);
     return p;
+}
+
+/* Every occupant receives a copy of each presence: its size is the room's
+ * cost, so it is capped ([muc] max_presence_size), serialised as relayed. */
+static bool presence_too_large(const struct muc *m, const struct xml_node *st)
+{
+    if (!m->lim.max_presence_bytes)
+        return false;
+    struct xml_node *p = sanitize(st);
+    struct buf b;
+    buf_init(&b);
+    xml_serialize(p, NS_COMPONENT, &b);
+    bool big = b.len > m->lim.max_presence_bytes;
+    buf_free(&b);
+    xml_unref(p);
+    return big;
+}
+
+static void refuse_large_presence(struct muc_req *r)
+{
+    char *why = xasprintf("the presence is larger than this service allows "
+                          "(max_presence_size = %u bytes)", r->muc->lim.max_presence_bytes);
+    bounce_presence(r, "policy-violation", why);
+    free(why);
 }
 
 static void set_session_presence(struct muc_session *s, const struct xml_node *st)
@@ -257,8 +273,12 @@ static struct room *create_room(struct muc_req *r)
         bounce_presence(r, "resource-constraint", "this service hosts its maximum of rooms");
         return NULL;
     }
-    if (m->lim.max_rooms_per_user && rooms_created_by(m, r->from_bare) >= m->lim.max_rooms_per_user) {
-        bounce_presence(r, "policy-violation", "you have created as many rooms as allowed");
+    if (m->lim.max_rooms_per_user &&
+        rooms_created_by(m, r->from_bare) >= m->lim.max_rooms_per_user) {
+        char *why = xasprintf("you have created as many rooms as this service allows "
+                              "(max_rooms_per_user = %u)", m->lim.max_rooms_per_user);
+        bounce_presence(r, "policy-violation", why);
+        free(why);
         return NULL;
     }
     char *room_jid = jid_format(r->to, true);
@@ -480,7 +500,13 @@ static void leave(struct muc_req *r, struct room *room, struct muc_session *s)
 {
     struct muc *m = r->muc;
     struct occupant *occ = s->occ;
-    set_session_presence(s, r->st);
+    /* Leaving is never refused; an oversized goodbye leaves without its words. */
+    if (presence_too_large(m, r->st)) {
+        xml_unref(s->presence);
+        s->presence = xml_new("presence", NS_COMPONENT);
+    } else {
+        set_session_presence(s, r->st);
+    }
     occ->current = s;
     struct pres_opts gone = { .type = "unavailable" };
     compliance_leave(m, room, occ, s->jid, r->st);
@@ -660,6 +686,10 @@ void presence_handle(struct muc_req *r, struct room *room)
         return; /* subscriptions mean nothing to a room */
     if (!nick) {
         bounce_presence(r, "jid-malformed", "a room nickname is required");
+        return;
+    }
+    if (presence_too_large(r->muc, r->st)) {
+        refuse_large_presence(r);
         return;
     }
     if (!s)

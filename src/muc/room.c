@@ -141,6 +141,7 @@ void room_free(struct room *room)
     room_config_clear(&room->cfg);
     history_free(&room->history);
     vcard_clear(room);
+    invite_forget_all(room);
     free(room->recipients);
     free(room->subject);
     free(room->subject_from);

@@ -42,21 +42,33 @@ static void room_features(struct xml_node *q, const struct room *room)
  * validating clients; §6.4 allows muc#roomconfig fields here too (Prosody and
  * the XEP's example send changesubject and roomname). The creation date is
  * Openfire's x- field: nothing registered carries it. */
-static void roominfo_form(struct xml_node *q, const struct room *room)
+/* A members-only room's company is its members' business: who is inside
+ * (how many) and who owns it (real JIDs) are not told to anyone else. */
+static bool roominfo_for_insiders(const struct muc_req *r, const struct room *room)
 {
+    return !room->cfg.members_only || room_affiliation(room, r->from_bare) >= AFFIL_MEMBER ||
+           muc_is_admin(r->muc, r->from_bare);
+}
+
+static void roominfo_form(const struct muc_req *r, struct xml_node *q, const struct room *room)
+{
+    bool insider = roominfo_for_insiders(r, room);
     struct xml_node *x = form_new("result", NS_MUC_ROOMINFO, NULL, NULL);
     form_add_field(x, "text-single", "muc#roominfo_description", "Description", room->cfg.desc);
     char n[16];
     snprintf(n, sizeof n, "%u", room->noccupants);
-    form_add_field(x, "text-single", "muc#roominfo_occupants", "Number of occupants", n);
+    if (insider)
+        form_add_field(x, "text-single", "muc#roominfo_occupants", "Number of occupants", n);
     form_add_field(x, "text-single", "muc#roominfo_subject", "Subject",
                    room->subject ? room->subject : "");
     form_add_field(x, "text-single", "muc#roominfo_lang", "Language", room->cfg.lang);
-    struct xml_node *cf = form_add_field(x, "jid-multi", "muc#roominfo_contactjid",
-                                         "Contact addresses", NULL);
-    for (const struct affiliation *a = room->affiliations; a; a = a->hh.next)
-        if (a->affil == AFFIL_OWNER)
-            form_add_value(cf, a->jid);
+    if (insider) {
+        struct xml_node *cf = form_add_field(x, "jid-multi", "muc#roominfo_contactjid",
+                                             "Contact addresses", NULL);
+        for (const struct affiliation *a = room->affiliations; a; a = a->hh.next)
+            if (a->affil == AFFIL_OWNER)
+                form_add_value(cf, a->jid);
+    }
     snprintf(n, sizeof n, "%u", room->cfg.history_length);
     form_add_field(x, "text-single", "muc#maxhistoryfetch", "Messages of history sent on join",
                    n);
@@ -111,7 +123,7 @@ void roomdisco_info(struct muc_req *r, struct room *room, const struct xml_node 
     xml_set_attr(id, "type", "text");
     xml_set_attr(id, "name", *room->cfg.name ? room->cfg.name : room->node);
     room_features(q, room);
-    roominfo_form(q, room);
+    roominfo_form(r, q, room);
     muc_send(r->muc, res);
     xml_unref(res);
 }

@@ -875,3 +875,79 @@ def test_router_restart_reconciles_vanished_sessions(muc):
     carol.groupchat(room, "after the crash")
     alice2.wait_groupchat(room, "after the crash")
     assert_still_serving(muc)
+
+
+# ------------------------------------------------------------------ issue 13, findings 5-10
+
+def test_i13_forged_payloads_not_relayed(muc):
+    """Finding 5: only payload.c's allowlist reaches other occupants, through a real router."""
+    alice, bob = muc.client("alice"), muc.client("bob")
+    room = muc.create_room(alice, "Owner")
+    bob.join(room, "Bob")
+    alice.wait_presence(f"{room}/Bob")
+    forged = ("<x xmlns='jabber:x:delay' stamp='20010101T00:00:00'/>"
+              "<addresses xmlns='http://jabber.org/protocol/address'>"
+              "<address type='ofrom' jid='ceo@localhost'/></addresses>"
+              "<result xmlns='urn:xmpp:mam:2' id='x'/>"
+              "<forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' "
+              "from='ceo@localhost'><body>wire the money</body></message></forwarded>"
+              "<whatever xmlns='urn:example:unknown'/>")
+    alice.groupchat(room, "forged-gc", children=forged + "<store xmlns='urn:xmpp:hints'/>")
+    m = bob.wait_groupchat(room, "forged-gc")
+    for tag in (q("x", "jabber:x:delay"), q("addresses", "http://jabber.org/protocol/address"),
+                q("result", "urn:xmpp:mam:2"), q("forwarded", "urn:xmpp:forward:0"),
+                q("whatever", "urn:example:unknown")):
+        assert m.find(tag) is None, f"{tag} relayed: {describe(m)}"
+    assert m.find(q("store", "urn:xmpp:hints")) is not None, describe(m)
+    alice.send(f"<presence to='{room}/Owner'><status>here</status>"
+               f"<stanza-id xmlns='{NS_SID}' id='fake' by='{room}'/>{forged}</presence>")
+    p = bob.wait_presence(f"{room}/Owner", lambda s: s.findtext(q("status", NS_CLIENT)) == "here")
+    assert p.find(q("stanza-id", NS_SID)) is None, describe(p)
+    assert p.find(q("forwarded", "urn:xmpp:forward:0")) is None, describe(p)
+
+
+def test_i13_decline_needs_invitation(muc):
+    """Finding 6: no invitation, no decline; the decline goes to who invited."""
+    alice, bob = muc.client("alice"), muc.client("bob")
+    room = muc.create_room(alice, "Owner")
+    for i in range(5):
+        bob.send(f"<message to='{room}' id='d{i}'><x xmlns='{NS_MUC_USER}'>"
+                 f"<decline to='alice@localhost'><reason>phish</reason></decline></x></message>")
+        err = bob.wait_error("message", room, f"d{i}")
+        assert error_condition(err) == "forbidden", describe(err)
+    time.sleep(0.3 * ct.SLOW)
+    assert not [s for s in alice.inbox if s.find(f"{q('x', NS_MUC_USER)}/"
+                                                 f"{q('decline', NS_MUC_USER)}") is not None]
+    alice.send(f"<message to='{room}' id='inv'><x xmlns='{NS_MUC_USER}'>"
+               f"<invite to='bob@localhost'/></x></message>")
+    bob.wait(lambda s: s.get("from") == room and s.find(q("x", NS_MUC_USER)) is not None,
+             what="invitation")
+    bob.send(f"<message to='{room}' id='dok'><x xmlns='{NS_MUC_USER}'>"
+             f"<decline to='alice@localhost'><reason>busy</reason></decline></x></message>")
+    alice.wait(lambda s: s.get("from") == room and s.find(
+        f"{q('x', NS_MUC_USER)}/{q('decline', NS_MUC_USER)}") is not None, what="decline")
+
+
+def test_i13_presence_size_capped(muc):
+    """Finding 8: a presence larger than [muc] max_presence_size is refused, named."""
+    alice, bob = muc.client("alice"), muc.client("bob")
+    room = muc.create_room(alice, "Owner")
+    bob.join(room, "Bob")
+    alice.wait_presence(f"{room}/Bob")
+    bob.send(f"<presence to='{room}/Bob' id='big'><status>{'A' * 20000}</status></presence>")
+    err = bob.wait_error("presence", f"{room}/Bob", "big")
+    assert error_condition(err) == "policy-violation", describe(err)[:300]
+    assert "max_presence_size" in (err.findtext(f"{q('error', NS_CLIENT)}/{q('text', NS_STANZAS)}")
+                                   or ""), describe(err)[:300]
+    time.sleep(0.3 * ct.SLOW)
+    assert not [s for s in alice.inbox if len(s.findtext(q("status", NS_CLIENT)) or "") > 8192]
+
+
+def test_i13_confabctl_non_utf8_argument(muc):
+    """Finding 10: a non-UTF-8 argument is refused up front, naming it; no SQLSTATE."""
+    import subprocess
+    r = subprocess.run([str(ct.BUILD / "confabctl"), "-c", "/dev/null", "rooms", "show",
+                        b"caf\xe9@conference.localhost"], capture_output=True)
+    assert r.returncode == 64, r
+    assert b"argument 5 is not valid UTF-8" in r.stderr, r.stderr
+    assert b"22021" not in r.stderr, r.stderr

@@ -1023,14 +1023,18 @@ static void test_7_8_mediated_invite_with_xep0249(void **state)
 }
 
 /* §7.8.2 declining: the room tells the inviter, <decline from=invitee/>. */
+/* Issue 13: a decline answers a pending invitation and goes to the inviter. */
 static void test_7_8_decline(void **state)
 {
     create_room(ROOM, OWNER, O_NICK);
+    in("<message id='inv1' from='" OWNER "' to='" ROOM "'><x xmlns='" NS_MUC_USER "'>"
+       "<invite to='" HECATE_BARE "'/></x></message>");
+    clear();
     in("<message id='dec1' from='" HECATE "' to='" ROOM "'><x xmlns='" NS_MUC_USER "'>"
        "<decline to='" OWNER_BARE "'><reason>Sorry, I'm too busy right now.</reason></decline>"
        "</x></message>");
     expect_total(1);
-    struct xml_node *m = one("message", NULL, OWNER_BARE, ROOM);
+    struct xml_node *m = one("message", NULL, OWNER, ROOM);
     struct xml_node *dec = xml_child(xuser(m), "decline", NS_MUC_USER);
     assert_non_null(dec);
     const char *from = xml_attr(dec, "from");
