@@ -49,11 +49,11 @@ struct cfg_muc {
     uint64_t max_mam_page;
     uint64_t max_message_size;
     uint64_t max_joined_rooms;
-};
     uint64_t max_affiliations;
     uint64_t max_list_items;
     uint64_t admin_rate;
     uint64_t admin_burst;
+};
 
 struct cfg {
     char *path;
@@ -73,8 +73,8 @@ struct cfg {
     enum cfg_policy compliance_policy;
     uint64_t compliance_max_backlog;   /* outbox events before strict refuses messages */
     uint64_t compliance_unreachable_ms; /* archiver silent this long: strict refuses */
-    struct cfg_endpoint archiver;   /* [archiver] */
     uint64_t compliance_max_event_size; /* larger events forward a digest of their stanza */
+    struct cfg_endpoint archiver;   /* [archiver] */
     char *archiver_dsn;
     uint64_t archiver_max_queue;    /* events outstanding before answering wait */
     char *archiver_senders;         /* domains allowed to send events ("" = any domain) */

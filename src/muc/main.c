@@ -90,10 +90,10 @@ static void limits_from_cfg(const struct cfg *cfg, struct muc_limits *lim)
         .max_mam_page = (unsigned)c->max_mam_page,
         .max_message_bytes = (unsigned)c->max_message_size,
         .max_joined_rooms = (unsigned)c->max_joined_rooms,
-    };
         .max_affiliations = (unsigned)c->max_affiliations,
         .max_list_items = (unsigned)c->max_list_items, .admin_rate = (unsigned)c->admin_rate,
         .admin_burst = (unsigned)c->admin_burst,
+    };
 }
 
 /* Occupant ids must survive restarts and be unguessable to users: derive the
@@ -222,8 +222,8 @@ static void start_compliance(struct confabd *c, const struct cfg *cfg)
     struct outbox_io oio = { .send_raw = outbox_send, .health = outbox_health, .ud = c };
     c->outbox = outbox_new(daemon_loop(c->d), &oc, c->store, &oio);
     c->muc->compliance_on = true;
-    c->muc->compliance_sink = io_compliance;
     c->muc->compliance_max_event = (size_t)cfg->compliance_max_event_size;
+    c->muc->compliance_sink = io_compliance;
     c->muc->compliance_ud = c;
     log_info("compliance: events go to %s (policy %s)", archiver, oc.strict ? "strict" : "relaxed");
 }
@@ -285,8 +285,8 @@ static void on_reloaded(void *svc)
     muc_set_admins(c->muc, cfg->muc.admins);
     if (c->outbox)
         outbox_set_limits(c->outbox, cfg->compliance_max_backlog, cfg->compliance_unreachable_ms);
-}
     c->muc->compliance_max_event = (size_t)cfg->compliance_max_event_size;
+}
 
 static void on_store_stopped(void *ud)
 {

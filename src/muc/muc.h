@@ -65,11 +65,11 @@ struct muc_limits {
     unsigned max_mam_page;         /* XEP-0313: most results per archive query page */
     unsigned max_message_bytes;    /* body of one groupchat or private message */
     unsigned max_joined_rooms;     /* rooms one bare JID may be in at once; 0 = unlimited */
-};
     unsigned max_affiliations;     /* entries across a room's affiliation lists; 0 = unlimited */
     unsigned max_list_items;       /* items of one admin request, values of one form field */
     unsigned admin_rate;           /* muc#admin and muc#owner IQs per second per sender */
     unsigned admin_burst;
+};
 
 struct muc_io {
     void (*send)(void *ud, const struct xml_node *st);
@@ -133,8 +133,8 @@ struct occupant {
     struct muc_session *current; /* whose presence the room shows */
     struct token_bucket msg_bucket;
     struct token_bucket pres_bucket;
-    UT_hash_handle hh;
     struct token_bucket admin_bucket;  /* muc#admin and muc#owner IQs (admin_rate_ok) */
+    UT_hash_handle hh;
 };
 
 /* A mediated invitation waiting for its answer (§7.8.2): only for one is a
@@ -179,6 +179,7 @@ struct room {
     char *avatar_hash;         /* SHA-1 hex of each PHOTO, space-separated, or NULL (XEP-0486) */
     struct invitation *invitations; /* pending, bounded (invite.c) */
     struct token_bucket relay_bucket; /* declines, invitations from outside the room */
+    struct token_bucket outsider_admin_bucket; /* admin/owner IQs of senders not in the room */
     UT_hash_handle hh;
 };
 
@@ -189,7 +190,6 @@ struct user_count {
 };
 
 /* A destroyed room: the name answers `gone` with the alternate venue. */
-    struct token_bucket outsider_admin_bucket; /* admin/owner IQs of senders not in the room */
 struct tombstone {
     char *jid;
     char *venue;
@@ -217,6 +217,10 @@ struct muc {
     bool compliance_on;              /* [compliance] archiver set: record events */
     bool compliance_refuse;          /* strict policy, archiver behind: refuse messages */
     muc_compliance_sink *compliance_sink;  /* events without a store (NULL: none) */
+    size_t compliance_max_event;     /* [compliance] max_event_size: larger events forward a digest */
+    /* The event that forwards the stanza being handled: the request's other
+     * events refer to it (<ref/>) instead of carrying the stanza again. */
+    const char *compliance_ref;
     const struct muc_req *req;       /* the stanza being handled; NULL outside muc_handle */
     char **admins;                   /* service administrators, bare JIDs ([muc] admins) */
     size_t nadmins;
@@ -229,10 +233,6 @@ struct muc_req {
     const struct xml_node *st;
     const struct jid *from;    /* real sender */
     const char *from_full;     /* its string form */
-    size_t compliance_max_event;     /* [compliance] max_event_size: larger events forward a digest */
-    /* The event that forwards the stanza being handled: the request's other
-     * events refer to it (<ref/>) instead of carrying the stanza again. */
-    const char *compliance_ref;
     const char *from_bare;
     const struct jid *to;      /* room@service[/nick] */
     int64_t now;
@@ -401,6 +401,13 @@ void admin_handle(struct muc_req *r, struct room *room, const struct xml_node *q
 void admin_apply_affiliation(struct muc *m, struct room *room, const char *jid,
                              enum muc_affil affil, const char *reason, const char *actor_nick,
                              bool tell_user);
+/* [muc] admin_rate/admin_burst for r's sender (its occupant's bucket, or the
+ * room's for senders not in it); false when it was answered
+ * wait/resource-constraint with when to retry. */
+bool admin_rate_ok(struct muc_req *r, struct room *room);
+/* Would the room hold more than [muc] max_affiliations entries with `after`?
+ * Then r was answered policy-violation. */
+bool admin_affiliations_refused(struct muc_req *r, size_t after);
 
 /* owner.c */
 void owner_handle(struct muc_req *r, struct room *room, const struct xml_node *query);
@@ -420,13 +427,6 @@ bool muc_is_admin(const struct muc *m, const char *bare_jid);
 bool adhoc_handle(struct muc *m, const struct xml_node *iq, const struct xml_node *cmd);
 
 /* invite.c */
-/* [muc] admin_rate/admin_burst for r's sender (its occupant's bucket, or the
- * room's for senders not in it); false when it was answered
- * wait/resource-constraint with when to retry. */
-bool admin_rate_ok(struct muc_req *r, struct room *room);
-/* Would the room hold more than [muc] max_affiliations entries with `after`?
- * Then r was answered policy-violation. */
-bool admin_affiliations_refused(struct muc_req *r, size_t after);
 void invite_handle(struct muc_req *r, struct room *room, const struct xml_node *x);
 void voice_request_handle(struct muc_req *r, struct room *room, const struct xml_node *form);
 void register_handle(struct muc_req *r, struct room *room, const struct xml_node *query);
