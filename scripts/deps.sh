@@ -13,14 +13,17 @@ build_pkgs=(
   build-essential autoconf automake libtool pkg-config autoconf-archive
   libuv1-dev libexpat1-dev libpq-dev libssl-dev libidn11-dev libinih-dev uuid-dev
   libicu-dev libjansson-dev libcmocka-dev libstrophe-dev uthash-dev
+  libsystemd-dev scdoc
 )
 # the demo: private PostgreSQL cluster + Prosody router; ss/ps/runuser for the scripts
 run_pkgs=(postgresql prosody procps iproute2 util-linux)
 # tests: ejabberd as a second router, Python clients, console clients driven in tmux
-# (test_clients_terminal.py), fuzzing, valgrind
+# (test_clients_terminal.py), fuzzing, valgrind; the Debian package (scripts/package.sh:
+# dpkg-buildpackage, lintian, systemd-analyze verify, man -w)
 test_pkgs=(
   ejabberd python3 python3-slixmpp python3-pytest python3-psycopg tmux profanity poezio
   clang libclang-rt-14-dev libfuzzer-14-dev valgrind libxml2-utils
+  debhelper dpkg-dev fakeroot lintian systemd man-db
 )
 
 mode=all

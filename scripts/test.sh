@@ -13,6 +13,9 @@
 #    each target counts as one test); skipped with --quick or --no-fuzz
 # 4. the same as 2 in a sanitizer build, build-asan/ (--enable-sanitizers:
 #    ASan+UBSan; scansion against confabd only); skipped with --quick
+# 5. the Debian package: scripts/package.sh builds it (nocheck, parallel=2) in a
+#    copy of the tree, runs lintian, installs it on this machine and smoke-tests
+#    the installed files; each check counts as one test; skipped with --quick
 # The last line printed is "N passed, N failed" over all suites; the exit status
 # is non-zero if anything failed (a build that fails counts as one failure).
 # CONFAB_BUILD_DIR / CONFAB_ASAN_BUILD_DIR override the two build directories.
@@ -30,7 +33,7 @@ while [ $# -gt 0 ]; do
     --no-deps) deps=0 ;;
     --no-fuzz) fuzz=0 ;;
     --) shift; pytest_args=("$@"); break ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -221,6 +224,28 @@ if [ "$quick" = 0 ]; then
 else
   echo
   echo "test.sh: --quick: sanitizer pass skipped"
+fi
+
+# The Debian package (docs/operations.md): package.sh ends with its own
+# "N passed, N failed" (a failed package build is one failure).
+if [ "$quick" = 0 ]; then
+  note "Debian package (scripts/package.sh)"
+  pkg_log=$(mktemp)
+  bash scripts/package.sh 2>&1 | tee "$pkg_log"
+  pkg_rc=${PIPESTATUS[0]}
+  pkg_last=$(tail -n 1 "$pkg_log")
+  rm -f "$pkg_log"
+  if [[ $pkg_last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
+    if [ "$pkg_rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  else
+    echo "test.sh: package.sh printed no summary (rc $pkg_rc)" >&2
+    p=0 f=1
+  fi
+  add "debian package" "$p" "$f"
+else
+  echo
+  echo "test.sh: --quick: Debian package step skipped"
 fi
 
 note summary

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "log.h"
 #include "mem.h"
 #include "multicast.h"
+#include "sdnotify.h"
 #include "transport.h"
 
 struct daemon {
@@ -26,6 +28,9 @@ struct daemon {
     struct transport *link;
     struct multicast *mc;      /* XEP-0033 fan-out; NULL when not configured */
     uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t watchdog;       /* WATCHDOG=1 at half the service manager's interval */
+    bool watchdog_on;
+    bool ready;                /* READY=1 sent (the first link-up) */
     bool stopping;
     int exit_code;
 };
@@ -87,9 +92,15 @@ static struct transport_cfg link_cfg(const struct daemon *d)
     };
 }
 
+/* Readiness for the service manager (docs/operations.md): READY=1 once the
+ * router has accepted us for the first time, i.e. our domain is routed to us.
+ * Before that the unit is "activating", with STATUS= saying what we wait for. */
 static void on_link_up(void *ud)
 {
     struct daemon *d = ud;
+    sdnotify_send("%sSTATUS=link up: %s via router %s:%u", d->ready ? "" : "READY=1\n",
+                  d->ep->domain, d->ep->host, d->ep->port);
+    d->ready = true;
     if (d->mc) {
         struct xml_node *probe = multicast_probe(d->mc, d->ep->domain);
         (void)transport_send(d->link, probe);
@@ -102,6 +113,8 @@ static void on_link_up(void *ud)
 static void on_link_down(void *ud)
 {
     struct daemon *d = ud;
+    if (!d->stopping)
+        sdnotify_send("STATUS=link down: reconnecting to router %s:%u", d->ep->host, d->ep->port);
     if (d->mc)
         multicast_reset(d->mc);
     if (d->ops->link_down)
@@ -155,6 +168,9 @@ static void shutdown_daemon(struct daemon *d, const char *why)
         return;
     d->stopping = true;
     log_info("stopping: %s", why);
+    sdnotify_send("STOPPING=1\nSTATUS=stopping: %s", why);
+    if (d->watchdog_on)
+        uv_close((uv_handle_t *)&d->watchdog, NULL);
     if (d->link)
         transport_stop(d->link, on_link_stopped);
     if (d->ops->stop)
@@ -171,15 +187,22 @@ void daemon_fail(struct daemon *d, int exit_code, const char *why)
     shutdown_daemon(d, why);
 }
 
+/* RELOADING=1 ... READY=1 brackets a reload for the service manager (only
+ * once ready: READY=1 must not come from a reload before the first link-up). */
 static void reload(struct daemon *d)
 {
     struct cfg fresh;
     char *err = NULL;
+    if (d->ready)
+        sdnotify_reloading();
     if (cfg_load(d->cfg.path, d->ops->role, &fresh, &err) < 0) {
         /* One log line per problem: each is FILE:LINE: message. */
         for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
             log_error("reload refused, keeping the running configuration: %s", line);
         free(err);
+        if (d->ready)
+            sdnotify_send("READY=1\nSTATUS=reload refused (see the log); running "
+                          "configuration kept");
         return;
     }
     cfg_apply_reload(&d->cfg, &fresh);
@@ -192,6 +215,8 @@ static void reload(struct daemon *d)
     if (d->ops->reloaded)
         d->ops->reloaded(d->svc);
     log_info("reloaded configuration from %s", d->cfg.path);
+    if (d->ready)
+        sdnotify_send("READY=1");
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -231,6 +256,25 @@ static int detach(void)
     return 0;
 }
 
+static void on_watchdog(uv_timer_t *t)
+{
+    sdnotify_send("WATCHDOG=1");
+}
+
+/* The keep-alive comes from a loop timer, so a loop that stops turning (a
+ * blocking call, an endless loop) is what makes systemd restart us. */
+static void start_watchdog(struct daemon *d)
+{
+    uint64_t usec = sdnotify_watchdog_usec();
+    if (!usec)
+        return;
+    uint64_t every_ms = usec / 2000 ? usec / 2000 : 1;
+    uv_timer_init(&d->loop, &d->watchdog);
+    uv_timer_start(&d->watchdog, on_watchdog, 0, every_ms);
+    d->watchdog_on = true;
+    log_info("watchdog: keep-alive every %" PRIu64 " ms", every_ms);
+}
+
 static int run(struct daemon *d, const struct options *o)
 {
     if (!o->foreground && detach() < 0) {
@@ -241,6 +285,8 @@ static int run(struct daemon *d, const struct options *o)
     watch_signal(d, &d->sig_term, SIGTERM);
     watch_signal(d, &d->sig_int, SIGINT);
     watch_signal(d, &d->sig_hup, SIGHUP);
+    sdnotify_check();
+    start_watchdog(d);
     d->svc = d->ops->start(d);
     if (d->ep == &d->cfg.component && *d->cfg.multicast)
         d->mc = multicast_new(d->cfg.multicast, (unsigned)d->cfg.multicast_max);
@@ -248,6 +294,7 @@ static int run(struct daemon *d, const struct options *o)
     d->link = transport_new(&d->loop, &lc, &link_handler, d);
     log_info("%s %s starting: %s via router %s:%u%s", d->ops->name, PACKAGE_VERSION,
              d->ep->domain, d->ep->host, d->ep->port, d->ep->tls ? " (TLS)" : "");
+    sdnotify_send("STATUS=connecting to router %s:%u", d->ep->host, d->ep->port);
     transport_start(d->link);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     int r = uv_loop_close(&d->loop);
