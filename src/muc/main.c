@@ -25,6 +25,7 @@ struct confabd {
     uv_timer_t backlog_timer; /* runs while intake is held for the database */
     bool held;
     bool was_up;    /* the link has been up before: a reconnect needs reconciling */
+    bool stopping;  /* stop() ran: late callbacks must not start anything */
     struct outbox *outbox;  /* compliance events to the archiver; NULL when off */
 };
 
@@ -118,7 +119,9 @@ static void on_migrated(void *ud, int err, int from, int to)
 {
     struct confabd *c = ud;
     c->migrating = NULL;
-    if (err == -ECANCELED)
+    /* A migration that finished just as we were told to stop reports success
+     * after stop(): the store is going (or gone), so there is nothing to start. */
+    if (err == -ECANCELED || c->stopping)
         return;
     if (err == -EPROTO) {
         daemon_fail(c->d, 78, "the chat database schema is newer than this confabd");
@@ -300,6 +303,7 @@ static void on_store_stopped(void *ud)
 static void stop(void *svc)
 {
     struct confabd *c = svc;
+    c->stopping = true;
     if (c->migrating)
         migrate_cancel(c->migrating);
     outbox_free(c->outbox);
