@@ -133,6 +133,72 @@ uint64_t cres_expected(const struct cres_arrays *a, unsigned S, unsigned M);
 int cres_write_all(int fd, const void *p, size_t n);
 int cres_read_all(int fd, void *p, size_t n);
 
+/* ---- bench_sid.c: the stanza ids confabd gives a room's messages ----
+ * A replica of muc.c's scheme (to be replaced by the shared cipher once it
+ * moves to src/core): sid_key derives the key from confabd's domain and
+ * component secret, sid_encode writes the 32 hex digits of message seq's id. */
+void sid_key(const char *domain, const char *secret, unsigned char out[32]);
+void sid_encode(const unsigned char key[32], const char *room, uint64_t seq, char out[33]);
+
+/* ---- bench_opt.c: command-line options from a table (like cfg.c's keys) ----
+ * One row per option: its name, the type of its value, where the value goes in
+ * the mode's options struct, its default (text, parsed like a command-line
+ * value) and one line of help. Parsing goes through getopt_long, so --name=value,
+ * unique abbreviations and options after operands work as they always did; the
+ * --help text is printed from the same rows. */
+enum opt_type {
+    OPT_FLAG,     /* bool, set to true; takes no value */
+    OPT_STR,      /* const char * (points into argv or the default) */
+    OPT_UINT,     /* unsigned, whole number in [min, max] */
+    OPT_U64,      /* uint64_t, whole number in [min, max] */
+    OPT_INT,      /* int, whole number (sign allowed) in [min, max] */
+    OPT_PID,      /* pid_t, whole number in [min, max] */
+    OPT_DOUBLE,   /* double, finite, in [min, max] */
+    OPT_CHOICE,   /* const char *: one of choices (the table's own string is stored) */
+    OPT_FUNC,     /* set() does it (HOST:PORT, NAME=PID, ...) */
+    OPT_HELP,     /* print the help and stop */
+};
+
+/* An OPT_FUNC setter: 0, or -1 with a message (without the option's name) in err. */
+typedef int (*opt_set_fn)(void *opts, const char *val, char *err, size_t errlen);
+
+struct opt {
+    const char *name;             /* long name, without "--" */
+    char short_name;              /* 0: none */
+    enum opt_type type;
+    size_t off;                   /* offset of the field in the options struct */
+    const char *def;              /* default as a value; NULL: zero/none (not applied) */
+    double min, max;              /* numbers: accepted range */
+    const char *arg;              /* the value's name in --help */
+    const char *help;             /* one line */
+    const char *const *choices;   /* OPT_CHOICE: NULL-terminated */
+    opt_set_fn set;               /* OPT_FUNC */
+    const char *group;            /* --help prints it as a heading where it changes */
+};
+
+#define OPT_MAX 64
+struct opt_result {
+    bool seen[OPT_MAX];           /* [row] given on the command line */
+    int rest;                     /* argv index of the first operand (after "--" too) */
+    char err[256];                /* what was wrong, naming the option */
+};
+
+/* Set every row that has a default; -1 (message in res->err) when a default
+ * does not parse, which is a bug in the table. */
+int opt_defaults(const struct opt *t, size_t n, void *opts, struct opt_result *res);
+/* Parse argv[1..] into opts (defaults are not applied here): 0, 1 when help was
+ * asked for, -1 with res->err. Resets getopt, so it can be called again. */
+int opt_parse(const struct opt *t, size_t n, void *opts, int argc, char **argv,
+              struct opt_result *res);
+/* Parse one value into its field: 0, or -1 with "--name: why" in err. */
+int opt_set(const struct opt *o, void *opts, const char *val, char *err, size_t errlen);
+/* The row called name, or NULL. */
+const struct opt *opt_find(const struct opt *t, size_t n, const char *name);
+/* Whether the option called name was on the command line. */
+bool opt_seen(const struct opt *t, size_t n, const struct opt_result *res, const char *name);
+/* One line per row: "  -c, --name ARG   help (default D)", headings between groups. */
+void opt_usage(FILE *f, const struct opt *t, size_t n);
+
 /* bench_client.c: --mode client (real client connections through a router). */
 int client_main(int argc, char **argv);
 

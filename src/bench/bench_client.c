@@ -17,7 +17,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <poll.h>
@@ -31,39 +30,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench.h"
+#include "bench_client.h"
 #include "mem.h"
 
 #define SEC 1000000000LL
 #define MS 1000000LL
-#define MAX_PIDS 8
 #define NS_MUC "http://jabber.org/protocol/muc"
 #define NS_MUC_USER "http://jabber.org/protocol/muc#user"
 #define NS_MUC_OWNER "http://jabber.org/protocol/muc#owner"
 
-static struct copts {
-    const char *server_host;
-    unsigned short server_port;
-    const char *domain;
-    const char *muc;
-    const char *user_prefix;
-    const char *password;
-    const char *room_prefix;
-    const char *label;
-    unsigned users, rooms, occupants, senders, workers, window;
-    double rate, duration, warmup, drain, timeout, idle_end;
-    unsigned body_bytes;
-    bool poisson, quiet;
-    unsigned seed;
-    unsigned npids;
-    const char *pid_name[MAX_PIDS];
-    pid_t pid[MAX_PIDS];
-} C = {
-    .server_host = "127.0.0.1", .server_port = 5222, .domain = "localhost",
-    .user_prefix = "user", .password = "bench", .room_prefix = "bench", .label = "",
-    .rooms = 10, .occupants = 10, .window = 32, .rate = 1000, .duration = 10, .warmup = 2,
-    .drain = 10, .timeout = 120, .idle_end = 3, .body_bytes = 64, .seed = 1,
-};
+static struct copts C;
 
 /* ------------------------------------------------------------ shared model */
 
@@ -673,240 +649,35 @@ static bool pid_children(const char *name)
     return !strncmp(name, "postgres", 8) || !strncmp(name, "pg", 2);
 }
 
-static void report(const struct cres *r, const struct cres_arrays *a, struct proc_sample *p0,
-                   struct proc_sample *p1, double busy, double wall, double workers_cpu,
-                   double win_cpu, bool ok)
-{
-    uint64_t expected = cres_expected(a, S, M);
-    uint64_t lost = expected > r->unique ? expected - r->unique : 0;
-    double dps = C.duration > 0 ? (double)r->deliveries_win / C.duration : 0;
-    double measured_cpu = 0;
-    printf("confab-bench client mode%s%s: %u users (%u workers) in %u rooms of %s, %u senders, "
-           "%.0f msg/s offered, %.0f s measured after %.0f s warm-up\n",
-           *C.label ? " " : "", C.label, N, W, M, C.muc, S, C.rate, C.duration, C.warmup);
-    printf("  connections %u ok, %u failed; joins %u ok, %u failed; disconnects %u\n", r->conns,
-           r->conn_failed, r->joins_ok, r->joins_failed, r->disconnects);
-    printf("  sent %" PRIu64 " messages (%" PRIu64 " more still queued in the bench at the "
-           "end), rejected %" PRIu64 "; deliveries %" PRIu64 " (%.0f/s in the window); "
-           "expected %" PRIu64 ", unique %" PRIu64 "\n",
-           r->sent, r->unsent, r->rejected, r->deliveries, dps, expected, r->unique);
-    printf("  lost %" PRIu64 ", duplicated %" PRIu64 ", reordered %" PRIu64 ", misrouted %" PRIu64
-           ", history %" PRIu64 ", other errors %" PRIu64 "\n",
-           lost, r->dup, r->reordered, r->misrouted, r->history, r->errors_other);
-    hist_print("latency (all copies)", &r->lat_all);
-    hist_print("latency (reflection)", &r->lat_reflect);
-    hist_print("latency (other copies)", &r->lat_fanout);
-    hist_print("join", &r->lat_join);
-    hist_print("bench send lag", &r->lag);
-    for (unsigned i = 0; i < C.npids; i++) {
-        if (!p0[i].ok || !p1[i].ok) {
-            printf("  %-10s pid %d: not readable\n", C.pid_name[i], (int)C.pid[i]);
-            continue;
-        }
-        double cpu = p1[i].cpu_s - p0[i].cpu_s;
-        measured_cpu += cpu;
-        printf("  %-10s pid %-7d CPU %.2f s (%.0f %% of a core), %.3f s per 100k deliveries, "
-               "RSS %ld KiB (peak %ld)\n",
-               C.pid_name[i], (int)C.pid[i], cpu, 100 * cpu / wall,
-               r->deliveries_win ? cpu * 1e5 / (double)r->deliveries_win : 0, p1[i].rss_kb,
-               p1[i].hwm_kb);
-    }
-    double other = busy - measured_cpu;
-    printf("  bench workers CPU %.2f s in the window (%.0f %% of a core), %.2f s in all; other "
-           "processes in the window: %.0f %% of a core\n",
-           win_cpu, 100 * win_cpu / wall, workers_cpu, other > 0 ? 100 * other / wall : 0);
-    printf("RESULT {\"mode\":\"client\",\"label\":\"%s\",\"ok\":%s,\"muc\":\"%s\",\"users\":%u,"
-           "\"rooms\":%u,\"senders\":%u,\"workers\":%u,\"rate\":%.1f,\"duration\":%.1f,"
-           "\"conns\":%u,\"conn_failed\":%u,\"joins_ok\":%u,\"joins_failed\":%u,"
-           "\"disconnects\":%u,\"sent\":%" PRIu64 ",\"unsent\":%" PRIu64
-           ",\"rejected\":%" PRIu64
-           ",\"deliveries\":%" PRIu64 ",\"deliveries_win\":%" PRIu64
-           ",\"deliveries_per_s\":%.1f,\"expected\":%" PRIu64 ",\"unique\":%" PRIu64
-           ",\"lost\":%" PRIu64 ",\"dup\":%" PRIu64 ",\"reordered\":%" PRIu64
-           ",\"misrouted\":%" PRIu64 ",",
-           C.label, ok ? "true" : "false", C.muc, N, M, S, W, C.rate, C.duration, r->conns,
-           r->conn_failed, r->joins_ok, r->joins_failed, r->disconnects, r->sent, r->unsent,
-           r->rejected,
-           r->deliveries, r->deliveries_win, dps, expected, r->unique, lost, r->dup,
-           r->reordered, r->misrouted);
-    hist_json(stdout, "lat", &r->lat_all, true);
-    hist_json(stdout, "lat_reflect", &r->lat_reflect, true);
-    hist_json(stdout, "lat_fanout", &r->lat_fanout, true);
-    hist_json(stdout, "join", &r->lat_join, true);
-    hist_json(stdout, "lag", &r->lag, true);
-    printf("\"procs\":{");
-    for (unsigned i = 0; i < C.npids; i++) {
-        double cpu = p0[i].ok && p1[i].ok ? p1[i].cpu_s - p0[i].cpu_s : -1;
-        printf("%s\"%s\":{\"pid\":%d,\"cpu_s\":%.3f,\"cpu_per_100k\":%.4f,\"rss_kb\":%ld,"
-               "\"hwm_kb\":%ld}",
-               i ? "," : "", C.pid_name[i], (int)C.pid[i], cpu,
-               r->deliveries_win && cpu >= 0 ? cpu * 1e5 / (double)r->deliveries_win : -1,
-               p1[i].rss_kb, p1[i].hwm_kb);
-    }
-    printf("},\"bench_cpu_s\":%.3f,\"bench_cpu_win_s\":%.3f,\"other_cpu_pct\":%.1f,"
-           "\"window_s\":%.3f}\n",
-           workers_cpu, win_cpu, other > 0 ? 100 * other / wall : 0, wall);
-    fflush(stdout);
-}
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: confab-bench --mode client --muc MUC-DOMAIN [options]\n"
-            "  K real XMPP clients (libstrophe, forked workers) through a router; see\n"
-            "  docs/benchmarks.md.\n"
-            "      --server HOST:PORT  router's c2s address (default 127.0.0.1:5222)\n"
-            "      --domain D          users' domain (default localhost)\n"
-            "      --user-prefix P     users are P1..PK (default user)\n"
-            "      --password PW       common password (default bench)\n"
-            "      --muc JID           MUC service to test (required)\n"
-            "      --room-prefix P     rooms P0..P(M-1) (default bench)\n"
-            "      --rooms M, --occupants N, --users K (default M*N), --senders S (default K)\n"
-            "      --rate R            groupchat messages/s, all senders (default 1000)\n"
-            "      --duration S, --warmup S, --drain S   (defaults 10, 2, 10)\n"
-            "      --idle-end S        after the last send, stop once S s pass without a\n"
-            "                          copy (default 3; at most --drain s in all)\n"
-            "      --poisson           exponential gaps instead of a fixed schedule\n"
-            "      --body-bytes B      body size (default 64)\n"
-            "      --workers W         worker processes (default 2, at least K/500)\n"
-            "      --window N          connects/joins in flight per worker (default 32)\n"
-            "      --pid NAME=PID      sample CPU and RSS of PID (repeatable; NAME\n"
-            "                          postgres*/pg*: with its children)\n"
-            "      --timeout S         limit for connect and join phases (default 120)\n"
-            "      --label L, --seed N, --quiet\n");
-}
-
-static double num(const char *s, const char *what)
-{
-    char *e;
-    double v = strtod(s, &e);
-    if (e == s || *e || v < 0 || !isfinite(v)) {
-        fprintf(stderr, "confab-bench: bad %s: %s\n", what, s);
-        exit(2);
-    }
-    return v;
-}
-
 static void parse_args(int argc, char **argv)
 {
-    enum {
-        O_MODE = 256, O_SERVER, O_DOMAIN, O_PREFIX, O_PASS, O_MUC, O_RPREFIX, O_ROOMS, O_OCC,
-        O_USERS, O_SENDERS, O_RATE, O_DUR, O_WARM, O_DRAIN, O_POISSON, O_BODY, O_WORKERS,
-        O_WINDOW, O_PID, O_TIMEOUT, O_LABEL, O_SEED, O_QUIET, O_IDLE,
-    };
-    static const struct option lo[] = {
-        { "mode", required_argument, NULL, O_MODE },
-        { "server", required_argument, NULL, O_SERVER },
-        { "domain", required_argument, NULL, O_DOMAIN },
-        { "user-prefix", required_argument, NULL, O_PREFIX },
-        { "password", required_argument, NULL, O_PASS },
-        { "muc", required_argument, NULL, O_MUC },
-        { "room-prefix", required_argument, NULL, O_RPREFIX },
-        { "rooms", required_argument, NULL, O_ROOMS },
-        { "occupants", required_argument, NULL, O_OCC },
-        { "users", required_argument, NULL, O_USERS },
-        { "senders", required_argument, NULL, O_SENDERS },
-        { "rate", required_argument, NULL, O_RATE },
-        { "duration", required_argument, NULL, O_DUR },
-        { "warmup", required_argument, NULL, O_WARM },
-        { "drain", required_argument, NULL, O_DRAIN },
-        { "idle-end", required_argument, NULL, O_IDLE },
-        { "poisson", no_argument, NULL, O_POISSON },
-        { "body-bytes", required_argument, NULL, O_BODY },
-        { "workers", required_argument, NULL, O_WORKERS },
-        { "window", required_argument, NULL, O_WINDOW },
-        { "pid", required_argument, NULL, O_PID },
-        { "timeout", required_argument, NULL, O_TIMEOUT },
-        { "label", required_argument, NULL, O_LABEL },
-        { "seed", required_argument, NULL, O_SEED },
-        { "quiet", no_argument, NULL, O_QUIET },
-        { "help", no_argument, NULL, 'h' },
-        { 0 },
-    };
-    int ch;
-    while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        switch (ch) {
-        case O_MODE:
-            if (strcmp(optarg, "client")) {
-                fprintf(stderr, "confab-bench: --mode %s: router mode takes no --mode\n", optarg);
-                exit(2);
-            }
-            break;
-        case O_SERVER: {
-            char *colon = strrchr(optarg, ':');
-            double port = colon ? num(colon + 1, "--server port") : 0;
-            if (!colon || port < 1 || port > 65535) {
-                fprintf(stderr, "confab-bench: --server wants HOST:PORT, got %s\n", optarg);
-                exit(2);
-            }
-            *colon = 0;
-            C.server_host = optarg;
-            C.server_port = (unsigned short)port;
-            break;
-        }
-        case O_DOMAIN: C.domain = optarg; break;
-        case O_PREFIX: C.user_prefix = optarg; break;
-        case O_PASS: C.password = optarg; break;
-        case O_MUC: C.muc = optarg; break;
-        case O_RPREFIX: C.room_prefix = optarg; break;
-        case O_ROOMS: C.rooms = (unsigned)num(optarg, "--rooms"); break;
-        case O_OCC: C.occupants = (unsigned)num(optarg, "--occupants"); break;
-        case O_USERS: C.users = (unsigned)num(optarg, "--users"); break;
-        case O_SENDERS: C.senders = (unsigned)num(optarg, "--senders"); break;
-        case O_RATE: C.rate = num(optarg, "--rate"); break;
-        case O_DUR: C.duration = num(optarg, "--duration"); break;
-        case O_WARM: C.warmup = num(optarg, "--warmup"); break;
-        case O_DRAIN: C.drain = num(optarg, "--drain"); break;
-        case O_IDLE: C.idle_end = num(optarg, "--idle-end"); break;
-        case O_POISSON: C.poisson = true; break;
-        case O_BODY: C.body_bytes = (unsigned)num(optarg, "--body-bytes"); break;
-        case O_WORKERS: C.workers = (unsigned)num(optarg, "--workers"); break;
-        case O_WINDOW: C.window = (unsigned)num(optarg, "--window"); break;
-        case O_PID: {
-            char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg || C.npids == MAX_PIDS) {
-                fprintf(stderr, "confab-bench: --pid wants NAME=PID (at most %d), got %s\n",
-                        MAX_PIDS, optarg);
-                exit(2);
-            }
-            *eq = 0;
-            C.pid_name[C.npids] = optarg;
-            C.pid[C.npids++] = (pid_t)num(eq + 1, "--pid");
-            break;
-        }
-        case O_TIMEOUT: C.timeout = num(optarg, "--timeout"); break;
-        case O_LABEL: C.label = optarg; break;
-        case O_SEED: C.seed = (unsigned)num(optarg, "--seed"); break;
-        case O_QUIET: C.quiet = true; break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); exit(2);
-        }
+    struct opt_result res;
+    int r = copt_parse(&C, argc, argv, &res);
+    if (r == 1) {
+        copt_usage(stdout);
+        exit(0);
     }
-    if (optind < argc || !C.muc || !C.window || C.body_bytes > 65536) {
-        usage(stderr);
+    if (r < 0) {
+        fprintf(stderr, "confab-bench: %s\n(confab-bench --mode client --help lists the options)\n",
+                res.err);
         exit(2);
     }
 }
 
-int client_main(int argc, char **argv)
+/* Fork the W workers, each with a pipe up (to us) and one down. */
+static struct wproc *start_workers(void)
 {
-    parse_args(argc, argv);
-    model_init();
-    note("client mode: %u users in %u rooms of %s via %s:%u, %u senders, %" PRIu64
-         " messages planned, %u workers",
-         N, M, C.muc, C.server_host, C.server_port, S, k_total, W);
-    fflush(NULL);
     struct wproc *wp = xcalloc(W, sizeof *wp);
     for (unsigned i = 0; i < W; i++) {
         int up[2], down[2];
         if (pipe(up) < 0 || pipe(down) < 0) {
             perror("confab-bench: pipe");
-            return 1;
+            exit(1);
         }
         pid_t pid = fork();
         if (pid < 0) {
             perror("confab-bench: fork");
-            return 1;
+            exit(1);
         }
         if (pid == 0) {
             close(up[0]);
@@ -921,64 +692,83 @@ int client_main(int argc, char **argv)
         close(down[0]);
         wp[i] = (struct wproc){ .pid = pid, .up = up[0], .down = down[1] };
     }
+    return wp;
+}
+
+/* Give every worker t0, then sample the processes over the measured window. */
+static void chat_window(struct wproc *wp, struct creport *rep, struct proc_sample *p0,
+                        struct proc_sample *p1)
+{
+    int64_t t0 = bench_now_ns() + 200 * MS;
+    char cmd = 'T';
+    for (unsigned i = 0; i < W; i++) {
+        cres_write_all(wp[i].down, &cmd, 1);
+        cres_write_all(wp[i].down, &t0, sizeof t0);
+    }
+    int64_t ws = t0 + (int64_t)(C.warmup * SEC), we = ws + (int64_t)(C.duration * SEC);
+    note("chat: t0 in 200 ms, window %.0f s after %.0f s warm-up", C.duration, C.warmup);
+    sleep_until(ws);
+    double busy0 = proc_busy_all();
+    int64_t s0 = bench_now_ns();
+    for (unsigned i = 0; i < C.npids; i++)
+        proc_sample(C.pid[i], pid_children(C.pid_name[i]), &p0[i]);
+    for (unsigned i = 0; i < W; i++)
+        proc_sample(wp[i].pid, false, &wp[i].s0);
+    sleep_until(we);
+    rep->busy = proc_busy_all() - busy0;
+    rep->wall = (double)(bench_now_ns() - s0) / 1e9;
+    for (unsigned i = 0; i < C.npids; i++)
+        proc_sample(C.pid[i], pid_children(C.pid_name[i]), &p1[i]);
+    for (unsigned i = 0; i < W; i++)
+        proc_sample(wp[i].pid, false, &wp[i].s1);
+}
+
+/* The parent's phases: connect and create, join, chat. False when one failed. */
+static bool run_phases(struct wproc *wp, struct creport *rep, struct proc_sample *p0,
+                       struct proc_sample *p1)
+{
     bool ok = wait_all(wp, 'A', "connect and room creation");
     if (ok) {
         tell_all(wp, "B", 1);
         ok = wait_all(wp, 'C', "joins");
     }
-    struct proc_sample p0[MAX_PIDS] = { 0 }, p1[MAX_PIDS] = { 0 };
-    double busy0 = 0, busy1 = 0, wall = C.duration;
     if (ok) {
-        int64_t t0 = bench_now_ns() + 200 * MS;
-        char cmd = 'T';
-        for (unsigned i = 0; i < W; i++) {
-            cres_write_all(wp[i].down, &cmd, 1);
-            cres_write_all(wp[i].down, &t0, sizeof t0);
-        }
-        int64_t ws = t0 + (int64_t)(C.warmup * SEC), we = ws + (int64_t)(C.duration * SEC);
-        note("chat: t0 in 200 ms, window %.0f s after %.0f s warm-up", C.duration, C.warmup);
-        sleep_until(ws);
-        busy0 = proc_busy_all();
-        int64_t s0 = bench_now_ns();
-        for (unsigned i = 0; i < C.npids; i++)
-            proc_sample(C.pid[i], pid_children(C.pid_name[i]), &p0[i]);
-        for (unsigned i = 0; i < W; i++)
-            proc_sample(wp[i].pid, false, &wp[i].s0);
-        sleep_until(we);
-        busy1 = proc_busy_all();
-        wall = (double)(bench_now_ns() - s0) / 1e9;
-        for (unsigned i = 0; i < C.npids; i++)
-            proc_sample(C.pid[i], pid_children(C.pid_name[i]), &p1[i]);
-        for (unsigned i = 0; i < W; i++)
-            proc_sample(wp[i].pid, false, &wp[i].s1);
-    } else {
-        for (unsigned i = 0; i < W; i++)
-            kill(wp[i].pid, SIGTERM);
+        chat_window(wp, rep, p0, p1);
+        return true;
     }
-    struct cres total, one;
-    cres_init(&total);
-    struct cres_arrays ta = { xcalloc(S, 4), xcalloc(S, 4), xcalloc(M, 4) };
-    struct cres_arrays oa = { xcalloc(S, 4), xcalloc(S, 4), xcalloc(M, 4) };
-    double win_cpu = 0;
-    for (unsigned i = 0; ok && i < W; i++) {
-        char tag = 0;
-        /* A worker's data follows its 'R' (a stray progress byte may precede it). */
-        while (tag != 'R')
-            if (cres_read_all(wp[i].up, &tag, 1) < 0)
-                break;
-        if (tag != 'R' || cres_read_all(wp[i].up, &one, sizeof one) < 0 ||
-            cres_read_all(wp[i].up, oa.sent, S * 4) < 0 ||
-            cres_read_all(wp[i].up, oa.rejected, S * 4) < 0 ||
-            cres_read_all(wp[i].up, oa.joined, M * 4) < 0) {
-            fprintf(stderr, "confab-bench: worker %u sent no result\n", i);
-            ok = false;
+    for (unsigned i = 0; i < W; i++)
+        kill(wp[i].pid, SIGTERM);
+    return false;
+}
+
+/* Read one worker's result (after its 'R') and add it to the totals. */
+static bool collect_one(struct wproc *w, unsigned i, struct cres *total, struct cres_arrays *ta,
+                        struct cres_arrays *oa, double *win_cpu)
+{
+    struct cres one;
+    char tag = 0;
+    /* A worker's data follows its 'R' (a stray progress byte may precede it). */
+    while (tag != 'R')
+        if (cres_read_all(w->up, &tag, 1) < 0)
             break;
-        }
-        cres_merge(&total, &one);
-        cres_arrays_add(&ta, &oa, S, M);
-        if (wp[i].s0.ok && wp[i].s1.ok)
-            win_cpu += wp[i].s1.cpu_s - wp[i].s0.cpu_s;
+    if (tag != 'R' || cres_read_all(w->up, &one, sizeof one) < 0 ||
+        cres_read_all(w->up, oa->sent, S * 4) < 0 ||
+        cres_read_all(w->up, oa->rejected, S * 4) < 0 ||
+        cres_read_all(w->up, oa->joined, M * 4) < 0) {
+        fprintf(stderr, "confab-bench: worker %u sent no result\n", i);
+        return false;
     }
+    cres_merge(total, &one);
+    cres_arrays_add(ta, oa, S, M);
+    if (w->s0.ok && w->s1.ok)
+        *win_cpu += w->s1.cpu_s - w->s0.cpu_s;
+    return true;
+}
+
+/* Wait for every worker; false when one did not end cleanly. */
+static bool reap_workers(struct wproc *wp)
+{
+    bool ok = true;
     for (unsigned i = 0; i < W; i++) {
         int st;
         waitpid(wp[i].pid, &st, 0);
@@ -987,20 +777,57 @@ int client_main(int argc, char **argv)
             ok = false;
         }
     }
+    return ok;
+}
+
+static struct cres_arrays arrays_new(void)
+{
+    return (struct cres_arrays){ xcalloc(S, 4), xcalloc(S, 4), xcalloc(M, 4) };
+}
+
+static void arrays_free(struct cres_arrays *a)
+{
+    free(a->sent), free(a->rejected), free(a->joined);
+}
+
+int client_main(int argc, char **argv)
+{
+    parse_args(argc, argv);
+    model_init();
+    note("client mode: %u users in %u rooms of %s via %s:%u, %u senders, %" PRIu64
+         " messages planned, %u workers",
+         N, M, C.muc, C.server_host, C.server_port, S, k_total, W);
+    fflush(NULL);
+    struct wproc *wp = start_workers();
+    struct proc_sample p0[MAX_PIDS] = { 0 }, p1[MAX_PIDS] = { 0 };
+    struct creport rep = { .c = &C, .users = N, .rooms = M, .senders = S, .workers = W,
+                           .wall = C.duration, .p0 = p0, .p1 = p1 };
+    bool ok = run_phases(wp, &rep, p0, p1);
+    struct cres total;
+    cres_init(&total);
+    struct cres_arrays ta = arrays_new(), oa = arrays_new();
+    for (unsigned i = 0; ok && i < W; i++)
+        ok = collect_one(&wp[i], i, &total, &ta, &oa, &rep.win_cpu);
+    ok = reap_workers(wp) && ok;
     /* A run in which clients could not connect or join measured something else. */
     if (total.conn_failed || total.joins_failed || total.disconnects || !total.joins_ok) {
         fprintf(stderr, "confab-bench: %u connections and %u joins failed, %u disconnects\n",
                 total.conn_failed, total.joins_failed, total.disconnects);
         ok = false;
     }
-    report(&total, &ta, p0, p1, busy1 - busy0 - win_cpu, wall, total.cpu_s, win_cpu, ok);
+    rep.r = &total;
+    rep.a = &ta;
+    rep.busy -= rep.win_cpu;
+    rep.workers_cpu = total.cpu_s;
+    rep.ok = ok;
+    creport_print(&rep);
     for (unsigned i = 0; i < W; i++) {
         close(wp[i].up);
         close(wp[i].down);
     }
     free(wp);
-    free(ta.sent), free(ta.rejected), free(ta.joined);
-    free(oa.sent), free(oa.rejected), free(oa.joined);
+    arrays_free(&ta);
+    arrays_free(&oa);
     free(planned), free(bit_off), free(slocal), free(row_bits), free(nsend);
     return ok ? 0 : 1;
 }
