@@ -37,6 +37,8 @@ extern const size_t copt_count;
 /* Defaults, then argv: 0, 1 for --help, -1 with res->err. */
 int copt_parse(struct copts *c, int argc, char **argv, struct opt_result *res);
 void copt_usage(FILE *f);
+/* What copt_parse allocated (the server host, the --pid names). */
+void copt_free(struct copts *c);
 
 /* What the parent measured, for the report. */
 struct creport {

@@ -35,6 +35,8 @@ static int set_server(void *opts, const char *val, char *err, size_t n)
         snprintf(err, n, "wants HOST:PORT, got '%s'", val);
         return -1;
     }
+    /* The table's default is set first: an explicit --server replaces it. */
+    free((char *)c->server_host);
     c->server_host = xstrndup(val, (size_t)(colon - val));
     c->server_port = (unsigned short)port;
     return 0;
@@ -96,6 +98,15 @@ void copt_usage(FILE *f)
                "  K real XMPP clients (libstrophe, forked workers) through a router; see\n"
                "  docs/benchmarks.md.\n");
     opt_usage(f, copt_table, copt_count);
+}
+
+void copt_free(struct copts *c)
+{
+    free((char *)c->server_host);
+    c->server_host = NULL;
+    for (unsigned i = 0; i < c->npids; i++)
+        free((char *)c->pid_name[i]);
+    c->npids = 0;
 }
 
 int copt_parse(struct copts *c, int argc, char **argv, struct opt_result *res)

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench_router.h"
@@ -127,9 +128,13 @@ static int resolve_link(struct ropts *o, struct opt_result *res)
     if (o->listen) {
         char *h = NULL;
         uint16_t p = 0;
-        if (cfg_parse_hostport(o->listen, &h, &p) < 0)
+        if (cfg_parse_hostport(o->listen, &h, &p) < 0 || strlen(h) >= sizeof o->listen_buf) {
+            free(h);
             return failed(res, "--listen: '%s' is not HOST:PORT", o->listen);
-        o->listen_host = h;
+        }
+        snprintf(o->listen_buf, sizeof o->listen_buf, "%s", h);
+        free(h);
+        o->listen_host = o->listen_buf;
         o->listen_port = p;
     }
     if (!o->domain || !o->secret || !o->listen_port)

@@ -31,6 +31,7 @@ struct ropts {
     const char *listen;           /* --listen as given; resolved into listen_host/port */
     const char *listen_host;
     unsigned listen_port;
+    char listen_buf[256];         /* --listen's host, held here: nothing to free */
     const char *domain;           /* confabd's MUC domain */
     const char *secret;
     const char *user_domain;

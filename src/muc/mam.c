@@ -207,6 +207,15 @@ static bool set_with(const struct reader *rd, const char *v, struct mam_req *mr,
 
 /* Every message is from after 1970: a start before it is no bound, an end
  * before it leaves nothing (and -1 stays the store's "open"). */
+/* An 'end' given to the second names that whole second: poezio asks with
+ * end = its join time in whole seconds and expects what was said in that
+ * second, as Prosody (which stores whole seconds) gives it. */
+static int64_t end_slack_ms(const char *v)
+{
+    const char *t = strchr(v, 'T');
+    return t && strlen(t) >= 9 && t[9] != '.' ? 999 : 0;
+}
+
 static bool set_time(const char *v, bool is_end, struct mam_req *mr, struct mam_err *e)
 {
     int64_t t;
@@ -217,7 +226,7 @@ static bool set_time(const char *v, bool is_end, struct mam_req *mr, struct mam_
     else if (t < 0)
         mr->no_match = true;
     else
-        mr->q.end_ms = t;
+        mr->q.end_ms = t + end_slack_ms(v);
     return true;
 }
 

@@ -354,6 +354,7 @@ static void test_copt_defaults(void **state)
     assert_int_equal(c.seed, 1);
     assert_int_equal(c.npids, 0);
     assert_false(c.poisson || c.quiet);
+    copt_free(&c);
 }
 
 static void test_copt_every_option(void **state)
@@ -399,6 +400,7 @@ static void test_copt_every_option(void **state)
         if (strcmp(copt_table[i].name, "help"))
             assert_true(res.seen[i] ||
                         (fprintf(stderr, "untested: --%s\n", copt_table[i].name), 0));
+    copt_free(&c);
 }
 
 static void expect_cerr(int argc, char **argv, const char *needle)
@@ -406,6 +408,7 @@ static void expect_cerr(int argc, char **argv, const char *needle)
     struct copts c;
     struct opt_result res;
     assert_int_equal(copt_parse(&c, argc, argv, &res), -1);
+    copt_free(&c);
     if (!strstr(res.err, needle))
         fail_msg("error '%s' does not mention '%s'", res.err, needle);
 }
@@ -431,6 +434,7 @@ static void test_copt_errors(void **state)
                        "--pid", "a=5", "--pid", "a=6", "--pid", "a=7", "--pid", "a=8");
     assert_int_equal(copt_parse(&c, 5 + 16, many, &res), 0);
     assert_int_equal(c.npids, MAX_PIDS);
+    copt_free(&c);
     char **nine = ARGV(CBASE, "--pid", "a=1", "--pid", "a=2", "--pid", "a=3", "--pid", "a=4",
                        "--pid", "a=5", "--pid", "a=6", "--pid", "a=7", "--pid", "a=8", "--pid",
                        "a=9");

@@ -892,6 +892,20 @@ static void test_extended_metadata(void **state)
 
 /* ---- §7.1.2: access ---- */
 
+/* An 'end' to the whole second covers that second (poezio asks so, with its
+ * join time); one with a fraction is exact. */
+static void test_end_whole_second(void **state)
+{
+    std_room();
+    fx.now = T0 + 1500;
+    say(ALICE, "m1");
+    struct page p;
+    page_of(ALICE, FORM(FIELD("end", "2023-11-14T22:13:21Z")), &p);
+    expect_bodies(&p, 1, 1);
+    page_of(ALICE, FORM(FIELD("end", "2023-11-14T22:13:21.000Z")), &p);
+    expect_bodies(&p, 1, 0);
+}
+
 /* Whoever may enter may read without entering, as Prosody's muc_mam does:
  * poezio asks the archive before its join completes (issue 11). */
 static void test_access_whoever_may_enter(void **state)
@@ -1261,6 +1275,7 @@ int main(void)
         T(test_extended_id_range_and_ids),
         T(test_extended_flip_page),
         T(test_extended_metadata),
+        T(test_end_whole_second),
         T(test_access_whoever_may_enter),
         T(test_archive_only_while_logging),
         T(test_not_historic_not_archived),
