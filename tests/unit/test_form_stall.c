@@ -4,7 +4,7 @@
  * ([muc] max_list_items, max_affiliations), the IQ archived once with the
  * other events referring to it, the event size cap ([compliance]
  * max_event_size) and the admin/owner IQ token bucket ([muc] admin_rate). */
-#include "muc_fx.h"
+#include "muc_harness.h"
 
 #include "buf.h"
 #include "compliance.h"
@@ -12,74 +12,7 @@
 #define ROOM "stall@" DOMAIN
 #define BIG_LIST 5000
 
-/* Every compliance event the engine hands over, as text and parsed back. */
-static struct {
-    char **xml;
-    size_t *len;
-    struct xml_node **el;
-    size_t n, cap;
-    size_t bytes;
-} evs;
-
-static void sink(void *ud, const char *uuid, const char *room, const char *xml, size_t len)
-{
-    (void)ud;
-    (void)uuid;
-    (void)room;
-    if (evs.n == evs.cap) {
-        evs.cap = evs.cap ? evs.cap * 2 : 64;
-        evs.xml = realloc(evs.xml, evs.cap * sizeof *evs.xml);
-        evs.len = realloc(evs.len, evs.cap * sizeof *evs.len);
-        evs.el = realloc(evs.el, evs.cap * sizeof *evs.el);
-    }
-    evs.xml[evs.n] = xstrndup(xml, len);
-    evs.len[evs.n] = len;
-    char *wrapped = xasprintf("<iq type='set'>%.*s</iq>", (int)len, xml);
-    struct xml_node *iq = fx_parse(wrapped);
-    free(wrapped);
-    evs.el[evs.n] = xml_ref(xml_child(iq, "event", NS_COMPLIANCE));
-    assert_non_null(evs.el[evs.n]);
-    xml_unref(iq);
-    evs.bytes += len;
-    evs.n++;
-}
-
-static void evs_clear(void)
-{
-    for (size_t i = 0; i < evs.n; i++) {
-        free(evs.xml[i]);
-        xml_unref(evs.el[i]);
-    }
-    evs.n = 0;
-    evs.bytes = 0;
-}
-
-static int setup(void **state)
-{
-    fx_setup(state);
-    fx.m->compliance_on = true;
-    fx.m->compliance_sink = sink;
-    fx.m->compliance_max_event = 65536;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    evs_clear();
-    free(evs.xml);
-    free(evs.len);
-    free(evs.el);
-    memset(&evs, 0, sizeof evs);
-    return fx_teardown(state);
-}
-
-static size_t count_type(const char *type)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < evs.n; i++)
-        k += strcmp(xml_attr(evs.el[i], "type"), type) == 0;
-    return k;
-}
+static struct fx_opts opts = { .compliance = true, .max_event = 65536 };
 
 static const char *ref_of(const struct xml_node *ev)
 {
@@ -133,7 +66,7 @@ static void test_5000_admins_refused(void **state)
 {
     (void)state;
     fx_room(ROOM, OWNER, NULL);
-    evs_clear();
+    fx_clear_events();
     submit_admins("big", 0, BIG_LIST);
     fx_error("big", "policy-violation", NULL, NULL);
     char *t = error_text("big");
@@ -143,7 +76,7 @@ static void test_5000_admins_refused(void **state)
     assert_non_null(strstr(t, "max_list_items"));
     free(t);
     assert_int_equal(room_count_affiliation(room_find(fx.m, ROOM), AFFIL_ADMIN), 0);
-    assert_int_equal(evs.n, 0);
+    assert_int_equal(fx.nev, 0);
 }
 
 /* A list at the limit is taken: one config event with the IQ, one event per
@@ -152,33 +85,33 @@ static void test_200_admins_one_copy_of_the_form(void **state)
 {
     (void)state;
     fx_room(ROOM, OWNER, NULL);
-    evs_clear();
+    fx_clear_events();
     submit_admins("ok", 0, 200);
     fx_result("ok");
     assert_int_equal(room_count_affiliation(room_find(fx.m, ROOM), AFFIL_ADMIN), 200);
-    assert_int_equal(count_type("config"), 1);
-    assert_int_equal(count_type("affiliation"), 200);
-    assert_int_equal(evs.n, 201);
+    assert_int_equal(fx_events_of("config", NULL, 0), 1);
+    assert_int_equal(fx_events_of("affiliation", NULL, 0), 200);
+    assert_int_equal(fx.nev, 201);
     const char *config_id = NULL;
     size_t forwarded = 0;
-    for (size_t i = 0; i < evs.n; i++) {
-        bool fwd = xml_child(evs.el[i], "forwarded", NS_FORWARD) != NULL;
+    for (size_t i = 0; i < fx.nev; i++) {
+        bool fwd = xml_child(fx.evs[i].el, "forwarded", NS_FORWARD) != NULL;
         forwarded += fwd;
-        if (strcmp(xml_attr(evs.el[i], "type"), "config") == 0) {
+        if (strcmp(xml_attr(fx.evs[i].el, "type"), "config") == 0) {
             assert_true(fwd);
-            config_id = xml_attr(evs.el[i], "id");
+            config_id = xml_attr(fx.evs[i].el, "id");
         }
     }
     assert_int_equal(forwarded, 1);
-    for (size_t i = 0; i < evs.n; i++)
-        if (strcmp(xml_attr(evs.el[i], "type"), "affiliation") == 0) {
-            assert_non_null(ref_of(evs.el[i]));
-            assert_string_equal(ref_of(evs.el[i]), config_id);
-            assert_true(evs.len[i] < 1024);
+    for (size_t i = 0; i < fx.nev; i++)
+        if (strcmp(xml_attr(fx.evs[i].el, "type"), "affiliation") == 0) {
+            assert_non_null(ref_of(fx.evs[i].el));
+            assert_string_equal(ref_of(fx.evs[i].el), config_id);
+            assert_true(fx.evs[i].len < 1024);
         }
     /* The form (~9 KB) twice (IQ and resulting form) and 200 small events;
      * before the fix, 200 copies of the IQ: ~1.9 MB. */
-    assert_true(evs.bytes < 250000);
+    assert_true(fx.evbytes < 250000);
 }
 
 static void test_max_affiliations(void **state)
@@ -210,21 +143,21 @@ static void test_admin_request_items_and_ref(void **state)
 {
     (void)state;
     fx_room(ROOM, OWNER, NULL);
-    evs_clear();
+    fx_clear_events();
     admin_items("many", "member", 0, 201);
     fx_error("many", "policy-violation", NULL, NULL);
     char *t = error_text("many");
     assert_non_null(strstr(t, "201 items"));
     assert_non_null(strstr(t, "max_list_items"));
     free(t);
-    assert_int_equal(evs.n, 0);
+    assert_int_equal(fx.nev, 0);
     admin_items("three", "member", 0, 3);
     fx_result("three");
-    assert_int_equal(evs.n, 3);
-    assert_non_null(xml_child(evs.el[0], "forwarded", NS_FORWARD));
+    assert_int_equal(fx.nev, 3);
+    assert_non_null(xml_child(fx.evs[0].el, "forwarded", NS_FORWARD));
     for (size_t i = 1; i < 3; i++) {
-        assert_null(xml_child(evs.el[i], "forwarded", NS_FORWARD));
-        assert_string_equal(ref_of(evs.el[i]), xml_attr(evs.el[0], "id"));
+        assert_null(xml_child(fx.evs[i].el, "forwarded", NS_FORWARD));
+        assert_string_equal(ref_of(fx.evs[i].el), xml_attr(fx.evs[0].el, "id"));
     }
 }
 
@@ -267,7 +200,7 @@ static void test_event_size_cap(void **state)
     fx.m->compliance_max_event = 4096;
     fx_room(ROOM, OWNER, NULL);
     fx_in("<presence from='" ALICE "' to='" ROOM "/alice'><x xmlns='" NS_MUC "'/></presence>");
-    evs_clear();
+    fx_clear_events();
     struct buf b;
     buf_init(&b);
     buf_puts(&b, "<iq type='set' id='k' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
@@ -279,12 +212,12 @@ static void test_event_size_cap(void **state)
     fx_in("%s", b.data);
     buf_free(&b);
     fx_result("k");
-    assert_int_equal(count_type("kick"), 1);
-    for (size_t i = 0; i < evs.n; i++) {
-        assert_true(evs.len[i] <= 4096);
-        if (strcmp(xml_attr(evs.el[i], "type"), "kick") != 0)
+    assert_int_equal(fx_events_of("kick", NULL, 0), 1);
+    for (size_t i = 0; i < fx.nev; i++) {
+        assert_true(fx.evs[i].len <= 4096);
+        if (strcmp(xml_attr(fx.evs[i].el, "type"), "kick") != 0)
             continue;
-        const struct xml_node *f = xml_child(evs.el[i], "forwarded", NS_FORWARD);
+        const struct xml_node *f = xml_child(fx.evs[i].el, "forwarded", NS_FORWARD);
         const struct xml_node *iq = xml_child(f, "iq", NS_CLIENT);
         assert_non_null(iq);
         assert_string_equal(xml_attr(iq, "id"), "k");
@@ -320,13 +253,13 @@ static void test_shrink_keeps_body(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_5000_admins_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_200_admins_one_copy_of_the_form, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_affiliations, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_admin_request_items_and_ref, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_admin_rate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_event_size_cap, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shrink_keeps_body, setup, teardown),
+        FX_TEST(test_5000_admins_refused, &opts),
+        FX_TEST(test_200_admins_one_copy_of_the_form, &opts),
+        FX_TEST(test_max_affiliations, &opts),
+        FX_TEST(test_admin_request_items_and_ref, &opts),
+        FX_TEST(test_admin_rate, &opts),
+        FX_TEST(test_event_size_cap, &opts),
+        FX_TEST(test_shrink_keeps_body, &opts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,7 @@
  * declines only for pending invitations; IQs between occupants under allowpm
  * and recorded; limits on rooms per user and presence size; disco#info of a
  * members-only room to non-members. */
-#include "muc_fx.h"
+#include "muc_harness.h"
 
 #include "compliance.h"
 
@@ -14,61 +14,7 @@
 
 /* ---- compliance events, captured by type ---- */
 
-static char *events[512];
-static size_t nevents;
-
-static void cap_event(void *ud, const char *uuid, const char *room, const char *xml, size_t len)
-{
-    (void)ud;
-    (void)uuid;
-    (void)room;
-    assert_true(nevents < ARRAY_SIZE(events));
-    events[nevents++] = xstrndup(xml, len);
-}
-
-static int setup(void **state)
-{
-    fx_setup(state);
-    fx.m->compliance_on = true;
-    fx.m->compliance_sink = cap_event;
-    nevents = 0;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    for (size_t i = 0; i < nevents; i++)
-        free(events[i]);
-    nevents = 0;
-    return fx_teardown(state);
-}
-
-/* The captured event of type (exactly one), as text. */
-static const char *event_of(const char *type)
-{
-    char want[64];
-    snprintf(want, sizeof want, "type='%s'", type);
-    const char *found = NULL;
-    int k = 0;
-    for (size_t i = 0; i < nevents; i++)
-        if (strstr(events[i], want)) {
-            found = events[i];
-            k++;
-        }
-    if (k != 1)
-        fail_msg("expected one '%s' event, got %d", type, k);
-    return found;
-}
-
-static int events_of(const char *type)
-{
-    char want[64];
-    snprintf(want, sizeof want, "type='%s'", type);
-    int k = 0;
-    for (size_t i = 0; i < nevents; i++)
-        k += strstr(events[i], want) != NULL;
-    return k;
-}
+static struct fx_opts opts = { .compliance = true };
 
 /* ---- helpers ---- */
 
@@ -83,7 +29,7 @@ static struct xml_node *sent_to(const char *name, const char *to, const char *fr
     struct xml_node *found = NULL;
     int k = 0;
     for (size_t i = 0; i < fx.n; i++) {
-        struct xml_node *s = fx.out[i];
+        struct xml_node *s = fx.out[i].st;
         const char *t = xml_attr(s, "to"), *f = xml_attr(s, "from");
         if (strcmp(s->name, name) == 0 && t && strcmp(t, to) == 0 &&
             (!from || (f && strcmp(f, from) == 0))) {
@@ -103,7 +49,7 @@ static int count_to(const char *to)
 {
     int k = 0;
     for (size_t i = 0; i < fx.n; i++) {
-        const char *t = xml_attr(fx.out[i], "to");
+        const char *t = xml_attr(fx.out[i].st, "to");
         k += t && strcmp(t, to) == 0;
     }
     return k;
@@ -233,12 +179,12 @@ static void test_decline_without_invitation_not_relayed(void **state)
               "</x></message>",
               i);
     for (size_t i = 0; i < fx.n; i++)
-        assert_string_equal(xml_attr(fx.out[i], "to"), EVE);
+        assert_string_equal(xml_attr(fx.out[i].st, "to"), EVE);
     assert_int_equal(fx.n, 60);
     /* Refused as unasked for, and past the room's burst as too fast. */
-    struct xml_node *first = stanza_child(fx.out[0], "error");
+    struct xml_node *first = stanza_child(fx.out[0].st, "error");
     assert_string_equal(stanza_error_condition(first, NS_STANZAS), "forbidden");
-    struct xml_node *last = stanza_child(fx.out[59], "error");
+    struct xml_node *last = stanza_child(fx.out[59].st, "error");
     assert_string_equal(stanza_error_condition(last, NS_STANZAS), "resource-constraint");
 }
 
@@ -248,7 +194,7 @@ static void test_decline_answers_pending_invitation_once(void **state)
     fx_room(ROOM, OWNER, NULL);
     fx_in("<message from='" OWNER "' to='" ROOM "' id='i1'><x xmlns='" NS_MUC_USER "'>"
           "<invite to='hag66@shakespeare.example'/></x></message>");
-    assert_non_null(event_of("invite"));
+    assert_non_null(fx_event("invite")->xml);
     fx_clear();
     /* 'to' names someone else: the decline still goes to who invited. */
     fx_in("<message from='" BOB "' to='" ROOM "'><x xmlns='" NS_MUC_USER "'>"
@@ -256,7 +202,7 @@ static void test_decline_answers_pending_invitation_once(void **state)
     struct xml_node *m = sent_to("message", OWNER, ROOM);
     assert_non_null(xml_child(xml_child(m, "x", NS_MUC_USER), "decline", NS_MUC_USER));
     assert_int_equal(count_to("victim@shakespeare.example"), 0);
-    const char *ev = event_of("decline");
+    const char *ev = fx_event("decline")->xml;
     assert_non_null(strstr(ev, "jid='" BOB "'"));
     assert_non_null(strstr(ev, "<target jid='" OWNER "'"));
     fx_clear();
@@ -309,14 +255,14 @@ static void test_iq_to_occupant_obeys_allowpm_and_is_recorded(void **state)
           "<payload xmlns='urn:example:exfiltrate'>secret</payload></iq>");
     fx_error("x1", "forbidden", NULL, NULL);
     assert_int_equal(count_to(OWNER), 0);
-    assert_int_equal(events_of("iq"), 0);
+    assert_int_equal(fx_events_of("iq", NULL, 0), 0);
     fx_clear();
     /* What clients ask to show an occupant passes, and is recorded. */
     fx_in("<iq from='" ALICE "' to='" ROOM "/owner' type='get' id='v1'>"
           "<vCard xmlns='vcard-temp'/></iq>");
     struct xml_node *q = sent_to("iq", OWNER, ROOM "/alice");
     assert_non_null(xml_child(q, "vCard", "vcard-temp"));
-    const char *ev = event_of("iq");
+    const char *ev = fx_event("iq")->xml;
     assert_non_null(strstr(ev, "vcard-temp"));
     /* The answer travels back, recorded too. */
     char *id = xstrdup(stanza_id(q));
@@ -326,7 +272,7 @@ static void test_iq_to_occupant_obeys_allowpm_and_is_recorded(void **state)
           id);
     free(id);
     sent_to("iq", ALICE, ROOM "/owner");
-    assert_int_equal(events_of("iq"), 2);
+    assert_int_equal(fx_events_of("iq", NULL, 0), 2);
 }
 
 static void test_iq_to_occupant_allowed_by_allowpm(void **state)
@@ -338,7 +284,7 @@ static void test_iq_to_occupant_allowed_by_allowpm(void **state)
     fx_in("<iq from='" ALICE "' to='" ROOM "/owner' type='set' id='x1'>"
           "<payload xmlns='urn:example:app'>hello</payload></iq>");
     sent_to("iq", OWNER, ROOM "/alice");
-    assert_int_equal(events_of("iq"), 1);
+    assert_int_equal(fx_events_of("iq", NULL, 0), 1);
 }
 
 /* ---- finding 8: limits ---- */
@@ -427,7 +373,7 @@ static void test_disco_members_only_hides_company_from_outsiders(void **state)
     assert_true(roominfo_has(res, "muc#roominfo_contactjid"));
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) FX_TEST(f, &opts)
 
 int main(void)
 {

@@ -180,11 +180,6 @@ static void in(const char *fmt, ...)
 
 /* ---- looking at the output ---- */
 
-static bool str_eq(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
-
 static const char *text_of(const struct xml_node *n)
 {
     return n ? keep(xml_text(n)) : NULL;

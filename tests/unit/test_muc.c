@@ -187,11 +187,6 @@ static void in(const char *fmt, ...)
 
 /* ---- looking at the output ---- */
 
-static bool str_eq(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
-
 static struct xml_node *at(int i)
 {
     assert_true(i >= 0 && (size_t)i < fx.n);

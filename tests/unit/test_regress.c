@@ -107,11 +107,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static bool str_eq(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
-
 /* tests/fuzz/regress/muc-apply-list-uaf: a submitted room configuration whose
  * muc#roomconfig_roomadmins (or _roomowners) list leaves out a current admin.
  * owner.c apply_list() passed the affiliation entry's own jid string to

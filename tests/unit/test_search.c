@@ -1,6 +1,6 @@
 /* The room directory: service disco#items with XEP-0059 paging, XEP-0055 room
  * search and XEP-0433 channel search, over public unlocked rooms. */
-#include "muc_fx.h"
+#include "muc_harness.h"
 
 #include "form.h"
 

@@ -1,6 +1,6 @@
 /* The room's vCard-temp (XEP-0054) and avatar (XEP-0486), in memory and
  * through a store. */
-#include "muc_fx.h"
+#include "muc_harness.h"
 
 #include "form.h"
 
@@ -78,9 +78,9 @@ static void test_owner_sets_avatar(void **state)
     fx_result("s");
     int notices = 0;
     for (size_t i = 0; i < fx.n; i++) {
-        struct xml_node *x = xml_child(fx.out[i], "x", NS_MUC_USER);
+        struct xml_node *x = xml_child(fx.out[i].st, "x", NS_MUC_USER);
         struct xml_node *st = x ? xml_child(x, "status", NS_MUC_USER) : NULL;
-        if (strcmp(fx.out[i]->name, "message") == 0 && st &&
+        if (strcmp(fx.out[i].st->name, "message") == 0 && st &&
             strcmp(xml_attr(st, "code"), "104") == 0)
             notices++;
     }

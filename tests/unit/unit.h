@@ -1,4 +1,5 @@
-/* unit.h — shared by the cmocka unit tests: includes and fixture loading. */
+/* unit.h — shared by the cmocka unit tests: includes, fixture loading and the
+ * one stanza parser (bytes as the router would send them, through xstream). */
 #ifndef CONFAB_TEST_UNIT_H
 #define CONFAB_TEST_UNIT_H
 
@@ -12,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+
+#include "xml.h"
+#include "xstream.h"
 
 /* Read tests/unit/data/<rel> (TEST_DATA_DIR from the test environment). */
 static inline char *unit_read_fixture(const char *rel, size_t *len)
@@ -32,6 +36,39 @@ static inline char *unit_read_fixture(const char *rel, size_t *len)
     fclose(f);
     *len = (size_t)n;
     return data;
+}
+
+static inline bool str_eq(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+static inline void unit_grab(void *ud, struct xml_node *st)
+{
+    struct xml_node **slot = ud;
+    assert_null(*slot); /* exactly one stanza */
+    *slot = xml_ref(st);
+}
+
+/* Parse one stanza (len bytes of xml) the way it arrives on a component
+ * stream; the caller owns the result. */
+static inline struct xml_node *unit_parse_len(const char *xml, size_t len)
+{
+    static const struct xstream_handler h = { .stanza = unit_grab };
+    static const char hdr[] = "<stream:stream xmlns='jabber:component:accept' "
+                              "xmlns:stream='http://etherx.jabber.org/streams'>";
+    struct xml_node *parsed = NULL;
+    struct xstream *xs = xstream_new(NULL, &h, &parsed);
+    assert_int_equal(xstream_feed(xs, hdr, sizeof hdr - 1), 0);
+    assert_int_equal(xstream_feed(xs, xml, len), 0);
+    xstream_free(xs);
+    assert_non_null(parsed);
+    return parsed;
+}
+
+static inline struct xml_node *unit_parse(const char *xml)
+{
+    return unit_parse_len(xml, strlen(xml));
 }
 
 #endif
