@@ -4,6 +4,12 @@
 #   scripts/up.sh [start]   install missing packages, build, (re)start everything
 #   scripts/up.sh stop      stop everything this script started
 #   scripts/up.sh status    show what is running
+#   scripts/up.sh restart confabd|archiver|prosody
+#                           restart that one part with its current config (no build,
+#                           no package install); the others keep running. Clients stay
+#                           connected across a confabd or archiver restart (they rejoin
+#                           rooms after XEP-0410 self-ping); a Prosody restart drops
+#                           them, and confabd and the archiver reattach by themselves.
 #
 # Everything lives in ./.run/ (gitignored): a private PostgreSQL 15 cluster, a
 # Prosody router, confabd and confab-archiver attached to it as XEP-0114
@@ -23,11 +29,16 @@
 #
 # Ports (loopback only), overridable from the environment:
 #   CONFAB_C2S_PORT=5222  CONFAB_COMPONENT_PORT=5347  CONFAB_PG_PORT=55432
+# (start saves them in .run/ports.env; stop, status and restart use the saved ones)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd /  # the postgres user may not be able to enter the caller's directory
 RUN=$ROOT/.run
+if [ "${1:-start}" != start ] && [ -f "$RUN/ports.env" ]; then
+  # shellcheck disable=SC1091
+  . "$RUN/ports.env"
+fi
 BUILD=${CONFAB_BUILD:-$ROOT/build}
 PGBIN=/usr/lib/postgresql/15/bin
 HOST=127.0.0.1
@@ -220,10 +231,24 @@ http_ports = { }; https_ports = { }
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_hashed"
+storage = "internal"  -- flat files under data_path
 -- confab's tap (contrib/prosody/mod_confab_tap.lua) copies every 1:1 message that
 -- passes a client connection to confab-archiver (docs/compliance-protocol.md)
 plugin_paths = { "$ROOT/contrib/prosody" }
-modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "version"; "posix"; "confab_tap" }
+-- What Debian's /etc/prosody/prosody.cfg.lua enables, so that a real client works
+-- as on a real server, plus 1:1 MAM (commented out there). Left out: tls (no
+-- certificates), dialback (no s2s), limits (would throttle confab-bench), the
+-- invites modules (no HTTP), admin_adhoc. mod_offline is loaded by Prosody itself.
+modules_enabled = {
+  "disco"; "roster"; "saslauth";
+  "blocklist"; "bookmarks"; "carbons"; "pep"; "private"; "smacks";
+  "vcard4"; "vcard_legacy"; "offline"; "mam";
+  "csi_simple"; "ping"; "register"; "time"; "uptime"; "version";
+  "admin_shell"; "posix";
+  "confab_tap";
+}
+allow_registration = false  -- mod_register only lets users change their password
+archive_expires_after = "1w"  -- 1:1 MAM, as Debian's default suggests
 VirtualHost "$XMPP_DOMAIN"
   confab_tap_archiver = "$ARCHIVE_DOMAIN"
 Component "$MUC_DOMAIN"
@@ -284,13 +309,21 @@ EOF
   umask 022
 }
 
-# start_daemon NAME LOGFILE PIDFILE
+log_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+# start_daemon NAME LOGFILE PIDFILE: start it (appending to LOGFILE), wait for its link
 start_daemon() {
-  local name=$1 log=$2 pidfile=$3 offset i
-  offset=$(stat -c %s "$log" 2>/dev/null || echo 0)
+  local name=$1 log=$2 pidfile=$3 offset
+  offset=$(log_size "$log")
   say "starting $name"
   setsid "$BUILD/$name" -c "$RUN/confab.ini" -f </dev/null >>"$log" 2>&1 &
   echo $! >"$pidfile"
+  wait_link "$name" "$log" "$pidfile" "$offset"
+}
+
+# wait_link NAME LOGFILE PIDFILE OFFSET: wait for 'link up' written after OFFSET
+wait_link() {
+  local name=$1 log=$2 pidfile=$3 offset=$4 i
   for ((i = 0; i < 150; i++)); do
     if tail -c +"$((offset + 1))" "$log" | grep -q 'link up'; then
       tail -c +"$((offset + 1))" "$log" | grep 'link up' | tail -n1 | sed 's/^/  /'
@@ -308,40 +341,8 @@ start_daemon() {
 
 # ---------------------------------------------------------------- commands
 
-do_stop() {
-  stop_pidfile confabd "$RUN/confabd.pid" "$BUILD/confabd -c $RUN/confab.ini"
-  stop_pidfile confab-archiver "$RUN/archiver.pid" "$BUILD/confab-archiver -c $RUN/confab.ini"
-  stop_pidfile Prosody "$RUN/prosody.pid" "$PROSODY_CFG" 15
-  pg_stop
-}
-
-do_status() {
-  local pid
-  if pid=$(pid_of "$RUN/confabd.pid" "$BUILD/confabd -c $RUN/confab.ini"); then
-    echo "confabd: running (pid $pid)"; else echo "confabd: stopped"; fi
-  if pid=$(pid_of "$RUN/archiver.pid" "$BUILD/confab-archiver -c $RUN/confab.ini"); then
-    echo "confab-archiver: running (pid $pid)"; else echo "confab-archiver: stopped"; fi
-  if pid=$(pid_of "$RUN/prosody.pid" "$PROSODY_CFG"); then
-    echo "Prosody: running (pid $pid, c2s $HOST:$C2S_PORT)"; else echo "Prosody: stopped"; fi
-  if [ -f "$(pg_dir)/data/postmaster.pid" ] && \
-     runuser -u postgres -- "$PGBIN/pg_ctl" -D "$(pg_dir)/data" status >/dev/null 2>&1; then
-    echo "PostgreSQL: running ($HOST:$PG_PORT)"
-  else
-    echo "PostgreSQL: stopped"
-  fi
-}
-
-do_start() {
-  [ "$(id -u)" -eq 0 ] || die "run as root (sudo $0): it installs packages and runs PostgreSQL as the postgres user"
-  mkdir -p "$RUN"
-  chmod 755 "$RUN"
-
-  bash "$ROOT/scripts/deps.sh" --runtime
-  bash "$ROOT/scripts/build.sh" "$BUILD"
-
-  do_stop
-
-  # secrets and demo passwords: made once, kept so clients keep working across restarts
+# secrets and demo passwords: made once, kept so clients keep working across restarts
+load_secrets() {
   if [ ! -f "$RUN/secrets.env" ]; then
     (
       umask 077
@@ -369,6 +370,49 @@ do_start() {
       "$HOST" "$PG_PORT" archiver "$ARCHIVER_DB_PASSWORD" \
       "$HOST" "$PG_PORT" auditor "$AUDITOR_DB_PASSWORD" >"$RUN/pgpass"
   )
+}
+
+
+do_stop() {
+  stop_pidfile confabd "$RUN/confabd.pid" "$BUILD/confabd -c $RUN/confab.ini"
+  stop_pidfile confab-archiver "$RUN/archiver.pid" "$BUILD/confab-archiver -c $RUN/confab.ini"
+  stop_pidfile Prosody "$RUN/prosody.pid" "$PROSODY_CFG" 15
+  pg_stop
+}
+
+pg_running() {
+  [ -f "$(pg_dir)/data/postmaster.pid" ] &&
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$(pg_dir)/data" status >/dev/null 2>&1
+}
+
+do_status() {
+  local pid
+  if pid=$(pid_of "$RUN/confabd.pid" "$BUILD/confabd -c $RUN/confab.ini"); then
+    echo "confabd: running (pid $pid)"; else echo "confabd: stopped"; fi
+  if pid=$(pid_of "$RUN/archiver.pid" "$BUILD/confab-archiver -c $RUN/confab.ini"); then
+    echo "confab-archiver: running (pid $pid)"; else echo "confab-archiver: stopped"; fi
+  if pid=$(pid_of "$RUN/prosody.pid" "$PROSODY_CFG"); then
+    echo "Prosody: running (pid $pid, c2s $HOST:$C2S_PORT)"; else echo "Prosody: stopped"; fi
+  if pg_running; then
+    echo "PostgreSQL: running ($HOST:$PG_PORT)"
+  else
+    echo "PostgreSQL: stopped"
+  fi
+}
+
+do_start() {
+  [ "$(id -u)" -eq 0 ] || die "run as root (sudo $0): it installs packages and runs PostgreSQL as the postgres user"
+  mkdir -p "$RUN"
+  chmod 755 "$RUN"
+
+  bash "$ROOT/scripts/deps.sh" --runtime
+  bash "$ROOT/scripts/build.sh" "$BUILD"
+
+  do_stop
+
+  printf 'CONFAB_C2S_PORT=%s\nCONFAB_COMPONENT_PORT=%s\nCONFAB_PG_PORT=%s\n' \
+    "$C2S_PORT" "$COMPONENT_PORT" "$PG_PORT" >"$RUN/ports.env"
+  load_secrets
   OWNER_DSN="host=$HOST port=$PG_PORT user=confab_compliance_owner dbname=confab_compliance passfile=$RUN/pgpass"
   AUDITOR_DSN="host=$HOST port=$PG_PORT user=auditor dbname=confab_compliance passfile=$RUN/pgpass"
 
@@ -440,10 +484,54 @@ EOF
   fi
 }
 
+# restart one part with the config and secrets the last start left in .run/
+do_restart() {
+  [ "$(id -u)" -eq 0 ] || die "run as root (sudo $0)"
+  if [ ! -f "$RUN/confab.ini" ] || [ ! -f "$PROSODY_CFG" ] || [ ! -f "$RUN/secrets.env" ]; then
+    die "nothing to restart: run scripts/up.sh first"
+  fi
+  load_secrets
+  case "$1" in
+    confabd|archiver|confab-archiver|prosody)
+      if ! pid_of "$RUN/prosody.pid" "$PROSODY_CFG" >/dev/null || ! pg_running; then
+        die "the system is not up (scripts/up.sh status); start it with scripts/up.sh"
+      fi ;;
+  esac
+  case "$1" in
+    confabd)
+      stop_pidfile confabd "$RUN/confabd.pid" "$BUILD/confabd -c $RUN/confab.ini"
+      start_daemon confabd "$RUN/confabd.log" "$RUN/confabd.pid" ;;
+    archiver|confab-archiver)
+      stop_pidfile confab-archiver "$RUN/archiver.pid" "$BUILD/confab-archiver -c $RUN/confab.ini"
+      start_daemon confab-archiver "$RUN/archiver.log" "$RUN/archiver.pid" ;;
+    prosody)
+      local c_off a_off i
+      c_off=$(log_size "$RUN/confabd.log")
+      a_off=$(log_size "$RUN/archiver.log")
+      stop_pidfile Prosody "$RUN/prosody.pid" "$PROSODY_CFG" 15
+      # the listening sockets may linger for a moment after the process is gone
+      for ((i = 0; i < 50; i++)); do
+        port_in_use "$C2S_PORT" || port_in_use "$COMPONENT_PORT" || break
+        sleep 0.1
+      done
+      prosody_start
+      # confabd and the archiver reconnect by themselves ([link] reconnect_max)
+      if pid_of "$RUN/confabd.pid" "$BUILD/confabd -c $RUN/confab.ini" >/dev/null; then
+        wait_link confabd "$RUN/confabd.log" "$RUN/confabd.pid" "$c_off"
+      fi
+      if pid_of "$RUN/archiver.pid" "$BUILD/confab-archiver -c $RUN/confab.ini" >/dev/null; then
+        wait_link confab-archiver "$RUN/archiver.log" "$RUN/archiver.pid" "$a_off"
+      fi ;;
+    "") do_start ;;
+    *) die "unknown part: $1 (confabd | archiver | prosody)" ;;
+  esac
+}
+
 case "${1:-start}" in
-  start|restart) do_start ;;
+  start) do_start ;;
+  restart) do_restart "${2:-}" ;;
   stop) do_stop ;;
   status) do_status ;;
-  -h|--help) sed -n '2,14p' "$ROOT/scripts/up.sh" | sed 's/^# \{0,1\}//' ;;
-  *) die "unknown command: $1 (start | stop | status)" ;;
+  -h|--help) sed -n '2,18p' "$ROOT/scripts/up.sh" | sed 's/^# \{0,1\}//' ;;
+  *) die "unknown command: $1 (start | stop | status | restart [confabd|archiver|prosody])" ;;
 esac
