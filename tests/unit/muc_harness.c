@@ -46,6 +46,17 @@ static int64_t fake_now(void *ud)
     return fx.now;
 }
 
+struct xml_node *fx_parse_event(const char *xml, size_t len)
+{
+    char *wrapped = xasprintf("<iq type='set'>%.*s</iq>", (int)len, xml);
+    struct xml_node *iq = unit_parse(wrapped);
+    free(wrapped);
+    struct xml_node *ev = xml_ref(xml_child(iq, "event", NS_COMPLIANCE));
+    assert_non_null(ev);
+    xml_unref(iq);
+    return ev;
+}
+
 static void cap_event(void *ud, const char *uuid, const char *room, const char *xml, size_t len)
 {
     (void)ud;
@@ -54,13 +65,7 @@ static void cap_event(void *ud, const char *uuid, const char *room, const char *
         fx.evs = realloc(fx.evs, fx.evcap * sizeof *fx.evs);
         assert_non_null(fx.evs);
     }
-    /* Parsed the way the archiver receives it: inside an iq. */
-    char *wrapped = xasprintf("<iq type='set'>%.*s</iq>", (int)len, xml);
-    struct xml_node *iq = unit_parse(wrapped);
-    free(wrapped);
-    struct xml_node *el = xml_ref(xml_child(iq, "event", NS_COMPLIANCE));
-    assert_non_null(el);
-    xml_unref(iq);
+    struct xml_node *el = fx_parse_event(xml, len);
     fx.evs[fx.nev++] = (struct fx_event){ .uuid = xstrdup(uuid),
                                           .room = room ? xstrdup(room) : NULL,
                                           .xml = xstrndup(xml, len),

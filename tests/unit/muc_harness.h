@@ -59,6 +59,8 @@ void fx_clear_events(void);
 void fx_dump(void);
 const char *fx_keep(char *s);
 struct xml_node *fx_parse(const char *xml);
+/* An event's text, parsed the way the archiver receives it: inside an iq. */
+struct xml_node *fx_parse_event(const char *xml, size_t len);
 
 /* Feed one stanza, as the router would deliver it. */
 void fx_in(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,192 +1,26 @@
 /* Compliance events (docs/compliance-protocol.md) built by the MUC engine:
  * the XML builder, the events a conversation produces (in-memory engine, so
  * events arrive through muc_io.compliance), and the strict-policy decision. */
-#include "unit.h"
+#include "muc_harness.h"
 
 #include <uv.h>
 
 #include "compliance.h"
-#include "mem.h"
-#include "muc.h"
 #include "outbox.h"
-#include "stanza.h"
-#include "xstream.h"
 
-#define DOMAIN "conference.example"
 #define ROOM "coven@" DOMAIN
-#define OWNER "crone@shakespeare.example/desktop"
-#define ALICE "wicca@shakespeare.example/laptop"
 #define BOB "hag@shakespeare.example/pda"
-#define T0 INT64_C(1700000000000) /* 2023-11-14T22:13:20Z */
 
-struct ev {
-    char *uuid;
-    char *room;
-    struct xml_node *el;   /* the <event/>, parsed back from its text */
-};
+static const unsigned char key[32] = { 9, 8, 7 };
+static struct fx_opts opts = { .key = key, .compliance = true };
 
-static struct {
-    struct muc *m;
-    struct ev evs[256];
-    size_t nev;
-    struct xml_node *out[512];
-    size_t nout;
-    int64_t now;
-} fx;
-
-/* ---- parsing ---- */
-
-static struct xml_node *parsed;
-
-static void grab(void *ud, struct xml_node *st)
-{
-    (void)ud;
-    assert_null(parsed);
-    parsed = xml_ref(st);
-}
-
-static struct xml_node *parse_len(const char *xml, size_t len)
-{
-    struct xstream_handler h = { .stanza = grab };
-    struct xstream *xs = xstream_new(NULL, &h, NULL);
-    const char *hdr = "<stream:stream xmlns='jabber:component:accept' "
-                      "xmlns:stream='http://etherx.jabber.org/streams'>";
-    parsed = NULL;
-    assert_int_equal(xstream_feed(xs, hdr, strlen(hdr)), 0);
-    assert_int_equal(xstream_feed(xs, xml, len), 0);
-    xstream_free(xs);
-    assert_non_null(parsed);
-    struct xml_node *p = parsed;
-    parsed = NULL;
-    return p;
-}
-
-static struct xml_node *parse(const char *xml)
-{
-    return parse_len(xml, strlen(xml));
-}
-
-/* An event's text, parsed the way the archiver receives it: inside an iq. */
-static struct xml_node *parse_event(const char *xml, size_t len)
-{
-    char *wrapped = xasprintf("<iq type='set'>%.*s</iq>", (int)len, xml);
-    struct xml_node *iq = parse(wrapped);
-    free(wrapped);
-    struct xml_node *ev = xml_ref(xml_child(iq, "event", NS_COMPLIANCE));
-    assert_non_null(ev);
-    xml_unref(iq);
-    return ev;
-}
-
-/* ---- the engine's I/O ---- */
-
-static void cap_send(void *ud, const struct xml_node *st)
-{
-    (void)ud;
-    assert_true(fx.nout < ARRAY_SIZE(fx.out));
-    fx.out[fx.nout++] = xml_copy(st);
-}
-
-static void cap_each(void *ud, const struct xml_node *st, const char *const *to, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        struct xml_node *c = xml_copy(st);
-        xml_set_attr(c, "to", to[i]);
-        cap_send(ud, c);
-        xml_unref(c);
-    }
-}
-
-static void cap_raw(void *ud, const char *data, size_t len)
-{
-    struct xml_node *st = parse_len(data, len);
-    cap_send(ud, st);
-    xml_unref(st);
-}
-
-static int64_t fake_now(void *ud)
-{
-    (void)ud;
-    return fx.now;
-}
-
-static void cap_event(void *ud, const char *uuid, const char *room, const char *xml, size_t len)
-{
-    (void)ud;
-    assert_true(fx.nev < ARRAY_SIZE(fx.evs));
-    fx.evs[fx.nev++] = (struct ev){ .uuid = xstrdup(uuid), .room = room ? xstrdup(room) : NULL,
-                                    .el = parse_event(xml, len) };
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    memset(&fx, 0, sizeof fx);
-    fx.now = T0;
-    struct muc_limits lim;
-    muc_limits_default(&lim);
-    static const unsigned char key[32] = { 9, 8, 7 };
-    struct muc_io io = { cap_send, cap_each, cap_raw, fake_now, NULL };
-    fx.m = muc_new(DOMAIN, "Chatrooms", &lim, key, &io);
-    fx.m->compliance_on = true;
-    fx.m->compliance_sink = cap_event;
-    return 0;
-}
-
-static void clear(void)
-{
-    for (size_t i = 0; i < fx.nev; i++) {
-        free(fx.evs[i].uuid);
-        free(fx.evs[i].room);
-        xml_unref(fx.evs[i].el);
-    }
-    fx.nev = 0;
-    for (size_t i = 0; i < fx.nout; i++)
-        xml_unref(fx.out[i]);
-    fx.nout = 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    clear();
-    muc_free(fx.m);
-    return 0;
-}
-
-static void in(const char *xml)
-{
-    struct xml_node *st = parse(xml);
-    muc_handle(fx.m, st);
-    xml_unref(st);
-}
-
-/* The events of a type, in order. */
-static size_t events_of(const char *type, struct ev **out, size_t max)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < fx.nev && n < max; i++)
-        if (strcmp(xml_attr(fx.evs[i].el, "type"), type) == 0)
-            out[n++] = &fx.evs[i];
-    return n;
-}
-
-static struct ev *only_event(const char *type)
-{
-    struct ev *e[4];
-    size_t n = events_of(type, e, 4);
-    if (n != 1)
-        fail_msg("expected one %s event, got %zu", type, n);
-    return e[0];
-}
-
-static const char *party(const struct ev *e, const char *el, const char *attr)
+static const char *party(const struct fx_event *e, const char *el, const char *attr)
 {
     const struct xml_node *p = xml_child(e->el, el, NS_COMPLIANCE);
     return p ? xml_attr(p, attr) : NULL;
 }
 
-static const struct xml_node *forwarded_stanza(const struct ev *e)
+static const struct xml_node *forwarded_stanza(const struct fx_event *e)
 {
     const struct xml_node *f = xml_child(e->el, "forwarded", NS_FORWARD);
     assert_non_null(f);
@@ -199,7 +33,7 @@ static const struct xml_node *forwarded_stanza(const struct ev *e)
     return NULL;
 }
 
-static size_t recipients(const struct ev *e, const char **jids, size_t max)
+static size_t recipients(const struct fx_event *e, const char **jids, size_t max)
 {
     const struct xml_node *rs = xml_child(e->el, "recipients", NS_COMPLIANCE);
     size_t n = 0;
@@ -219,10 +53,10 @@ static bool has(const char *const *l, size_t n, const char *s)
 /* Owner creates and unlocks the room, alice joins. */
 static void open_room(void)
 {
-    in("<presence from='" OWNER "' to='" ROOM "/crone'><x xmlns='" NS_MUC "'/></presence>");
-    in("<iq type='set' id='c1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
+    fx_in("<presence from='" OWNER "' to='" ROOM "/crone'><x xmlns='" NS_MUC "'/></presence>");
+    fx_in("<iq type='set' id='c1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
        "'><x xmlns='jabber:x:data' type='submit'/></query></iq>");
-    in("<presence from='" ALICE "' to='" ROOM "/alice'><x xmlns='" NS_MUC "'/></presence>");
+    fx_in("<presence from='" ALICE "' to='" ROOM "/alice'><x xmlns='" NS_MUC "'/></presence>");
 }
 
 /* ---- the builder ---- */
@@ -254,7 +88,7 @@ static void test_forward_in_client_namespace(void **state)
 {
     (void)state;
     struct xml_node *ev = compliance_event(fx.m, "private", NULL, T0);
-    struct xml_node *msg = parse("<message from='a@b/c' type='chat' id='m1'><body>hi &amp; "
+    struct xml_node *msg = unit_parse("<message from='a@b/c' type='chat' id='m1'><body>hi &amp; "
                                  "bye</body><x xmlns='urn:other'/></message>");
     compliance_party(ev, "actor", "a@b/c", "nick", "participant", "member");
     compliance_reason(ev, "because");
@@ -262,7 +96,7 @@ static void test_forward_in_client_namespace(void **state)
     compliance_forward(ev, msg, T0);
     size_t len;
     char *xml = compliance_serialize(ev, NULL, 0, -1, NULL, &len);
-    struct ev e = { .el = parse_event(xml, len) };
+    struct fx_event e = { .el = fx_parse_event(xml, len) };
     assert_string_equal(party(&e, "actor", "jid"), "a@b/c");
     assert_string_equal(party(&e, "actor", "role"), "participant");
     assert_string_equal(party(&e, "actor", "affiliation"), "member");
@@ -297,7 +131,7 @@ static void test_history_splice(void **state)
                               "</message>";
     size_t len;
     char *xml = compliance_serialize(ev, raw, strlen(raw), T0 - 5000, BOB, &len);
-    struct ev e = { .el = parse_event(xml, len) };
+    struct fx_event e = { .el = fx_parse_event(xml, len) };
     const struct xml_node *st = forwarded_stanza(&e);
     assert_string_equal(st->name, "message");
     assert_string_equal(xml_attr(st, "to"), BOB);
@@ -322,19 +156,19 @@ static void test_join_create_config(void **state)
 {
     (void)state;
     open_room();
-    struct ev *c = only_event("create");
+    struct fx_event *c = fx_event("create");
     assert_string_equal(party(c, "actor", "jid"), OWNER);
     assert_string_equal(c->room, ROOM);
     assert_non_null(xml_child(xml_child(c->el, "detail", NS_COMPLIANCE), "x", "jabber:x:data"));
-    struct ev *j[4];
-    assert_int_equal(events_of("join", j, 4), 2);
+    struct fx_event *j[4];
+    assert_int_equal(fx_events_of("join", j, 4), 2);
     assert_string_equal(party(j[0], "actor", "jid"), OWNER);
     assert_string_equal(party(j[0], "actor", "affiliation"), "owner");
     assert_string_equal(party(j[0], "actor", "role"), "moderator");
     assert_string_equal(party(j[1], "actor", "jid"), ALICE);
     assert_string_equal(party(j[1], "actor", "nick"), "alice");
     assert_string_equal(forwarded_stanza(j[1])->name, "presence");
-    struct ev *cfg = only_event("config");
+    struct fx_event *cfg = fx_event("config");
     assert_string_equal(party(cfg, "actor", "jid"), OWNER);
     assert_string_equal(forwarded_stanza(cfg)->name, "iq");
 }
@@ -343,10 +177,11 @@ static void test_groupchat_private_and_history(void **state)
 {
     (void)state;
     open_room();
-    clear();
-    in("<message type='groupchat' id='g1' from='" OWNER "' to='" ROOM "'><body>hello</body>"
+    fx_clear();
+    fx_clear_events();
+    fx_in("<message type='groupchat' id='g1' from='" OWNER "' to='" ROOM "'><body>hello</body>"
        "</message>");
-    struct ev *g = only_event("groupchat");
+    struct fx_event *g = fx_event("groupchat");
     assert_string_equal(party(g, "actor", "jid"), OWNER);
     assert_string_equal(party(g, "actor", "nick"), "crone");
     const char *rs[8];
@@ -356,9 +191,9 @@ static void test_groupchat_private_and_history(void **state)
     assert_string_equal(xml_attr(st, "from"), ROOM "/crone");
     assert_non_null(xml_child(st, "stanza-id", "urn:xmpp:sid:0"));
 
-    in("<message type='chat' id='p1' from='" ALICE "' to='" ROOM "/crone'><body>psst</body>"
+    fx_in("<message type='chat' id='p1' from='" ALICE "' to='" ROOM "/crone'><body>psst</body>"
        "</message>");
-    struct ev *p = only_event("private");
+    struct fx_event *p = fx_event("private");
     assert_string_equal(party(p, "actor", "jid"), ALICE);
     assert_string_equal(party(p, "target", "jid"), OWNER);
     assert_string_equal(party(p, "target", "nick"), "crone");
@@ -367,8 +202,8 @@ static void test_groupchat_private_and_history(void **state)
 
     /* Bob joins: one history event per message served, the sender as actor. */
     fx.now += 1000;
-    in("<presence from='" BOB "' to='" ROOM "/bob'><x xmlns='" NS_MUC "'/></presence>");
-    struct ev *h = only_event("history");
+    fx_in("<presence from='" BOB "' to='" ROOM "/bob'><x xmlns='" NS_MUC "'/></presence>");
+    struct fx_event *h = fx_event("history");
     assert_string_equal(party(h, "actor", "jid"), OWNER);
     assert_string_equal(party(h, "actor", "nick"), "crone");
     assert_string_equal(party(h, "target", "jid"), BOB);
@@ -385,27 +220,28 @@ static void test_subject_kick_ban_invite_nick_leave(void **state)
 {
     (void)state;
     open_room();
-    clear();
-    in("<message type='groupchat' id='s1' from='" OWNER "' to='" ROOM "'><subject>plans"
+    fx_clear();
+    fx_clear_events();
+    fx_in("<message type='groupchat' id='s1' from='" OWNER "' to='" ROOM "'><subject>plans"
        "</subject></message>");
-    struct ev *s = only_event("subject");
+    struct fx_event *s = fx_event("subject");
     assert_string_equal(party(s, "actor", "jid"), OWNER);
     assert_non_null(xml_child(forwarded_stanza(s), "subject", NS_CLIENT));
 
-    in("<presence from='" ALICE "' to='" ROOM "/alicia'/>");
-    struct ev *n = only_event("nick");
+    fx_in("<presence from='" ALICE "' to='" ROOM "/alicia'/>");
+    struct fx_event *n = fx_event("nick");
     assert_string_equal(party(n, "actor", "nick"), "alice");
     assert_string_equal(party(n, "target", "nick"), "alicia");
 
-    in("<message id='i1' from='" OWNER "' to='" ROOM "'><x xmlns='" NS_MUC_USER "'><invite to='"
+    fx_in("<message id='i1' from='" OWNER "' to='" ROOM "'><x xmlns='" NS_MUC_USER "'><invite to='"
        "hecate@shakespeare.example'><reason>join us</reason></invite></x></message>");
-    struct ev *i = only_event("invite");
+    struct fx_event *i = fx_event("invite");
     assert_string_equal(party(i, "target", "jid"), "hecate@shakespeare.example");
     assert_string_equal(party(i, "actor", "jid"), OWNER);
 
-    in("<iq type='set' id='k1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
+    fx_in("<iq type='set' id='k1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
        "'><item nick='alicia' role='none'><reason>rude</reason></item></query></iq>");
-    struct ev *k = only_event("kick");
+    struct fx_event *k = fx_event("kick");
     assert_string_equal(party(k, "actor", "jid"), OWNER);
     assert_string_equal(party(k, "target", "jid"), ALICE);
     assert_string_equal(party(k, "target", "role"), "none");
@@ -413,23 +249,23 @@ static void test_subject_kick_ban_invite_nick_leave(void **state)
     assert_string_equal(why, "rude");
     free(why);
 
-    in("<iq type='set' id='b1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
+    fx_in("<iq type='set' id='b1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
        "'><item jid='hag@shakespeare.example' affiliation='outcast'/></query></iq>");
-    struct ev *b = only_event("ban");
+    struct fx_event *b = fx_event("ban");
     assert_string_equal(party(b, "target", "jid"), "hag@shakespeare.example");
     assert_string_equal(party(b, "target", "affiliation"), "outcast");
 
-    in("<iq type='set' id='a1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
+    fx_in("<iq type='set' id='a1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
        "'><item jid='wicca@shakespeare.example' affiliation='member'/></query></iq>");
-    struct ev *a = only_event("affiliation");
+    struct fx_event *a = fx_event("affiliation");
     assert_string_equal(party(a, "target", "affiliation"), "member");
 
-    in("<presence type='unavailable' from='" OWNER "' to='" ROOM "/crone'/>");
-    struct ev *l = only_event("leave");
+    fx_in("<presence type='unavailable' from='" OWNER "' to='" ROOM "/crone'/>");
+    struct fx_event *l = fx_event("leave");
     assert_string_equal(party(l, "actor", "jid"), OWNER);
     assert_string_equal(xml_attr(forwarded_stanza(l), "type"), "unavailable");
     /* The temporary room went with its last occupant: destroyed by the service. */
-    struct ev *d = only_event("destroy");
+    struct fx_event *d = fx_event("destroy");
     assert_string_equal(party(d, "actor", "jid"), DOMAIN);
 }
 
@@ -437,17 +273,18 @@ static void test_affiliation_from_config_form(void **state)
 {
     (void)state;
     open_room();
-    clear();
-    in("<iq type='set' id='c2' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
+    fx_clear();
+    fx_clear_events();
+    fx_in("<iq type='set' id='c2' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
        "'><x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_roomadmins'>"
        "<value>hag@shakespeare.example</value></field></x></query></iq>");
-    struct ev *a = only_event("affiliation");
+    struct fx_event *a = fx_event("affiliation");
     assert_string_equal(party(a, "actor", "jid"), OWNER);
     assert_string_equal(party(a, "target", "jid"), "hag@shakespeare.example");
     assert_string_equal(party(a, "target", "affiliation"), "admin");
     /* The form is archived once, with the config event; the affiliation
      * event refers to it (issue 13). */
-    struct ev *c = only_event("config");
+    struct fx_event *c = fx_event("config");
     assert_string_equal(forwarded_stanza(c)->name, "iq");
     assert_null(xml_child(a->el, "forwarded", NS_FORWARD));
     const struct xml_node *d = xml_child(a->el, "detail", NS_COMPLIANCE);
@@ -461,7 +298,7 @@ static void test_off_records_nothing(void **state)
     (void)state;
     fx.m->compliance_on = false;
     open_room();
-    in("<message type='groupchat' id='g1' from='" OWNER "' to='" ROOM "'><body>x</body>"
+    fx_in("<message type='groupchat' id='g1' from='" OWNER "' to='" ROOM "'><body>x</body>"
        "</message>");
     assert_int_equal(fx.nev, 0);
 }
@@ -480,25 +317,27 @@ static void test_strict_refuses_messages(void **state)
     (void)state;
     open_room();
     fx.m->compliance_refuse = true;
-    clear();
-    in("<message type='groupchat' id='g1' from='" OWNER "' to='" ROOM "'><body>x</body>"
+    fx_clear();
+    fx_clear_events();
+    fx_in("<message type='groupchat' id='g1' from='" OWNER "' to='" ROOM "'><body>x</body>"
        "</message>");
-    in("<message type='chat' id='p1' from='" ALICE "' to='" ROOM "/crone'><body>y</body>"
+    fx_in("<message type='chat' id='p1' from='" ALICE "' to='" ROOM "/crone'><body>y</body>"
        "</message>");
-    in("<message type='groupchat' id='s1' from='" OWNER "' to='" ROOM "'><subject>z</subject>"
+    fx_in("<message type='groupchat' id='s1' from='" OWNER "' to='" ROOM "'><subject>z</subject>"
        "</message>");
-    assert_int_equal(fx.nout, 3);
-    for (size_t i = 0; i < fx.nout; i++)
-        assert_true(error_wait_rc(fx.out[i]));
+    assert_int_equal(fx.n, 3);
+    for (size_t i = 0; i < fx.n; i++)
+        assert_true(error_wait_rc(fx.out[i].st));
     assert_int_equal(fx.nev, 0);
     /* Presence is not refused: joins still work and are recorded. */
-    in("<presence from='" BOB "' to='" ROOM "/bob'><x xmlns='" NS_MUC "'/></presence>");
-    only_event("join");
+    fx_in("<presence from='" BOB "' to='" ROOM "/bob'><x xmlns='" NS_MUC "'/></presence>");
+    fx_event("join");
     fx.m->compliance_refuse = false;
-    clear();
-    in("<message type='groupchat' id='g2' from='" OWNER "' to='" ROOM "'><body>x</body>"
+    fx_clear();
+    fx_clear_events();
+    fx_in("<message type='groupchat' id='g2' from='" OWNER "' to='" ROOM "'><body>x</body>"
        "</message>");
-    only_event("groupchat");
+    fx_event("groupchat");
 }
 
 static void test_policy_decision(void **state)
@@ -541,7 +380,7 @@ static int ob_send(void *ud, const char *data, size_t len)
     if (ob.send_rc < 0)
         return ob.send_rc;
     assert_true(ob.nsent < ARRAY_SIZE(ob.sent));
-    ob.sent[ob.nsent++] = parse_len(data, len);
+    ob.sent[ob.nsent++] = unit_parse_len(data, len);
     return 0;
 }
 
@@ -620,7 +459,7 @@ static bool ob_answer(size_t i, const char *etype)
                     strcmp(etype, "modify") == 0 ? "bad-request" : "resource-constraint")
         : xasprintf("<iq type='result' from='archive.example' to='" DOMAIN "' id='%s'/>",
                     stanza_id(iq));
-    struct xml_node *st = parse(xml);
+    struct xml_node *st = unit_parse(xml);
     free(xml);
     bool ours = outbox_answer(ob.o, st);
     xml_unref(st);
@@ -683,11 +522,11 @@ static void test_outbox_parks_malformed_and_ignores_foreign(void **state)
     ob_run(1300);
     assert_int_equal(ob.nsent, 0);        /* parked: not sent again */
     /* not from the archiver, or not to our domain: for the engine */
-    struct xml_node *st = parse("<iq type='result' from='evil.example' to='" DOMAIN "' "
+    struct xml_node *st = unit_parse("<iq type='result' from='evil.example' to='" DOMAIN "' "
                                 "id='00000000-0000-4000-8000-000000000001.1'/>");
     assert_false(outbox_answer(ob.o, st));
     xml_unref(st);
-    st = parse("<iq type='result' from='archive.example' to='" DOMAIN "' id='q1'/>");
+    st = unit_parse("<iq type='result' from='archive.example' to='" DOMAIN "' id='q1'/>");
     assert_false(outbox_answer(ob.o, st));
     xml_unref(st);
 }
@@ -755,17 +594,16 @@ static void test_outbox_link_loss_resends(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_event_attributes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_forward_in_client_namespace, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_history_splice, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_join_create_config, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_groupchat_private_and_history, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_subject_kick_ban_invite_nick_leave, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_affiliation_from_config_form, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_off_records_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_strict_refuses_messages, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_policy_decision, setup, teardown),
+        FX_TEST(test_event_attributes, &opts),
+        FX_TEST(test_forward_in_client_namespace, &opts),
+        FX_TEST(test_history_splice, &opts),
+        FX_TEST(test_join_create_config, &opts),
+        FX_TEST(test_groupchat_private_and_history, &opts),
+        FX_TEST(test_subject_kick_ban_invite_nick_leave, &opts),
+        FX_TEST(test_affiliation_from_config_form, &opts),
+        FX_TEST(test_off_records_nothing, &opts),
+        FX_TEST(test_strict_refuses_messages, &opts),
+        FX_TEST(test_policy_decision, &opts),
         cmocka_unit_test_setup_teardown(test_outbox_sends_in_order_and_resends_after_wait,
                                         ob_setup, ob_teardown),
         cmocka_unit_test_setup_teardown(test_outbox_parks_malformed_and_ignores_foreign,
