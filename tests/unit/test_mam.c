@@ -4,22 +4,15 @@
  * store to check what the engine asks of it and how it presents the answer
  * (real JIDs, errors). Section numbers are those of XEP-0313 1.1 and
  * XEP-0059 1.0 in the workspace. */
-#include "unit.h"
+#include "muc_harness.h"
 
 #include "datetime.h"
-#include "mem.h"
-#include "muc.h"
-#include "stanza.h"
-#include "xstream.h"
 
-#define DOMAIN "conference.example"
 #define ROOM "coven@" DOMAIN
 #define ROOM2 "heath@" DOMAIN
 #define OCC(nick) ROOM "/" nick
 
-#define OWNER "crone@shakespeare.example/desktop"
 #define OWNER_BARE "crone@shakespeare.example"
-#define ALICE "wicca@shakespeare.example/laptop"
 #define ALICE_BARE "wicca@shakespeare.example"
 #define BOB "hag@shakespeare.example/pda"
 #define BOB_BARE "hag@shakespeare.example"
@@ -35,189 +28,15 @@
 #define NS_FORWARD "urn:xmpp:forward:0"
 #define FULLTEXT "{urn:xmpp:fulltext:0}fulltext"
 
-#define T0 INT64_C(1700000000000) /* 2023-11-14T22:13:20Z */
-
 #define FV(var, val) "<field var='muc#roomconfig_" var "'><value>" val "</value></field>"
 #define LOGGING FV("enablelogging", "1") FV("historylength", "100")
 
-/* ---- capture ---- */
-
-struct rec {
-    struct xml_node *st;
-    bool raw;
-};
-
-static struct {
-    struct muc *m;
-    struct rec *out;
-    size_t n, cap;
-    int64_t now;
-    char *pool[1024]; /* strings a test holds, freed by teardown even on failure */
-    size_t npool;
-} fx;
-
-static const char *keep(char *s)
-{
-    assert_true(fx.npool < ARRAY_SIZE(fx.pool));
-    fx.pool[fx.npool++] = s;
-    return s;
-}
-
-static void record_owned(struct xml_node *st, bool raw)
-{
-    if (fx.n == fx.cap) {
-        fx.cap = fx.cap ? fx.cap * 2 : 64;
-        fx.out = realloc(fx.out, fx.cap * sizeof *fx.out);
-        assert_non_null(fx.out);
-    }
-    fx.out[fx.n++] = (struct rec){ st, raw };
-}
-
-static void cap_send(void *ud, const struct xml_node *st)
-{
-    record_owned(xml_copy(st), false);
-}
-
-static void cap_each(void *ud, const struct xml_node *st, const char *const *to, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        struct xml_node *c = xml_copy(st);
-        xml_set_attr(c, "to", to[i]);
-        record_owned(c, false);
-    }
-}
-
-static struct xml_node *parsed;
-
-static void grab(void *ud, struct xml_node *st)
-{
-    assert_null(parsed);
-    parsed = xml_ref(st);
-}
-
-static struct xml_node *parse_len(const char *xml, size_t len)
-{
-    struct xstream_handler h = { .stanza = grab };
-    struct xstream *xs = xstream_new(NULL, &h, NULL);
-    const char *hdr = "<stream:stream xmlns='jabber:component:accept' "
-                      "xmlns:stream='http://etherx.jabber.org/streams'>";
-    parsed = NULL;
-    assert_int_equal(xstream_feed(xs, hdr, strlen(hdr)), 0);
-    assert_int_equal(xstream_feed(xs, xml, len), 0);
-    xstream_free(xs);
-    assert_non_null(parsed);
-    struct xml_node *p = parsed;
-    parsed = NULL;
-    return p;
-}
-
-static void cap_raw(void *ud, const char *data, size_t len)
-{
-    /* Every raw send must be exactly one well-formed stanza. */
-    record_owned(parse_len(data, len), true);
-}
-
-static int64_t fake_now(void *ud)
-{
-    return fx.now;
-}
-
-static int setup(void **state)
-{
-    memset(&fx, 0, sizeof fx);
-    fx.now = T0;
-    struct muc_limits lim;
-    muc_limits_default(&lim);
-    lim.msg_rate = 1000000; /* the tests talk fast */
-    lim.msg_burst = 1000000;
-    static const unsigned char key[32] = { 9, 8, 7, 6, 5, 4, 3, 2, 1 };
-    struct muc_io io = { cap_send, cap_each, cap_raw, fake_now, NULL };
-    fx.m = muc_new(DOMAIN, "Chatrooms", &lim, key, &io);
-    return 0;
-}
-
-static void clear(void)
-{
-    for (size_t i = 0; i < fx.n; i++)
-        xml_unref(fx.out[i].st);
-    fx.n = 0;
-}
-
-static int teardown(void **state)
-{
-    clear();
-    free(fx.out);
-    for (size_t i = 0; i < fx.npool; i++)
-        free(fx.pool[i]);
-    muc_free(fx.m);
-    memset(&fx, 0, sizeof fx);
-    return 0;
-}
-
-static void dump(void)
-{
-    for (size_t i = 0; i < fx.n; i++) {
-        char *s = xml_to_string(fx.out[i].st, NS_COMPONENT);
-        fprintf(stderr, "  [%zu]%s %s\n", i, fx.out[i].raw ? " raw" : "", s);
-        free(s);
-    }
-}
-
-static void in(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void in(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    int r = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    assert_true(r >= 0);
-    struct xml_node *st = parse_len(s, strlen(s));
-    free(s);
-    muc_handle(fx.m, st);
-    xml_unref(st);
-}
-
-/* ---- looking at the output ---- */
+static const unsigned char key[32] = { 9, 8, 7, 6, 5, 4, 3, 2, 1 };
+static struct fx_opts opts = { .key = key, .fast = true };
 
 static const char *text_of(const struct xml_node *n)
 {
-    return n ? keep(xml_text(n)) : NULL;
-}
-
-/* The IQ reply with that id (result or error), or NULL. */
-static struct xml_node *reply(const char *id)
-{
-    for (size_t i = 0; i < fx.n; i++)
-        if (strcmp(fx.out[i].st->name, "iq") == 0 && str_eq(stanza_id(fx.out[i].st), id))
-            return fx.out[i].st;
-    return NULL;
-}
-
-static struct xml_node *reply_ok(const char *id)
-{
-    struct xml_node *r = reply(id);
-    if (!r || !str_eq(xml_attr(r, "type"), "result")) {
-        fprintf(stderr, "no iq result '%s':\n", id);
-        dump();
-    }
-    assert_non_null(r);
-    assert_string_equal(xml_attr(r, "type"), "result");
-    return r;
-}
-
-static void expect_error(const char *id, const char *cond)
-{
-    struct xml_node *r = reply(id);
-    if (!r || !str_eq(xml_attr(r, "type"), "error")) {
-        fprintf(stderr, "no iq error '%s' (%s):\n", id, cond);
-        dump();
-    }
-    assert_non_null(r);
-    assert_string_equal(xml_attr(r, "type"), "error");
-    struct xml_node *e = stanza_child(r, "error");
-    assert_non_null(e);
-    assert_string_equal(stanza_error_condition(e, NS_STANZAS), cond);
+    return n ? fx_keep(xml_text(n)) : NULL;
 }
 
 /* A page of results as the requester saw it. */
@@ -235,7 +54,7 @@ struct page {
 static void read_page(const char *to, const char *id, struct page *p)
 {
     memset(p, 0, sizeof *p);
-    struct xml_node *r = reply_ok(id);
+    struct xml_node *r = fx_result(id);
     p->fin = xml_child(r, "fin", NS_MAM);
     assert_non_null(p->fin);
     const char *c = xml_attr(p->fin, "complete");
@@ -269,18 +88,18 @@ static void read_page(const char *to, const char *id, struct page *p)
 
 static void join(const char *room, const char *full, const char *nick)
 {
-    in("<presence from='%s' to='%s/%s'><x xmlns='" NS_MUC "'/></presence>", full, room, nick);
+    fx_in("<presence from='%s' to='%s/%s'><x xmlns='" NS_MUC "'/></presence>", full, room, nick);
 }
 
 static void configure_room(const char *room, const char *fields)
 {
-    clear();
-    in("<iq type='set' id='cfg' from='" OWNER "' to='%s'><query xmlns='" NS_MUC_OWNER "'>"
+    fx_clear();
+    fx_in("<iq type='set' id='cfg' from='" OWNER "' to='%s'><query xmlns='" NS_MUC_OWNER "'>"
        "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" NS_MUC_ROOMCONFIG
        "</value></field>%s</x></query></iq>",
        room, fields);
-    reply_ok("cfg");
-    clear();
+    fx_result("cfg");
+    fx_clear();
 }
 
 /* Owner creates the room with the given configuration; alice and bob join. */
@@ -290,7 +109,7 @@ static void room_with(const char *fields)
     configure_room(ROOM, fields);
     join(ROOM, ALICE, A_NICK);
     join(ROOM, BOB, B_NICK);
-    clear();
+    fx_clear();
 }
 
 static void std_room(void)
@@ -300,7 +119,7 @@ static void std_room(void)
 
 static void say(const char *from, const char *body)
 {
-    in("<message type='groupchat' id='m' from='%s' to='" ROOM "'><body>%s</body></message>", from,
+    fx_in("<message type='groupchat' id='m' from='%s' to='" ROOM "'><body>%s</body></message>", from,
        body);
 }
 
@@ -313,14 +132,14 @@ static void say_n(int n)
         snprintf(body, sizeof body, "m%d", i);
         say(ALICE, body);
     }
-    clear();
+    fx_clear();
 }
 
 /* A MAM query from `from` with the given children of <query/>. */
 static void query(const char *from, const char *id, const char *inner)
 {
-    clear();
-    in("<iq type='set' id='%s' from='%s' to='" ROOM "'><query xmlns='" NS_MAM "' queryid='q-%s'>"
+    fx_clear();
+    fx_in("<iq type='set' id='%s' from='%s' to='" ROOM "'><query xmlns='" NS_MAM "' queryid='q-%s'>"
        "%s</query></iq>",
        id, from, id, inner);
 }
@@ -346,7 +165,7 @@ static char *rsm(const char *fmt, ...)
     va_end(ap);
     assert_true(asprintf(&out, "<set xmlns='" NS_RSM "'>%s</set>", s) >= 0);
     free(s);
-    return (char *)keep(out);
+    return (char *)fx_keep(out);
 }
 
 static void expect_bodies(const struct page *p, int from, int to)
@@ -354,7 +173,7 @@ static void expect_bodies(const struct page *p, int from, int to)
     int want = to >= from ? to - from + 1 : 0;
     if (p->n != (size_t)want) {
         fprintf(stderr, "expected m%d..m%d, got %zu results:\n", from, to, p->n);
-        dump();
+        fx_dump();
     }
     assert_int_equal(p->n, want);
     for (int i = 0; i < want; i++) {
@@ -368,7 +187,7 @@ static const char *sid_of(uint64_t seq, const char *room)
 {
     char *id = xmalloc(33);
     muc_sid_encode(fx.m, room, seq, id);
-    return keep(id);
+    return fx_keep(id);
 }
 
 /* ---- §4.1.6: the query form; §7: disco ---- */
@@ -384,8 +203,8 @@ static struct xml_node *form_field_el(const struct xml_node *x, const char *var)
 static void test_form_lists_fields(void **state)
 {
     std_room();
-    in("<iq type='get' id='f1' from='" ALICE "' to='" ROOM "'><query xmlns='" NS_MAM "'/></iq>");
-    struct xml_node *q = xml_child(reply_ok("f1"), "query", NS_MAM);
+    fx_in("<iq type='get' id='f1' from='" ALICE "' to='" ROOM "'><query xmlns='" NS_MAM "'/></iq>");
+    struct xml_node *q = xml_child(fx_result("f1"), "query", NS_MAM);
     assert_non_null(q);
     struct xml_node *x = xml_child(q, "x", "jabber:x:data");
     assert_non_null(x);
@@ -420,10 +239,10 @@ static bool has_feature(const struct xml_node *q, const char *var)
 
 static struct xml_node *room_disco(void)
 {
-    clear();
-    in("<iq type='get' id='d1' from='" EVE "' to='" ROOM "'><query xmlns='" NS_DISCO_INFO
+    fx_clear();
+    fx_in("<iq type='get' id='d1' from='" EVE "' to='" ROOM "'><query xmlns='" NS_DISCO_INFO
        "'/></iq>");
-    return xml_child(reply_ok("d1"), "query", NS_DISCO_INFO);
+    return xml_child(fx_result("d1"), "query", NS_DISCO_INFO);
 }
 
 /* §7: a logging room advertises mam:2 and #extended, XEP-0431 its feature; a
@@ -436,7 +255,7 @@ static void test_disco_and_logging_off(void **state)
     assert_false(has_feature(q, NS_MAM));
     assert_false(has_feature(q, "urn:xmpp:mam:2#extended"));
     query(ALICE, "x1", "");
-    expect_error("x1", "service-unavailable");
+    fx_error("x1", "service-unavailable", NULL, NULL);
     configure_room(ROOM, FV("enablelogging", "1"));
     q = room_disco();
     assert_true(has_feature(q, NS_MAM));
@@ -450,7 +269,7 @@ static void test_result_stanza_shape(void **state)
 {
     std_room();
     fx.now = T0 + 1234;
-    in("<message type='groupchat' id='orig-1' from='" BOB "' to='" ROOM "'><body>Thrice the "
+    fx_in("<message type='groupchat' id='orig-1' from='" BOB "' to='" ROOM "'><body>Thrice the "
        "brinded cat hath mew'd.</body></message>");
     /* The stanza-id every occupant saw is the archive id. */
     const struct xml_node *bcast = NULL;
@@ -458,7 +277,7 @@ static void test_result_stanza_shape(void **state)
         if (str_eq(stanza_to(fx.out[i].st), ALICE))
             bcast = fx.out[i].st;
     assert_non_null(bcast);
-    const char *sid = keep(xstrdup(xml_attr(xml_child(bcast, "stanza-id", NS_SID), "id")));
+    const char *sid = fx_keep(xstrdup(xml_attr(xml_child(bcast, "stanza-id", NS_SID), "id")));
     struct page p;
     page_of(ALICE, "", &p);
     assert_int_equal(p.n, 1);
@@ -487,7 +306,7 @@ static void test_result_stanza_shape(void **state)
     /* A participant of a semi-anonymous room learns no real JID. */
     assert_null(xml_child(msg, "x", NS_MUC_USER));
     /* §4.3: the results came before the fin, which frames them. */
-    assert_true(fx.out[fx.n - 1].st == reply("pg"));
+    assert_true(fx.out[fx.n - 1].st == fx_find_reply("pg"));
     assert_true(p.complete);
     assert_string_equal(p.first, sid);
     assert_string_equal(p.last, sid);
@@ -620,9 +439,9 @@ static void test_count_and_index(void **state)
     assert_null(p.count);
     assert_null(p.first_index);
     query(ALICE, "bad", rsm("<index>x</index>"));
-    expect_error("bad", "bad-request");
+    fx_error("bad", "bad-request", NULL, NULL);
     query(ALICE, "both", rsm("<index>1</index><after>%s</after>", sid_of(1, ROOM)));
-    expect_error("both", "bad-request");
+    fx_error("both", "bad-request", NULL, NULL);
 }
 
 /* §4.3.1: the service maximum caps any page. */
@@ -641,7 +460,7 @@ static void test_page_capped_at_service_maximum(void **state)
     page_of(ALICE, rsm("<max>50</max><before/>"), &p);
     expect_bodies(&p, 16, 25);
     query(ALICE, "bad", rsm("<max>-1</max>"));
-    expect_error("bad", "bad-request");
+    fx_error("bad", "bad-request", NULL, NULL);
 }
 
 /* §4.3.1: an id not in this archive is item-not-found. */
@@ -650,19 +469,19 @@ static void test_unknown_id_item_not_found(void **state)
     std_room();
     say_n(3);
     query(ALICE, "a", rsm("<after>0123456789abcdef0123456789abcdef</after>"));
-    expect_error("a", "item-not-found");
+    fx_error("a", "item-not-found", NULL, NULL);
     query(ALICE, "b", rsm("<before>not-an-id</before>"));
-    expect_error("b", "item-not-found");
+    fx_error("b", "item-not-found", NULL, NULL);
     /* Another room's id does not decode here. */
     query(ALICE, "c", rsm("<after>%s</after>", sid_of(2, ROOM2)));
-    expect_error("c", "item-not-found");
+    fx_error("c", "item-not-found", NULL, NULL);
     /* A seq this room never assigned. */
     query(ALICE, "d", rsm("<after>%s</after>", sid_of(4, ROOM)));
-    expect_error("d", "item-not-found");
+    fx_error("d", "item-not-found", NULL, NULL);
     query(ALICE, "e", FORM(FIELD("after-id", "bogus")));
-    expect_error("e", "item-not-found");
+    fx_error("e", "item-not-found", NULL, NULL);
     query(ALICE, "f", FORM("<field var='ids'><value>bogus</value></field>"));
-    expect_error("f", "item-not-found");
+    fx_error("f", "item-not-found", NULL, NULL);
     struct page p;
     page_of(ALICE, rsm("<after>%s</after>", sid_of(3, ROOM)), &p);
     assert_int_equal(p.n, 0);
@@ -689,7 +508,7 @@ static void test_filter_start_end_inclusive(void **state)
                    "'><max>4</max></set>", &p);
     expect_bodies(&p, 5, 8);
     char *after = rsm("<max>4</max><after>%s</after>", p.last);
-    char *q = (char *)keep(xasprintf("%s%s", FORM(FIELD("start", "2023-11-14T22:13:25Z")), after));
+    char *q = (char *)fx_keep(xasprintf("%s%s", FORM(FIELD("start", "2023-11-14T22:13:25Z")), after));
     page_of(ALICE, q, &p);
     expect_bodies(&p, 9, 12);
     /* start after end: nothing, and that is complete. */
@@ -704,7 +523,7 @@ static void test_filter_start_end_inclusive(void **state)
     assert_int_equal(p.n, 0);
     assert_true(p.complete);
     query(ALICE, "bad", FORM(FIELD("start", "yesterday")));
-    expect_error("bad", "bad-request");
+    fx_error("bad", "bad-request", NULL, NULL);
 }
 
 static void say_both(void)
@@ -715,13 +534,13 @@ static void say_both(void)
         snprintf(body, sizeof body, "m%d", i);
         say(i % 2 ? ALICE : BOB, body);
     }
-    clear();
+    fx_clear();
 }
 
 static void expect_list(const struct page *p, const char *const *want, size_t n)
 {
     if (p->n != n)
-        dump();
+        fx_dump();
     assert_int_equal(p->n, n);
     for (size_t i = 0; i < n; i++)
         assert_string_equal(p->bodies[i], want[i]);
@@ -746,7 +565,7 @@ static void test_filter_with_occupant_jid(void **state)
     assert_int_equal(p.n, 0);
     assert_true(p.complete);
     query(ALICE, "bad", FORM(FIELD("with", "@@bad")));
-    expect_error("bad", "bad-request");
+    fx_error("bad", "bad-request", NULL, NULL);
 }
 
 /* §4.1.1: filtering by real JID only for those who may know it. */
@@ -758,7 +577,7 @@ static void test_filter_with_real_jid_follows_whois(void **state)
     struct page p;
     /* bob, a participant of a semi-anonymous room, may not. */
     query(BOB, "w1", FORM(FIELD("with", ALICE_BARE)));
-    expect_error("w1", "forbidden");
+    fx_error("w1", "forbidden", NULL, NULL);
     /* alice may ask for her own messages. */
     page_of(ALICE, FORM(FIELD("with", ALICE_BARE)), &p);
     expect_list(&p, alice, 3);
@@ -780,7 +599,7 @@ static void test_filter_fulltext(void **state)
     say(BOB, "a banana is yellow");
     say(ALICE, "Apple and banana");
     say(BOB, "pineapple juice");
-    clear();
+    fx_clear();
     struct page p;
     static const char *const apple[] = { "the apple is red", "Apple and banana" };
     page_of(ALICE, FORM(FIELD(FULLTEXT, "apple")), &p);
@@ -803,17 +622,17 @@ static void test_form_validation(void **state)
 {
     std_room();
     query(ALICE, "u", FORM(FIELD("include-groupchat", "true")));
-    expect_error("u", "feature-not-implemented");
+    fx_error("u", "feature-not-implemented", NULL, NULL);
     query(ALICE, "t", "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>"
                       "urn:xmpp:mam:1</value></field></x>");
-    expect_error("t", "bad-request");
+    fx_error("t", "bad-request", NULL, NULL);
     query(ALICE, "n", "<x xmlns='jabber:x:data' type='submit'/>");
-    expect_error("n", "bad-request");
-    in("<iq type='get' id='m1' from='" ALICE "' to='" ROOM "'><metadata xmlns='" NS_MAM
+    fx_error("n", "bad-request", NULL, NULL);
+    fx_in("<iq type='get' id='m1' from='" ALICE "' to='" ROOM "'><metadata xmlns='" NS_MAM
        "'/><foo/></iq>");
-    expect_error("m1", "bad-request");
-    in("<iq type='set' id='m2' from='" ALICE "' to='" ROOM "'><metadata xmlns='" NS_MAM "'/></iq>");
-    expect_error("m2", "bad-request");
+    fx_error("m1", "bad-request", NULL, NULL);
+    fx_in("<iq type='set' id='m2' from='" ALICE "' to='" ROOM "'><metadata xmlns='" NS_MAM "'/></iq>");
+    fx_error("m2", "bad-request", NULL, NULL);
 }
 
 /* ---- #extended: before-id/after-id, ids, flip-page, metadata ---- */
@@ -824,19 +643,19 @@ static void test_extended_id_range_and_ids(void **state)
     say_n(10);
     struct page p;
     /* after-id and before-id bound the query but page forwards. */
-    char *f = (char *)keep(xasprintf(FORM("<field var='after-id'><value>%s</value></field>"
+    char *f = (char *)fx_keep(xasprintf(FORM("<field var='after-id'><value>%s</value></field>"
                                           "<field var='before-id'><value>%s</value></field>"),
                                      sid_of(2, ROOM), sid_of(9, ROOM)));
-    char *q = (char *)keep(xasprintf("%s<set xmlns='" NS_RSM "'><max>4</max></set>", f));
+    char *q = (char *)fx_keep(xasprintf("%s<set xmlns='" NS_RSM "'><max>4</max></set>", f));
     page_of(ALICE, q, &p);
     expect_bodies(&p, 3, 6);
     assert_false(p.complete);
-    q = (char *)keep(xasprintf("%s%s", f, rsm("<max>4</max><after>%s</after>", p.last)));
+    q = (char *)fx_keep(xasprintf("%s%s", f, rsm("<max>4</max><after>%s</after>", p.last)));
     page_of(ALICE, q, &p);
     expect_bodies(&p, 7, 8);
     assert_true(p.complete);
     /* ids: exactly those messages, in archive order. */
-    q = (char *)keep(xasprintf(FORM("<field var='ids'><value>%s</value><value>%s</value>"
+    q = (char *)fx_keep(xasprintf(FORM("<field var='ids'><value>%s</value><value>%s</value>"
                                     "<value>%s</value></field>"),
                                sid_of(7, ROOM), sid_of(3, ROOM), sid_of(7, ROOM)));
     page_of(ALICE, q, &p);
@@ -852,7 +671,7 @@ static void test_extended_flip_page(void **state)
     std_room();
     say_n(10);
     struct page p;
-    page_of(ALICE, keep(xasprintf("%s<flip-page/>", rsm("<max>3</max><before/>"))), &p);
+    page_of(ALICE, fx_keep(xasprintf("%s<flip-page/>", rsm("<max>3</max><before/>"))), &p);
     static const char *const want[] = { "m10", "m9", "m8" };
     expect_list(&p, want, 3);
     /* First and last stay the chronological ends of the page. */
@@ -864,15 +683,15 @@ static void test_extended_flip_page(void **state)
 static void test_extended_metadata(void **state)
 {
     std_room();
-    in("<iq type='get' id='md0' from='" ALICE "' to='" ROOM "'><metadata xmlns='" NS_MAM
+    fx_in("<iq type='get' id='md0' from='" ALICE "' to='" ROOM "'><metadata xmlns='" NS_MAM
        "'/></iq>");
-    struct xml_node *md = xml_child(reply_ok("md0"), "metadata", NS_MAM);
+    struct xml_node *md = xml_child(fx_result("md0"), "metadata", NS_MAM);
     assert_non_null(md);
     assert_null(xml_first(md));   /* §6: empty archive, empty element */
     say_n(4);
-    in("<iq type='get' id='md1' from='" ALICE "' to='" ROOM "'><metadata xmlns='" NS_MAM
+    fx_in("<iq type='get' id='md1' from='" ALICE "' to='" ROOM "'><metadata xmlns='" NS_MAM
        "'/></iq>");
-    md = xml_child(reply_ok("md1"), "metadata", NS_MAM);
+    md = xml_child(fx_result("md1"), "metadata", NS_MAM);
     struct xml_node *start = xml_child(md, "start", NS_MAM), *end = xml_child(md, "end", NS_MAM);
     assert_non_null(start);
     assert_non_null(end);
@@ -881,8 +700,8 @@ static void test_extended_metadata(void **state)
     assert_string_equal(xml_attr(end, "id"), sid_of(4, ROOM));
     assert_string_equal(xml_attr(end, "timestamp"), "2023-11-14T22:13:24Z");
     /* Whoever may enter an open room may read its archive (§7.1.2). */
-    in("<iq type='get' id='md2' from='" EVE "' to='" ROOM "'><metadata xmlns='" NS_MAM "'/></iq>");
-    assert_non_null(xml_child(reply_ok("md2"), "metadata", NS_MAM));
+    fx_in("<iq type='get' id='md2' from='" EVE "' to='" ROOM "'><metadata xmlns='" NS_MAM "'/></iq>");
+    assert_non_null(xml_child(fx_result("md2"), "metadata", NS_MAM));
 }
 
 /* ---- §7.1.2: access ---- */
@@ -915,16 +734,16 @@ static void test_access_whoever_may_enter(void **state)
     page_of(ALICE_BARE "/phone", "", &p);
     expect_bodies(&p, 1, 2);
     /* An outcast never. */
-    clear();
-    in("<iq type='set' id='aff' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
+    fx_clear();
+    fx_in("<iq type='set' id='aff' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
        "'><item affiliation='outcast' jid='" EVE_BARE "'/></query></iq>");
-    reply_ok("aff");
+    fx_result("aff");
     query(EVE, "e", "");
-    expect_error("e", "forbidden");
+    fx_error("e", "forbidden", NULL, NULL);
     /* A password room: only occupants and members (a query has no password). */
     configure_room(ROOM, FV("passwordprotectedroom", "1") FV("roomsecret", "pw"));
     query(ALICE_BARE "/phone", "r", "");
-    expect_error("r", "forbidden");
+    fx_error("r", "forbidden", NULL, NULL);
     page_of(ALICE, "", &p);
     expect_bodies(&p, 1, 2);
 }
@@ -948,9 +767,9 @@ static void test_not_historic_not_archived(void **state)
 {
     std_room();
     say(ALICE, "m1");
-    in("<message type='groupchat' id='cs' from='" ALICE "' to='" ROOM "'><composing xmlns="
+    fx_in("<message type='groupchat' id='cs' from='" ALICE "' to='" ROOM "'><composing xmlns="
        "'http://jabber.org/protocol/chatstates'/></message>");
-    in("<message type='groupchat' id='ns' from='" ALICE "' to='" ROOM "'><body>secret</body>"
+    fx_in("<message type='groupchat' id='ns' from='" ALICE "' to='" ROOM "'><body>secret</body>"
        "<no-store xmlns='urn:xmpp:hints'/></message>");
     say(ALICE, "m2");
     struct page p;
@@ -963,28 +782,28 @@ static void test_not_historic_not_archived(void **state)
 static void test_access_members_only_and_outcasts(void **state)
 {
     room_with(LOGGING FV("membersonly", "1"));
-    clear();
-    in("<iq type='set' id='aff' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
+    fx_clear();
+    fx_in("<iq type='set' id='aff' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
        "'><item affiliation='member' jid='" ALICE_BARE "'/>"
        "<item affiliation='outcast' jid='" EVE_BARE "'/></query></iq>");
-    reply_ok("aff");
+    fx_result("aff");
     join(ROOM, ALICE, A_NICK);
     say(ALICE, "m1");
-    in("<presence type='unavailable' from='" ALICE "' to='" OCC(A_NICK) "'/>");
+    fx_in("<presence type='unavailable' from='" ALICE "' to='" OCC(A_NICK) "'/>");
     /* A member reads the archive of a members-only room while absent. */
     struct page p;
     page_of(ALICE_BARE "/other", "", &p);
     expect_bodies(&p, 1, 1);
     /* ...as a participant: no real JIDs in a semi-anonymous room. */
     query(ALICE, "w", FORM(FIELD("with", OWNER_BARE)));
-    expect_error("w", "forbidden");
+    fx_error("w", "forbidden", NULL, NULL);
     query(BOB, "b", "");
-    expect_error("b", "forbidden");
+    fx_error("b", "forbidden", NULL, NULL);
     query(EVE, "e", "");
-    expect_error("e", "forbidden");
-    in("<iq type='get' id='md' from='" ALICE "' to='" ROOM "'><metadata xmlns='" NS_MAM
+    fx_error("e", "forbidden", NULL, NULL);
+    fx_in("<iq type='get' id='md' from='" ALICE "' to='" ROOM "'><metadata xmlns='" NS_MAM
        "'/></iq>");
-    reply_ok("md");
+    fx_result("md");
 }
 
 /* ---- against a store: what the engine asks, how it shows the answer ---- */
@@ -1121,7 +940,7 @@ static void test_store_query_translation(void **state)
     assert_int_equal(fs.q.end_ms, -1);
     assert_null(fs.q.with);
     assert_false(fs.q.want_count);
-    char *q = (char *)keep(xasprintf(
+    char *q = (char *)fx_keep(xasprintf(
         "%s%s",
         FORM(FIELD("start", "2023-11-14T22:13:21Z") FIELD("end", "2023-11-14T22:13:22.5Z")
                  FIELD("with", OCC(B_NICK)) FIELD(FULLTEXT, "cat dog")),
@@ -1179,8 +998,8 @@ static void test_store_admin_result_after_commit(void **state)
 {
     store_room(LOGGING);
     fs.hold = true;
-    clear();
-    in("<iq type='set' id='kick' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
+    fx_clear();
+    fx_in("<iq type='set' id='kick' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
        "'><item nick='" B_NICK "' role='none'/></query></iq>");
     assert_int_equal(fs.nheld, 1);
     assert_int_equal(fx.n, 0);
@@ -1189,15 +1008,15 @@ static void test_store_admin_result_after_commit(void **state)
     int result = out_idx("iq", "result", OWNER);
     int room = out_idx("presence", "unavailable", ALICE);
     if (kicked < 0 || result < 0 || room < 0 || !(kicked < result && result < room))
-        dump();
+        fx_dump();
     assert_true(kicked >= 0 && kicked < result && result < room);
     /* A ban the store fails to keep is refused, not acknowledged. */
-    clear();
-    in("<iq type='set' id='ban' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
+    fx_clear();
+    fx_in("<iq type='set' id='ban' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
        "'><item jid='" ALICE_BARE "' affiliation='outcast'/></query></iq>");
     assert_int_equal(fx.n, 0);
     release_barriers(-EIO);
-    expect_error("ban", "resource-constraint");
+    fx_error("ban", "resource-constraint", NULL, NULL);
     assert_int_equal(out_idx("iq", "result", OWNER), -1);
 }
 
@@ -1233,21 +1052,21 @@ static void test_store_errors(void **state)
     store_room(LOGGING);
     fs.down = true;
     query(ALICE, "d", "");
-    expect_error("d", "resource-constraint");
+    fx_error("d", "resource-constraint", NULL, NULL);
     assert_int_equal(fs.calls, 0);
     fs.down = false;
     fs.err = -ECONNRESET;
     query(ALICE, "c", "");
-    expect_error("c", "resource-constraint");
+    fx_error("c", "resource-constraint", NULL, NULL);
     fs.err = -EIO;
     query(ALICE, "i", "");
-    expect_error("i", "internal-server-error");
+    fx_error("i", "internal-server-error", NULL, NULL);
     fs.err = -ENOSYS;
     query(ALICE, "n", "");
-    expect_error("n", "feature-not-implemented");
+    fx_error("n", "feature-not-implemented", NULL, NULL);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) FX_TEST(f, &opts)
 
 int main(void)
 {
