@@ -181,6 +181,100 @@ struct xml_node *fx_at(int i)
     return fx.out[i].st;
 }
 
+bool fx_matches(const struct xml_node *st, const char *name, const char *type, const char *to,
+                    const char *from)
+{
+    if (name && strcmp(st->name, name) != 0)
+        return false;
+    if (type) {
+        const char *t = xml_attr(st, "type");
+        if (*type ? !str_eq(t, type) : t != NULL)
+            return false;
+    }
+    if (to && !str_eq(stanza_to(st), to))
+        return false;
+    if (from && !str_eq(stanza_from(st), from))
+        return false;
+    return true;
+}
+
+int fx_find_from(int start, const char *name, const char *type, const char *to, const char *from)
+{
+    for (size_t i = (size_t)start; i < fx.n; i++)
+        if (fx_matches(fx.out[i].st, name, type, to, from))
+            return (int)i;
+    return -1;
+}
+
+int fx_find(const char *name, const char *type, const char *to, const char *from)
+{
+    return fx_find_from(0, name, type, to, from);
+}
+
+int fx_count(const char *name, const char *type, const char *to, const char *from)
+{
+    int n = 0;
+    for (size_t i = 0; i < fx.n; i++)
+        if (fx_matches(fx.out[i].st, name, type, to, from))
+            n++;
+    return n;
+}
+
+void fx_expect_count(int want, const char *name, const char *type, const char *to,
+                     const char *from)
+{
+    int got = fx_count(name, type, to, from);
+    if (got != want) {
+        fprintf(stderr, "expected %d <%s type=%s to=%s from=%s>, got %d; output:\n", want,
+                name ? name : "*", type ? (*type ? type : "(none)") : "*", to ? to : "*",
+                from ? from : "*", got);
+        fx_dump();
+    }
+    assert_int_equal(got, want);
+}
+
+void fx_expect_total(size_t want)
+{
+    if (fx.n != want) {
+        fprintf(stderr, "expected %zu stanzas, got %zu:\n", want, fx.n);
+        fx_dump();
+    }
+    assert_int_equal(fx.n, want);
+}
+
+int fx_one_idx(const char *name, const char *type, const char *to, const char *from)
+{
+    fx_expect_count(1, name, type, to, from);
+    return fx_find(name, type, to, from);
+}
+
+struct xml_node *fx_one(const char *name, const char *type, const char *to, const char *from)
+{
+    return fx_at(fx_one_idx(name, type, to, from));
+}
+
+void fx_assert_stanza_error(const struct xml_node *st, const char *cond, const char *etype)
+{
+    assert_string_equal(xml_attr(st, "type"), "error");
+    struct xml_node *e = stanza_child(st, "error");
+    assert_non_null(e);
+    const char *c = stanza_error_condition(e, NS_STANZAS);
+    assert_non_null(c);
+    assert_string_equal(c, cond);
+    if (etype)
+        assert_string_equal(xml_attr(e, "type"), etype);
+}
+
+struct xml_node *fx_expect_error(const char *name, const char *to, const char *from,
+                                 const char *cond, const char *etype)
+{
+    struct xml_node *st = fx_one(name, "error", to, NULL);
+    if (from)
+        assert_string_equal(stanza_from(st), from);
+    fx_assert_stanza_error(st, cond, etype);
+    return st;
+}
+
 struct xml_node *fx_find_reply(const char *id)
 {
     for (size_t i = 0; i < fx.n; i++)

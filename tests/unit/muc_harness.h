@@ -15,6 +15,8 @@
 #define ALICE "wicca@shakespeare.example/laptop"
 #define T0 INT64_C(1700000000000) /* 2023-11-14T22:13:20Z */
 
+#define AVAIL "" /* as a type to match: stanzas without a type attribute */
+
 /* One stanza the engine sent; raw: it came through send_raw (history replay). */
 struct fx_rec {
     struct xml_node *st;
@@ -66,6 +68,26 @@ struct xml_node *fx_parse_event(const char *xml, size_t len);
 void fx_in(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 struct xml_node *fx_at(int i);
+
+/* Looking through the output: name, to, from NULL for any; type NULL any,
+ * AVAIL none, else that value. */
+bool fx_matches(const struct xml_node *st, const char *name, const char *type, const char *to,
+                const char *from);
+/* Index of the first match at or after start, or -1. */
+int fx_find_from(int start, const char *name, const char *type, const char *to, const char *from);
+int fx_find(const char *name, const char *type, const char *to, const char *from);
+int fx_count(const char *name, const char *type, const char *to, const char *from);
+void fx_expect_count(int want, const char *name, const char *type, const char *to,
+                     const char *from);
+void fx_expect_total(size_t want);
+/* The only stanza that matches; its index. */
+int fx_one_idx(const char *name, const char *type, const char *to, const char *from);
+struct xml_node *fx_one(const char *name, const char *type, const char *to, const char *from);
+/* st is an error of condition cond (and of etype when not NULL). */
+void fx_assert_stanza_error(const struct xml_node *st, const char *cond, const char *etype);
+/* Exactly one error of element `name` to `to` (from `from` if given). */
+struct xml_node *fx_expect_error(const char *name, const char *to, const char *from,
+                                 const char *cond, const char *etype);
 /* The answer to IQ id: the first one or NULL / exactly one / exactly one result. */
 struct xml_node *fx_find_reply(const char *id);
 struct xml_node *fx_reply(const char *id);
