@@ -39,6 +39,7 @@
 
 local st = require "util.stanza";
 local filters = require "util.filters";
+local jid_bare = require "util.jid".bare;
 local new_uuid = require "util.uuid".generate;
 local time_now = require "util.time".now;
 
@@ -139,8 +140,19 @@ local function filter_in(stanza, session)
 	return stanza;
 end
 
+-- What the server says to a user on its own behalf: no 'from', or the user's
+-- own bare JID (MAM results, carbon copies, PEP notifications). Their content
+-- was copied when it passed as a message between users; copying it again
+-- duplicates it (carbons) or makes sender-less events the archiver refuses
+-- (MAM). A client cannot forge this: the server stamps 'from' on what users
+-- send, so user-to-user traffic is never skipped.
+local function from_own_server(stanza, session)
+	local from = stanza.attr.from;
+	return not from or jid_bare(from) == jid_bare(session.full_jid);
+end
+
 local function filter_out(stanza, session)
-	if tap_outbound and ours(session) and wanted(stanza) then
+	if tap_outbound and ours(session) and wanted(stanza) and not from_own_server(stanza, session) then
 		copy(session, stanza, "out");
 	end
 	return stanza;

@@ -191,7 +191,7 @@ class Env:
         self.passwords = {u: f"{u}-pw-{secrets.token_hex(4)}" for u in ("alice", "bob")}
         self.pg = ct.Postgres(databases=(DB,))
         self.router = ct.ProsodyRouter(
-            self.secrets, modules=("confab_tap",), plugin_paths=(str(TAP_DIR),),
+            self.secrets, modules=("confab_tap", "carbons"), plugin_paths=(str(TAP_DIR),),
             host_config=f'confab_tap_archiver = "{ARCHIVE_DOMAIN}"\nconfab_tap_retry = 1\n'
                         f'confab_tap_timeout = 5')
         self.archiver = None
@@ -564,6 +564,32 @@ def test_tap_copies_chat_in_and_out(stack):
                     "WHERE body_string = %s ORDER BY direction", body)
     assert jm == [(alice.jid, f"bob@{DOMAIN}", "I", "c", "N"),
                   (alice.jid, bob.jid, "O", "c", "N")]
+
+
+def test_tap_skips_what_the_server_says_on_its_own_behalf(stack):
+    """Carbon copies (from the user's own bare JID) repeat a message the tap already
+    copied: each message is recorded once in and once out, not again per carbon."""
+    alice, alice2, bob = stack.client("alice"), stack.client("alice"), stack.client("bob")
+    for c in (alice2, bob):
+        c.send_raw("<presence/>")
+    # (its result is not awaited: the carbon below proves carbons are on)
+    alice2.send_raw("<iq type='set' id='cb1'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
+    alice2.pump(0.5)
+    body = f"carbon check {secrets.token_hex(4)}"
+    alice.send_raw(f"<message to='bob@{DOMAIN}' type='chat' id='c1'><body>{body}</body>"
+                   "</message>")
+    bob.wait_message(lambda m: m.findtext("{jabber:client}body") == body)
+    alice2.wait_message(lambda m: m.find("{urn:xmpp:carbons:2}sent") is not None)
+    rows = stack.wait_rows("SELECT direction, target_jid FROM events WHERE type = 'chat' "
+                           "AND body = %s ORDER BY direction", body, count=2)
+    time.sleep(1)  # a copy of the carbon would come a moment after
+    rows = stack.rows("SELECT direction, target_jid FROM events WHERE type = 'chat' "
+                      "AND body = %s ORDER BY direction", body)
+    assert rows == [("in", f"bob@{DOMAIN}"), ("out", bob.jid)], rows
+    # The carbon itself (its body is inside <sent/>) is not recorded for alice2.
+    carbons = stack.rows("SELECT direction, actor_jid FROM events WHERE target_jid = %s",
+                         alice2.jid)
+    assert carbons == [], carbons
 
 
 def test_tap_retries_while_the_archiver_is_away(stack):
