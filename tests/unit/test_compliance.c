@@ -55,7 +55,7 @@ static void open_room(void)
 {
     fx_in("<presence from='" OWNER "' to='" ROOM "/crone'><x xmlns='" NS_MUC "'/></presence>");
     fx_in("<iq type='set' id='c1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
-       "'><x xmlns='jabber:x:data' type='submit'/></query></iq>");
+          "'><x xmlns='jabber:x:data' type='submit'/></query></iq>");
     fx_in("<presence from='" ALICE "' to='" ROOM "/alice'><x xmlns='" NS_MUC "'/></presence>");
 }
 
@@ -89,7 +89,7 @@ static void test_forward_in_client_namespace(void **state)
     (void)state;
     struct xml_node *ev = compliance_event(fx.m, "private", NULL, T0);
     struct xml_node *msg = unit_parse("<message from='a@b/c' type='chat' id='m1'><body>hi &amp; "
-                                 "bye</body><x xmlns='urn:other'/></message>");
+                                      "bye</body><x xmlns='urn:other'/></message>");
     compliance_party(ev, "actor", "a@b/c", "nick", "participant", "member");
     compliance_reason(ev, "because");
     compliance_reason(ev, "");
@@ -180,7 +180,7 @@ static void test_groupchat_private_and_history(void **state)
     fx_clear();
     fx_clear_events();
     fx_in("<message type='groupchat' id='g1' from='" OWNER "' to='" ROOM "'><body>hello</body>"
-       "</message>");
+          "</message>");
     struct fx_event *g = fx_event("groupchat");
     assert_string_equal(party(g, "actor", "jid"), OWNER);
     assert_string_equal(party(g, "actor", "nick"), "crone");
@@ -192,7 +192,7 @@ static void test_groupchat_private_and_history(void **state)
     assert_non_null(xml_child(st, "stanza-id", "urn:xmpp:sid:0"));
 
     fx_in("<message type='chat' id='p1' from='" ALICE "' to='" ROOM "/crone'><body>psst</body>"
-       "</message>");
+          "</message>");
     struct fx_event *p = fx_event("private");
     assert_string_equal(party(p, "actor", "jid"), ALICE);
     assert_string_equal(party(p, "target", "jid"), OWNER);
@@ -223,7 +223,7 @@ static void test_subject_kick_ban_invite_nick_leave(void **state)
     fx_clear();
     fx_clear_events();
     fx_in("<message type='groupchat' id='s1' from='" OWNER "' to='" ROOM "'><subject>plans"
-       "</subject></message>");
+          "</subject></message>");
     struct fx_event *s = fx_event("subject");
     assert_string_equal(party(s, "actor", "jid"), OWNER);
     assert_non_null(xml_child(forwarded_stanza(s), "subject", NS_CLIENT));
@@ -234,13 +234,13 @@ static void test_subject_kick_ban_invite_nick_leave(void **state)
     assert_string_equal(party(n, "target", "nick"), "alicia");
 
     fx_in("<message id='i1' from='" OWNER "' to='" ROOM "'><x xmlns='" NS_MUC_USER "'><invite to='"
-       "hecate@shakespeare.example'><reason>join us</reason></invite></x></message>");
+          "hecate@shakespeare.example'><reason>join us</reason></invite></x></message>");
     struct fx_event *i = fx_event("invite");
     assert_string_equal(party(i, "target", "jid"), "hecate@shakespeare.example");
     assert_string_equal(party(i, "actor", "jid"), OWNER);
 
     fx_in("<iq type='set' id='k1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
-       "'><item nick='alicia' role='none'><reason>rude</reason></item></query></iq>");
+          "'><item nick='alicia' role='none'><reason>rude</reason></item></query></iq>");
     struct fx_event *k = fx_event("kick");
     assert_string_equal(party(k, "actor", "jid"), OWNER);
     assert_string_equal(party(k, "target", "jid"), ALICE);
@@ -250,13 +250,13 @@ static void test_subject_kick_ban_invite_nick_leave(void **state)
     free(why);
 
     fx_in("<iq type='set' id='b1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
-       "'><item jid='hag@shakespeare.example' affiliation='outcast'/></query></iq>");
+          "'><item jid='hag@shakespeare.example' affiliation='outcast'/></query></iq>");
     struct fx_event *b = fx_event("ban");
     assert_string_equal(party(b, "target", "jid"), "hag@shakespeare.example");
     assert_string_equal(party(b, "target", "affiliation"), "outcast");
 
     fx_in("<iq type='set' id='a1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
-       "'><item jid='wicca@shakespeare.example' affiliation='member'/></query></iq>");
+          "'><item jid='wicca@shakespeare.example' affiliation='member'/></query></iq>");
     struct fx_event *a = fx_event("affiliation");
     assert_string_equal(party(a, "target", "affiliation"), "member");
 
@@ -276,8 +276,8 @@ static void test_affiliation_from_config_form(void **state)
     fx_clear();
     fx_clear_events();
     fx_in("<iq type='set' id='c2' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
-       "'><x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_roomadmins'>"
-       "<value>hag@shakespeare.example</value></field></x></query></iq>");
+          "'><x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_roomadmins'>"
+          "<value>hag@shakespeare.example</value></field></x></query></iq>");
     struct fx_event *a = fx_event("affiliation");
     assert_string_equal(party(a, "actor", "jid"), OWNER);
     assert_string_equal(party(a, "target", "jid"), "hag@shakespeare.example");
@@ -299,7 +299,7 @@ static void test_off_records_nothing(void **state)
     fx.m->compliance_on = false;
     open_room();
     fx_in("<message type='groupchat' id='g1' from='" OWNER "' to='" ROOM "'><body>x</body>"
-       "</message>");
+          "</message>");
     assert_int_equal(fx.nev, 0);
 }
 
@@ -320,11 +320,11 @@ static void test_strict_refuses_messages(void **state)
     fx_clear();
     fx_clear_events();
     fx_in("<message type='groupchat' id='g1' from='" OWNER "' to='" ROOM "'><body>x</body>"
-       "</message>");
+          "</message>");
     fx_in("<message type='chat' id='p1' from='" ALICE "' to='" ROOM "/crone'><body>y</body>"
-       "</message>");
+          "</message>");
     fx_in("<message type='groupchat' id='s1' from='" OWNER "' to='" ROOM "'><subject>z</subject>"
-       "</message>");
+          "</message>");
     assert_int_equal(fx.n, 3);
     for (size_t i = 0; i < fx.n; i++)
         assert_true(error_wait_rc(fx.out[i].st));
@@ -336,7 +336,7 @@ static void test_strict_refuses_messages(void **state)
     fx_clear();
     fx_clear_events();
     fx_in("<message type='groupchat' id='g2' from='" OWNER "' to='" ROOM "'><body>x</body>"
-       "</message>");
+          "</message>");
     fx_event("groupchat");
 }
 
@@ -523,7 +523,7 @@ static void test_outbox_parks_malformed_and_ignores_foreign(void **state)
     assert_int_equal(ob.nsent, 0);        /* parked: not sent again */
     /* not from the archiver, or not to our domain: for the engine */
     struct xml_node *st = unit_parse("<iq type='result' from='evil.example' to='" DOMAIN "' "
-                                "id='00000000-0000-4000-8000-000000000001.1'/>");
+                                     "id='00000000-0000-4000-8000-000000000001.1'/>");
     assert_false(outbox_answer(ob.o, st));
     xml_unref(st);
     st = unit_parse("<iq type='result' from='archive.example' to='" DOMAIN "' id='q1'/>");

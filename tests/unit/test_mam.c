@@ -95,9 +95,9 @@ static void configure_room(const char *room, const char *fields)
 {
     fx_clear();
     fx_in("<iq type='set' id='cfg' from='" OWNER "' to='%s'><query xmlns='" NS_MUC_OWNER "'>"
-       "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" NS_MUC_ROOMCONFIG
-       "</value></field>%s</x></query></iq>",
-       room, fields);
+          "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" NS_MUC_ROOMCONFIG
+          "</value></field>%s</x></query></iq>",
+          room, fields);
     fx_result("cfg");
     fx_clear();
 }
@@ -119,8 +119,8 @@ static void std_room(void)
 
 static void say(const char *from, const char *body)
 {
-    fx_in("<message type='groupchat' id='m' from='%s' to='" ROOM "'><body>%s</body></message>", from,
-       body);
+    fx_in("<message type='groupchat' id='m' from='%s' to='" ROOM "'><body>%s</body></message>",
+          from, body);
 }
 
 /* n messages from alice, "m1".."mn", one second apart, starting at T0 + 1 s. */
@@ -140,8 +140,8 @@ static void query(const char *from, const char *id, const char *inner)
 {
     fx_clear();
     fx_in("<iq type='set' id='%s' from='%s' to='" ROOM "'><query xmlns='" NS_MAM "' queryid='q-%s'>"
-       "%s</query></iq>",
-       id, from, id, inner);
+          "%s</query></iq>",
+          id, from, id, inner);
 }
 
 static void page_of(const char *from, const char *inner, struct page *p)
@@ -241,7 +241,7 @@ static struct xml_node *room_disco(void)
 {
     fx_clear();
     fx_in("<iq type='get' id='d1' from='" EVE "' to='" ROOM "'><query xmlns='" NS_DISCO_INFO
-       "'/></iq>");
+          "'/></iq>");
     return xml_child(fx_result("d1"), "query", NS_DISCO_INFO);
 }
 
@@ -270,7 +270,7 @@ static void test_result_stanza_shape(void **state)
     std_room();
     fx.now = T0 + 1234;
     fx_in("<message type='groupchat' id='orig-1' from='" BOB "' to='" ROOM "'><body>Thrice the "
-       "brinded cat hath mew'd.</body></message>");
+          "brinded cat hath mew'd.</body></message>");
     /* The stanza-id every occupant saw is the archive id. */
     const struct xml_node *bcast = NULL;
     for (size_t i = 0; i < fx.n; i++)
@@ -508,7 +508,8 @@ static void test_filter_start_end_inclusive(void **state)
                    "'><max>4</max></set>", &p);
     expect_bodies(&p, 5, 8);
     char *after = rsm("<max>4</max><after>%s</after>", p.last);
-    char *q = (char *)fx_keep(xasprintf("%s%s", FORM(FIELD("start", "2023-11-14T22:13:25Z")), after));
+    char *q =
+        (char *)fx_keep(xasprintf("%s%s", FORM(FIELD("start", "2023-11-14T22:13:25Z")), after));
     page_of(ALICE, q, &p);
     expect_bodies(&p, 9, 12);
     /* start after end: nothing, and that is complete. */
@@ -629,9 +630,10 @@ static void test_form_validation(void **state)
     query(ALICE, "n", "<x xmlns='jabber:x:data' type='submit'/>");
     fx_error("n", "bad-request", NULL, NULL);
     fx_in("<iq type='get' id='m1' from='" ALICE "' to='" ROOM "'><metadata xmlns='" NS_MAM
-       "'/><foo/></iq>");
+          "'/><foo/></iq>");
     fx_error("m1", "bad-request", NULL, NULL);
-    fx_in("<iq type='set' id='m2' from='" ALICE "' to='" ROOM "'><metadata xmlns='" NS_MAM "'/></iq>");
+    fx_in("<iq type='set' id='m2' from='" ALICE "' to='" ROOM "'><metadata xmlns='" NS_MAM
+          "'/></iq>");
     fx_error("m2", "bad-request", NULL, NULL);
 }
 
@@ -684,13 +686,13 @@ static void test_extended_metadata(void **state)
 {
     std_room();
     fx_in("<iq type='get' id='md0' from='" ALICE "' to='" ROOM "'><metadata xmlns='" NS_MAM
-       "'/></iq>");
+          "'/></iq>");
     struct xml_node *md = xml_child(fx_result("md0"), "metadata", NS_MAM);
     assert_non_null(md);
     assert_null(xml_first(md));   /* §6: empty archive, empty element */
     say_n(4);
     fx_in("<iq type='get' id='md1' from='" ALICE "' to='" ROOM "'><metadata xmlns='" NS_MAM
-       "'/></iq>");
+          "'/></iq>");
     md = xml_child(fx_result("md1"), "metadata", NS_MAM);
     struct xml_node *start = xml_child(md, "start", NS_MAM), *end = xml_child(md, "end", NS_MAM);
     assert_non_null(start);
@@ -700,7 +702,8 @@ static void test_extended_metadata(void **state)
     assert_string_equal(xml_attr(end, "id"), sid_of(4, ROOM));
     assert_string_equal(xml_attr(end, "timestamp"), "2023-11-14T22:13:24Z");
     /* Whoever may enter an open room may read its archive (§7.1.2). */
-    fx_in("<iq type='get' id='md2' from='" EVE "' to='" ROOM "'><metadata xmlns='" NS_MAM "'/></iq>");
+    fx_in("<iq type='get' id='md2' from='" EVE "' to='" ROOM "'><metadata xmlns='" NS_MAM
+          "'/></iq>");
     assert_non_null(xml_child(fx_result("md2"), "metadata", NS_MAM));
 }
 
@@ -736,7 +739,7 @@ static void test_access_whoever_may_enter(void **state)
     /* An outcast never. */
     fx_clear();
     fx_in("<iq type='set' id='aff' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
-       "'><item affiliation='outcast' jid='" EVE_BARE "'/></query></iq>");
+          "'><item affiliation='outcast' jid='" EVE_BARE "'/></query></iq>");
     fx_result("aff");
     query(EVE, "e", "");
     fx_error("e", "forbidden", NULL, NULL);
@@ -768,9 +771,9 @@ static void test_not_historic_not_archived(void **state)
     std_room();
     say(ALICE, "m1");
     fx_in("<message type='groupchat' id='cs' from='" ALICE "' to='" ROOM "'><composing xmlns="
-       "'http://jabber.org/protocol/chatstates'/></message>");
+          "'http://jabber.org/protocol/chatstates'/></message>");
     fx_in("<message type='groupchat' id='ns' from='" ALICE "' to='" ROOM "'><body>secret</body>"
-       "<no-store xmlns='urn:xmpp:hints'/></message>");
+          "<no-store xmlns='urn:xmpp:hints'/></message>");
     say(ALICE, "m2");
     struct page p;
     page_of(ALICE, "", &p);
@@ -784,8 +787,8 @@ static void test_access_members_only_and_outcasts(void **state)
     room_with(LOGGING FV("membersonly", "1"));
     fx_clear();
     fx_in("<iq type='set' id='aff' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
-       "'><item affiliation='member' jid='" ALICE_BARE "'/>"
-       "<item affiliation='outcast' jid='" EVE_BARE "'/></query></iq>");
+          "'><item affiliation='member' jid='" ALICE_BARE "'/>"
+          "<item affiliation='outcast' jid='" EVE_BARE "'/></query></iq>");
     fx_result("aff");
     join(ROOM, ALICE, A_NICK);
     say(ALICE, "m1");
@@ -802,7 +805,7 @@ static void test_access_members_only_and_outcasts(void **state)
     query(EVE, "e", "");
     fx_error("e", "forbidden", NULL, NULL);
     fx_in("<iq type='get' id='md' from='" ALICE "' to='" ROOM "'><metadata xmlns='" NS_MAM
-       "'/></iq>");
+          "'/></iq>");
     fx_result("md");
 }
 
@@ -1000,7 +1003,7 @@ static void test_store_admin_result_after_commit(void **state)
     fs.hold = true;
     fx_clear();
     fx_in("<iq type='set' id='kick' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
-       "'><item nick='" B_NICK "' role='none'/></query></iq>");
+          "'><item nick='" B_NICK "' role='none'/></query></iq>");
     assert_int_equal(fs.nheld, 1);
     assert_int_equal(fx.n, 0);
     release_barriers(0);
@@ -1013,7 +1016,7 @@ static void test_store_admin_result_after_commit(void **state)
     /* A ban the store fails to keep is refused, not acknowledged. */
     fx_clear();
     fx_in("<iq type='set' id='ban' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
-       "'><item jid='" ALICE_BARE "' affiliation='outcast'/></query></iq>");
+          "'><item jid='" ALICE_BARE "' affiliation='outcast'/></query></iq>");
     assert_int_equal(fx.n, 0);
     release_barriers(-EIO);
     fx_error("ban", "resource-constraint", NULL, NULL);

@@ -94,8 +94,8 @@ static bool serialised_contains(const struct xml_node *st, const char *needle)
 
 static void send_join(const char *room, const char *full, const char *nick, const char *xbody)
 {
-    fx_in("<presence from='%s' to='%s/%s'><x xmlns='" NS_MUC "'>%s</x></presence>", full, room, nick,
-       xbody ? xbody : "");
+    fx_in("<presence from='%s' to='%s/%s'><x xmlns='" NS_MUC "'>%s</x></presence>", full, room,
+          nick, xbody ? xbody : "");
 }
 
 /* Index of the self-presence (110) to `to` from `occjid`, or -1. */
@@ -159,8 +159,8 @@ static void instant(const char *room, const char *owner)
 {
     fx_clear();
     fx_in("<iq type='set' id='create1' from='%s' to='%s'><query xmlns='" NS_MUC_OWNER "'>"
-       "<x xmlns='jabber:x:data' type='submit'/></query></iq>",
-       owner, room);
+          "<x xmlns='jabber:x:data' type='submit'/></query></iq>",
+          owner, room);
     iq_ok(owner, "create1");
     fx_clear();
 }
@@ -176,9 +176,9 @@ static void configure_room(const char *room, const char *owner, const char *fiel
 {
     fx_clear();
     fx_in("<iq type='set' id='cfg' from='%s' to='%s'><query xmlns='" NS_MUC_OWNER "'>"
-       "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>"
-       NS_MUC_ROOMCONFIG "</value></field>%s</x></query></iq>",
-       owner, room, fields);
+          "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>"
+          NS_MUC_ROOMCONFIG "</value></field>%s</x></query></iq>",
+          owner, room, fields);
     iq_ok(owner, "cfg");
 }
 
@@ -190,15 +190,15 @@ static void configure(const char *fields)
 static void admin_set(const char *from, const char *id, const char *items)
 {
     fx_in("<iq type='set' id='%s' from='%s' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN "'>%s"
-       "</query></iq>",
-       id, from, items);
+          "</query></iq>",
+          id, from, items);
 }
 
 static void admin_get(const char *from, const char *id, const char *item)
 {
     fx_in("<iq type='get' id='%s' from='%s' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN "'>%s"
-       "</query></iq>",
-       id, from, item);
+          "</query></iq>",
+          id, from, item);
 }
 
 /* Set an affiliation as the owner and check the result. */
@@ -206,8 +206,8 @@ static void affiliate(const char *bare, const char *affil)
 {
     fx_clear();
     fx_in("<iq type='set' id='aff' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
-       "'><item affiliation='%s' jid='%s'/></query></iq>",
-       affil, bare);
+          "'><item affiliation='%s' jid='%s'/></query></iq>",
+          affil, bare);
     iq_ok(OWNER, "aff");
     fx_clear();
 }
@@ -215,7 +215,7 @@ static void affiliate(const char *bare, const char *affil)
 static void groupchat(const char *from, const char *id, const char *body)
 {
     fx_in("<message type='groupchat' id='%s' from='%s' to='" ROOM "'><body>%s</body></message>", id,
-       from, body);
+          from, body);
 }
 
 /* Owner creates the room; alice and bob join; all unaffiliated but the owner. */
@@ -230,10 +230,10 @@ static void std_room(void)
 static void register_nick(const char *from, const char *id, const char *nick)
 {
     fx_in("<iq type='set' id='%s' from='%s' to='" ROOM "'><query xmlns='" NS_REGISTER "'>"
-       "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" NS_MUC_REGISTER
-       "</value></field><field var='muc#register_roomnick'><value>%s</value></field></x>"
-       "</query></iq>",
-       id, from, nick);
+          "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" NS_MUC_REGISTER
+          "</value></field><field var='muc#register_roomnick'><value>%s</value></field></x>"
+          "</query></iq>",
+          id, from, nick);
 }
 
 /* A field of a data form in the output, by var. */
@@ -278,8 +278,8 @@ static bool has_feature(const struct xml_node *q, const char *var)
 static void disco_info(const char *from, const char *id)
 {
     fx_in("<iq type='get' id='%s' from='%s' to='" ROOM "'><query xmlns='" NS_DISCO_INFO
-       "'/></iq>",
-       id, from);
+          "'/></iq>",
+          id, from);
 }
 
 /* ==================================================================== */
@@ -380,7 +380,8 @@ static void test_7_2_non_anonymous_jids_and_100(void **state)
 static void test_7_2_1_no_nick_and_typed_presence(void **state)
 {
     create_room(ROOM, OWNER, O_NICK);
-    fx_in("<presence id='273hs51g' from='" BOB "' to='" ROOM "'><x xmlns='" NS_MUC "'/></presence>");
+    fx_in("<presence id='273hs51g' from='" BOB "' to='" ROOM "'><x xmlns='" NS_MUC
+          "'/></presence>");
     fx_expect_total(1);
     struct xml_node *e = fx_expect_error("presence", BOB, ROOM, "jid-malformed", "modify");
     assert_string_equal(stanza_id(e), "273hs51g");
@@ -557,7 +558,7 @@ static void test_7_2_16_subject_on_join(void **state)
 
     fx_clear();
     fx_in("<message type='groupchat' id='s1' from='" OWNER "' to='" ROOM "'>"
-       "<subject>Fire Burn and Cauldron Bubble!</subject></message>");
+          "<subject>Fire Burn and Cauldron Bubble!</subject></message>");
     fx_expect_total(3);
     static const char *const all[] = { OWNER, ALICE, BOB };
     for (int i = 0; i < 3; i++) {
@@ -590,7 +591,7 @@ static void test_7_3_presence_change_broadcast(void **state)
 {
     std_room();
     fx_in("<presence from='" ALICE "' to='" OCC(A_NICK) "'><show>xa</show>"
-       "<status>gone where the goblins go</status></presence>");
+          "<status>gone where the goblins go</status></presence>");
     fx_expect_total(3);
     static const char *const all[] = { OWNER, ALICE, BOB };
     for (int i = 0; i < 3; i++) {
@@ -610,7 +611,7 @@ static void test_7_4_leave_110(void **state)
 {
     std_room();
     fx_in("<presence type='unavailable' from='" BOB "' to='" OCC(B_NICK) "'>"
-       "<status>bye</status></presence>");
+          "<status>bye</status></presence>");
     fx_expect_total(3);
     struct xml_node *self = fx_one("presence", "unavailable", BOB, OCC(B_NICK));
     assert_true(has_code(self, 110));
@@ -690,7 +691,7 @@ static void test_7_5_private_message(void **state)
 {
     std_room();
     fx_in("<message type='chat' id='pm1' from='" ALICE "' to='" OCC(B_NICK) "'>"
-       "<body>I'll give thee a wind.</body></message>");
+          "<body>I'll give thee a wind.</body></message>");
     fx_expect_total(1);
     struct xml_node *m = fx_one("message", "chat", BOB, OCC(A_NICK));
     fx_assert_text(stanza_child(m, "body"), "I'll give thee a wind.");
@@ -699,19 +700,19 @@ static void test_7_5_private_message(void **state)
 
     fx_clear();
     fx_in("<message type='chat' id='pm2' from='" ALICE "' to='" OCC("nobody") "'>"
-       "<body>hello?</body></message>");
+          "<body>hello?</body></message>");
     fx_expect_total(1);
     fx_expect_error("message", ALICE, OCC("nobody"), "item-not-found", "cancel");
 
     fx_clear();
     fx_in("<message type='groupchat' id='pm3' from='" ALICE "' to='" OCC(B_NICK) "'>"
-       "<body>I'll give thee a wind.</body></message>");
+          "<body>I'll give thee a wind.</body></message>");
     fx_expect_total(1);
     fx_expect_error("message", ALICE, OCC(B_NICK), "bad-request", "modify");
 
     fx_clear();
     fx_in("<message type='chat' id='pm4' from='" EVE "' to='" OCC(B_NICK) "'>"
-       "<body>psst</body></message>");
+          "<body>psst</body></message>");
     fx_expect_total(1);
     fx_expect_error("message", EVE, OCC(B_NICK), "not-acceptable", NULL);
 }
@@ -724,8 +725,8 @@ static void test_7_8_mediated_invite_with_xep0249(void **state)
     configure(FV("passwordprotectedroom", "1") FV("roomsecret", "cauldronburn"));
     fx_clear();
     fx_in("<message id='inv1' from='" OWNER "' to='" ROOM "'><x xmlns='" NS_MUC_USER "'>"
-       "<invite to='" HECATE_BARE "'><reason>Hey Hecate, this is the place</reason>"
-       "</invite></x></message>");
+          "<invite to='" HECATE_BARE "'><reason>Hey Hecate, this is the place</reason>"
+          "</invite></x></message>");
     fx_expect_total(1);
     struct xml_node *m = fx_one("message", NULL, HECATE_BARE, ROOM);
     const char *type = xml_attr(m, "type");
@@ -750,11 +751,11 @@ static void test_7_8_decline(void **state)
 {
     create_room(ROOM, OWNER, O_NICK);
     fx_in("<message id='inv1' from='" OWNER "' to='" ROOM "'><x xmlns='" NS_MUC_USER "'>"
-       "<invite to='" HECATE_BARE "'/></x></message>");
+          "<invite to='" HECATE_BARE "'/></x></message>");
     fx_clear();
     fx_in("<message id='dec1' from='" HECATE "' to='" ROOM "'><x xmlns='" NS_MUC_USER "'>"
-       "<decline to='" OWNER_BARE "'><reason>Sorry, I'm too busy right now.</reason></decline>"
-       "</x></message>");
+          "<decline to='" OWNER_BARE "'><reason>Sorry, I'm too busy right now.</reason></decline>"
+          "</x></message>");
     fx_expect_total(1);
     struct xml_node *m = fx_one("message", NULL, OWNER, ROOM);
     struct xml_node *dec = xml_child(xuser(m), "decline", NS_MUC_USER);
@@ -807,10 +808,10 @@ static void test_7_9_spoofed_payload_stripped(void **state)
     const char *aid = join_id(ROOM, ALICE, A_NICK, NULL);
     join(ROOM, BOB, B_NICK);
     fx_in("<message type='groupchat' id='sp' from='" ALICE "' to='" ROOM "'><body>hi</body>"
-       "<stanza-id xmlns='" NS_SID "' by='" ROOM "' id='forged'/>"
-       "<occupant-id xmlns='" NS_OCCUPANT_ID "' id='forged'/>"
-       "<delay xmlns='" NS_DELAY "' from='" ROOM "' stamp='2001-01-01T00:00:00Z'/>"
-       "<x xmlns='" NS_MUC_USER "'><status code='110'/></x></message>");
+          "<stanza-id xmlns='" NS_SID "' by='" ROOM "' id='forged'/>"
+          "<occupant-id xmlns='" NS_OCCUPANT_ID "' id='forged'/>"
+          "<delay xmlns='" NS_DELAY "' from='" ROOM "' stamp='2001-01-01T00:00:00Z'/>"
+          "<x xmlns='" NS_MUC_USER "'><status code='110'/></x></message>");
     fx_expect_total(3);
     for (int i = 0; i < 3; i++) {
         struct xml_node *m = fx_at(i);
@@ -823,8 +824,8 @@ static void test_7_9_spoofed_payload_stripped(void **state)
 
     fx_clear();
     fx_in("<presence from='" ALICE "' to='" OCC(A_NICK) "'><x xmlns='" NS_MUC_USER "'>"
-       "<item affiliation='owner' role='moderator' jid='" OWNER "'/><status code='110'/></x>"
-       "<occupant-id xmlns='" NS_OCCUPANT_ID "' id='forged'/></presence>");
+          "<item affiliation='owner' role='moderator' jid='" OWNER "'/><status code='110'/></x>"
+          "<occupant-id xmlns='" NS_OCCUPANT_ID "' id='forged'/></presence>");
     struct xml_node *p = fx_one("presence", AVAIL, BOB, OCC(A_NICK));
     assert_item(p, "none", "participant"); /* xuser() also checks there is one x */
     assert_null(iattr(p, "jid"));
@@ -840,13 +841,13 @@ static void test_7_10_register_nick(void **state)
     std_room();
     /* By default only affiliated users may register (Prosody's default)... */
     fx_in("<iq type='get' id='reg0' from='" BOB "' to='" ROOM "'><query xmlns='" NS_REGISTER
-       "'/></iq>");
+          "'/></iq>");
     fx_expect_error("iq", BOB, ROOM, "registration-required", "auth");
     fx_clear();
     /* ...[muc] register_unaffiliated lets anyone who may enter. */
     fx.m->lim.register_unaffiliated = true;
     fx_in("<iq type='get' id='reg1' from='" BOB "' to='" ROOM "'><query xmlns='" NS_REGISTER
-       "'/></iq>");
+          "'/></iq>");
     struct xml_node *r = fx_one("iq", "result", BOB, ROOM);
     struct xml_node *q = xml_child(r, "query", NS_REGISTER);
     assert_non_null(q);
@@ -872,7 +873,7 @@ static void test_7_10_register_nick(void **state)
 
     fx_clear();
     fx_in("<iq type='get' id='reg3' from='" BOB "' to='" ROOM "'><query xmlns='" NS_REGISTER
-       "'/></iq>");
+          "'/></iq>");
     q = xml_child(fx_one("iq", "result", BOB, ROOM), "query", NS_REGISTER);
     assert_non_null(xml_child(q, "registered", NS_REGISTER));
     fx_assert_text(xml_child(q, "username", NS_REGISTER), "hagnick");
@@ -889,7 +890,7 @@ static void test_7_10_register_nick(void **state)
 
     fx_clear();
     fx_in("<iq type='set' id='reg5' from='" ALICE "' to='" ROOM "'><query xmlns='" NS_REGISTER
-       "'/></iq>");
+          "'/></iq>");
     fx_expect_total(1);
     fx_expect_error("iq", ALICE, ROOM, "bad-request", "modify");
 
@@ -965,7 +966,7 @@ static void test_8_1_subject_permission(void **state)
     fx_expect_total(3);
     for (int i = 0; i < 3; i++)
         fx_assert_text(stanza_child(fx_one("message", "groupchat", all[i], OCC(A_NICK)), "subject"),
-                    "Cauldron Bubble");
+                       "Cauldron Bubble");
 }
 
 /* §8.2 kick: 307 (+110, actor, reason) to the kicked, then the result to the
@@ -1074,8 +1075,8 @@ static void test_8_4_revoke_voice(void **state)
     for (size_t i = 0; i < ARRAY_SIZE(tries); i++) {
         fx_clear();
         fx_in("<iq type='set' id='voicetest' from='%s' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
-           "'><item nick='%s' role='visitor'/></query></iq>",
-           tries[i].from, tries[i].nick);
+              "'><item nick='%s' role='visitor'/></query></iq>",
+              tries[i].from, tries[i].nick);
         fx_expect_total(1);
         fx_expect_error("iq", tries[i].from, ROOM, "not-allowed", "cancel");
     }
@@ -1111,9 +1112,9 @@ static void test_8_6_voice_request(void **state)
     join(ROOM, ALICE, A_NICK);
     join(ROOM, BOB, B_NICK);
     fx_in("<message id='vr1' from='" BOB "' to='" ROOM "'><x xmlns='jabber:x:data' "
-       "type='submit'><field var='FORM_TYPE'><value>" NS_MUC_REQUEST "</value></field>"
-       "<field var='muc#role' type='list-single'><value>participant</value></field></x>"
-       "</message>");
+          "type='submit'><field var='FORM_TYPE'><value>" NS_MUC_REQUEST "</value></field>"
+          "<field var='muc#role' type='list-single'><value>participant</value></field></x>"
+          "</message>");
     fx_expect_total(1); /* to the only moderator; not to visitors */
     struct xml_node *m = fx_one("message", NULL, OWNER, ROOM);
     struct xml_node *x = xml_child(m, "x", NS_DATA_FORMS);
@@ -1137,11 +1138,11 @@ static void test_8_6_voice_request(void **state)
 
     fx_clear();
     fx_in("<message id='approve' from='" OWNER "' to='" ROOM "'><x xmlns='jabber:x:data' "
-       "type='submit'><field var='FORM_TYPE'><value>" NS_MUC_REQUEST "</value></field>"
-       "<field var='muc#role'><value>participant</value></field>"
-       "<field var='muc#jid'><value>" BOB "</value></field>"
-       "<field var='muc#roomnick'><value>" B_NICK "</value></field>"
-       "<field var='muc#request_allow'><value>true</value></field></x></message>");
+          "type='submit'><field var='FORM_TYPE'><value>" NS_MUC_REQUEST "</value></field>"
+          "<field var='muc#role'><value>participant</value></field>"
+          "<field var='muc#jid'><value>" BOB "</value></field>"
+          "<field var='muc#roomnick'><value>" B_NICK "</value></field>"
+          "<field var='muc#request_allow'><value>true</value></field></x></message>");
     static const char *const all[] = { OWNER, ALICE, BOB };
     for (int i = 0; i < 3; i++)
         assert_item(fx_one("presence", AVAIL, all[i], OCC(B_NICK)), "none", "participant");
@@ -1314,7 +1315,7 @@ static void test_10_1_2_instant_room(void **state)
     send_join(ROOM, OWNER, O_NICK, NULL);
     fx_clear();
     fx_in("<iq type='set' id='create1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
-       "'><x xmlns='jabber:x:data' type='submit'/></query></iq>");
+          "'><x xmlns='jabber:x:data' type='submit'/></query></iq>");
     struct xml_node *r = fx_one("iq", "result", OWNER, ROOM);
     assert_string_equal(stanza_id(r), "create1");
     fx_clear();
@@ -1332,7 +1333,7 @@ static void test_10_1_3_cancel_destroys_room(void **state)
     send_join(ROOM, OWNER, O_NICK, NULL);
     fx_clear();
     fx_in("<iq type='set' id='c' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
-       "'><x xmlns='jabber:x:data' type='cancel'/></query></iq>");
+          "'><x xmlns='jabber:x:data' type='cancel'/></query></iq>");
     iq_ok(OWNER, "c");
     assert_null(room_find(fx.m, ROOM));
     fx_clear();
@@ -1352,13 +1353,13 @@ static void test_10_2_config_form_fields(void **state)
     configure(FV("roomname", "A Dark Cave"));
     fx_clear();
     fx_in("<iq type='get' id='config1' from='" ALICE "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
-       "'/></iq>");
+          "'/></iq>");
     fx_expect_total(1);
     fx_expect_error("iq", ALICE, ROOM, "forbidden", "auth");
 
     fx_clear();
     fx_in("<iq type='get' id='config1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
-       "'/></iq>");
+          "'/></iq>");
     struct xml_node *q = xml_child(fx_one("iq", "result", OWNER, ROOM), "query", NS_MUC_OWNER);
     assert_non_null(q);
     struct xml_node *x = xml_child(q, "x", NS_DATA_FORMS);
@@ -1541,9 +1542,9 @@ static void test_10_2_invalid_value_names_field(void **state)
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         fx_clear();
         fx_in("<iq type='set' id='bad' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
-           "'><x xmlns='jabber:x:data' type='submit'>" FV("roomname", "Changed") "%s</x>"
-           "</query></iq>",
-           bad[i].fields);
+              "'><x xmlns='jabber:x:data' type='submit'>" FV("roomname", "Changed") "%s</x>"
+              "</query></iq>",
+              bad[i].fields);
         fx_expect_total(1);
         struct xml_node *e = fx_expect_error("iq", OWNER, ROOM, "not-acceptable", NULL);
         fx_assert_text(xml_child(stanza_child(e, "error"), "text", NS_STANZAS), bad[i].text);
@@ -1551,8 +1552,8 @@ static void test_10_2_invalid_value_names_field(void **state)
     assert_string_equal(room_find(fx.m, ROOM)->cfg.name, "");
     fx_clear();
     fx_in("<iq type='set' id='ft' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER "'>"
-       "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" NS_MUC_REGISTER
-       "</value></field>" FV("roomname", "Changed") "</x></query></iq>");
+          "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" NS_MUC_REGISTER
+          "</value></field>" FV("roomname", "Changed") "</x></query></iq>");
     fx_expect_error("iq", OWNER, ROOM, "bad-request", NULL);
     assert_string_equal(room_find(fx.m, ROOM)->cfg.name, "");
 }
@@ -1610,8 +1611,8 @@ static void test_10_6_owner_list_last_owner_conflict(void **state)
 
     fx_clear();
     fx_in("<iq type='set' id='o2' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER "'>"
-       "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" NS_MUC_ROOMCONFIG
-       "</value></field><field var='muc#roomconfig_roomowners'/></x></query></iq>");
+          "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" NS_MUC_ROOMCONFIG
+          "</value></field><field var='muc#roomconfig_roomowners'/></x></query></iq>");
     fx_expect_total(1);
     fx_expect_error("iq", OWNER, ROOM, "conflict", "cancel");
 
@@ -1670,7 +1671,7 @@ static void test_10_9_destroy_then_gone_with_venue(void **state)
     fx_expect_total(1);
     struct xml_node *e = fx_expect_error("presence", EVE, OCC("eve"), "gone", "cancel");
     fx_assert_text(xml_child(stanza_child(e, "error"), "gone", NS_STANZAS),
-                "xmpp:heath@" DOMAIN "?join");
+                   "xmpp:heath@" DOMAIN "?join");
 }
 
 /* ==================================================================== */
@@ -1692,7 +1693,7 @@ static void test_iq_forwarding_id_rewrite(void **state)
 {
     std_room();
     fx_in("<iq type='get' id='v1' from='" ALICE "' to='" OCC(B_NICK) "'>"
-       "<vCard xmlns='vcard-temp'/></iq>");
+          "<vCard xmlns='vcard-temp'/></iq>");
     fx_expect_total(1);
     struct xml_node *fw = fx_one("iq", "get", BOB, OCC(A_NICK));
     assert_non_null(xml_child(fw, "vCard", "vcard-temp"));
@@ -1711,8 +1712,8 @@ static void test_iq_forwarding_id_rewrite(void **state)
 
     fx_clear();
     fx_in("<iq type='result' id='%s' from='" BOB "' to='" OCC(A_NICK) "'>"
-       "<vCard xmlns='vcard-temp'><FN>Hag</FN></vCard></iq>",
-       id);
+          "<vCard xmlns='vcard-temp'><FN>Hag</FN></vCard></iq>",
+          id);
     fx_expect_total(1);
     struct xml_node *back = fx_one("iq", "result", ALICE, OCC(B_NICK));
     assert_string_equal(stanza_id(back), "v1");
@@ -1733,20 +1734,20 @@ static void test_xep0410_self_ping(void **state)
 {
     std_room();
     fx_in("<iq type='get' id='s2c1' from='" ALICE "' to='" OCC(A_NICK) "'>"
-       "<ping xmlns='urn:xmpp:ping'/></iq>");
+          "<ping xmlns='urn:xmpp:ping'/></iq>");
     fx_expect_total(1);
     struct xml_node *r = fx_one("iq", "result", ALICE, OCC(A_NICK));
     assert_string_equal(stanza_id(r), "s2c1");
 
     fx_clear();
     fx_in("<iq type='get' id='s2c2' from='" EVE "' to='" OCC(A_NICK) "'>"
-       "<ping xmlns='urn:xmpp:ping'/></iq>");
+          "<ping xmlns='urn:xmpp:ping'/></iq>");
     fx_expect_total(1);
     fx_expect_error("iq", EVE, OCC(A_NICK), "not-acceptable", NULL);
 
     fx_clear();
     fx_in("<iq type='get' id='s2c3' from='" ALICE "' to='" OCC(B_NICK) "'>"
-       "<ping xmlns='urn:xmpp:ping'/></iq>");
+          "<ping xmlns='urn:xmpp:ping'/></iq>");
     fx_expect_total(1);
     struct xml_node *fw = fx_one("iq", "get", BOB, OCC(A_NICK));
     assert_non_null(xml_child(fw, "ping", "urn:xmpp:ping"));
@@ -1793,11 +1794,11 @@ static void test_xep0421_occupant_id_on_pm_and_subject(void **state)
     const char *oid = join_id(ROOM, OWNER, O_NICK, NULL); /* rejoin = resync */
     join(ROOM, BOB, B_NICK);
     fx_in("<message type='chat' id='p' from='" OWNER "' to='" OCC(B_NICK) "'><body>psst</body>"
-       "</message>");
+          "</message>");
     assert_string_equal(occ_id(fx_one("message", "chat", BOB, OCC(O_NICK))), oid);
     fx_clear();
     fx_in("<message type='groupchat' id='s' from='" OWNER "' to='" ROOM "'>"
-       "<subject>Fire Burn</subject></message>");
+          "<subject>Fire Burn</subject></message>");
     struct xml_node *m = fx_one("message", "groupchat", BOB, OCC(O_NICK));
     assert_non_null(stanza_child(m, "subject"));
     assert_string_equal(occ_id(m), oid);
@@ -1811,8 +1812,8 @@ static void test_xep0359_stanza_id_opaque(void **state)
     groupchat(ALICE, "a", "one");
     groupchat(ALICE, "b", "two");
     struct xml_node *m1 = fx_at(fx_find("message", "groupchat", BOB, NULL));
-    struct xml_node *m2 = fx_at(fx_find_from(fx_find("message", "groupchat", BOB, NULL) + 1, "message",
-                                       "groupchat", BOB, NULL));
+    struct xml_node *m2 = fx_at(fx_find_from(fx_find("message", "groupchat", BOB, NULL) + 1,
+                                             "message", "groupchat", BOB, NULL));
     const char *i1 = xml_attr(xml_child(m1, "stanza-id", NS_SID), "id");
     const char *i2 = xml_attr(xml_child(m2, "stanza-id", NS_SID), "id");
     assert_non_null(i1);
@@ -1837,8 +1838,8 @@ static void test_lists_not_disclosed_to_outsiders(void **state)
     for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
         fx_clear();
         fx_in("<iq type='get' id='l' from='" EVE "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
-           "'><item affiliation='%s'/></query></iq>",
-           lists[i]);
+              "'><item affiliation='%s'/></query></iq>",
+              lists[i]);
         fx_expect_total(1);
         fx_expect_error("iq", EVE, ROOM, "forbidden", "auth");
     }
@@ -1846,8 +1847,8 @@ static void test_lists_not_disclosed_to_outsiders(void **state)
     for (size_t i = 1; i < ARRAY_SIZE(lists); i++) {
         fx_clear();
         fx_in("<iq type='get' id='l' from='" BOB "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
-           "'><item affiliation='%s'/></query></iq>",
-           lists[i]);
+              "'><item affiliation='%s'/></query></iq>",
+              lists[i]);
         fx_expect_total(1);
         fx_expect_error("iq", BOB, ROOM, "forbidden", "auth");
     }
@@ -1926,7 +1927,7 @@ static void test_multi_session_same_nick(void **state)
 
     fx_clear();
     fx_in("<message type='chat' id='pm' from='" BOB "' to='" OCC(A_NICK) "'><body>psst</body>"
-       "</message>");
+          "</message>");
     fx_one("message", "chat", ALICE, OCC(B_NICK));
     fx_one("message", "chat", ALICE2, OCC(B_NICK));
 
@@ -1954,7 +1955,7 @@ static void test_error_bounce_removes_occupant_333(void **state)
 {
     std_room();
     fx_in("<message type='error' from='" BOB "' to='" OCC(A_NICK) "'><body>x</body>"
-       "<error type='wait'><recipient-unavailable xmlns='" NS_STANZAS "'/></error></message>");
+          "<error type='wait'><recipient-unavailable xmlns='" NS_STANZAS "'/></error></message>");
     static const char *const rest[] = { OWNER, ALICE };
     for (int i = 0; i < 2; i++) {
         struct xml_node *p = fx_one("presence", "unavailable", rest[i], OCC(B_NICK));
@@ -1970,8 +1971,8 @@ static void test_error_bounce_removes_occupant_333(void **state)
     /* The same through a presence error. */
     join(ROOM, BOB, B_NICK);
     fx_in("<presence type='error' from='" BOB "' to='" OCC(B_NICK) "'>"
-       "<error type='cancel'><remote-server-not-found xmlns='" NS_STANZAS "'/></error>"
-       "</presence>");
+          "<error type='cancel'><remote-server-not-found xmlns='" NS_STANZAS "'/></error>"
+          "</presence>");
     for (int i = 0; i < 2; i++) {
         struct xml_node *p = fx_one("presence", "unavailable", rest[i], OCC(B_NICK));
         assert_true(has_code(p, 333));
@@ -2007,8 +2008,9 @@ static void test_nick_rejected_empty_whitespace_invisible(void **state)
     /* Nor can anyone enter, or create a room, with one. */
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         fx_clear();
-        fx_in("<presence from='" EVE "' to='fresh@" DOMAIN "/%s'><x xmlns='" NS_MUC "'/></presence>",
-           bad[i]);
+        fx_in("<presence from='" EVE "' to='fresh@" DOMAIN "/%s'><x xmlns='" NS_MUC
+              "'/></presence>",
+              bad[i]);
         if (fx.n != 1)
             fprintf(stderr, "join with bad nick #%zu accepted\n", i);
         fx_expect_total(1);
@@ -2030,7 +2032,7 @@ static void test_service_disco_items_public_only(void **state)
     join("locked@" DOMAIN, OWNER, O_NICK);
     fx_clear();
     fx_in("<iq type='get' id='items' from='" EVE "' to='" DOMAIN "'><query xmlns='" NS_DISCO_ITEMS
-       "'/></iq>");
+          "'/></iq>");
     struct xml_node *q = xml_child(fx_one("iq", "result", EVE, DOMAIN), "query", NS_DISCO_ITEMS);
     assert_non_null(q);
     assert_int_equal(fx_children(q, "item", NULL), 1);
@@ -2111,15 +2113,15 @@ static void test_i11_nick_errors_from_addressed_jid(void **state)
     fx_clear();
     send_join(ROOM, BOB, "\xf0\x9f\xa4\x96", NULL);
     struct xml_node *e = fx_expect_error("presence", BOB, OCC("\xf0\x9f\xa4\x96"), "jid-malformed",
-                                      "modify");
+                                         "modify");
     assert_string_equal(xml_attr(stanza_child(e, "error"), "by"), ROOM);
     fx_clear();
     char *longnick = xmalloc(200);
     memset(longnick, 'n', 199);
     longnick[199] = '\0';
     send_join(ROOM, BOB, fx_keep(longnick), NULL);
-    e = fx_expect_error("presence", BOB, fx_keep(xasprintf("%s/%s", ROOM, longnick)), "not-acceptable",
-                     "modify");
+    e = fx_expect_error("presence", BOB, fx_keep(xasprintf("%s/%s", ROOM, longnick)),
+                        "not-acceptable", "modify");
     char *t = xml_text(xml_child(stanza_child(e, "error"), "text", NS_STANZAS));
     assert_non_null(strstr(t, "at most 128 bytes"));
     free(t);
@@ -2155,7 +2157,7 @@ static void test_i11_presence_probe(void **state)
     fx_expect_error("presence", EVE, OCC(B_NICK), "not-acceptable", "cancel");
     fx_clear();
     fx_in("<iq type='set' id='m1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
-       "'><item affiliation='member' jid='" HECATE_BARE "' nick='hecate'/></query></iq>");
+          "'><item affiliation='member' jid='" HECATE_BARE "' nick='hecate'/></query></iq>");
     fx_clear();
     fx_in("<presence type='probe' from='" OWNER "' to='" OCC("hecate") "'/>");
     p = fx_one("presence", "unavailable", OWNER, OCC("hecate"));
@@ -2219,7 +2221,7 @@ static void test_i11_invite_keeps_id(void **state)
 {
     std_room();
     fx_in("<message id='invite1' from='" ALICE "' to='" ROOM "'><x xmlns='" NS_MUC_USER
-       "'><invite to='" HECATE_BARE "'/></x></message>");
+          "'><invite to='" HECATE_BARE "'/></x></message>");
     struct xml_node *m = fx_one("message", NULL, HECATE_BARE, ROOM);
     assert_string_equal(stanza_id(m), "invite1");
     struct xml_node *inv = xml_child(xml_child(m, "x", NS_MUC_USER), "invite", NS_MUC_USER);
@@ -2233,9 +2235,9 @@ static void test_i11_historic_messages(void **state)
 {
     std_room();
     fx_in("<message type='groupchat' id='t' from='" ALICE "' to='" ROOM "'><subject>New thread"
-       "</subject><thread>t1</thread><store xmlns='urn:xmpp:hints'/></message>");
+          "</subject><thread>t1</thread><store xmlns='urn:xmpp:hints'/></message>");
     fx_in("<message type='groupchat' id='cs' from='" ALICE "' to='" ROOM "'><composing xmlns="
-       "'http://jabber.org/protocol/chatstates'/></message>");
+          "'http://jabber.org/protocol/chatstates'/></message>");
     /* The chat state is relayed, without a stanza-id. */
     int i = fx_find("message", "groupchat", BOB, OCC(A_NICK));
     int j = fx_find_from(i + 1, "message", "groupchat", BOB, OCC(A_NICK));
@@ -2257,7 +2259,7 @@ static void test_i11_destroy_venue_validated(void **state)
 {
     std_room();
     fx_in("<iq type='set' id='d1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
-       "'><destroy jid='not a jid@@'/></query></iq>");
+          "'><destroy jid='not a jid@@'/></query></iq>");
     fx_expect_total(1);
     fx_expect_error("iq", OWNER, ROOM, "jid-malformed", "modify");
 }

@@ -25,25 +25,25 @@ static void test_roomconfig_admin_list_removes_admin(void **state)
 {
     mallopt(M_PERTURB, 0x5a); /* freed memory no longer reads as the old JID */
     fx_in("<presence from='" OWNER "' to='" ROOM "/firstwitch'>"
-       "<x xmlns='http://jabber.org/protocol/muc'/></presence>");
+          "<x xmlns='http://jabber.org/protocol/muc'/></presence>");
     fx_in("<iq from='" OWNER "' to='" ROOM "' type='set' id='c1'>"
-       "<query xmlns='http://jabber.org/protocol/muc#owner'>"
-       "<x xmlns='jabber:x:data' type='submit'/></query></iq>");
+          "<query xmlns='http://jabber.org/protocol/muc#owner'>"
+          "<x xmlns='jabber:x:data' type='submit'/></query></iq>");
     fx_in("<presence from='" ALICE "' to='" ROOM "/secondwitch'>"
-       "<x xmlns='http://jabber.org/protocol/muc'/></presence>");
+          "<x xmlns='http://jabber.org/protocol/muc'/></presence>");
     fx_in("<iq from='" OWNER "' to='" ROOM "' type='set' id='a1'>"
-       "<query xmlns='http://jabber.org/protocol/muc#admin'>"
-       "<item jid='" ALICE_BARE "' affiliation='admin'/></query></iq>");
+          "<query xmlns='http://jabber.org/protocol/muc#admin'>"
+          "<item jid='" ALICE_BARE "' affiliation='admin'/></query></iq>");
     struct room *room = room_find(fx.m, ROOM);
     assert_non_null(room);
     assert_int_equal(room_affiliation(room, ALICE_BARE), AFFIL_ADMIN);
     fx_clear();
 
     fx_in("<iq from='" OWNER "' to='" ROOM "' type='set' id='c2'>"
-       "<query xmlns='http://jabber.org/protocol/muc#owner'>"
-       "<x xmlns='jabber:x:data' type='submit'>"
-       "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>"
-       "<field var='muc#roomconfig_roomadmins'/></x></query></iq>");
+          "<query xmlns='http://jabber.org/protocol/muc#owner'>"
+          "<x xmlns='jabber:x:data' type='submit'>"
+          "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>"
+          "<field var='muc#roomconfig_roomadmins'/></x></query></iq>");
     mallopt(M_PERTURB, 0);
 
     assert_int_equal(room_affiliation(room, ALICE_BARE), AFFIL_NONE);
