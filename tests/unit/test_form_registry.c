@@ -8,24 +8,18 @@
  *
  * The forms are built by the engine itself, driven through muc_handle() and
  * owner_config_form(), not copied from the sources. */
-#include "unit.h"
+#include "muc_harness.h"
 
 #include <dirent.h>
 
 #include "form.h"
-#include "mem.h"
-#include "muc.h"
-#include "stanza.h"
-#include "xstream.h"
 
 /* Where the XEP texts are: $XEP_SPECS_DIR, else the build's default. */
 #ifndef XEP_SPECS_DIR
 #error "XEP_SPECS_DIR must name the directory of the XEP texts (xep-0045.xml)"
 #endif
 
-#define DOMAIN "conference.example"
 #define ROOM "coven@" DOMAIN
-#define OWNER "crone@shakespeare.example/desktop"
 #define BOB "hag@shakespeare.example/pda"
 
 /* ---- the registry, parsed from <form_type/> registry submissions ---- */
@@ -204,73 +198,10 @@ static const struct reg_field *reg_find(const char *form_type, const char *var)
     return NULL;
 }
 
-/* ---- the engine, with every outgoing stanza kept ---- */
+/* ---- the engine (muc_harness), with every outgoing stanza kept ---- */
 
-static struct {
-    struct muc *m;
-    struct xml_node *out[256];
-    size_t n;
-    int64_t now;
-} fx;
-
-static void keep_stanza(struct xml_node *st)
-{
-    assert_true(fx.n < ARRAY_SIZE(fx.out));
-    fx.out[fx.n++] = st;
-}
-
-static void cap_send(void *ud, const struct xml_node *st)
-{
-    keep_stanza(xml_copy(st));
-}
-
-static void cap_each(void *ud, const struct xml_node *st, const char *const *to, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        struct xml_node *c = xml_copy(st);
-        xml_set_attr(c, "to", to[i]);
-        keep_stanza(c);
-    }
-}
-
-static void cap_raw(void *ud, const char *data, size_t len)
-{
-}
-
-static int64_t fake_now(void *ud)
-{
-    return fx.now;
-}
-
-static void clear(void)
-{
-    for (size_t i = 0; i < fx.n; i++)
-        xml_unref(fx.out[i]);
-    fx.n = 0;
-}
-
-static struct xml_node *parsed;
-
-static void grab(void *ud, struct xml_node *st)
-{
-    parsed = xml_ref(st);
-}
-
-static void in(const char *xml)
-{
-    struct xstream_handler h = { .stanza = grab };
-    struct xstream *xs = xstream_new(NULL, &h, NULL);
-    const char *hdr = "<stream:stream xmlns='jabber:component:accept' "
-                      "xmlns:stream='http://etherx.jabber.org/streams'>";
-    parsed = NULL;
-    assert_int_equal(xstream_feed(xs, hdr, strlen(hdr)), 0);
-    assert_int_equal(xstream_feed(xs, xml, strlen(xml)), 0);
-    xstream_free(xs);
-    assert_non_null(parsed);
-    muc_handle(fx.m, parsed);
-    xml_unref(parsed);
-    parsed = NULL;
-}
+static const unsigned char key[32] = { 9, 8, 7 };
+static struct fx_opts opts = { .key = key };
 
 /* The data form with that FORM_TYPE in whatever the engine sent to `to`. */
 static struct xml_node *find_form(const struct xml_node *n, const char *form_type)
@@ -298,8 +229,8 @@ static struct xml_node *find_form(const struct xml_node *n, const char *form_typ
 static struct xml_node *sent_form(const char *to, const char *form_type)
 {
     for (size_t i = 0; i < fx.n; i++) {
-        const char *t = stanza_to(fx.out[i]);
-        struct xml_node *x = t && strcmp(t, to) == 0 ? find_form(fx.out[i], form_type) : NULL;
+        const char *t = stanza_to(fx.out[i].st);
+        struct xml_node *x = t && strcmp(t, to) == 0 ? find_form(fx.out[i].st, form_type) : NULL;
         if (x)
             return xml_ref(x);
     }
@@ -309,32 +240,24 @@ static struct xml_node *sent_form(const char *to, const char *form_type)
 
 static int setup(void **state)
 {
-    memset(&fx, 0, sizeof fx);
-    fx.now = INT64_C(1700000000000);
-    struct muc_limits lim;
-    muc_limits_default(&lim);
-    static const unsigned char key[32] = { 9, 8, 7 };
-    struct muc_io io = { cap_send, cap_each, cap_raw, fake_now, NULL };
-    fx.m = muc_new(DOMAIN, "Chatrooms", &lim, key, &io);
+    fx_setup(state);
     load_registry();
     /* A moderated room with an owner and a visitor, so that every form exists. */
-    in("<presence from='" OWNER "' to='" ROOM "/owner'><x xmlns='" NS_MUC "'/></presence>");
-    in("<iq type='set' id='c1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER "'>"
-       "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" NS_MUC_ROOMCONFIG
-       "</value></field><field var='muc#roomconfig_moderatedroom'><value>1</value></field>"
-       "<field var='muc#roomconfig_roomname'><value>A Dark Cave</value></field>"
-       "</x></query></iq>");
-    in("<presence from='" BOB "' to='" ROOM "/bob'><x xmlns='" NS_MUC "'/></presence>");
-    clear();
+    fx_in("<presence from='" OWNER "' to='" ROOM "/owner'><x xmlns='" NS_MUC "'/></presence>");
+    fx_in("<iq type='set' id='c1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER "'>"
+          "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" NS_MUC_ROOMCONFIG
+          "</value></field><field var='muc#roomconfig_moderatedroom'><value>1</value></field>"
+          "<field var='muc#roomconfig_roomname'><value>A Dark Cave</value></field>"
+          "</x></query></iq>");
+    fx_in("<presence from='" BOB "' to='" ROOM "/bob'><x xmlns='" NS_MUC "'/></presence>");
+    fx_clear();
     return 0;
 }
 
 static int teardown(void **state)
 {
-    clear();
-    muc_free(fx.m);
     free_registry();
-    return 0;
+    return fx_teardown(state);
 }
 
 /* ---- the check ---- */
@@ -496,8 +419,8 @@ static void test_15_5_3_roomconfig_form(void **state)
     check_form(x, "form", NS_MUC_ROOMCONFIG, NULL);
     xml_unref(x);
 
-    in("<iq type='get' id='g1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
-       "'/></iq>");
+    fx_in("<iq type='get' id='g1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
+          "'/></iq>");
     x = sent_form(OWNER, NS_MUC_ROOMCONFIG);
     check_form(x, "form", NS_MUC_ROOMCONFIG, NULL);
     xml_unref(x);
@@ -506,8 +429,8 @@ static void test_15_5_3_roomconfig_form(void **state)
 /* §6.4/§15.5.4: the disco#info extension; §6.4 lets it carry muc#roomconfig fields. */
 static void test_15_5_4_roominfo_form(void **state)
 {
-    in("<iq type='get' id='d1' from='" BOB "' to='" ROOM "'><query xmlns='" NS_DISCO_INFO
-       "'/></iq>");
+    fx_in("<iq type='get' id='d1' from='" BOB "' to='" ROOM "'><query xmlns='" NS_DISCO_INFO
+          "'/></iq>");
     struct xml_node *x = sent_form(BOB, NS_MUC_ROOMINFO);
     check_form(x, "result", NS_MUC_ROOMINFO, NS_MUC_ROOMCONFIG);
     xml_unref(x);
@@ -517,8 +440,8 @@ static void test_15_5_4_roominfo_form(void **state)
 static void test_15_5_1_register_form(void **state)
 {
     fx.m->lim.register_unaffiliated = true;   /* bob is not affiliated */
-    in("<iq type='get' id='r1' from='" BOB "' to='" ROOM "'><query xmlns='" NS_REGISTER
-       "'/></iq>");
+    fx_in("<iq type='get' id='r1' from='" BOB "' to='" ROOM "'><query xmlns='" NS_REGISTER
+          "'/></iq>");
     struct xml_node *x = sent_form(BOB, NS_MUC_REGISTER);
     check_form(x, "form", NS_MUC_REGISTER, NULL);
     xml_unref(x);
@@ -527,16 +450,16 @@ static void test_15_5_1_register_form(void **state)
 /* §8.6/§15.5.2: the voice request form the moderators get. */
 static void test_15_5_2_request_form(void **state)
 {
-    in("<message id='v1' from='" BOB "' to='" ROOM "'><x xmlns='jabber:x:data' type='submit'>"
-       "<field var='FORM_TYPE'><value>" NS_MUC_REQUEST "</value></field>"
-       "<field var='muc#role' type='list-single'><value>participant</value></field></x>"
-       "</message>");
+    fx_in("<message id='v1' from='" BOB "' to='" ROOM "'><x xmlns='jabber:x:data' type='submit'>"
+          "<field var='FORM_TYPE'><value>" NS_MUC_REQUEST "</value></field>"
+          "<field var='muc#role' type='list-single'><value>participant</value></field></x>"
+          "</message>");
     struct xml_node *x = sent_form(OWNER, NS_MUC_REQUEST);
     check_form(x, "form", NS_MUC_REQUEST, NULL);
     xml_unref(x);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, &opts)
 
 int main(void)
 {
