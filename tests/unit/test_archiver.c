@@ -8,7 +8,6 @@
 #include "event.h"
 #include "migrate.h"
 #include "stanza.h"
-#include "xstream.h"
 
 extern const struct migration compliance_migrations[];
 extern const size_t compliance_migrations_count;
@@ -17,27 +16,6 @@ extern const size_t compliance_migrations_count;
 #define MUCD "conference.example"
 #define UUID1 "0f8fad5b-d9cb-469f-a165-70867728950e"
 #define UUID2 "7c9e6679-7425-40de-944b-e07fc1f90ae7"
-
-static struct xml_node *parsed;
-
-static void grab(void *ud, struct xml_node *st)
-{
-    parsed = xml_ref(st);
-}
-
-static struct xml_node *parse(const char *xml)
-{
-    struct xstream_handler h = { .stanza = grab };
-    struct xstream *xs = xstream_new(NULL, &h, NULL);
-    const char *hdr = "<stream:stream xmlns='jabber:component:accept' "
-                      "xmlns:stream='http://etherx.jabber.org/streams'>";
-    parsed = NULL;
-    assert_int_equal(xstream_feed(xs, hdr, strlen(hdr)), 0);
-    assert_int_equal(xstream_feed(xs, xml, strlen(xml)), 0);
-    xstream_free(xs);
-    assert_non_null(parsed);
-    return parsed;
-}
 
 /* An <iq type='set'> from confabd carrying body (the <event/> XML). */
 static char *event_iq(const char *event)
@@ -64,7 +42,7 @@ static char *event_iq(const char *event)
 static int parse_event(const char *xml, struct cevent *ev, const char **why)
 {
     char *iq = event_iq(xml);
-    struct xml_node *st = parse(iq);
+    struct xml_node *st = unit_parse(iq);
     free(iq);
     const struct xml_node *el = xml_first(st);
     int r = strcmp(el->name, "tap") == 0 ? cevent_from_tap(ev, el, MUCD, why)
@@ -283,7 +261,7 @@ static void test_forwarded_copy(void **state)
                       "<forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' "
                       "from='alice@example.com/a' to='bob@example.com' type='chat'>"
                       "<body>hi</body></message></forwarded></message>";
-    struct xml_node *st = parse(xml);
+    struct xml_node *st = unit_parse(xml);
     struct cevent a, b;
     const char *why = NULL;
     const struct xml_node *fwd = xml_child(st, "forwarded", NS_FORWARD);
@@ -299,9 +277,9 @@ static void test_forwarded_copy(void **state)
     cevent_clear(&a);
     cevent_clear(&b);
     xml_unref(st);
-    st = parse("<message from='example.com' to='" ARCH "'><forwarded "
-               "xmlns='urn:xmpp:forward:0'><presence xmlns='jabber:client' from='a@b/c'/>"
-               "</forwarded></message>");
+    st = unit_parse("<message from='example.com' to='" ARCH "'><forwarded "
+                    "xmlns='urn:xmpp:forward:0'><presence xmlns='jabber:client' from='a@b/c'/>"
+                    "</forwarded></message>");
     assert_int_equal(cevent_from_forwarded(&a, xml_child(st, "forwarded", NS_FORWARD),
                                            "example.com", 1000, &why), -ENOENT);
     xml_unref(st);
@@ -373,7 +351,7 @@ static struct archiver *new_archiver(struct sent *s, struct fake_store *f)
 
 static void handle(struct archiver *a, const char *xml)
 {
-    struct xml_node *st = parse(xml);
+    struct xml_node *st = unit_parse(xml);
     archiver_handle(a, st);
     xml_unref(st);
 }

@@ -5,43 +5,14 @@
 
 #include <limits.h>
 
-#include "buf.h"
 #include "form.h"
 #include "mem.h"
 #include "xml.h"
-#include "xstream.h"
-
-static struct xml_node *parsed;
-
-static void grab(void *ud, struct xml_node *st)
-{
-    parsed = xml_ref(st);
-}
-
-/* Parse one element the way it would arrive on a component stream. */
-static struct xml_node *parse_xml(const char *s)
-{
-    struct buf doc;
-    buf_init(&doc);
-    buf_puts(&doc, "<stream:stream xmlns='jabber:component:accept' "
-                   "xmlns:stream='http://etherx.jabber.org/streams'>");
-    buf_puts(&doc, s);
-    struct xstream_handler h = { .stanza = grab };
-    struct xstream *xs = xstream_new(NULL, &h, NULL);
-    parsed = NULL;
-    assert_int_equal(xstream_feed(xs, doc.data, doc.len), 0);
-    assert_non_null(parsed);
-    xstream_free(xs);
-    buf_free(&doc);
-    struct xml_node *n = parsed;
-    parsed = NULL;
-    return n;
-}
 
 /* Parse an <x/> given as text; returns form_parse's result. */
 static int parse_form(const char *s, struct form *f)
 {
-    struct xml_node *x = parse_xml(s);
+    struct xml_node *x = unit_parse(s);
     int rc = form_parse(x, f);
     xml_unref(x);
     return rc;
@@ -111,7 +82,7 @@ static const char ROOMCONFIG_SUBMIT[] =
 
 static void test_parse_roomconfig(void **state)
 {
-    struct xml_node *iq = parse_xml(ROOMCONFIG_SUBMIT);
+    struct xml_node *iq = unit_parse(ROOMCONFIG_SUBMIT);
     struct xml_node *query = xml_child(iq, "query", NULL);
     assert_non_null(query);
     struct form f;

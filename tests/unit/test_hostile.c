@@ -6,7 +6,6 @@
 #include "mem.h"
 #include "muc.h"
 #include "stanza.h"
-#include "xstream.h"
 
 static bool nick_ok(const char *nick, size_t max)
 {
@@ -79,27 +78,6 @@ struct out {
     int presences;
 };
 
-static struct xml_node *parsed;
-
-static void grab(void *ud, struct xml_node *st)
-{
-    parsed = xml_ref(st);
-}
-
-static struct xml_node *parse(const char *xml)
-{
-    struct xstream_handler h = { .stanza = grab };
-    struct xstream *xs = xstream_new(NULL, &h, NULL);
-    const char *hdr = "<stream:stream xmlns='jabber:component:accept' "
-                      "xmlns:stream='http://etherx.jabber.org/streams'>";
-    parsed = NULL;
-    assert_int_equal(xstream_feed(xs, hdr, strlen(hdr)), 0);
-    assert_int_equal(xstream_feed(xs, xml, strlen(xml)), 0);
-    xstream_free(xs);
-    assert_non_null(parsed);
-    return parsed;
-}
-
 static void record(struct out *o, const struct xml_node *st)
 {
     if (stanza_is_error(st)) {
@@ -121,7 +99,7 @@ static int64_t io_now(void *ud) { return 1700000000000; }
 
 static void send_in(struct muc *m, const char *xml)
 {
-    struct xml_node *st = parse(xml);
+    struct xml_node *st = unit_parse(xml);
     muc_handle(m, st);
     xml_unref(st);
 }

@@ -6,7 +6,6 @@
 #include "mem.h"
 #include "muc.h"
 #include "stanza.h"
-#include "xstream.h"
 
 #define DOMAIN "conference.example"
 
@@ -27,28 +26,6 @@ static void sent_clear(struct sent *s)
     for (int i = 0; i < s->n; i++)
         xml_unref(s->st[i]);
     s->n = 0;
-}
-
-static struct xml_node *parsed;
-
-static void grab(void *ud, struct xml_node *st)
-{
-    parsed = xml_ref(st);
-}
-
-/* Parse one stanza the way the router's bytes would be parsed. */
-static struct xml_node *parse(const char *xml)
-{
-    struct xstream_handler h = { .stanza = grab };
-    struct xstream *xs = xstream_new(NULL, &h, NULL);
-    const char *hdr = "<stream:stream xmlns='jabber:component:accept' "
-                      "xmlns:stream='http://etherx.jabber.org/streams'>";
-    parsed = NULL;
-    assert_int_equal(xstream_feed(xs, hdr, strlen(hdr)), 0);
-    assert_int_equal(xstream_feed(xs, xml, strlen(xml)), 0);
-    xstream_free(xs);
-    assert_non_null(parsed);
-    return parsed;
 }
 
 static void capture_each(void *ud, const struct xml_node *st, const char *const *to, size_t n)
@@ -83,7 +60,7 @@ static struct muc *new_muc(struct sent *s, const char *name)
 static void run_muc(struct sent *s, const char *xml)
 {
     struct muc *m = new_muc(s, "Chatrooms");
-    struct xml_node *st = parse(xml);
+    struct xml_node *st = unit_parse(xml);
     muc_handle(m, st);
     xml_unref(st);
     muc_free(m);
@@ -287,8 +264,9 @@ static void test_archiver_identity(void **state)
 {
     struct sent s = { 0 };
     struct archiver *a = archiver_new("archive.example", capture, &s);
-    struct xml_node *st = parse("<iq type='get' id='a' from='a@example/r' to='archive.example'>"
-                                "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+    struct xml_node *st = unit_parse("<iq type='get' id='a' from='a@example/r' "
+                                     "to='archive.example'><query "
+                                     "xmlns='http://jabber.org/protocol/disco#info'/></iq>");
     archiver_handle(a, st);
     xml_unref(st);
     assert_int_equal(s.n, 1);
@@ -299,7 +277,7 @@ static void test_archiver_identity(void **state)
     assert_false(has_feature(q, NS_MUC));
     assert_true(has_feature(q, NS_PING));
     sent_clear(&s);
-    st = parse("<message from='a@example/r' to='x@archive.example'/>");
+    st = unit_parse("<message from='a@example/r' to='x@archive.example'/>");
     archiver_handle(a, st);
     xml_unref(st);
     assert_int_equal(s.n, 1);
@@ -313,8 +291,8 @@ static void test_rename(void **state)
     struct sent s = { 0 };
     struct muc *m = new_muc(&s, "Old");
     muc_set_name(m, "New name");
-    struct xml_node *st = parse("<iq type='get' id='d' from='a@example/r' to='" DOMAIN "'>"
-                                "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+    struct xml_node *st = unit_parse("<iq type='get' id='d' from='a@example/r' to='" DOMAIN "'>"
+                                     "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
     muc_handle(m, st);
     xml_unref(st);
     struct xml_node *id = xml_child(xml_child(s.st[0], "query", NULL), "identity", NULL);
