@@ -23,38 +23,6 @@ static void join(const char *who, const char *nick)
     fx_in("<presence from='%s' to='" ROOM "/%s'><x xmlns='" NS_MUC "'/></presence>", who, nick);
 }
 
-/* The one stanza of kind name sent to `to` (from `from` when not NULL). */
-static struct xml_node *sent_to(const char *name, const char *to, const char *from)
-{
-    struct xml_node *found = NULL;
-    int k = 0;
-    for (size_t i = 0; i < fx.n; i++) {
-        struct xml_node *s = fx.out[i].st;
-        const char *t = xml_attr(s, "to"), *f = xml_attr(s, "from");
-        if (strcmp(s->name, name) == 0 && t && strcmp(t, to) == 0 &&
-            (!from || (f && strcmp(f, from) == 0))) {
-            found = s;
-            k++;
-        }
-    }
-    if (k != 1) {
-        fprintf(stderr, "expected one <%s> to %s, got %d:\n", name, to, k);
-        fx_dump();
-    }
-    assert_int_equal(k, 1);
-    return found;
-}
-
-static int count_to(const char *to)
-{
-    int k = 0;
-    for (size_t i = 0; i < fx.n; i++) {
-        const char *t = xml_attr(fx.out[i].st, "to");
-        k += t && strcmp(t, to) == 0;
-    }
-    return k;
-}
-
 static bool has(const struct xml_node *st, const char *name, const char *ns)
 {
     return xml_child(st, name, ns) != NULL;
@@ -63,9 +31,7 @@ static bool has(const struct xml_node *st, const char *name, const char *ns)
 /* The error condition of the one stanza sent back to who. */
 static void expect_error(const char *name, const char *who, const char *cond)
 {
-    struct xml_node *e = sent_to(name, who, NULL);
-    assert_string_equal(xml_attr(e, "type"), "error");
-    assert_string_equal(stanza_error_condition(stanza_child(e, "error"), NS_STANZAS), cond);
+    fx_assert_stanza_error(fx_one(name, NULL, who, NULL), cond, NULL);
 }
 
 /* Forgeries a security review relayed through the room, and payloads of no
@@ -124,9 +90,9 @@ static void test_groupchat_relays_only_the_allowlist(void **state)
     fx_clear();
     fx_in("<message from='" ALICE "' to='" ROOM "' type='groupchat' id='g1'>" FORGED GENUINE
           "</message>");
-    expect_clean_message(sent_to("message", OWNER, ROOM "/alice"));
+    expect_clean_message(fx_one("message", NULL, OWNER, ROOM "/alice"));
     /* The room's own stanza-id is the only one. */
-    struct xml_node *m = sent_to("message", ALICE, ROOM "/alice");
+    struct xml_node *m = fx_one("message", NULL, ALICE, ROOM "/alice");
     assert_int_equal(fx_children(m, "stanza-id", NS_SID), 1);
 }
 
@@ -138,7 +104,7 @@ static void test_private_message_relays_only_the_allowlist(void **state)
     fx_clear();
     fx_in("<message from='" ALICE "' to='" ROOM "/owner' type='chat' id='p1'>" FORGED GENUINE
           "</message>");
-    expect_clean_message(sent_to("message", OWNER, ROOM "/alice"));
+    expect_clean_message(fx_one("message", NULL, OWNER, ROOM "/alice"));
 }
 
 static void test_presence_relays_only_the_allowlist(void **state)
@@ -151,7 +117,7 @@ static void test_presence_relays_only_the_allowlist(void **state)
           "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='n' ver='v'/>"
           "<x xmlns='vcard-temp:x:update'><photo/></x>"
           "<idle xmlns='urn:xmpp:idle:1' since='2020-01-01T00:00:00Z'/>" FORGED "</presence>");
-    struct xml_node *p = sent_to("presence", OWNER, ROOM "/alice");
+    struct xml_node *p = fx_one("presence", NULL, OWNER, ROOM "/alice");
     assert_false(has(p, "stanza-id", NS_SID));
     assert_false(has(p, "x", "jabber:x:delay"));
     assert_false(has(p, "addresses", "http://jabber.org/protocol/address"));
@@ -199,9 +165,9 @@ static void test_decline_answers_pending_invitation_once(void **state)
     /* 'to' names someone else: the decline still goes to who invited. */
     fx_in("<message from='" BOB "' to='" ROOM "'><x xmlns='" NS_MUC_USER "'>"
           "<decline to='victim@shakespeare.example'><reason>busy</reason></decline></x></message>");
-    struct xml_node *m = sent_to("message", OWNER, ROOM);
+    struct xml_node *m = fx_one("message", NULL, OWNER, ROOM);
     assert_non_null(xml_child(xml_child(m, "x", NS_MUC_USER), "decline", NS_MUC_USER));
-    assert_int_equal(count_to("victim@shakespeare.example"), 0);
+    assert_int_equal(fx_count(NULL, NULL, "victim@shakespeare.example", NULL), 0);
     const char *ev = fx_event("decline")->xml;
     assert_non_null(strstr(ev, "jid='" BOB "'"));
     assert_non_null(strstr(ev, "<target jid='" OWNER "'"));
@@ -210,7 +176,7 @@ static void test_decline_answers_pending_invitation_once(void **state)
     fx_in("<message from='" BOB "' to='" ROOM "'><x xmlns='" NS_MUC_USER "'>"
           "<decline to='" OWNER "'/></x></message>");
     expect_error("message", BOB, "forbidden");
-    assert_int_equal(count_to(OWNER), 0);
+    assert_int_equal(fx_count(NULL, NULL, OWNER, NULL), 0);
 }
 
 static void test_invitation_expires(void **state)
@@ -238,7 +204,7 @@ static void test_invitations_rate_limited(void **state)
     for (int i = 0; i < 60; i++) {
         char to[64];
         snprintf(to, sizeof to, "u%d@shakespeare.example", i);
-        delivered += count_to(to);
+        delivered += fx_count(NULL, NULL, to, NULL);
     }
     assert_int_equal(delivered, (int)fx.m->lim.msg_burst);
 }
@@ -254,13 +220,13 @@ static void test_iq_to_occupant_obeys_allowpm_and_is_recorded(void **state)
     fx_in("<iq from='" ALICE "' to='" ROOM "/owner' type='set' id='x1'>"
           "<payload xmlns='urn:example:exfiltrate'>secret</payload></iq>");
     fx_error("x1", "forbidden", NULL, NULL);
-    assert_int_equal(count_to(OWNER), 0);
+    assert_int_equal(fx_count(NULL, NULL, OWNER, NULL), 0);
     assert_int_equal(fx_events_of("iq", NULL, 0), 0);
     fx_clear();
     /* What clients ask to show an occupant passes, and is recorded. */
     fx_in("<iq from='" ALICE "' to='" ROOM "/owner' type='get' id='v1'>"
           "<vCard xmlns='vcard-temp'/></iq>");
-    struct xml_node *q = sent_to("iq", OWNER, ROOM "/alice");
+    struct xml_node *q = fx_one("iq", NULL, OWNER, ROOM "/alice");
     assert_non_null(xml_child(q, "vCard", "vcard-temp"));
     const char *ev = fx_event("iq")->xml;
     assert_non_null(strstr(ev, "vcard-temp"));
@@ -271,7 +237,7 @@ static void test_iq_to_occupant_obeys_allowpm_and_is_recorded(void **state)
           "<vCard xmlns='vcard-temp'><FN>Crone</FN></vCard></iq>",
           id);
     free(id);
-    sent_to("iq", ALICE, ROOM "/owner");
+    fx_one("iq", NULL, ALICE, ROOM "/owner");
     assert_int_equal(fx_events_of("iq", NULL, 0), 2);
 }
 
@@ -283,7 +249,7 @@ static void test_iq_to_occupant_allowed_by_allowpm(void **state)
     fx_clear();
     fx_in("<iq from='" ALICE "' to='" ROOM "/owner' type='set' id='x1'>"
           "<payload xmlns='urn:example:app'>hello</payload></iq>");
-    sent_to("iq", OWNER, ROOM "/alice");
+    fx_one("iq", NULL, OWNER, ROOM "/alice");
     assert_int_equal(fx_events_of("iq", NULL, 0), 1);
 }
 
@@ -295,7 +261,7 @@ static void test_rooms_per_user_default_cap(void **state)
     assert_int_equal(fx.m->lim.max_rooms_per_user, 100);
     for (int i = 0; i < 101; i++)
         fx_in("<presence from='" ALICE "' to='r%d@" DOMAIN "/alice'/>", i);
-    struct xml_node *e = sent_to("presence", ALICE, "r100@" DOMAIN "/alice");
+    struct xml_node *e = fx_one("presence", NULL, ALICE, "r100@" DOMAIN "/alice");
     assert_string_equal(xml_attr(e, "type"), "error");
     struct xml_node *err = stanza_child(e, "error");
     assert_string_equal(stanza_error_condition(err, NS_STANZAS), "policy-violation");
@@ -322,21 +288,21 @@ static void test_presence_size_capped(void **state)
     char *status = big_status(200 * 1024);
     fx_in("<presence from='" ALICE "' to='" ROOM "/alice'><status>%s</status></presence>",
           status);
-    assert_int_equal(count_to(OWNER), 0);
+    assert_int_equal(fx_count(NULL, NULL, OWNER, NULL), 0);
     expect_error("presence", ALICE, "policy-violation");
-    struct xml_node *err = stanza_child(sent_to("presence", ALICE, NULL), "error");
+    struct xml_node *err = stanza_child(fx_one("presence", NULL, ALICE, NULL), "error");
     char *text = fx_text(xml_child(err, "text", NS_STANZAS));
     assert_non_null(strstr(text, "max_presence_size = 8192 bytes"));
     free(text);
     /* Joining with it is refused too; leaving never is, only without it. */
     fx_clear();
     fx_in("<presence from='" BOB "' to='" ROOM "/bob'><status>%s</status></presence>", status);
-    assert_int_equal(count_to(OWNER), 0);
+    assert_int_equal(fx_count(NULL, NULL, OWNER, NULL), 0);
     fx_clear();
     fx_in("<presence from='" ALICE "' to='" ROOM "/alice' type='unavailable'>"
           "<status>%s</status></presence>",
           status);
-    struct xml_node *p = sent_to("presence", OWNER, ROOM "/alice");
+    struct xml_node *p = fx_one("presence", NULL, OWNER, ROOM "/alice");
     assert_string_equal(xml_attr(p, "type"), "unavailable");
     assert_null(stanza_child(p, "status"));
     free(status);
