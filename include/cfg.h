@@ -40,6 +40,9 @@ struct cfg_muc {
     uint64_t message_burst;
     uint64_t presence_rate;
     uint64_t presence_burst;
+    uint64_t message_queue;
+    uint64_t presence_queue;
+    bool rate_exempt_moderators;
     uint64_t max_presence_size;
     bool create_rooms;
     bool persistent_default;

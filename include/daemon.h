@@ -24,6 +24,8 @@ struct daemon_ops {
     void (*link_down)(void *svc);
     /* After SIGHUP applied reloadable keys to the live configuration. */
     void (*reloaded)(void *svc);
+    /* Output bytes promised for stanzas already taken (transport.h). May be NULL. */
+    size_t (*pending_output)(void *svc);
     /* Release the service; the loop is still running but the link is gone. */
     void (*stop)(void *svc);
 };
@@ -33,7 +35,8 @@ int daemon_main(int argc, char **argv, const struct daemon_ops *ops);
  * than it knows); the process exits with exit_code. */
 void daemon_fail(struct daemon *d, int exit_code, const char *why);
 
-/* Send one stanza to the router. 0, -ENOTCONN (link down) or -ENOBUFS. */
+/* Send one stanza to the router: 0 or -ENOTCONN (link down). Never refused
+ * for want of room: input stops first (transport.h). */
 int daemon_send(struct daemon *d, const struct xml_node *st);
 int daemon_send_each(struct daemon *d, const struct xml_node *st, const char *const *to,
                      size_t n);
@@ -41,6 +44,10 @@ int daemon_send_raw(struct daemon *d, const char *data, size_t len);
 /* Stop (true) or resume (false) taking stanzas from the router: load the
  * service cannot absorb right now stays with the router (backpressure). */
 void daemon_hold_input(struct daemon *d, bool hold);
+/* The service's pending output shrank without being sent: re-check the gate. */
+void daemon_output_changed(struct daemon *d);
+/* The input gate is shut: output queued and promised is over its mark. */
+bool daemon_output_full(const struct daemon *d);
 const struct cfg *daemon_cfg(const struct daemon *d);
 uv_loop_t *daemon_loop(struct daemon *d);
 /* This daemon's own domain (component or archiver). */

@@ -149,9 +149,15 @@ static void on_link_rejected(void *ud, struct xml_node *st, const char *why)
     xml_unref(e);
 }
 
+static size_t on_link_pending(void *ud)
+{
+    struct daemon *d = ud;
+    return d->ops->pending_output && d->svc ? d->ops->pending_output(d->svc) : 0;
+}
+
 static const struct transport_handler link_handler = {
     .up = on_link_up, .down = on_link_down, .stanza = on_link_stanza,
-    .rejected = on_link_rejected,
+    .rejected = on_link_rejected, .pending = on_link_pending,
 };
 
 static void on_link_stopped(void *ud)
@@ -339,10 +345,6 @@ int daemon_send(struct daemon *d, const struct xml_node *st)
 {
     if (!d->link)
         return -ENOTCONN;
-    /* A refusal is how a sender learns its stanza was not taken: it must not be
-     * the thing an overloaded link drops. */
-    if (stanza_is_error(st))
-        return transport_send_urgent(d->link, st);
     return transport_send(d->link, st);
 }
 
@@ -381,6 +383,17 @@ void daemon_hold_input(struct daemon *d, bool hold)
 {
     if (d->link)
         transport_hold_input(d->link, hold);
+}
+
+void daemon_output_changed(struct daemon *d)
+{
+    if (d->link)
+        transport_output_changed(d->link);
+}
+
+bool daemon_output_full(const struct daemon *d)
+{
+    return d->link && transport_output_full(d->link);
 }
 
 const struct cfg *daemon_cfg(const struct daemon *d)

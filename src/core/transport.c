@@ -56,9 +56,12 @@ struct transport {
     struct tls *tls;   /* the current connection's TLS session ([component] tls) */
     struct buf plain;  /* scratch: plaintext decrypted from one read */
     struct buf inq;    /* router bytes read but not yet parsed (reading paused mid-read) */
+    struct xml_node **held; /* stanzas parsed while the gate was shut, oldest first */
+    size_t nheld, held_head, held_cap;
     uv_timer_t feed_timer;
     bool wrote_since_tick;
-    bool reading_paused; /* the router does not drain our output */
+    bool reading_paused; /* our output (queued + promised) is over the high-water mark */
+    bool pause_warned;   /* this pause was logged as the router's fault */
     bool reading_held;   /* the service asked us to stop taking stanzas */
     bool reading;        /* uv_read_start is in effect on the connection */
     bool tls_write_failed;
@@ -75,12 +78,21 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 static void feed_tls(struct transport *t, const char *data, size_t len);
 static void on_feed_timer(uv_timer_t *h);
+static void discard_held(struct transport *t);
 
 /* ---- output ---- */
 
 static size_t queued(const struct transport *t)
 {
     return t->outq.len + (t->conn ? t->conn->inflight : 0);
+}
+
+/* What the output will hold once the service has sent what it already
+ * accepted: bytes queued plus the fan-out it promised (a message waiting for
+ * its commit). The input gate looks at this, not at the queue alone. */
+static size_t committed_output(const struct transport *t)
+{
+    return queued(t) + (t->h.pending ? t->h.pending(t->ud) : 0);
 }
 
 size_t transport_queued(const struct transport *t)
@@ -112,7 +124,7 @@ static void update_reading(struct transport *t)
     bool want = want_input(t);
     if (want == t->reading)
         return;
-    if (want && t->inq.len) {
+    if (want && (t->inq.len || t->nheld)) {
         uv_timer_start(&t->feed_timer, on_feed_timer, 0, 0);
         return;
     }
@@ -128,20 +140,46 @@ static void update_reading(struct transport *t)
     t->reading = want;
 }
 
+/* The input gate. Above half of max_output_queue we stop taking stanzas; below
+ * a quarter we take them again. It is checked after every stanza, so the
+ * output never exceeds half the bound plus the fan-out of one stanza: sends
+ * of accepted work never need to fail (docs/architecture.md, "Backpressure"). */
 static void apply_backpressure(struct transport *t)
 {
     if (!t->conn || t->state < T_TLS)
         return;
-    size_t q = queued(t);
+    size_t q = committed_output(t);
     if (!t->reading_paused && q > t->cfg.max_output_queue / 2) {
         t->reading_paused = true;
-        log_warn("router is not draining our output (%zu bytes queued): stopped reading", q);
+        /* A gate shut by promised fan-out opens within a commit; only a router
+         * that leaves our bytes unread is worth a warning. */
+        t->pause_warned = queued(t) > t->cfg.max_output_queue / 2;
+        if (t->pause_warned)
+            log_warn("router is not draining our output (%zu bytes queued): stopped reading",
+                     queued(t));
+        else
+            log_debug("output at %zu bytes queued and promised: taking no stanzas", q);
         update_reading(t);
     } else if (t->reading_paused && q < t->cfg.max_output_queue / 4) {
         t->reading_paused = false;
-        log_info("router drains our output again: reading resumed");
+        if (t->pause_warned)
+            log_info("router drains our output again: reading resumed");
         update_reading(t);
+    } else if (t->reading_paused && !t->pause_warned && queued(t) > t->cfg.max_output_queue / 2) {
+        t->pause_warned = true;
+        log_warn("router is not draining our output (%zu bytes queued): stopped reading",
+                 queued(t));
     }
+}
+
+void transport_output_changed(struct transport *t)
+{
+    apply_backpressure(t);
+}
+
+bool transport_output_full(const struct transport *t)
+{
+    return t->reading_paused;
 }
 
 static void on_written(uv_write_t *req, int status)
@@ -248,11 +286,20 @@ static void close_conn(struct transport *t)
         tls_free(t->tls);
         t->tls = NULL;
     }
+    size_t unsent = t->outq.len + c->inflight;
     if (t->outq.len && !c->inflight) {
         uv_buf_t b = uv_buf_init(t->outq.data, (unsigned)t->outq.len);
-        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        unsent -= w > 0 ? (size_t)w : 0;
     }
+    /* Stanzas to clients that were queued here are in the database (a message
+     * is sent only after its commit): clients get them back through history and
+     * MAM (docs/security.md, "What a link drop loses"). */
+    if (unsent > 64 && t->state == T_UP)
+        log_warn("%zu bytes queued for the router were not sent before the link closed",
+                 unsent);
     buf_reset(&t->outq);
+    discard_held(t);
     buf_reset(&t->inq);
     uv_timer_stop(&t->feed_timer);
     t->reading_paused = false;
@@ -343,11 +390,65 @@ static void comp_ready(void *ud)
         t->h.up(t->ud);
 }
 
+static void deliver(struct transport *t, struct xml_node *st)
+{
+    if (t->h.stanza)
+        t->h.stanza(t->ud, st);
+    apply_backpressure(t);
+}
+
+/* One slice of input may hold several stanzas; those that arrive after the gate
+ * shut wait here, parsed, in order, and go first when it opens. */
+static void hold_stanza(struct transport *t, struct xml_node *st)
+{
+    if (t->held_head + t->nheld == t->held_cap) {
+        if (t->held_head) {
+            memmove(t->held, t->held + t->held_head, t->nheld * sizeof *t->held);
+            t->held_head = 0;
+        } else {
+            t->held_cap = t->held_cap ? 2 * t->held_cap : 16;
+            t->held = xrealloc(t->held, t->held_cap * sizeof *t->held);
+        }
+    }
+    t->held[t->held_head + t->nheld++] = xml_ref(st);
+}
+
+/* Delivers held stanzas while the gate is open; true when none are left. */
+static bool deliver_held(struct transport *t)
+{
+    struct conn *c = t->conn;
+    while (t->nheld && want_input(t) && t->conn == c) {
+        struct xml_node *st = t->held[t->held_head++];
+        t->nheld--;
+        deliver(t, st);
+        xml_unref(st);
+    }
+    if (!t->nheld)
+        t->held_head = 0;
+    return t->nheld == 0;
+}
+
+/* Stanzas read but never handed to the service go with the connection, like
+ * the router's bytes still in the socket: neither side took them. */
+static void discard_held(struct transport *t)
+{
+    if (t->nheld)
+        log_warn("%zu stanzas read from the router but not yet taken were discarded with the "
+                 "link", t->nheld);
+    while (t->nheld) {
+        xml_unref(t->held[t->held_head++]);
+        t->nheld--;
+    }
+    t->held_head = 0;
+}
+
 static void comp_stanza(void *ud, struct xml_node *st)
 {
     struct transport *t = ud;
-    if (t->h.stanza)
-        t->h.stanza(t->ud, st);
+    if (t->nheld || !want_input(t))
+        hold_stanza(t, st);
+    else
+        deliver(t, st);
 }
 
 static void comp_rejected(void *ud, struct xml_node *st, const char *why)
@@ -394,8 +495,10 @@ static void feed_plain(struct transport *t, const char *data, size_t len)
 static void on_feed_timer(uv_timer_t *h)
 {
     struct transport *t = container_of(h, struct transport, feed_timer);
-    if (!t->conn || !t->inq.len)
+    if (!t->conn || !deliver_held(t) || !t->inq.len) {
+        update_reading(t);
         return;
+    }
     size_t len = 0;
     char *data = buf_steal(&t->inq, &len);
     feed_plain(t, data, len);
@@ -639,12 +742,13 @@ void transport_hold_input(struct transport *t, bool hold)
     update_reading(t);
 }
 
+/* Sends never refuse for want of room: what reaches them is the output of
+ * stanzas the input gate let in, so the queue is bounded by the gate, not
+ * here. A failure here would drop a copy of something already accepted. */
 int transport_send(struct transport *t, const struct xml_node *st)
 {
     if (t->state != T_UP)
         return -ENOTCONN;
-    if (queued(t) > t->cfg.max_output_queue)
-        return -ENOBUFS;
     return component_send(t->comp, st);
 }
 
@@ -653,26 +757,13 @@ int transport_send_each(struct transport *t, const struct xml_node *st, const ch
 {
     if (t->state != T_UP)
         return -ENOTCONN;
-    if (queued(t) > t->cfg.max_output_queue)
-        return -ENOBUFS;
     return component_send_each(t->comp, st, to, n);
-}
-
-int transport_send_urgent(struct transport *t, const struct xml_node *st)
-{
-    if (t->state != T_UP)
-        return -ENOTCONN;
-    if (queued(t) > 2 * t->cfg.max_output_queue)
-        return -ENOBUFS;
-    return component_send(t->comp, st);
 }
 
 int transport_send_raw(struct transport *t, const char *data, size_t len)
 {
     if (t->state != T_UP)
         return -ENOTCONN;
-    if (queued(t) > t->cfg.max_output_queue)
-        return -ENOBUFS;
     return component_send_raw(t->comp, data, len);
 }
 
@@ -709,6 +800,7 @@ static void maybe_finish_stop(struct transport *t)
     buf_free(&t->outq);
     buf_free(&t->plain);
     buf_free(&t->inq);
+    free(t->held);
     free((char *)t->cfg.domain);
     free((char *)t->cfg.tls_ca);
     free((char *)t->cfg.tls_verify_name);

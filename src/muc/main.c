@@ -23,6 +23,7 @@ struct confabd {
     struct migrate *migrating;
     uv_timer_t evict_timer;
     uv_timer_t backlog_timer; /* runs while intake is held for the database */
+    uv_timer_t shape_timer;   /* runs while senders' bursts wait (shape.c) */
     bool held;
     bool was_up;    /* the link has been up before: a reconnect needs reconciling */
     bool stopping;  /* stop() ran: late callbacks must not start anything */
@@ -40,8 +41,8 @@ static void log_unsent(const char *what, int r)
     uint64_t now = (uint64_t)datetime_now_ms();
     if (now - last_ms < 10000)
         return;
-    log_warn("%" PRIu64 " stanzas not sent in the last %s (last: %s): link %s", dropped,
-             last_ms ? "10 s" : "moment", what, r == -ENOBUFS ? "congested" : "down");
+    log_warn("%" PRIu64 " stanzas not sent in the last %s (last: %s): link down", dropped,
+             last_ms ? "10 s" : "moment", what);
     dropped = 0;
     last_ms = now;
 }
@@ -75,6 +76,38 @@ static int64_t io_now(void *ud)
     return datetime_now_ms();
 }
 
+static void io_output_changed(void *ud)
+{
+    struct confabd *c = ud;
+    daemon_output_changed(c->d);
+}
+
+/* Waiting stanzas go out as tokens come, but only while the output has room:
+ * a released message fans out like one just read, so it waits for the same
+ * gate (daemon_output_full). */
+static void on_shape_timer(uv_timer_t *h)
+{
+    struct confabd *c = h->data;
+    if (!daemon_output_full(c->d))
+        muc_shape_release(c->muc);
+    if (!muc_shaping(c->muc))
+        uv_timer_stop(h);
+}
+
+enum { SHAPE_TICK_MS = 50 };
+
+static void shape_timer_arm(struct confabd *c)
+{
+    if (muc_shaping(c->muc) && !uv_is_active((uv_handle_t *)&c->shape_timer))
+        uv_timer_start(&c->shape_timer, on_shape_timer, SHAPE_TICK_MS, SHAPE_TICK_MS);
+}
+
+static size_t pending_output(void *svc)
+{
+    struct confabd *c = svc;
+    return c->muc ? muc_pending_output(c->muc) : 0;
+}
+
 static void limits_from_cfg(const struct cfg *cfg, struct muc_limits *lim)
 {
     const struct cfg_muc *c = &cfg->muc;
@@ -93,7 +126,9 @@ static void limits_from_cfg(const struct cfg *cfg, struct muc_limits *lim)
         .max_joined_rooms = (unsigned)c->max_joined_rooms,
         .max_affiliations = (unsigned)c->max_affiliations,
         .max_list_items = (unsigned)c->max_list_items, .admin_rate = (unsigned)c->admin_rate,
-        .admin_burst = (unsigned)c->admin_burst,
+        .admin_burst = (unsigned)c->admin_burst, .msg_queue = (unsigned)c->message_queue,
+        .presence_queue = (unsigned)c->presence_queue,
+        .rate_exempt_moderators = c->rate_exempt_moderators,
     };
 }
 
@@ -240,9 +275,11 @@ static void *start(struct daemon *d)
     occupant_key(cfg, key);
     struct muc_io io = {
         .send = io_send, .send_each = io_send_each, .send_raw = io_send_raw, .now_ms = io_now,
-        .ud = &the_daemon,
+        .output_changed = io_output_changed, .ud = &the_daemon,
     };
     the_daemon.d = d;
+    uv_timer_init(daemon_loop(d), &the_daemon.shape_timer);
+    the_daemon.shape_timer.data = &the_daemon;
     the_daemon.muc = muc_new(daemon_domain(d), cfg->service_name, &lim, key, &io);
     muc_set_admins(the_daemon.muc, cfg->muc.admins);
     if (*cfg->storage_dsn)
@@ -259,6 +296,7 @@ static void on_stanza(void *svc, struct xml_node *st)
     if (c->outbox && outbox_answer(c->outbox, st))
         return;
     muc_handle(c->muc, st);
+    shape_timer_arm(c);
     check_backlog(c);
 }
 
@@ -308,6 +346,7 @@ static void stop(void *svc)
         migrate_cancel(c->migrating);
     outbox_free(c->outbox);
     c->outbox = NULL;
+    uv_close((uv_handle_t *)&c->shape_timer, NULL);
     if (!c->store) {
         muc_free(c->muc);
         c->muc = NULL;
@@ -323,7 +362,7 @@ int main(int argc, char **argv)
     static const struct daemon_ops ops = {
         .name = "confabd", .role = CFG_ROLE_MUC, .start = start, .stanza = on_stanza,
         .reloaded = on_reloaded, .stop = stop, .link_up = on_link_up,
-        .link_down = on_link_down,
+        .link_down = on_link_down, .pending_output = pending_output,
     };
     return daemon_main(argc, argv, &ops);
 }

@@ -56,6 +56,7 @@ struct commit {
     char *sender;            /* real full JID, for history events */
     char *nick;
     bool archived;           /* sent while the room's archive was on */
+    size_t promised;         /* output bytes owed for it (budget.c) */
 };
 
 static void commit_free(struct commit *c)
@@ -81,6 +82,12 @@ static void on_committed(void *ud, int err)
 {
     struct commit *c = ud;
     struct room *room = room_find(c->m, c->room_jid);
+    /* Its copies are about to be queued (or an error in their place): the
+     * gate counts them there from now on. */
+    if (err < 0 || !room)
+        budget_withdrawn(c->m, c->promised);
+    else
+        budget_kept(c->m, c->promised);
     if (err < 0) {
         bounce_unstored(c->m, c->orig);
     } else if (room) {
@@ -139,6 +146,8 @@ static void commit_groupchat(struct muc_req *r, struct room *room, struct occupa
     buf_init(&b);
     xml_serialize(msg, NS_COMPONENT, &b);
     c->xml = buf_steal(&b, &c->xml_len);
+    c->promised = budget_fanout(room, c->xml_len);
+    budget_promise(m, c->promised);
     record_groupchat(r, room, occ, msg);
     if (!s) {
         on_committed(c, 0);
@@ -250,7 +259,10 @@ static void groupchat(struct muc_req *r, struct room *room, struct muc_session *
     struct occupant *occ = s->occ;
     const struct xml_node *subject = stanza_child(r->st, "subject");
     /* §8.1: with a body or a thread it is a message that has a subject. */
-    if (subject && !stanza_child(r->st, "body") && !stanza_child(r->st, "thread")) {
+    bool only_subject = subject && !stanza_child(r->st, "body") && !stanza_child(r->st, "thread");
+    if (shape_defer(r, room, s, only_subject ? SHAPE_FOLLOW : SHAPE_MESSAGE))
+        return;
+    if (only_subject) {
         change_subject(r, room, occ, subject);
         return;
     }
@@ -260,10 +272,6 @@ static void groupchat(struct muc_req *r, struct room *room, struct muc_session *
     }
     if (!perm_may_send_groupchat(occ->role)) {
         muc_bounce(r, "forbidden", "visitors may not speak in this moderated room");
-        return;
-    }
-    if (!occupant_rate_ok(&occ->msg_bucket, m->lim.msg_rate, m->lim.msg_burst, r->now)) {
-        muc_bounce(r, "resource-constraint", "you are sending messages too fast");
         return;
     }
     if (compliance_refused(r))

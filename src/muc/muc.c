@@ -18,6 +18,7 @@ struct room_load {
     char *jid;
     struct xml_node **parked;
     size_t n;
+    size_t promised;  /* output owed for the parked stanzas (budget.c) */
     UT_hash_handle hh;
 };
 
@@ -36,7 +37,8 @@ void muc_limits_default(struct muc_limits *lim)
         .presence_rate = 2, .presence_burst = 10, .max_presence_bytes = 8192, .create_rooms = true,
         .persistent_default = false, .log_by_default = true, .max_mam_page = 100,
         .max_message_bytes = 32768, .max_joined_rooms = 100, .max_affiliations = 2000,
-        .max_list_items = 200, .admin_rate = 5, .admin_burst = 20,
+        .max_list_items = 200, .admin_rate = 5, .admin_burst = 20, .msg_queue = 50,
+        .presence_queue = 10,
     };
 }
 
@@ -121,6 +123,7 @@ void muc_free(struct muc *m)
         return;
     EVP_CIPHER_CTX_free(m->sid_enc);
     EVP_CIPHER_CTX_free(m->sid_dec);
+    shape_free_all(m);
     struct room *room, *rtmp;
     HASH_ITER(hh, m->rooms, room, rtmp) {
         HASH_DEL(m->rooms, room);
@@ -518,8 +521,10 @@ static void on_room_loaded(void *ud, int err, struct store_room *rec)
     struct muc *m = ctx->m;
     struct room_load *l = NULL;
     HASH_FIND_STR(m->loading, ctx->jid, l);
-    if (l)
+    if (l) {
         HASH_DEL(m->loading, l);
+        budget_withdrawn(m, l->promised);
+    }
     /* Only configured persistent rooms live on in the store. A temporary or
      * still-locked row is one whose deletion is on its way (the writer may not
      * have run it yet): loading it would bring back a room nobody is in. */
@@ -554,6 +559,17 @@ static void on_room_loaded(void *ud, int err, struct store_room *rec)
     free(ctx);
 }
 
+/* The k-th join into a room that is loading is answered with the presences of
+ * the k-1 before it and announced to them: a storm of joins owes output that
+ * grows with the square of its size, and the gate must see it coming. */
+static void park(struct muc *m, struct room_load *l, const struct xml_node *st)
+{
+    size_t owed = budget_stanza(st) * 2 * (l->n + 1);
+    l->promised += owed;
+    budget_promise(m, owed);
+    l->parked[l->n++] = xml_ref((struct xml_node *)st);
+}
+
 /* true when the stanza was parked behind a load of room_jid. */
 static bool park_for_load(struct muc_req *r, const char *room_jid)
 {
@@ -568,7 +584,7 @@ static bool park_for_load(struct muc_req *r, const char *room_jid)
         ctx->m = m;
         ctx->jid = xstrdup(room_jid);
         l->parked = xmalloc(MAX_PARKED * sizeof *l->parked);
-        l->parked[l->n++] = xml_ref((struct xml_node *)r->st);
+        park(m, l, r->st);
         m->store->load_room(m->store->st, room_jid, m->lim.max_history, on_room_loaded, ctx);
         return true;
     }
@@ -576,7 +592,7 @@ static bool park_for_load(struct muc_req *r, const char *room_jid)
         muc_bounce(r, "resource-constraint", "the room is still loading; retry");
         return true;
     }
-    l->parked[l->n++] = xml_ref((struct xml_node *)r->st);
+    park(m, l, r->st);
     return true;
 }
 

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <uthash.h>
 
+#include "flow.h"
 #include "history.h"
 #include "perm.h"
 #include "service.h"
@@ -69,6 +70,9 @@ struct muc_limits {
     unsigned max_list_items;       /* items of one admin request, values of one form field */
     unsigned admin_rate;           /* muc#admin and muc#owner IQs per second per sender */
     unsigned admin_burst;
+    unsigned msg_queue;            /* messages one session may have waiting (shape.c) */
+    unsigned presence_queue;       /* presence updates likewise */
+    bool rate_exempt_moderators;   /* moderators, admins and owners are not shaped */
 };
 
 struct muc_io {
@@ -78,6 +82,8 @@ struct muc_io {
     /* Bytes that already are one complete stanza (history replay). */
     void (*send_raw)(void *ud, const char *data, size_t len);
     int64_t (*now_ms)(void *ud);
+    /* Output owed shrank without anything being sent (flow.h). May be NULL. */
+    void (*output_changed)(void *ud);
     void *ud;
 };
 
@@ -225,6 +231,7 @@ struct muc {
     char **admins;                   /* service administrators, bare JIDs ([muc] admins) */
     size_t nadmins;
     void *compliance_ud;
+    struct muc_flow flow;            /* output owed and shaped senders (flow.h) */
 };
 
 /* A stanza addressed to a room or an occupant, with parsed addresses. */

@@ -558,11 +558,6 @@ static void update(struct muc_req *r, struct room *room, struct muc_session *s)
 {
     struct muc *m = r->muc;
     struct occupant *occ = s->occ;
-    if (!occupant_rate_ok(&occ->pres_bucket, m->lim.presence_rate, m->lim.presence_burst,
-                          r->now)) {
-        bounce_presence(r, "resource-constraint", "too many presence updates; slow down");
-        return;
-    }
     set_session_presence(s, r->st);
     occ->current = s;
     if (xml_child(r->st, "x", NS_MUC)) {
@@ -668,6 +663,10 @@ void presence_handle(struct muc_req *r, struct room *room)
     const char *type = stanza_type(r->st);
     const char *nick = r->to->resource;
     struct muc_session *s = room ? session_by_jid(room, r->from_full) : NULL;
+    /* What a session sends waits behind its shaped stanzas; only updates pay. */
+    bool is_update = s && !type && nick && strcmp(s->occ->nick, nick) == 0;
+    if (s && shape_defer(r, room, s, is_update ? SHAPE_PRESENCE : SHAPE_FOLLOW))
+        return;
     if (type && strcmp(type, "error") == 0) {
         if (s)
             presence_error_kick(r, room, s);

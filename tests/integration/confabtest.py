@@ -1236,7 +1236,7 @@ def new_room(prefix="room"):
 class MucEnv:
     """A router with the MUC_USERS registered and a confabd attached to it."""
 
-    def __init__(self, kind, pg, workdir, muc_config=""):
+    def __init__(self, kind, pg, workdir, muc_config="", link=None):
         import secrets as _secrets
         self.kind = kind
         self.secrets = {MUC_DOMAIN: "muc-" + _secrets.token_hex(8),
@@ -1252,7 +1252,7 @@ class MucEnv:
             extra = f"\n[muc]\n{muc_config}" if muc_config else ""
             self.confabd = Daemon("confabd", workdir,
                                   config_text(self.router.router_addr, self.secrets, pg,
-                                              extra=extra), name=f"confabd-{kind}")
+                                              link=link, extra=extra), name=f"confabd-{kind}")
             self.confabd.start()
             self.confabd.wait_link_up()
         except BaseException:

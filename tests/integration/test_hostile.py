@@ -19,6 +19,7 @@ from confabtest import muc, muc_env  # noqa: F401  (fixtures)
 
 RATE, BURST = 5, 10            # groupchat token bucket per occupant
 P_RATE, P_BURST = 2, 5         # presence-update token bucket per occupant
+QUEUE, P_QUEUE = 5, 3          # what may wait past the bucket (shaped, then refused)
 MAX_BODY = 1024                # bytes of <body/> text
 MAX_NICK = 32                  # bytes, after resourceprep
 MAX_JOINED = 3                 # rooms one bare JID may be in at once
@@ -27,6 +28,7 @@ MAX_OCCUPANTS = 5              # occupants per room (admins and owners exempt)
 
 MUC_CONFIG = (f"message_rate = {RATE}\nmessage_burst = {BURST}\n"
               f"presence_rate = {P_RATE}\npresence_burst = {P_BURST}\n"
+              f"message_queue = {QUEUE}\npresence_queue = {P_QUEUE}\n"
               f"max_message_size = {MAX_BODY}\nmax_nick_length = {MAX_NICK}\n"
               f"max_joined_rooms = {MAX_JOINED}\nmax_rooms_per_user = {MAX_CREATED}\n"
               f"max_occupants = {MAX_OCCUPANTS}\n")
@@ -160,7 +162,7 @@ def quiet_check(sender, receivers, room, marker_from, marker="marker"):
 def test_flood_groupchat_rate_limited_and_others_keep_working(muc):
     """500 groupchat messages as fast as the client can write: each one is either
     reflected or answered with resource-constraint, no more than the token bucket
-    allows get through, and meanwhile the flooder's roommate and a canary in another
+    and the sender's queue allow get through, and meanwhile the flooder's roommate and a canary in another
     room are served within a bound."""
     confabd_pid(muc)
     alice, bob, carol = muc.client("alice"), muc.client("bob"), muc.client("carol")
@@ -207,10 +209,10 @@ def test_flood_groupchat_rate_limited_and_others_keep_working(muc):
     bad = [describe(e) for e in errors if error_condition(e) != "resource-constraint"]
     assert not bad, f"flood errors must be resource-constraint: {bad[:3]}"
     assert errors and all(e.get("from") == room for e in errors), describe(errors[0])
-    allowed = BURST + RATE * elapsed + 2
-    assert BURST <= len(reflected) <= allowed, \
+    allowed = BURST + QUEUE + RATE * elapsed + 2
+    assert BURST + QUEUE <= len(reflected) <= allowed, \
         f"{len(reflected)} of {n} flood messages got through in {elapsed:.1f}s " \
-        f"(bucket {RATE}/s, burst {BURST}: at most {allowed:.0f})"
+        f"(bucket {RATE}/s, burst {BURST}, queue {QUEUE}: at most {allowed:.0f})"
     # bob saw exactly the reflected ones, nothing else of the flood
     bob.sync()
     got = [s.get("id") for s in groupchats(bob, room) if s.get("id") in idset]
@@ -268,7 +270,7 @@ def test_flood_presence_rate_limited_and_others_keep_working(muc):
     passed = sorted(k for k, st in done.items() if st.get("type") != "error")
     bad = [describe(e) for e in errors if error_condition(e) != "resource-constraint"]
     assert not bad, f"presence flood errors must be resource-constraint: {bad[:3]}"
-    allowed = P_BURST + P_RATE * elapsed + 2
+    allowed = P_BURST + P_QUEUE + P_RATE * elapsed + 2
     assert 1 <= len(passed) <= allowed, \
         f"{len(passed)} of {n} presence updates broadcast in {elapsed:.1f}s (at most {allowed:.0f})"
     bob.sync()

@@ -111,7 +111,8 @@ static struct muc *new_muc(struct out *o, const struct muc_limits *override)
     if (override)
         lim = *override;
     static const unsigned char key[32] = { 9 };
-    struct muc_io io = { io_send, io_each, io_raw, io_now, o };
+    struct muc_io io = { .send = io_send, .send_each = io_each, .send_raw = io_raw, .now_ms = io_now,
+                         .ud = o };
     return muc_new("conf.example", "Rooms", &lim, key, &io);
 }
 

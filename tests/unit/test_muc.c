@@ -1872,34 +1872,82 @@ static void test_lists_not_disclosed_to_outsiders(void **state)
     assert_int_equal(fx_children(q, "item", NULL), 1);
 }
 
-/* Service policy (§7.4 "service-level policies"): a flood is refused with
- * resource-constraint (wait) and not reflected; the bucket refills in time. */
-static void test_rate_limit_resource_constraint(void **state)
+/* Service policy (§7.4 "service-level policies"): a burst past the bucket
+ * waits in the sender's queue and goes out as tokens come, in order; past the
+ * queue it is refused with resource-constraint (wait) saying when to retry. */
+static void test_rate_limit_shapes_then_refuses(void **state)
 {
     std_room();
-    unsigned burst = fx.m->lim.msg_burst, rate = fx.m->lim.msg_rate;
-    assert_true(burst > 0 && rate > 0);
+    unsigned burst = fx.m->lim.msg_burst, rate = fx.m->lim.msg_rate, queue = fx.m->lim.msg_queue;
+    assert_true(burst > 0 && rate > 0 && queue > 0);
     for (unsigned i = 0; i < burst; i++)
         groupchat(ALICE, "f", "flood");
     fx_expect_count(0, NULL, "error", NULL, NULL);
     fx_expect_count((int)burst * 3, "message", "groupchat", NULL, OCC(A_NICK));
     fx_clear();
-    groupchat(ALICE, "f", "one too many");
+    char id[16];
+    for (unsigned i = 0; i < queue; i++) {
+        snprintf(id, sizeof id, "q%u", i);
+        groupchat(ALICE, id, "waits its turn");
+    }
+    fx_expect_total(0);
+    assert_true(muc_shaping(fx.m));
+    groupchat(ALICE, "over", "one too many");
     fx_expect_total(1);
-    fx_expect_error("message", ALICE, ROOM, "resource-constraint", "wait");
+    struct xml_node *e = fx_expect_error("message", ALICE, ROOM, "resource-constraint", "wait");
+    char *text = fx_text(xml_child(xml_child(e, "error", NULL), "text", NULL));
+    assert_non_null(strstr(text, "retry in"));
+    free(text);
     fx_clear();
-    fx.now += 1000 / rate + 1;
-    groupchat(ALICE, "f", "later");
-    fx_expect_count(3, "message", "groupchat", NULL, OCC(A_NICK));
 
-    /* Presence floods too. */
+    /* Its leave queues behind its messages: the room sees them first. */
+    fx_in("<presence type='unavailable' from='" ALICE "' to='" OCC(A_NICK) "'/>");
+    fx_expect_total(0);
+    unsigned released = 0, rounds = 0;
+    while (muc_shaping(fx.m) && rounds++ < 10 * queue) {
+        fx.now += 1000 / rate + 1;
+        muc_shape_release(fx.m);
+        int n = fx_count("message", "groupchat", OWNER, OCC(A_NICK));
+        assert_true(n <= (int)released + 1); /* one token per interval */
+        released = (unsigned)n;
+    }
+    assert_false(muc_shaping(fx.m));
+    assert_int_equal(released, queue);
+    fx_expect_count(0, NULL, "error", NULL, NULL);
+    int at = -1;
+    for (unsigned i = 0; i < queue; i++) {
+        snprintf(id, sizeof id, "q%u", i);
+        at = fx_find_from(at + 1, "message", "groupchat", OWNER, OCC(A_NICK));
+        assert_true(at >= 0);
+        assert_string_equal(xml_attr(fx_at(at), "id"), id);
+    }
+    assert_true(fx_find("presence", "unavailable", OWNER, OCC(A_NICK)) > at);
+
+    /* Presence floods too: updates past the burst wait, past the queue they are refused. */
     fx_clear();
-    unsigned pburst = fx.m->lim.presence_burst;
-    for (unsigned i = 0; i <= pburst; i++)
+    unsigned pburst = fx.m->lim.presence_burst, pqueue = fx.m->lim.presence_queue;
+    for (unsigned i = 0; i <= pburst + pqueue; i++)
         fx_in("<presence from='" BOB "' to='" OCC(B_NICK) "'><status>%u</status></presence>", i);
     fx_expect_count(1, "presence", "error", BOB, NULL);
     fx_assert_stanza_error(fx_one("presence", "error", BOB, NULL), "resource-constraint", "wait");
     fx_expect_count((int)pburst, "presence", AVAIL, OWNER, OCC(B_NICK));
+}
+
+/* [muc] rate_exempt_moderators: the owner's burst goes out at once; a
+ * participant's still waits. */
+static void test_rate_exempt_moderators(void **state)
+{
+    std_room();
+    fx.m->lim.rate_exempt_moderators = true;
+    unsigned n = fx.m->lim.msg_burst + 5;
+    for (unsigned i = 0; i < n; i++)
+        groupchat(OWNER, "o", "announcement");
+    fx_expect_count((int)n * 3, "message", "groupchat", NULL, OCC(O_NICK));
+    assert_false(muc_shaping(fx.m));
+    for (unsigned i = 0; i < n; i++)
+        groupchat(BOB, "b", "chatter");
+    fx_expect_count((int)fx.m->lim.msg_burst * 3, "message", "groupchat", NULL, OCC(B_NICK));
+    assert_true(muc_shaping(fx.m));
 }
 
 /* §7.2.8: the same bare JID may join twice under one nick: messages go to
@@ -2317,7 +2365,8 @@ int main(void)
         T(test_xep0421_occupant_id_on_pm_and_subject),
         T(test_xep0359_stanza_id_opaque),
         T(test_lists_not_disclosed_to_outsiders),
-        T(test_rate_limit_resource_constraint),
+        T(test_rate_limit_shapes_then_refuses),
+        T(test_rate_exempt_moderators),
         T(test_multi_session_same_nick),
         T(test_error_bounce_removes_occupant_333),
         T(test_nick_rejected_empty_whitespace_invisible),

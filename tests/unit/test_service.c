@@ -53,7 +53,8 @@ static struct muc *new_muc(struct sent *s, const char *name)
     struct muc_limits lim;
     muc_limits_default(&lim);
     static const unsigned char key[32] = { 1, 2, 3 };
-    struct muc_io io = { capture, capture_each, capture_raw, fixed_now, s };
+    struct muc_io io = { .send = capture, .send_each = capture_each, .send_raw = capture_raw,
+                         .now_ms = fixed_now, .ud = s };
     return muc_new(DOMAIN, name, &lim, key, &io);
 }
 
