@@ -38,6 +38,9 @@
 set -euo pipefail
 
 ROOT=${CONFAB_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+ME=bench-store.sh
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 BUILD=${BUILD:-$ROOT/build}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 MUC=conference.bench.local
@@ -70,7 +73,6 @@ else
   : "${rates:=2000 5000 10000 15000 20000 25000 30000 40000 50000}" "${duration:=20}"
   storm_rooms=500 warmup=5 mam_secs=20
 fi
-want() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 for bin in confabd confab-bench confabctl; do
   [ -x "$BUILD/$bin" ] || { echo "bench-store.sh: $BUILD/$bin is not built (cd build && make)" >&2; exit 1; }
@@ -78,135 +80,57 @@ done
 command -v jq >/dev/null || { echo "bench-store.sh: needs jq" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "bench-store.sh: run as root (PostgreSQL runs as postgres)" >&2; exit 1; }
 
-WORK=$(mktemp -d /tmp/confab-bench-XXXXXX)
-chmod 755 "$WORK"
-chown postgres "$WORK"
+make_work /tmp/confab-bench-XXXXXX
 results=${results:-$WORK/results.jsonl}
 : > "$results"
 PGDATA=${pgdata:-$WORK/pg}
 PGPID=""
 RUN=$(( $(date +%s) % 100000 ))   # room names unique to this run
 
-# A loopback port below the ephemeral range that nothing listens on now.
-free_port() {
-  local low p
-  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-  for _ in $(seq 200); do
-    p=$(( 20000 + RANDOM % (low - 20001) ))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  echo "bench-store.sh: no free port" >&2; exit 1
-}
-
 cleanup() {
-  if [ -f "$PGDATA/postmaster.pid" ]; then
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w -t 60 stop >/dev/null 2>&1 || true
-  fi
-  if [ "$keep" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+  bench_pg_stop
+  remove_work
   [ -n "$pgdata" ] && echo "PostgreSQL cluster kept in $pgdata"
   return 0
 }
 trap cleanup EXIT
 
 PGPORT=$(free_port)
-psqlc() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres -d confab "$@"; }
 
 echo "== machine"
-echo "nproc $(nproc); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //');" \
-     "memory $(free -g | awk '/^Mem:/{print $2}') GiB; kernel $(uname -r)"
+machine_line
 echo "$("$PGBIN/postgres" --version); libuv $(pkg-config --modversion libuv 2>/dev/null || echo ?);" \
      "expat $(pkg-config --modversion expat 2>/dev/null || echo ?); gcc $(gcc -dumpfullversion 2>/dev/null || echo ?)"
 echo "measured processes at nice $NICE; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "confab $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo ?)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)'); build $BUILD"
+echo "$(confab_rev); build $BUILD"
 echo "PostgreSQL: WAL segment ${BENCH_WAL_SEGSIZE:-16} MB (on a fresh cluster); extra settings: ${BENCH_PG_SETTINGS:-none}"
 
 echo "== starting PostgreSQL on 127.0.0.1:$PGPORT ($WORK)"
 fresh=0
 if [ ! -f "$PGDATA/PG_VERSION" ]; then
-  mkdir -p "$PGDATA"; chown postgres "$PGDATA"; chmod 700 "$PGDATA"
   # BENCH_WAL_SEGSIZE (MB, power of two): larger WAL segments mean fewer segment
   # switches, a suspect for the periodic commit stalls of (a); default 16 as initdb.
-  runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres --no-sync \
-    --wal-segsize="${BENCH_WAL_SEGSIZE:-16}" >/dev/null
+  bench_pg_init --wal-segsize="${BENCH_WAL_SEGSIZE:-16}"
   fresh=1
 fi
 # BENCH_PG_SETTINGS adds server options ("-c wal_init_zero=off ..."); reported below.
 # Server settings: defaults (fsync on, synchronous_commit on, full_page_writes on)
 # except a realistic shared_buffers and room for WAL so the bulk loads do not
 # force checkpoints every few seconds.
-nice -n "$NICE" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$WORK/postgres.log" -w -t 60 \
-  -o "-p $PGPORT -k $WORK -c listen_addresses=127.0.0.1 -c shared_buffers=1GB -c max_wal_size=8GB ${BENCH_PG_SETTINGS:-}" \
-  start >/dev/null
-PGPID=$(head -1 "$PGDATA/postmaster.pid")
-[ "$fresh" = 1 ] && psql -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -c 'CREATE DATABASE confab'
+bench_pg_start "-c shared_buffers=1GB -c max_wal_size=8GB ${BENCH_PG_SETTINGS:-}"
+[ "$fresh" = 1 ] && create_chat_db
 
-# CPU seconds the whole machine spent busy (all CPUs, /proc/stat).
-busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
-# Wait until the machine is quiet: other processes below 20 % of a core over 2 s.
-quiet() {
-  local t0 b0 b1 pct waited=0
-  while :; do
-    b0=$(busy); sleep 2; b1=$(busy)
-    pct=$(( (b1 - b0) * 100 / $(getconf CLK_TCK) / 2 ))
-    if [ "$pct" -lt 20 ]; then
-      [ "$waited" -gt 0 ] && echo "   (waited ${waited} s for the machine to be quiet)"
-      return 0
-    fi
-    if [ "$waited" -ge "${QUIET_WAIT:-120}" ]; then
-      echo "   (the machine is busy: other processes use ${pct}% of a core; measuring anyway)"
-      return 0
-    fi
-    waited=$(( waited + 2 ))
-  done
-}
-
-SECRET=bench-$RANDOM$RANDOM
-# write_cfg FILE PORT
-write_cfg() {
-  cat > "$1" <<EOF
-; generated by scripts/bench-store.sh
-[component]
-domain = $MUC
-router = 127.0.0.1:$2
-secret = $SECRET
-[storage]
-dsn = host=127.0.0.1 port=$PGPORT user=postgres dbname=confab
-durability = commit
-[muc]
-; the bench's senders are not humans: no per-occupant rate limits
-message_rate = 0
-presence_rate = 0
-max_occupants = 100000
-[log]
-level = info
-EOF
-}
-write_cfg "$WORK/migrate.ini" "$(free_port)"
-"$BUILD/confabctl" -c "$WORK/migrate.ini" db migrate >/dev/null
+SECRET=bench-$RANDOM$RANDOM LOG_LEVEL=info
+bench_migrate "$BUILD/confabctl"
 
 # bench NAME ARGS... : one confab-bench run against a fresh confabd; prints the
 # report, appends the RESULT line to $results and leaves it in $LAST.
 LAST=""
 bench() {
   local name=$1; shift
-  local port cfg
-  port=$(free_port)
-  cfg=$WORK/$name.ini
-  write_cfg "$cfg" "$port"
-  local out=$WORK/$name.out
-  quiet
-  nice -n "$NICE" "$BUILD/confab-bench" -c "$cfg" --pg-pid "$PGPID" --label "$name" --quiet "$@" \
-    --spawn --spawn-log "$WORK/$name.confabd.log" -- "$BUILD/confabd" -c "$cfg" -f \
-    > "$out" 2> "$WORK/$name.err" || true
-  grep -v '^RESULT ' "$out" || true
-  LAST=$(grep '^RESULT ' "$out" | sed 's/^RESULT //' || true)
-  if [ -z "$LAST" ]; then
-    echo "  (no result; see $WORK/$name.err)"; tail -5 "$WORK/$name.err" >&2
-    LAST='{"ok":false}'
-  fi
-  echo "$LAST" >> "$results"
+  quiet 120 say
+  BENCH_REPORT=1 BENCH_INDENT="  " bench_run "$name" "$BUILD/confabd" "$@"
 }
-j() { echo "$LAST" | jq -r "$1"; }
 
 summary=()
 
@@ -338,15 +262,8 @@ if want d; then
   echo
   echo "== (d) start-up with $startup_rooms persistent rooms in the database"
   have=$(psqlc -Atc "SELECT count(*) FROM rooms WHERE jid LIKE 'big%'")
-  [ "$have" -lt "$startup_rooms" ] && psqlc <<SQL
-DELETE FROM rooms WHERE jid LIKE 'big%';
-INSERT INTO rooms (jid, creator, locked, persistent, logging, name)
-SELECT 'big' || g || '@$MUC', 'owner' || g || '@bench.local', false, true, true, 'Room ' || g
-FROM generate_series(0, $startup_rooms - 1) g;
-INSERT INTO affiliations (room_id, jid, affiliation)
-SELECT id, creator, 'owner' FROM rooms WHERE jid LIKE 'big%';
-VACUUM ANALYZE rooms;
-SQL
+  [ "$have" -lt "$startup_rooms" ] &&
+    { echo "DELETE FROM rooms WHERE jid LIKE 'big%';"; big_rooms_sql "$startup_rooms"; } | psqlc
   echo "   rooms in the database: $(psqlc -Atc 'SELECT count(*) FROM rooms')"
   for i in 1 2 3; do
     bench "d-startup-$i" --scenario startup --room-prefix big --touch 1000 --settle-ms 1000

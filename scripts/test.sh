@@ -109,6 +109,26 @@ add() {  # add LABEL PASSED FAILED
   summary+=("$(printf '%-28s passed=%-4s failed=%s' "$1" "$2" "$3")")
 }
 
+# run_counted LABEL SCRIPT ARGS...: scripts/SCRIPT, which ends with its own
+# "N passed, N failed"; no such line, or a failed run with none failed, is a failure.
+run_counted() {
+  local label=$1 script=$2 log rc last p f
+  shift 2
+  log=$(mktemp)
+  bash "scripts/$script" "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  last=$(tail -n 1 "$log")
+  rm -f "$log"
+  if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  else
+    echo "test.sh: $script printed no summary (rc $rc)" >&2
+    p=0 f=1
+  fi
+  add "$label" "$p" "$f"
+}
+
 run_pass() {  # run_pass NAME BUILDDIR [--asan]
   local name=$1 bd=$2
   shift 2
@@ -199,19 +219,7 @@ run_pass normal "${CONFAB_BUILD_DIR:-$ROOT/build}"
 # failed build is one failure).
 if [ "$quick" = 0 ] && [ "$fuzz" = 1 ]; then
   note "fuzz smoke (scripts/fuzz.sh --smoke)"
-  fuzz_log=$(mktemp)
-  bash scripts/fuzz.sh --smoke 2>&1 | tee "$fuzz_log"
-  fuzz_rc=${PIPESTATUS[0]}
-  fuzz_last=$(tail -n 1 "$fuzz_log")
-  rm -f "$fuzz_log"
-  if [[ $fuzz_last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-    p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
-    if [ "$fuzz_rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  else
-    echo "test.sh: fuzz.sh printed no summary (rc $fuzz_rc)" >&2
-    p=0 f=1
-  fi
-  add "fuzz smoke" "$p" "$f"
+  run_counted "fuzz smoke" fuzz.sh --smoke
 else
   echo
   echo "test.sh: fuzz smoke skipped"
@@ -230,19 +238,7 @@ fi
 # "N passed, N failed" (a failed package build is one failure).
 if [ "$quick" = 0 ]; then
   note "Debian package (scripts/package.sh)"
-  pkg_log=$(mktemp)
-  bash scripts/package.sh 2>&1 | tee "$pkg_log"
-  pkg_rc=${PIPESTATUS[0]}
-  pkg_last=$(tail -n 1 "$pkg_log")
-  rm -f "$pkg_log"
-  if [[ $pkg_last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-    p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
-    if [ "$pkg_rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  else
-    echo "test.sh: package.sh printed no summary (rc $pkg_rc)" >&2
-    p=0 f=1
-  fi
-  add "debian package" "$p" "$f"
+  run_counted "debian package" package.sh
 else
   echo
   echo "test.sh: --quick: Debian package step skipped"

@@ -30,45 +30,16 @@
 #include "xml.h"
 #include "xstream.h"
 
+#define FUZZ_NAME "fuzz_compliance"
+#include "fuzz_util.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "fuzz_compliance: invariant failed at %s:%d: %s\n", __FILE__, \
-                    __LINE__, #cond);                                                    \
-            abort();                                                                     \
-        }                                                                                \
-    } while (0)
-
-static const char HDR[] = "<stream:stream xmlns='jabber:component:accept' "
-                          "xmlns:stream='http://etherx.jabber.org/streams'>";
 static const char *const TYPES[] = { "groupchat", "private", "config", "affiliation", "kick",
                                      "ban", "destroy", "mam", "join", "leave" };
 
-static struct xml_node *first;
 static char *got;
 static size_t got_len;
-
-static void keep_first(void *ud, struct xml_node *st)
-{
-    (void)ud;
-    if (!first)
-        first = xml_ref(st);
-}
-
-static struct xml_node *parse_stream(const char *xml, size_t len)
-{
-    static const struct xstream_handler h = { .stanza = keep_first };
-    struct xstream *xs = xstream_new(NULL, &h, NULL);
-    first = NULL;
-    if (xstream_feed(xs, HDR, strlen(HDR)) == 0)
-        (void)xstream_feed(xs, xml, len);
-    xstream_free(xs);
-    struct xml_node *st = first;
-    first = NULL;
-    return st;
-}
 
 static void sink(void *ud, const char *uuid, const char *room, const char *xml, size_t len)
 {

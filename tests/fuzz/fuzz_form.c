@@ -24,19 +24,11 @@
 #include "xml.h"
 #include "xstream.h"
 
+#define FUZZ_NAME "fuzz_form"
+#include "fuzz_util.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "fuzz_form: invariant failed at %s:%d: %s\n", __FILE__,  \
-                    __LINE__, #cond);                                                \
-            abort();                                                                 \
-        }                                                                            \
-    } while (0)
-
-static const char HDR[] = "<stream:stream xmlns='jabber:component:accept' "
-                          "xmlns:stream='http://etherx.jabber.org/streams'>";
 
 /* Stanzas of the current input, kept until it is done. */
 static struct xml_node **trees;

@@ -54,6 +54,9 @@
 #include "xml.h"
 #include "xstream.h"
 
+#define FUZZ_NAME "fuzz_muc"
+#include "fuzz_util.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
@@ -62,8 +65,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 #define MAX_STEPS 400
 #define T0 INT64_C(1700000000000)
 
-static const char HDR[] = "<stream:stream xmlns='jabber:component:accept' "
-                          "xmlns:stream='http://etherx.jabber.org/streams'>";
 
 /* ---- dictionaries ---- */
 

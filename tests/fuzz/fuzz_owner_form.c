@@ -32,49 +32,20 @@
 #include "xml.h"
 #include "xstream.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#define FUZZ_NAME "fuzz_owner_form"
+#include "fuzz_util.h"
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "fuzz_owner_form: invariant failed at %s:%d: %s\n", __FILE__,  \
-                    __LINE__, #cond);                                                      \
-            abort();                                                                       \
-        }                                                                                  \
-    } while (0)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define DOMAIN "conference.example"
 #define ROOM "form@" DOMAIN
 #define OWNER "crone@shakespeare.example/desktop"
 #define MAX_EVENT 4096
 
-static const char HDR[] = "<stream:stream xmlns='jabber:component:accept' "
-                          "xmlns:stream='http://etherx.jabber.org/streams'>";
 
-static struct xml_node *first;
 static struct xml_node **evs;
 static size_t *lens;
 static size_t nev, cap;
-
-static void keep_first(void *ud, struct xml_node *st)
-{
-    (void)ud;
-    if (!first)
-        first = xml_ref(st);
-}
-
-static struct xml_node *parse_stream(const char *xml, size_t len)
-{
-    static const struct xstream_handler h = { .stanza = keep_first };
-    struct xstream *xs = xstream_new(NULL, &h, NULL);
-    first = NULL;
-    if (xstream_feed(xs, HDR, strlen(HDR)) == 0)
-        (void)xstream_feed(xs, xml, len);
-    xstream_free(xs);
-    struct xml_node *st = first;
-    first = NULL;
-    return st;
-}
 
 static void sink(void *ud, const char *uuid, const char *room, const char *xml, size_t len)
 {

@@ -204,13 +204,17 @@ class Postgres:
 
     def start(self):
         try:
-            self._as_postgres(PG_BIN / "initdb", "-D", self.data, "-A", "trust",
-                              "-U", "postgres", "--no-sync")
+            self._as_postgres(PG_BIN / "initdb", "-D", self.data, *self.initdb_args(),
+                              "-A", "trust", "-U", "postgres", "--no-sync")
         except subprocess.CalledProcessError as e:
             raise RuntimeError(f"initdb failed:\n{e.stdout}\n{e.stderr}") from e
         self.start_server()
         for db in self.databases:
             self.psql("postgres", f'CREATE DATABASE "{db}"')
+
+    def initdb_args(self):
+        """More initdb arguments, for a subclass's layout (e.g. --waldir)."""
+        return ()
 
     def _opts(self):
         opts = (f"-p {self.port} -k {self.dir} -c listen_addresses={HOST} "
@@ -744,26 +748,31 @@ class XmppClient:
             self.pump(0.02)
 
     def close(self):
-        try:
-            if self.xmpp.transport:
-                fut = self.xmpp.disconnect(wait=1)
-                self.loop.run_until_complete(asyncio.wait_for(fut, 3))
-        except Exception:
-            pass
-        try:
-            self.xmpp.abort()
-        except Exception:
-            pass
-        try:
-            pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
-            for t in pending:
-                t.cancel()
-            if pending:
-                self.loop.run_until_complete(
-                    asyncio.wait(pending, timeout=2))
-        except Exception:
-            pass
-        self.loop.close()
+        close_slixmpp(self.loop, self.xmpp)
+
+
+def close_slixmpp(loop, xmpp):
+    """Disconnect a slixmpp stream (client or component) and close its private loop.
+    Best effort at every step: a close runs at teardown, often after a failure, and
+    must not hide the failure behind one of its own."""
+    try:
+        if xmpp.transport:
+            loop.run_until_complete(asyncio.wait_for(xmpp.disconnect(wait=1), 3))
+    except Exception:
+        pass
+    try:
+        xmpp.abort()
+    except Exception:
+        pass
+    try:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in pending:
+            t.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=2))
+    except Exception:
+        pass
+    loop.close()
 
 
 # --------------------------------------------------------------------------- stanza helpers
@@ -1233,6 +1242,119 @@ def new_room(prefix="room"):
     return f"{prefix}-{random.randrange(1 << 40):010x}@{MUC_DOMAIN}"
 
 
+# --------------------------------------------------------------------------- test helpers
+#
+# What several test modules need; the test files themselves hold only tests.
+
+def ok(reply, what="request"):
+    """reply (an IQ) must be a result; returns it."""
+    assert reply.get("type") == "result", f"{what}: {describe(reply)}"
+    return reply
+
+
+def admin_items(reply):
+    """The muc#admin <item/>s of an affiliation or role list."""
+    return reply.findall(f"{q('query', NS_MUC_ADMIN)}/{q('item', NS_MUC_ADMIN)}")
+
+
+def in_room(muc, *users, config=None, settle=True):
+    """users[0] creates a room (nick "Owner", with config), the others join it as
+    their capitalised names. settle: each one also waits for the presences of those
+    who joined after it, so that no test sees a join still in flight; tests that
+    assert on those presences themselves pass settle=False. Returns (room, clients...)."""
+    clients = [muc.client(u) for u in users]
+    room = muc.create_room(clients[0], "Owner", config)
+    nicks = [u.capitalize() for u in users]
+    for c, nick in zip(clients[1:], nicks[1:]):
+        c.join(room, nick)
+    if settle:
+        for i, c in enumerate(clients):
+            for nick in nicks[i + 1:]:
+                c.wait_presence(f"{room}/{nick}")
+    return (room, *clients)
+
+
+def three_in_room(muc, config=None, settle=True):
+    """alice (Owner), bob (Bob) and carol (Carol) in a new room."""
+    return in_room(muc, "alice", "bob", "carol", config=config, settle=settle)
+
+
+def keep_files():
+    """CONFAB_TEST_KEEP=1 keeps the servers' directories for a post-mortem."""
+    return os.environ.get("CONFAB_TEST_KEEP") == "1"
+
+
+def stop_router(router):
+    router.stop()
+    if not keep_files():
+        router.cleanup()
+
+
+def stop_postgres(pg):
+    pg.stop()
+    if not keep_files():
+        shutil.rmtree(pg.dir, ignore_errors=True)
+
+
+def stop_daemon(d, check=True):
+    """check: the daemon must exit cleanly (Daemon.check_clean_exit); otherwise it is
+    only stopped, as after a failed start."""
+    if d is None:
+        return
+    if check:
+        d.check_clean_exit()
+    else:
+        d.stop()
+
+
+def stop_each(*stops):
+    """Call every stop, even after one has raised (a server left running would
+    disturb later tests); then raise the first error."""
+    first = None
+    for stop in stops:
+        try:
+            stop()
+        except BaseException as e:
+            first = first or e
+    if first is not None:
+        raise first
+
+
+def fresh_database(pg, prefix, test_name):
+    """A new database in pg named after the test (prefix keeps modules apart);
+    returns (name, dsn)."""
+    name = prefix + "_" + re.sub(r"[^a-z0-9]+", "_", test_name.lower())[:40]
+    return name, pg.create_database(name)
+
+
+def close_clients(clients):
+    for c in clients:
+        c.close()
+    clients.clear()
+
+
+def check_daemons(daemons, errors=None):
+    """Every daemon must exit cleanly; all their failures (and errors, found before)
+    are reported together, so one crash does not hide another."""
+    import pytest
+    errors = list(errors or [])
+    for d in daemons:
+        try:
+            d.check_clean_exit()
+        except AssertionError as e:
+            errors.append(str(e))
+    if errors:
+        pytest.fail("\n\n".join(errors), pytrace=False)
+
+
+def owned(obj, end="stop"):
+    """The body of a fixture that yields obj and always ends it with obj.<end>()."""
+    try:
+        yield obj
+    finally:
+        getattr(obj, end)()
+
+
 class MucEnv:
     """A router with the MUC_USERS registered and a confabd attached to it."""
 
@@ -1279,24 +1401,15 @@ class MucEnv:
         return room
 
     def end_test(self):
-        for c in self.clients:
-            c.close()
-        self.clients = []
+        close_clients(self.clients)
         assert self.confabd.alive(), f"confabd died during the test\n{self.confabd.tail()}"
 
     def stop(self, check=True):
-        for c in self.clients:
-            c.close()
-        self.clients = []
+        close_clients(self.clients)
         try:
-            if self.confabd is not None and check:
-                self.confabd.check_clean_exit()
-            elif self.confabd is not None:
-                self.confabd.stop()
+            stop_daemon(self.confabd, check)
         finally:
-            self.router.stop()
-            if os.environ.get("CONFAB_TEST_KEEP") != "1":
-                self.router.cleanup()
+            stop_router(self.router)
 
 
 def muc_router_kinds():
@@ -1315,12 +1428,8 @@ if _pytest is not None:
         """Prosody + confabd for one test module (most MUC behaviour is router-neutral)."""
         if "prosody" not in muc_router_kinds():
             _pytest.skip("CONFAB_TEST_ROUTERS excludes prosody")
-        env = MucEnv("prosody", pg, tmp_path_factory.mktemp(request.module.__name__),
-                     getattr(request.module, "MUC_CONFIG", ""))
-        try:
-            yield env
-        finally:
-            env.stop()
+        yield from owned(MucEnv("prosody", pg, tmp_path_factory.mktemp(request.module.__name__),
+                                getattr(request.module, "MUC_CONFIG", "")))
 
     @_pytest.fixture
     def muc(muc_env):

@@ -49,74 +49,61 @@ def pg():
             shutil.rmtree(server.dir, ignore_errors=True)
 
 
-def _start_router(kind):
+def _router(kind):
+    """The body of a router fixture: a router of kind with USERS, stopped (and its
+    directory removed unless CONFAB_TEST_KEEP=1) when the fixture ends."""
     router = ct.ROUTERS[kind](SECRETS)
     for user, password in USERS.items():
         router.register(user, password)
     router.start()
-    return router
-
-
-def _stop_router(router):
-    router.stop()
-    if not KEEP:
-        router.cleanup()
+    try:
+        yield router
+    finally:
+        ct.stop_router(router)
 
 
 @pytest.fixture(scope="module", params=ROUTER_KINDS)
 def router(request):
     """A router shared by the read-only tests of a module (one per router kind)."""
-    r = _start_router(request.param)
-    try:
-        yield r
-    finally:
-        _stop_router(r)
+    yield from _router(request.param)
 
 
 @pytest.fixture(params=ROUTER_KINDS)
 def fresh_router(request):
     """A router of its own for a test that kills, restarts or misconfigures things."""
-    r = _start_router(request.param)
-    try:
-        yield r
-    finally:
-        _stop_router(r)
+    yield from _router(request.param)
 
 
 @pytest.fixture
 def prosody_router():
     """A Prosody router of its own, for behaviour specific to Prosody."""
-    r = _start_router("prosody")
+    yield from _router("prosody")
+
+
+def _linked_daemon(program, workdir, router, pg):
+    """The body of a daemon fixture: program attached to router, up until the
+    fixture ends, and then it must exit 0 on SIGTERM."""
+    d = ct.Daemon(program, workdir, ct.config_text(router.router_addr, SECRETS, pg))
+    d.start()
     try:
-        yield r
+        d.wait_link_up()
+        yield d
     finally:
-        _stop_router(r)
+        d.check_clean_exit()
 
 
 @pytest.fixture(scope="module")
 def confabd(router, pg, tmp_path_factory):
     """confabd attached to the shared router; must exit 0 on SIGTERM at the end."""
-    d = ct.Daemon("confabd", tmp_path_factory.mktemp(f"confabd-{router.kind}"),
-                  ct.config_text(router.router_addr, SECRETS, pg))
-    d.start()
-    try:
-        d.wait_link_up()
-        yield d
-    finally:
-        d.check_clean_exit()
+    yield from _linked_daemon("confabd", tmp_path_factory.mktemp(f"confabd-{router.kind}"),
+                              router, pg)
 
 
 @pytest.fixture(scope="module")
 def archiver(router, pg, tmp_path_factory):
     """confab-archiver attached to the shared router."""
-    d = ct.Daemon("confab-archiver", tmp_path_factory.mktemp(f"archiver-{router.kind}"),
-                  ct.config_text(router.router_addr, SECRETS, pg))
-    d.start()
-    try:
-        d.wait_link_up()
-        yield d
-    finally:
-        d.check_clean_exit()
+    yield from _linked_daemon("confab-archiver",
+                              tmp_path_factory.mktemp(f"archiver-{router.kind}"), router, pg)
 
 
 @pytest.fixture(scope="module")

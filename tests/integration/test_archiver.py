@@ -92,24 +92,7 @@ class FakeConfabd:
         return self.finish(self.start(payload, timeout), timeout)
 
     def close(self):
-        try:
-            if self.xmpp.transport:
-                self.loop.run_until_complete(asyncio.wait_for(self.xmpp.disconnect(wait=1), 3))
-        except Exception:
-            pass
-        try:
-            self.xmpp.abort()
-        except Exception:
-            pass
-        try:
-            pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
-            for t in pending:
-                t.cancel()
-            if pending:
-                self.loop.run_until_complete(asyncio.wait(pending, timeout=2))
-        except Exception:
-            pass
-        self.loop.close()
+        ct.close_slixmpp(self.loop, self.xmpp)
 
 
 # ------------------------------------------------------------------ event builders
@@ -247,45 +230,26 @@ class Env:
             interval=0.1)
 
     def stop(self, check=True):
-        for c in self.clients:
-            c.close()
-        self.clients = []
+        ct.close_clients(self.clients)
         if self.fake is not None:
             self.fake.close()
         if self.db is not None:
             self.db.close()
-        try:
-            if self.archiver is not None:
-                if check:
-                    self.archiver.check_clean_exit()
-                else:
-                    self.archiver.stop()
-        finally:
-            self.router.stop()
-            self.pg.stop()
-            import os
-            import shutil
-            if os.environ.get("CONFAB_TEST_KEEP") != "1":
-                self.router.cleanup()
-                shutil.rmtree(self.pg.dir, ignore_errors=True)
+        ct.stop_each(lambda: ct.stop_daemon(self.archiver, check),
+                     lambda: ct.stop_router(self.router),
+                     lambda: ct.stop_postgres(self.pg))
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    e = Env(tmp_path_factory.mktemp("archiver"))
-    try:
-        yield e
-    finally:
-        e.stop()
+    yield from ct.owned(Env(tmp_path_factory.mktemp("archiver")))
 
 
 @pytest.fixture
 def stack(env):
     """The module's Env; the archiver must still be running after each test."""
     yield env
-    for c in env.clients:
-        c.close()
-    env.clients = []
+    ct.close_clients(env.clients)
     assert env.archiver.alive(), f"confab-archiver died\n{env.archiver.tail()}"
 
 

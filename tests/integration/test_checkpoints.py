@@ -194,6 +194,18 @@ def rewrite_and_rehash(env, seq, body):
         END $$""")
 
 
+def cut_tail(env, n):
+    """Once a checkpoint names the head, delete the last n events and move the head
+    back as a careless (or hostile) operator would; returns (old head, new head)."""
+    wait_checkpoint_at_head(env)
+    top = head(env)[0]
+    keep = top - n
+    env.db.execute("DELETE FROM events WHERE seq > %s", (keep,))
+    env.db.execute("UPDATE chain_head SET seq = %s, hash = (SELECT hash FROM events "
+                   "WHERE seq = %s) WHERE id = 1", (keep, keep))
+    return top, keep
+
+
 @pytest.fixture
 def saved(env):
     """Put the events and the head back as they were after the test."""
@@ -235,12 +247,7 @@ def test_rewrite_and_rehash_caught(env, saved):
 # ------------------------------------------------------------------ (c) tail truncation
 
 def test_tail_truncation_caught_with_window(env, saved):
-    wait_checkpoint_at_head(env)
-    top = head(env)[0]
-    keep = top - 3
-    env.db.execute("DELETE FROM events WHERE seq > %s", (keep,))
-    env.db.execute("UPDATE chain_head SET seq = %s, hash = (SELECT hash FROM events "
-                   "WHERE seq = %s) WHERE id = 1", (keep, keep))
+    top, keep = cut_tail(env, 3)
     plain = ctl(env, "verify")
     assert plain.returncode == 0 and plain.stdout.startswith("ok:"), plain.stdout
     r = verify(env)
@@ -287,12 +294,7 @@ def test_archiver_logs_head_moved_back(env):
     head below the one it signed and says so; verify still reports the cut
     even though new rows reuse the seqs. Last in this module: the signed
     checkpoints of the reused seqs stay in the file."""
-    wait_checkpoint_at_head(env)
-    top = head(env)[0]
-    keep = top - 2
-    env.db.execute("DELETE FROM events WHERE seq > %s", (keep,))
-    env.db.execute("UPDATE chain_head SET seq = %s, hash = (SELECT hash FROM events "
-                   "WHERE seq = %s) WHERE id = 1", (keep, keep))
+    top, keep = cut_tail(env, 2)
     mark = env.archiver.mark()
     for i in range(EVERY):
         assert_result(env.fake.send(event("join", room=ROOM, actor=BOB,

@@ -14,10 +14,8 @@ compliance database and a router restart lose nothing and duplicate nothing;
 [compliance] policy = strict refuses messages with wait/resource-constraint once
 the backlog bound or the unreachable timeout is hit, relaxed does not."""
 
-import os
 import re
 import secrets
-import shutil
 import signal
 import time
 
@@ -83,32 +81,15 @@ class Stack:
             return cur.fetchall() if cur.description else []
 
     def stop(self, check=True):
-        keep = os.environ.get("CONFAB_TEST_KEEP") == "1"
-        try:
-            if self.archiver is not None:
-                if check:
-                    self.archiver.check_clean_exit()
-                else:
-                    self.archiver.stop()
-        finally:
-            try:
-                self.router.stop()
-                if not keep:
-                    self.router.cleanup()
-            finally:
-                for pg in (self.chat_pg, self.comp_pg):
-                    pg.stop()
-                    if not keep:
-                        shutil.rmtree(pg.dir, ignore_errors=True)
+        ct.stop_each(lambda: ct.stop_daemon(self.archiver, check),
+                     lambda: ct.stop_router(self.router),
+                     lambda: ct.stop_postgres(self.chat_pg),
+                     lambda: ct.stop_postgres(self.comp_pg))
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    s = Stack(tmp_path_factory.mktemp("compliance"))
-    try:
-        yield s
-    finally:
-        s.stop()
+    yield from ct.owned(Stack(tmp_path_factory.mktemp("compliance")))
 
 
 class Env:
@@ -118,8 +99,7 @@ class Env:
         self.stack = stack
         self.workdir = workdir
         stack.ndb += 1
-        self.db = f"c{stack.ndb}_" + re.sub(r"[^a-z0-9]+", "_", name.lower())[:40]
-        self.dsn = stack.chat_pg.create_database(self.db)
+        self.db, self.dsn = ct.fresh_database(stack.chat_pg, f"c{stack.ndb}", name)
         self.daemons = []
         self.clients = []
 
@@ -145,6 +125,14 @@ class Env:
         d.wait_log(r"compliance: events go to " + re.escape(ARCHIVE_DOMAIN))
         return d
 
+    def owner_room(self, prefix, config=None):
+        """alice (nick Alice) in a new room of hers, unlocked with config."""
+        alice = self.client("alice")
+        room = ct.new_room(prefix)
+        alice.join(room, "Alice")
+        alice.configure(room, config)
+        return alice, room
+
     def client(self, user):
         c = ct.MucClient(f"{user}@{DOMAIN}/r{len(self.clients)}", self.stack.passwords[user],
                          self.stack.router.c2s_port)
@@ -165,31 +153,19 @@ class Env:
                     interval=0.2, detail=lambda: f"outbox: {self.outbox()} rows")
 
     def finish(self):
-        errors = []
-        for c in self.clients:
-            c.close()
-        self.clients = []
+        ct.close_clients(self.clients)
+        # what a test stopped must be back for the next test
         for pg in (self.stack.chat_pg, self.stack.comp_pg):
             if not pg.running:
                 pg.start_server()
         if not self.stack.archiver.alive():
             self.stack.start_archiver()
-        for d in self.daemons:
-            try:
-                d.check_clean_exit()
-            except AssertionError as e:
-                errors.append(str(e))
-        if errors:
-            pytest.fail("\n\n".join(errors), pytrace=False)
+        ct.check_daemons(self.daemons)
 
 
 @pytest.fixture
 def env(stack, tmp_path, request):
-    e = Env(stack, tmp_path, request.node.name)
-    try:
-        yield e
-    finally:
-        e.finish()
+    yield from ct.owned(Env(stack, tmp_path, request.node.name), "finish")
 
 
 def body_events(stack, body):
@@ -338,10 +314,7 @@ def test_scripted_conversation_recorded_once_with_real_jids(stack, env):
 
 def test_kill9_archiver_during_stream_no_loss_no_duplicates(stack, env):
     env.confabd()
-    alice = env.client("alice")
-    room = ct.new_room("kill9")
-    alice.join(room, "Alice")
-    alice.configure(room)
+    alice, room = env.owner_room("kill9")
     tag = secrets.token_hex(4)
     bodies = [f"k9 {tag} #{i}" for i in range(300)]
     send_stream(alice, room, bodies[:100])
@@ -362,10 +335,7 @@ def test_stream_goes_from_commit_to_archiver_without_reading_back(stack, env):
     over (issue 5): a steady stream is not read back from the outbox table, and
     arrives in order."""
     d = env.confabd()
-    alice = env.client("alice")
-    room = ct.new_room("live")
-    alice.join(room, "Alice")
-    alice.configure(room)
+    alice, room = env.owner_room("live")
     env.wait_drained()   # the join and the configuration: the sender is caught up
     tag = secrets.token_hex(4)
     bodies = [f"live {tag} #{i}" for i in range(400)]
@@ -399,10 +369,7 @@ def stop_compliance_db(stack):
 def test_db_outage_strict_refuses_then_drains(stack, env):
     d = env.confabd(policy="strict",
                     compliance_extra="max_backlog = 30\nunreachable_timeout = 3s\n")
-    alice = env.client("alice")
-    room = ct.new_room("strict")
-    alice.join(room, "Alice")
-    alice.configure(room)
+    alice, room = env.owner_room("strict")
     tag = secrets.token_hex(4)
     before = [f"st {tag} before #{i}" for i in range(20)]
     send_stream(alice, room, before)
@@ -453,10 +420,7 @@ def test_archiver_away_strict_refuses_after_unreachable_timeout(stack, env):
     bound, strict refuses once unreachable_timeout has passed without a `result`."""
     d = env.confabd(policy="strict",
                     compliance_extra="max_backlog = 100000\nunreachable_timeout = 2s\n")
-    alice = env.client("alice")
-    room = ct.new_room("away")
-    alice.join(room, "Alice")
-    alice.configure(room)
+    alice, room = env.owner_room("away")
     tag = secrets.token_hex(4)
     mark = d.mark()
     stack.archiver.stop()
@@ -487,10 +451,7 @@ def test_archiver_away_strict_refuses_after_unreachable_timeout(stack, env):
 def test_db_outage_relaxed_keeps_chatting_then_drains(stack, env):
     d = env.confabd(policy="relaxed",
                     compliance_extra="max_backlog = 30\nunreachable_timeout = 2s\n")
-    alice = env.client("alice")
-    room = ct.new_room("relaxed")
-    alice.join(room, "Alice")
-    alice.configure(room)
+    alice, room = env.owner_room("relaxed")
     tag = secrets.token_hex(4)
     mark = d.mark()
     stop_compliance_db(stack)
@@ -515,10 +476,7 @@ def test_db_outage_relaxed_keeps_chatting_then_drains(stack, env):
 
 def test_router_restart_mid_stream_drains_without_duplicates(stack, env):
     d = env.confabd()
-    alice = env.client("alice")
-    room = ct.new_room("router")
-    alice.join(room, "Alice")
-    alice.configure(room, {"muc#roomconfig_persistentroom": True})
+    alice, room = env.owner_room("router", {"muc#roomconfig_persistentroom": True})
     tag = secrets.token_hex(4)
     first = [f"rr {tag} first #{i}" for i in range(150)]
     send_stream(alice, room, first)
@@ -577,10 +535,7 @@ def test_malformed_event_is_parked_and_logged_once(stack, env):
     and left in the outbox; it does not hold up the events after it."""
     import uuid as uuidlib
     d = env.confabd()
-    alice = env.client("alice")
-    room = ct.new_room("bad")
-    alice.join(room, "Alice")
-    alice.configure(room)
+    alice, room = env.owner_room("bad")
     env.wait_drained()
     bad = str(uuidlib.uuid4())
     mark = d.mark()
@@ -606,10 +561,7 @@ def test_malformed_event_is_parked_and_logged_once(stack, env):
 def test_kill9_confabd_with_backlog_resends_at_start(stack, env):
     """Events committed to the outbox survive confabd's crash and are sent at start-up."""
     d = env.confabd()
-    alice = env.client("alice")
-    room = ct.new_room("crash")
-    alice.join(room, "Alice")
-    alice.configure(room, {"muc#roomconfig_persistentroom": True})
+    alice, room = env.owner_room("crash", {"muc#roomconfig_persistentroom": True})
     env.wait_drained()
     stack.archiver.stop()
     try:
@@ -632,14 +584,20 @@ def test_kill9_confabd_with_backlog_resends_at_start(stack, env):
 
 # ------------------------------------------------------------------ retention
 
+def the_purge_event(stack, room):
+    """(actor, reason, detail) of room's one purge event, once it is archived."""
+    rows = ct.wait_for(lambda: stack.events(
+        "SELECT actor_jid, reason, detail FROM events WHERE room = %s AND type = 'purge'",
+        (room,)) or None, 20 * SLOW, "the purge event", interval=0.2)
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
 def test_retention_sweep_records_a_purge_event(stack, env):
     """The retention sweep deletes expired messages and records one `purge` event per
     room in the same transaction (the sweep first runs 5 s after start-up)."""
     d = env.confabd(storage_extra="retention = 1s\n")
-    alice = env.client("alice")
-    room = ct.new_room("purge")
-    alice.join(room, "Alice")
-    alice.configure(room, {"muc#roomconfig_persistentroom": True})
+    alice, room = env.owner_room("purge", {"muc#roomconfig_persistentroom": True})
     tag = secrets.token_hex(4)
     bodies = [f"pg {tag} #{i}" for i in range(5)]
     send_stream(alice, room, bodies)
@@ -648,11 +606,7 @@ def test_retention_sweep_records_a_purge_event(stack, env):
                                 "r.id = m.room_id WHERE r.jid = %s", (room,)) == [(0,)],
                 30 * SLOW, "the retention sweep", interval=0.2)
     env.wait_drained()
-    rows = ct.wait_for(lambda: stack.events(
-        "SELECT actor_jid, reason, detail FROM events WHERE room = %s AND type = 'purge'",
-        (room,)) or None, 20 * SLOW, "the purge event", interval=0.2)
-    assert len(rows) == 1, rows
-    actor, reason, detail = rows[0]
+    actor, reason, detail = the_purge_event(stack, room)
     assert (actor, reason) == (MUC_DOMAIN, "retention")
     assert "messages='5'" in detail or 'messages="5"' in detail, detail
     assert_each_once(stack, bodies)
@@ -663,10 +617,7 @@ def test_confabctl_history_purge_records_a_purge_event(stack, env):
     `purge` event to confabd's outbox in each batch's transaction; confabd's sender takes
     it to the archiver like any other event."""
     d = env.confabd()
-    alice = env.client("alice")
-    room = ct.new_room("adminpurge")
-    alice.join(room, "Alice")
-    alice.configure(room, {"muc#roomconfig_persistentroom": True})
+    alice, room = env.owner_room("adminpurge", {"muc#roomconfig_persistentroom": True})
     tag = secrets.token_hex(4)
     bodies = [f"ap {tag} #{i}" for i in range(7)]
     send_stream(alice, room, bodies)
@@ -676,10 +627,6 @@ def test_confabctl_history_purge_records_a_purge_event(stack, env):
     assert r.returncode == 0, r.stderr
     assert "purged 7 messages" in r.stdout, r.stdout
     env.wait_drained()
-    rows = ct.wait_for(lambda: stack.events(
-        "SELECT actor_jid, reason, detail FROM events WHERE room = %s AND type = 'purge'",
-        (room,)) or None, 20 * SLOW, "the purge event", interval=0.2)
-    assert len(rows) == 1, rows
-    actor, reason, detail = rows[0]
-    assert (actor, reason) == (MUC_DOMAIN, "history purge"), rows
+    actor, reason, detail = the_purge_event(stack, room)
+    assert (actor, reason) == (MUC_DOMAIN, "history purge"), (actor, reason, detail)
     assert "messages='7'" in detail or 'messages="7"' in detail, detail

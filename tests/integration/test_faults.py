@@ -476,14 +476,10 @@ class SmallDiskPostgres(ct.Postgres):
         wal = self.dir / "wal"
         wal.mkdir()
         shutil.chown(wal, "postgres")
-        try:
-            self._as_postgres(ct.PG_BIN / "initdb", "-D", self.data, "--waldir", wal,
-                              "-A", "trust", "-U", "postgres", "--no-sync")
-        except subprocess.CalledProcessError as e:
-            raise RuntimeError(f"initdb failed:\n{e.stdout}\n{e.stderr}") from e
-        self.start_server()
-        for db in self.databases:
-            self.psql("postgres", f'CREATE DATABASE "{db}"')
+        super().start()
+
+    def initdb_args(self):
+        return ("--waldir", self.dir / "wal")
 
     def fill(self):
         """Take every free byte of the data filesystem; returns the filler's path."""

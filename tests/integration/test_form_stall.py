@@ -44,20 +44,12 @@ RSS_GROWTH_MAX_KB = 64 * 1024
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    s = Stack(tmp_path_factory.mktemp("form_stall"))
-    try:
-        yield s
-    finally:
-        s.stop()
+    yield from ct.owned(Stack(tmp_path_factory.mktemp("form_stall")))
 
 
 @pytest.fixture
 def env(stack, tmp_path, request):
-    e = Env(stack, tmp_path, request.node.name)
-    try:
-        yield e
-    finally:
-        e.finish()
+    yield from ct.owned(Env(stack, tmp_path, request.node.name), "finish")
 
 
 def rss_kb(daemon):

@@ -14,7 +14,8 @@ import pytest
 import confabtest as ct
 from confabtest import (NS_CLIENT, NS_DATA, NS_DELAY, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER,
                         NS_OCCUPANT_ID, NS_SID, NS_STANZAS, describe, error_condition,
-                        form_fields, jid_bare, local_name, muc_item, pump_all, q, status_codes)
+                        form_fields, jid_bare, in_room, local_name, muc_item, ok, pump_all, q,
+                        status_codes)
 from confabtest import muc, muc_env  # noqa: F401  (fixtures)
 
 RATE, BURST = 5, 10            # groupchat token bucket per occupant
@@ -54,11 +55,6 @@ def _close_newest_first(muc_env):
 
 # ------------------------------------------------------------------ helpers
 
-def ok(reply, what="request"):
-    assert reply.get("type") == "result", f"{what}: {describe(reply)}"
-    return reply
-
-
 def admin_jids(client, room, affiliation):
     reply = ok(client.admin_list(room, affiliation=affiliation), f"{affiliation} list")
     return sorted(i.get("jid") for i in
@@ -88,6 +84,16 @@ def assert_still_serving(muc, user="erin"):
     c.wait_groupchat(room, "still serving")
     c.leave(room, "Fresh")
     confabd_pid(muc)
+
+
+def flood_rooms(muc):
+    """alice (nick Flooder) in bob's room, and carol alone in a room of her own (the
+    canary); returns (room, alice, bob, carol, canary_room)."""
+    alice, bob, carol = muc.client("alice"), muc.client("bob"), muc.client("carol")
+    room = muc.create_room(bob, "Bob")
+    alice.join(room, "Flooder")
+    bob.wait_presence(f"{room}/Flooder")
+    return room, alice, bob, carol, muc.create_room(carol, "Canary")
 
 
 def canary_roundtrip(client, room, text, bound=CANARY_BOUND):
@@ -165,11 +171,7 @@ def test_flood_groupchat_rate_limited_and_others_keep_working(muc):
     and the sender's queue allow get through, and meanwhile the flooder's roommate and a canary in another
     room are served within a bound."""
     confabd_pid(muc)
-    alice, bob, carol = muc.client("alice"), muc.client("bob"), muc.client("carol")
-    room = muc.create_room(bob, "Bob")
-    alice.join(room, "Flooder")
-    bob.wait_presence(f"{room}/Flooder")
-    canary_room = muc.create_room(carol, "Canary")
+    room, alice, bob, carol, canary_room = flood_rooms(muc)
     canary_roundtrip(carol, canary_room, "canary before")
 
     n = 500
@@ -232,11 +234,7 @@ def test_flood_presence_rate_limited_and_others_keep_working(muc):
     flooder's self-presence carries its status) or answered resource-constraint; the
     room sees only the broadcast ones and a canary elsewhere is served throughout."""
     confabd_pid(muc)
-    alice, bob, carol = muc.client("alice"), muc.client("bob"), muc.client("carol")
-    room = muc.create_room(bob, "Bob")
-    alice.join(room, "Flooder")
-    bob.wait_presence(f"{room}/Flooder")
-    canary_room = muc.create_room(carol, "Canary")
+    room, alice, bob, carol, canary_room = flood_rooms(muc)
 
     n = 200
     occupant = f"{room}/Flooder"
@@ -287,10 +285,7 @@ def test_flood_presence_rate_limited_and_others_keep_working(muc):
 # ------------------------------------------------------------------ oversized
 
 def test_oversized_body_policy_violation(muc):
-    alice, bob = muc.client("alice"), muc.client("bob")
-    room = muc.create_room(alice, "Owner")
-    bob.join(room, "Bob")
-    alice.wait_presence(f"{room}/Bob")
+    room, alice, bob = in_room(muc, "alice", "bob")
     # exactly the limit passes (bytes, not characters: 512 x 2-byte 'é')
     alice.groupchat(room, "é" * (MAX_BODY // 2))
     bob.wait_groupchat(room, "é" * (MAX_BODY // 2))
@@ -493,25 +488,20 @@ def test_malformed_iqs(muc):
 
 
 def test_malformed_presence_and_messages(muc):
-    alice, bob = muc.client("alice"), muc.client("bob")
-    room = muc.create_room(alice, "Owner")
-    bob.join(room, "Bob")
-    alice.wait_presence(f"{room}/Bob")
-    # presence to the room without a nick
-    bob.send(f"<presence to='{room}' id='nonick'><x xmlns='{ct.NS_MUC}'/></presence>")
-    err = bob.wait_error("presence", room, "nonick")
-    assert error_condition(err) == "jid-malformed", describe(err)
-    # a groupchat to an occupant JID
-    bob.send(f"<message to='{room}/Owner' type='groupchat' id='gc2occ'><body>x</body></message>")
-    err = bob.wait_error("message", f"{room}/Owner", "gc2occ")
-    assert error_condition(err) == "bad-request", describe(err)
-    # a message of no known kind to the room, and a PM to nobody
-    bob.send(f"<message to='{room}' type='chat' id='chat2room'><body>x</body></message>")
-    err = bob.wait_error("message", room, "chat2room")
-    assert error_condition(err) == "bad-request", describe(err)
-    bob.send(f"<message to='{room}/Nobody' type='chat' id='pm2none'><body>x</body></message>")
-    err = bob.wait_error("message", f"{room}/Nobody", "pm2none")
-    assert error_condition(err) == "item-not-found", describe(err)
+    room, alice, bob = in_room(muc, "alice", "bob")
+    for kind, to, sid, attrs, payload, cond in (
+            # presence to the room without a nick
+            ("presence", room, "nonick", "", f"<x xmlns='{ct.NS_MUC}'/>", "jid-malformed"),
+            # a groupchat to an occupant JID
+            ("message", f"{room}/Owner", "gc2occ", " type='groupchat'", "<body>x</body>",
+             "bad-request"),
+            # a message of no known kind to the room, and a PM to nobody
+            ("message", room, "chat2room", " type='chat'", "<body>x</body>", "bad-request"),
+            ("message", f"{room}/Nobody", "pm2none", " type='chat'", "<body>x</body>",
+             "item-not-found")):
+        bob.send(f"<{kind} to='{to}'{attrs} id='{sid}'>{payload}</{kind}>")
+        err = bob.wait_error(kind, to, sid)
+        assert error_condition(err) == cond, describe(err)
     got = quiet_check(bob, [alice], room, bob)[alice]
     assert [b for b in bodies(got) if b == "x"] == [], "a refused message reached the owner"
     assert_still_serving(muc)
@@ -883,10 +873,7 @@ def test_router_restart_reconciles_vanished_sessions(muc):
 
 def test_i13_forged_payloads_not_relayed(muc):
     """Finding 5: only payload.c's allowlist reaches other occupants, through a real router."""
-    alice, bob = muc.client("alice"), muc.client("bob")
-    room = muc.create_room(alice, "Owner")
-    bob.join(room, "Bob")
-    alice.wait_presence(f"{room}/Bob")
+    room, alice, bob = in_room(muc, "alice", "bob")
     forged = ("<x xmlns='jabber:x:delay' stamp='20010101T00:00:00'/>"
               "<addresses xmlns='http://jabber.org/protocol/address'>"
               "<address type='ofrom' jid='ceo@localhost'/></addresses>"
@@ -932,10 +919,7 @@ def test_i13_decline_needs_invitation(muc):
 
 def test_i13_presence_size_capped(muc):
     """Finding 8: a presence larger than [muc] max_presence_size is refused, named."""
-    alice, bob = muc.client("alice"), muc.client("bob")
-    room = muc.create_room(alice, "Owner")
-    bob.join(room, "Bob")
-    alice.wait_presence(f"{room}/Bob")
+    room, alice, bob = in_room(muc, "alice", "bob")
     bob.send(f"<presence to='{room}/Bob' id='big'><status>{'A' * 20000}</status></presence>")
     err = bob.wait_error("presence", f"{room}/Bob", "big")
     assert error_condition(err) == "policy-violation", describe(err)[:300]

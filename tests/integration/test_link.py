@@ -43,12 +43,14 @@ def disco_info(client, jid):
     return reply, identities, features
 
 
-def version_of(client, jid):
+def check_version(client, jid, program):
+    """jid answers jabber:iq:version with program's name and the built version."""
     reply = client.iq(jid, "get", f"<query xmlns='{NS_VERSION}'/>")
     assert_result(reply, f"version to {jid}")
     query = reply.find(q("query", NS_VERSION))
     assert query is not None, describe(reply)
-    return query.findtext(q("name", NS_VERSION)), query.findtext(q("version", NS_VERSION))
+    assert query.findtext(q("name", NS_VERSION)) == program
+    assert query.findtext(q("version", NS_VERSION)) == tool_version(program)
 
 
 def ping(client, jid):
@@ -87,9 +89,7 @@ def test_disco_items(confabd, client):
 
 
 def test_version(confabd, client):
-    name, version = version_of(client, MUC_DOMAIN)
-    assert name == "confabd"
-    assert version == tool_version("confabd")
+    check_version(client, MUC_DOMAIN, "confabd")
 
 
 def test_ping(confabd, client):
@@ -141,9 +141,7 @@ def test_archiver_disco_info(archiver, client):
 
 
 def test_archiver_version(archiver, client):
-    name, version = version_of(client, ARCHIVE_DOMAIN)
-    assert name == "confab-archiver"
-    assert version == tool_version("confab-archiver")
+    check_version(client, ARCHIVE_DOMAIN, "confab-archiver")
 
 
 def test_archiver_ping(archiver, client):

@@ -6,33 +6,13 @@ XEP in the workspace (1.35.5)."""
 import pytest
 
 import confabtest as ct
-from confabtest import (NS_MUC_ADMIN, NS_MUC_USER, describe, error_condition, local_name,
-                        muc_item, q, status_codes)
+from confabtest import (NS_MUC_ADMIN, NS_MUC_USER, admin_items, describe, error_condition,
+                        local_name, muc_item, ok, q, status_codes, three_in_room)
 from confabtest import muc, muc_env  # noqa: F401  (fixtures)
 
 # §7.10 registration by users with no affiliation, which the XEP describes;
 # confabd's default follows Prosody's (only affiliated users register).
 MUC_CONFIG = "register_unaffiliated = true\n"
-
-
-def admin_items(reply):
-    return reply.findall(f"{q('query', NS_MUC_ADMIN)}/{q('item', NS_MUC_ADMIN)}")
-
-
-def ok(reply, what="request"):
-    assert reply.get("type") == "result", f"{what}: {describe(reply)}"
-    return reply
-
-
-def three_in_room(muc, config=None):
-    alice, bob, carol = muc.client("alice"), muc.client("bob"), muc.client("carol")
-    room = muc.create_room(alice, "Owner", config)
-    bob.join(room, "Bob")
-    carol.join(room, "Carol")
-    for c, others in ((alice, ("Bob", "Carol")), (bob, ("Carol",))):
-        for nick in others:
-            c.wait_presence(f"{room}/{nick}")
-    return room, alice, bob, carol
 
 
 def affiliation_seen(client, room, nick, affiliation):

@@ -13,7 +13,7 @@ import secrets
 
 import confabtest as ct
 from confabtest import (MUC_DOMAIN, NS_DATA, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC_ROOMINFO,
-                        describe, error_condition, form_fields, form_type, q, status_codes,
+                        describe, error_condition, form_fields, form_type, ok, q, status_codes,
                         submit_form)
 from confabtest import muc, muc_env  # noqa: F401  (fixtures)
 
@@ -26,11 +26,6 @@ NS_VCARD = "vcard-temp"
 # A 1x1 PNG.
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
-
-
-def ok(reply, what="request"):
-    assert reply.get("type") == "result", f"{what}: {describe(reply)}"
-    return reply
 
 
 def make_rooms(muc, owner, token, n):

@@ -4,15 +4,11 @@ in the workspace (1.35.5)."""
 
 import confabtest as ct
 from confabtest import (MUC_DOMAIN, NS_DATA, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC,
-                        NS_MUC_ROOMINFO, describe, error_condition, form_fields, form_type, q)
+                        NS_MUC_ROOMINFO, describe, error_condition, form_fields, form_type, ok,
+                        q)
 from confabtest import muc, muc_env  # noqa: F401  (fixtures)
 
 NS_STABLE_ID = NS_MUC + "#stable_id"
-
-
-def ok(reply, what="request"):
-    assert reply.get("type") == "result", f"{what}: {describe(reply)}"
-    return reply
 
 
 def disco_info(client, jid):

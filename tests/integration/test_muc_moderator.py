@@ -3,31 +3,16 @@
 the workspace (1.35.5)."""
 
 import confabtest as ct
-from confabtest import (NS_CLIENT, NS_DATA, NS_MUC_ADMIN, NS_MUC_REQUEST, describe,
+from confabtest import (NS_CLIENT, NS_DATA, NS_MUC_REQUEST, admin_items, describe,
                         error_condition, form_fields, jid_bare, local_name, muc_item, q,
-                        status_codes, submit_form)
+                        status_codes, submit_form, three_in_room)
 from confabtest import muc, muc_env  # noqa: F401  (fixtures)
-
-
-def three_in_room(muc, config=None):
-    alice, bob, carol = muc.client("alice"), muc.client("bob"), muc.client("carol")
-    room = muc.create_room(alice, "Owner", config)
-    bob.join(room, "Bob")
-    carol.join(room, "Carol")
-    for c, others in ((alice, ("Bob", "Carol")), (bob, ("Carol",))):
-        for nick in others:
-            c.wait_presence(f"{room}/{nick}")
-    return room, alice, bob, carol
 
 
 def subject_message(client, room, text):
     return client.wait(lambda s: ct.is_subject(s, room)
                        and (s.findtext(q("subject", NS_CLIENT)) or "") == text,
                        what=f"subject {text!r} from {room}")
-
-
-def admin_items(reply):
-    return reply.findall(f"{q('query', NS_MUC_ADMIN)}/{q('item', NS_MUC_ADMIN)}")
 
 
 def role_change_seen(client, room, nick, role):

@@ -8,7 +8,8 @@ import confabtest as ct
 from confabtest import (NS_CLIENT, NS_CONFERENCE, NS_DATA, NS_DELAY, NS_MUC_REGISTER,
                         NS_MUC_REQUEST, NS_MUC_USER, NS_OCCUPANT_ID, NS_PING, NS_REGISTER,
                         NS_SID, NS_VCARD, describe, error_condition, form_fields, form_type,
-                        jid_bare, local_name, muc_item, q, status_codes, submit_form)
+                        jid_bare, local_name, muc_item, q, status_codes, submit_form,
+                        three_in_room)
 from confabtest import muc, muc_env  # noqa: F401  (fixtures)
 
 # §7.10 registration by users with no affiliation, which the XEP describes;
@@ -29,18 +30,10 @@ def stanza_ids(st):
     return [(e.get("id"), e.get("by")) for e in st.findall(q("stanza-id", NS_SID))]
 
 
-def three_in_room(muc, config=None):
-    alice, bob, carol = muc.client("alice"), muc.client("bob"), muc.client("carol")
-    room = muc.create_room(alice, "Owner", config)
-    bob.join(room, "Bob")
-    carol.join(room, "Carol")
-    return room, alice, bob, carol
-
-
 # ------------------------------------------------------------------ §7.4 groupchat
 
 def test_7_4_message_fanout_id_stanza_id_occupant_id(muc):
-    room, alice, bob, carol = three_in_room(muc)
+    room, alice, bob, carol = three_in_room(muc, settle=False)
     bob_pres = alice.wait_presence(f"{room}/Bob")
     bob_oid = occupant_ids(bob_pres)
     assert len(bob_oid) == 1 and bob_oid[0], f"presence without occupant-id: {describe(bob_pres)}"
@@ -62,7 +55,7 @@ def test_7_4_message_fanout_id_stanza_id_occupant_id(muc):
 
 
 def test_7_4_message_occupant_id_stable_across_rejoin(muc):
-    room, alice, bob, carol = three_in_room(muc)
+    room, alice, bob, carol = three_in_room(muc, settle=False)
     bob.groupchat(room, "before")
     before = occupant_ids(alice.wait_groupchat(room, "before"))
     carol.groupchat(room, "carol speaks")
@@ -77,7 +70,7 @@ def test_7_4_message_occupant_id_stable_across_rejoin(muc):
 
 
 def test_7_4_message_client_injected_ids_stripped(muc):
-    room, alice, bob, carol = three_in_room(muc)
+    room, alice, bob, carol = three_in_room(muc, settle=False)
     spoof = (f"<stanza-id xmlns='{NS_SID}' id='spoofed-sid' by='{room}'/>"
              f"<occupant-id xmlns='{NS_OCCUPANT_ID}' id='spoofed-oid'/>"
              f"<x xmlns='{NS_MUC_USER}'><item affiliation='owner' role='moderator'/>"
@@ -98,7 +91,8 @@ def test_7_4_message_client_injected_ids_stripped(muc):
 
 
 def test_7_4_message_visitor_forbidden(muc):
-    room, alice, bob, carol = three_in_room(muc, {"muc#roomconfig_moderatedroom": True})
+    room, alice, bob, carol = three_in_room(muc, {"muc#roomconfig_moderatedroom": True},
+                                            settle=False)
     mid = bob.groupchat(room, "may I speak?")
     err = bob.wait_error("message", room, mid)
     assert error_condition(err) == "forbidden", describe(err)
@@ -124,7 +118,7 @@ def test_7_4_message_non_occupant_not_acceptable(muc):
 # ------------------------------------------------------------------ §7.5 private messages
 
 def test_7_5_privatemessage(muc):
-    room, alice, bob, carol = three_in_room(muc)
+    room, alice, bob, carol = three_in_room(muc, settle=False)
     bob.send(f"<message to='{room}/Carol' type='chat' id='pm1'><body>psst</body>"
              f"<x xmlns='{NS_MUC_USER}'/></message>")
     pm = carol.wait(lambda s: local_name(s) == "message"
@@ -150,7 +144,8 @@ def test_7_5_privatemessage(muc):
 
 @pytest.mark.parametrize("allowpm", ["none", "moderators"])
 def test_7_5_privatemessage_allowpm(muc, allowpm):
-    room, alice, bob, carol = three_in_room(muc, {"muc#roomconfig_allowpm": allowpm})
+    room, alice, bob, carol = three_in_room(muc, {"muc#roomconfig_allowpm": allowpm},
+                                            settle=False)
     bob.send(f"<message to='{room}/Carol' type='chat' id='pmx'><body>blocked?</body></message>")
     err = bob.wait_error("message", f"{room}/Carol", "pmx")
     assert error_condition(err), describe(err)
@@ -174,7 +169,7 @@ def test_7_5_privatemessage_allowpm(muc, allowpm):
 def test_17_4_bizrules_iq_to_occupant_forwarded(muc, payload):
     """An IQ to an occupant JID reaches that occupant's client from the sender's
     occupant JID; the answer comes back with the original id, real JIDs hidden."""
-    room, alice, bob, carol = three_in_room(muc)
+    room, alice, bob, carol = three_in_room(muc, settle=False)
     ns = NS_VCARD if payload == "vcard" else NS_PING
     request = f"<vCard xmlns='{NS_VCARD}'/>" if payload == "vcard" else f"<ping xmlns='{NS_PING}'/>"
     answer = (f"<vCard xmlns='{NS_VCARD}'><FN>Carol the Third</FN></vCard>"
@@ -215,7 +210,7 @@ def test_xep0410_self_ping(muc):
 # ------------------------------------------------------------------ §7.6, §7.7
 
 def test_7_6_changenick_303(muc):
-    room, alice, bob, carol = three_in_room(muc)
+    room, alice, bob, carol = three_in_room(muc, settle=False)
     alice.wait_presence(f"{room}/Carol")
     bob.send(f"<presence to='{room}/Robert' id='nick1'/>")
     for c, is_self in ((alice, False), (carol, False), (bob, True)):
@@ -243,7 +238,7 @@ def test_7_6_changenick_303(muc):
 
 
 def test_7_7_changepres_broadcast(muc):
-    room, alice, bob, carol = three_in_room(muc)
+    room, alice, bob, carol = three_in_room(muc, settle=False)
     alice.wait_presence(f"{room}/Carol")
     bob.send(f"<presence to='{room}/Bob'><show>xa</show><status>gone where the goblins go</status>"
               "</presence>")
@@ -401,7 +396,8 @@ def voice_request_form():
 
 
 def test_7_13_requestvoice_reaches_moderators(muc):
-    room, alice, bob, carol = three_in_room(muc, {"muc#roomconfig_moderatedroom": True})
+    room, alice, bob, carol = three_in_room(muc, {"muc#roomconfig_moderatedroom": True},
+                                            settle=False)
     dave = muc.client("dave")
     r = alice.admin(room, "<item nick='Carol' role='participant'/>")
     assert r.get("type") == "result", describe(r)
@@ -427,7 +423,7 @@ def test_7_13_requestvoice_reaches_moderators(muc):
 def test_7_14_exit_by_disconnect(muc):
     """A client that just goes away: its router sends unavailable for it and the room
     tells the others."""
-    room, alice, bob, carol = three_in_room(muc)
+    room, alice, bob, carol = three_in_room(muc, settle=False)
     alice.wait_presence(f"{room}/Bob")
     bob.close()
     p = alice.wait_presence(f"{room}/Bob", lambda s: s.get("type") == "unavailable")
@@ -444,7 +440,7 @@ def test_7_14_exit_last_occupant_ends_temporary_room(muc):
 
 
 def test_7_14_exit(muc):
-    room, alice, bob, carol = three_in_room(muc)
+    room, alice, bob, carol = three_in_room(muc, settle=False)
     alice.wait_presence(f"{room}/Bob")
     own = bob.leave(room, "Bob", status="gone where the goblins go")
     assert own.get("type") == "unavailable" and muc_item(own).get("role") == "none", describe(own)
@@ -466,7 +462,7 @@ def test_7_14_exit(muc):
 def test_11_1_service_error_kick_333(muc):
     """An occupant whose client bounces a room stanza with an error meaning "gone" is
     removed, with status 333."""
-    room, alice, bob, carol = three_in_room(muc)
+    room, alice, bob, carol = three_in_room(muc, settle=False)
     alice.wait_presence(f"{room}/Bob")
     bob.send(f"<message to='{room}' type='error' id='bounce'><error type='cancel'>"
              f"<recipient-unavailable xmlns='{ct.NS_STANZAS}'/></error></message>")

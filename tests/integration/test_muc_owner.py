@@ -5,9 +5,10 @@ follow the XEP in the workspace (1.35.5)."""
 
 import confabtest as ct
 from confabtest import (MUC_DOMAIN, NS_CLIENT, NS_DATA, NS_DISCO_INFO, NS_DISCO_ITEMS,
-                        NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_ROOMCONFIG, NS_MUC_UNIQUE,
-                        NS_MUC_USER, NS_STANZAS, describe, error_condition, form_fields,
-                        form_type, jid_bare, local_name, muc_item, q, status_codes)
+                        NS_MUC_OWNER, NS_MUC_ROOMCONFIG, NS_MUC_UNIQUE,
+                        NS_MUC_USER, NS_STANZAS, admin_items, describe, error_condition,
+                        form_fields, form_type, jid_bare, local_name, muc_item, ok, q,
+                        status_codes)
 from confabtest import muc, muc_env  # noqa: F401  (fixtures)
 
 ROOMCONFIG_FIELDS = [f"muc#roomconfig_{f}" for f in (
@@ -17,13 +18,11 @@ ROOMCONFIG_FIELDS = [f"muc#roomconfig_{f}" for f in (
     "getmemberlist", "roomadmins", "roomowners", "enablelogging")] + ["muc#maxhistoryfetch"]
 
 
-def ok(reply, what="request"):
-    assert reply.get("type") == "result", f"{what}: {describe(reply)}"
-    return reply
-
-
-def admin_items(reply):
-    return reply.findall(f"{q('query', NS_MUC_ADMIN)}/{q('item', NS_MUC_ADMIN)}")
+def empty_owner_form(client, room, ftype):
+    """An owner's answer to the configuration form with no fields (instant room or
+    cancel); returns the reply."""
+    return client.iq(room, "set",
+                     f"<query xmlns='{NS_MUC_OWNER}'><x xmlns='{NS_DATA}' type='{ftype}'/></query>")
 
 
 def listed_rooms(client):
@@ -63,8 +62,7 @@ def test_10_1_2_createroom_instant(muc):
     alice, bob = muc.client("alice"), muc.client("bob")
     room = ct.new_room("instant")
     alice.join(room, "Owner")
-    r = alice.iq(room, "set", f"<query xmlns='{NS_MUC_OWNER}'><x xmlns='{NS_DATA}' type='submit'/>"
-                              "</query>")
+    r = empty_owner_form(alice, room, "submit")
     ok(r, "instant room")
     assert r.get("from") == room
     j = bob.join(room, "Bob")
@@ -94,8 +92,7 @@ def test_10_1_3_createroom_reserved_cancel_destroys(muc):
     alice, bob = muc.client("alice"), muc.client("bob")
     room = ct.new_room("cancelled")
     alice.join(room, "Owner")
-    r = alice.iq(room, "set", f"<query xmlns='{NS_MUC_OWNER}'><x xmlns='{NS_DATA}' type='cancel'/>"
-                              "</query>")
+    r = empty_owner_form(alice, room, "cancel")
     ok(r, "cancel")
     # "If the service receives a cancellation, it MUST destroy the room": bob may
     # now create a room of that name himself

@@ -15,7 +15,6 @@ Every message body carries a unique "<tag> <nick> #<seq>" marker, so a row is fo
 import os
 import re
 import secrets
-import shutil
 import signal
 import threading
 import time
@@ -27,7 +26,7 @@ import confabtest as ct
 from confabtest import (MUC_DOMAIN, NS_CLIENT, NS_DATA, NS_DELAY, NS_DISCO_INFO, NS_MUC_ADMIN,
                         NS_MUC_OWNER, NS_MUC_REGISTER, NS_MUC_USER, NS_REGISTER, NS_SID,
                         NS_STANZAS, describe, error_condition, form_fields, jid_bare,
-                        local_name, muc_item, q, stanza_error, status_codes, submit_form)
+                        local_name, muc_item, ok, q, stanza_error, status_codes, submit_form)
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -69,24 +68,12 @@ class Stack:
             raise
 
     def stop(self):
-        keep = os.environ.get("CONFAB_TEST_KEEP") == "1"
-        try:
-            self.router.stop()
-            if not keep:
-                self.router.cleanup()
-        finally:
-            self.pg.stop()
-            if not keep:
-                shutil.rmtree(self.pg.dir, ignore_errors=True)
+        ct.stop_each(lambda: ct.stop_router(self.router), lambda: ct.stop_postgres(self.pg))
 
 
 @pytest.fixture(scope="module")
 def stack():
-    s = Stack()
-    try:
-        yield s
-    finally:
-        s.stop()
+    yield from ct.owned(Stack())
 
 
 class Env:
@@ -98,8 +85,7 @@ class Env:
         self.router = stack.router
         self.workdir = workdir
         stack.ndb += 1
-        self.db = f"t{stack.ndb}_" + re.sub(r"[^a-z0-9]+", "_", name.lower())[:40]
-        self.dsn = self.pg.create_database(self.db)
+        self.db, self.dsn = ct.fresh_database(self.pg, f"t{stack.ndb}", name)
         self.daemons = []
         self.clients = []
         self.expected_exit = set()
@@ -155,32 +141,19 @@ class Env:
 
     def finish(self):
         errors = []
-        for c in self.clients:
-            c.close()
-        self.clients = []
+        ct.close_clients(self.clients)
         if not self.pg.running:  # a test failed during an outage: later tests need it
             try:
                 self.pg.start_server()
             except Exception as e:  # pragma: no cover - reported below
                 errors.append(f"restarting PostgreSQL: {e}")
-        for d in self.daemons:
-            if d in self.expected_exit or d.proc is None:
-                continue
-            try:
-                d.check_clean_exit()
-            except AssertionError as e:
-                errors.append(str(e))
-        if errors:
-            pytest.fail("\n\n".join(errors), pytrace=False)
+        ct.check_daemons([d for d in self.daemons
+                          if d not in self.expected_exit and d.proc is not None], errors)
 
 
 @pytest.fixture
 def env(stack, tmp_path, request):
-    e = Env(stack, tmp_path, request.node.name)
-    try:
-        yield e
-    finally:
-        e.finish()
+    yield from ct.owned(Env(stack, tmp_path, request.node.name), "finish")
 
 
 SCHEMA_LINE = r"chat schema(: at version \d+| migrated from version \d+ to \d+)"
@@ -291,11 +264,6 @@ def register_nick(client, room, nick):
     form = submit_form(NS_MUC_REGISTER, {"muc#register_roomnick": nick})
     r = client.iq(room, "set", f"<query xmlns='{NS_REGISTER}'>{form}</query>")
     assert r.get("type") == "result", f"registering {nick} in {room}: {describe(r)}"
-
-
-def ok(reply, what):
-    assert reply.get("type") == "result", f"{what}: {describe(reply)}"
-    return reply
 
 
 def say(client, room, nick, body):
