@@ -20,13 +20,23 @@ void history_init(struct history *h, size_t cap)
 {
     memset(h, 0, sizeof *h);
     h->cap = cap;
-    if (cap)
-        h->ring = xcalloc(cap, sizeof *h->ring);
 }
 
 static struct hist_entry *slot(const struct history *h, size_t i)
 {
-    return &h->ring[(h->head + i) % h->cap];
+    return &h->ring[(h->head + i) % h->alloc];
+}
+
+/* Reallocate to n slots (n >= count), oldest entry first. */
+static void relayout(struct history *h, size_t n)
+{
+    struct hist_entry *ring = n ? xcalloc(n, sizeof *ring) : NULL;
+    for (size_t i = 0; i < h->count; i++)
+        ring[i] = *slot(h, i);
+    free(h->ring);
+    h->ring = ring;
+    h->alloc = n;
+    h->head = 0;
 }
 
 static void drop_oldest(struct history *h)
@@ -36,8 +46,15 @@ static void drop_oldest(struct history *h)
     free(e->sender_jid);
     free(e->nick);
     memset(e, 0, sizeof *e);
-    h->head = (h->head + 1) % h->cap;
+    h->head = (h->head + 1) % h->alloc;
     h->count--;
+}
+
+/* Slots double from 4 up to the room's size: a room that is quiet holds none. */
+static size_t next_alloc(const struct history *h)
+{
+    size_t n = h->alloc ? 2 * h->alloc : 4;
+    return n < h->cap ? n : h->cap;
 }
 
 void history_free(struct history *h)
@@ -60,6 +77,8 @@ void history_push_from(struct history *h, uint64_t seq, int64_t ts_ms, const cha
         return;
     if (h->count == h->cap)
         drop_oldest(h);
+    else if (h->count == h->alloc)
+        relayout(h, next_alloc(h));
     struct hist_entry *e = slot(h, h->count);
     e->seq = seq;
     e->ts_ms = ts_ms;
@@ -77,13 +96,8 @@ void history_resize(struct history *h, size_t cap)
         return;
     while (h->count > cap)
         drop_oldest(h);
-    struct hist_entry *ring = cap ? xcalloc(cap, sizeof *ring) : NULL;
-    for (size_t i = 0; i < h->count; i++)
-        ring[i] = *slot(h, i);
-    free(h->ring);
-    h->ring = ring;
+    relayout(h, h->count);
     h->cap = cap;
-    h->head = 0;
 }
 
 const struct hist_entry *history_at(const struct history *h, size_t i)

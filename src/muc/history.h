@@ -28,6 +28,7 @@ struct hist_entry {
 
 struct history {
     struct hist_entry *ring;
+    size_t alloc;       /* slots allocated: grows with use up to cap (an idle room has none) */
     size_t cap;         /* 0 keeps nothing */
     size_t head;        /* index of the oldest entry */
     size_t count;

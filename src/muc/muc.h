@@ -22,6 +22,14 @@
 
 #include <stdint.h>
 #include <uthash.h>
+/* Every room holds small tables (occupants, sessions, affiliations): start
+ * them at 4 buckets instead of uthash's 32 (512 bytes each); they double as
+ * they fill. Per-table state records its own size, so units that keep the
+ * default still interoperate. */
+#undef HASH_INITIAL_NUM_BUCKETS
+#undef HASH_INITIAL_NUM_BUCKETS_LOG2
+#define HASH_INITIAL_NUM_BUCKETS 4U
+#define HASH_INITIAL_NUM_BUCKETS_LOG2 2U
 
 #include "flow.h"
 #include "history.h"
