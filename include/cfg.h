@@ -93,6 +93,8 @@ struct cfg {
     uint64_t max_stanza_size;
     uint64_t max_output_queue;
     enum log_level log_level;       /* [log] */
+    char *metrics_listen;           /* [metrics] listen: confabd's HTTP metrics ("" = off) */
+    char *metrics_archiver_listen;  /* [metrics] archiver_listen: confab-archiver's */
 };
 
 /* Read and validate path for role. On success fills *out (owned; cfg_free) and

@@ -24,6 +24,8 @@ struct daemon_ops {
     void (*link_down)(void *svc);
     /* After SIGHUP applied reloadable keys to the live configuration. */
     void (*reloaded)(void *svc);
+    /* Why the service cannot work now (for /health), or NULL. May be NULL. */
+    const char *(*unhealthy)(void *svc);
     /* Output bytes promised for stanzas already taken (transport.h). May be NULL. */
     size_t (*pending_output)(void *svc);
     /* Release the service; the loop is still running but the link is gone. */

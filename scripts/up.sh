@@ -29,6 +29,7 @@
 #
 # Ports (loopback only), overridable from the environment:
 #   CONFAB_C2S_PORT=5222  CONFAB_COMPONENT_PORT=5347  CONFAB_PG_PORT=55432
+#   CONFAB_METRICS_PORT=9850 (confabd; the archiver's is the next port)
 # (start saves them in .run/ports.env; stop, status and restart use the saved ones)
 set -euo pipefail
 
@@ -45,6 +46,7 @@ HOST=127.0.0.1
 C2S_PORT=${CONFAB_C2S_PORT:-5222}
 COMPONENT_PORT=${CONFAB_COMPONENT_PORT:-5347}
 PG_PORT=${CONFAB_PG_PORT:-55432}
+METRICS_PORT=${CONFAB_METRICS_PORT:-9850}
 XMPP_DOMAIN=localhost
 MUC_DOMAIN=conference.localhost
 ARCHIVE_DOMAIN=archive.localhost
@@ -303,6 +305,10 @@ senders = $MUC_DOMAIN, $XMPP_DOMAIN
 checkpoint_key = $RUN/checkpoint.pem
 checkpoint_file = $RUN/checkpoints.log
 
+[metrics]
+listen = $HOST:$METRICS_PORT
+archiver_listen = $HOST:$((METRICS_PORT + 1))
+
 [log]
 level = info
 EOF
@@ -410,8 +416,8 @@ do_start() {
 
   do_stop
 
-  printf 'CONFAB_C2S_PORT=%s\nCONFAB_COMPONENT_PORT=%s\nCONFAB_PG_PORT=%s\n' \
-    "$C2S_PORT" "$COMPONENT_PORT" "$PG_PORT" >"$RUN/ports.env"
+  printf 'CONFAB_C2S_PORT=%s\nCONFAB_COMPONENT_PORT=%s\nCONFAB_PG_PORT=%s\nCONFAB_METRICS_PORT=%s\n' \
+    "$C2S_PORT" "$COMPONENT_PORT" "$PG_PORT" "$METRICS_PORT" >"$RUN/ports.env"
   load_secrets
   OWNER_DSN="host=$HOST port=$PG_PORT user=confab_compliance_owner dbname=confab_compliance passfile=$RUN/pgpass"
   AUDITOR_DSN="host=$HOST port=$PG_PORT user=auditor dbname=confab_compliance passfile=$RUN/pgpass"
@@ -471,6 +477,7 @@ Connect an XMPP client (Gajim, Dino, Profanity, ...):
 From the shell:
   $BUILD/confab-xmpp --jid alice@$XMPP_DOMAIN --password $ALICE_PASSWORD --server $HOST --port $C2S_PORT disco $MUC_DOMAIN
 
+Metrics: http://$HOST:$METRICS_PORT/metrics  http://$HOST:$((METRICS_PORT + 1))/metrics  (and /health)
 Logs:  $RUN/confabd.log  $RUN/archiver.log  $RUN/prosody.log  $RUN/pg/postgres.log
 SQL:   PGPASSFILE=$RUN/pgpass psql -h $HOST -p $PG_PORT -U confab confab
        (superuser: runuser -u postgres -- psql -h $(pg_dir) -p $PG_PORT)

@@ -14,6 +14,7 @@
 #include "hashchain.h"
 #include "log.h"
 #include "mem.h"
+#include "metrics.h"
 
 #define DAY_MS (24u * 3600u * 1000u)
 
@@ -48,6 +49,7 @@ struct archive_store {
     void *stop_ud;
     archive_store_commit_fn *committed;
     void *committed_ud;
+    int64_t head_seq;         /* highest seq this process committed (metrics) */
 };
 
 /* One statement in flight: a batch whose callbacks wait for its commit. */
@@ -217,8 +219,20 @@ static void report_commit(struct archive_store *s, const PGresult *res)
         hi = seq > hi ? seq : hi;
         rows++;
     }
-    if (rows)
+    if (!rows)
+        return;
+    metric_add(metric_counter("confab_archived_events",
+                              "Events added to the compliance archive's hash chain.", NULL),
+               rows);
+    if (hi > s->head_seq)
+        s->head_seq = hi;
+    if (s->committed)
         s->committed(s->committed_ud, rows, lo, hi);
+}
+
+int64_t archive_store_head_seq(const struct archive_store *s)
+{
+    return s->head_seq;
 }
 
 static void on_batch(void *ud, const struct db_result *r)
@@ -238,7 +252,7 @@ static void on_batch(void *ud, const struct db_result *r)
                   "senders will retry", f->n, PQntuples(r->res));
         status = -EAGAIN;
     }
-    if (status == 0 && f->s->committed)
+    if (status == 0)
         report_commit(f->s, r->res);
     /* 0 for new and duplicate UUIDs alike: both are committed. */
     for (size_t i = 0; i < f->n; i++)

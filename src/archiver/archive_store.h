@@ -44,6 +44,8 @@ void archive_store_event_json(struct buf *b, const struct cevent *ev);
  * them, and notice seqs handed out twice: archive_checkpoint.h). */
 typedef void archive_store_commit_fn(void *ud, uint64_t rows, int64_t first, int64_t last);
 void archive_store_on_commit(struct archive_store *s, archive_store_commit_fn *fn, void *ud);
+/* The highest chain seq this process has committed (0 before the first). */
+int64_t archive_store_head_seq(const struct archive_store *s);
 /* The chain head as committed now: done(ud, 0, seq, hash), or a negative
  * status (-ECANCELED when stopping) with seq 0. Returns 0, or -EAGAIN when the
  * query could not be queued (done is then not called). */

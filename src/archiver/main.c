@@ -9,6 +9,7 @@
 #include "archiver.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 
 struct archiverd {
@@ -86,12 +87,40 @@ static bool start_checkpoints(struct archiverd *a, const struct cfg *cfg)
     return false;
 }
 
+static double g_chain_head(void *ud)
+{
+    struct archiverd *a = ud;
+    return a->store ? (double)archive_store_head_seq(a->store) : 0;
+}
+
+static double g_queue(void *ud)
+{
+    struct archiverd *a = ud;
+    return a->svc ? (double)archiver_outstanding(a->svc) : 0;
+}
+
+static void register_metrics(struct archiverd *a)
+{
+    metric_gauge("confab_archive_chain_head", "Highest hash-chain seq this archiver committed.",
+                 g_chain_head, a);
+    metric_gauge("confab_archiver_queue", "Events received and not yet committed.", g_queue, a);
+    (void)metric_counter("confab_archived_events",
+                         "Events added to the compliance archive's hash chain.", NULL);
+}
+
+static const char *unhealthy(void *svc)
+{
+    struct archiverd *a = svc;
+    return a->migrating ? "compliance schema migration in progress" : NULL;
+}
+
 static void *start(struct daemon *d)
 {
     const struct cfg *cfg = daemon_cfg(d);
     struct archiverd *a = &the_daemon;
     a->d = d;
     a->svc = archiver_new(daemon_domain(d), send_to_router, a);
+    register_metrics(a);
     apply_cfg(a, cfg);
     a->store = archive_store_new(daemon_loop(d), cfg->archiver_dsn,
                                  (size_t)cfg->archiver_max_queue);
@@ -148,7 +177,7 @@ int main(int argc, char **argv)
 {
     static const struct daemon_ops ops = {
         .name = "confab-archiver", .role = CFG_ROLE_ARCHIVER, .start = start,
-        .stanza = on_stanza, .reloaded = on_reloaded, .stop = stop,
+        .stanza = on_stanza, .reloaded = on_reloaded, .stop = stop, .unhealthy = unhealthy,
     };
     return daemon_main(argc, argv, &ops);
 }

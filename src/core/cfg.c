@@ -1,5 +1,6 @@
 #include "compat.h"
 
+#include <arpa/inet.h>
 #include <ini.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -16,7 +17,7 @@
 #include "mem.h"
 
 enum ktype { K_DURABILITY, K_UINT, K_BOOL, K_STRING, K_DOMAIN, K_ROUTER, K_SECRET, K_SECRET_FILE, K_DURATION, K_SIZE,
-             K_POLICY, K_LOGLEVEL };
+             K_POLICY, K_LOGLEVEL, K_LISTEN };
 
 #define ROLE(r) (1u << (r))
 
@@ -97,6 +98,8 @@ static const struct key keys[] = {
     { "archiver", "senders", K_STRING, OFF(archiver_senders), "", NOLIMIT, true, 0 },
     { "archiver", "checkpoint_key", K_STRING, OFF(archiver_checkpoint_key), "", NOLIMIT, false, 0 },
     { "archiver", "checkpoint_file", K_STRING, OFF(archiver_checkpoint_file), "", NOLIMIT, false, 0 },
+    { "metrics", "listen", K_LISTEN, OFF(metrics_listen), "", NOLIMIT, false, 0 },
+    { "metrics", "archiver_listen", K_LISTEN, OFF(metrics_archiver_listen), "", NOLIMIT, false, 0 },
     { "archiver", "checkpoint_every", K_UINT, OFF(archiver_checkpoint_every), "1000", 1, 100000000, false, 0 },
     { "archiver", "checkpoint_interval", K_DURATION, OFF(archiver_checkpoint_interval_ms), "60s", MS(100), MS(86400000), false, 0 },
     { "link", "keepalive", K_DURATION, OFF(keepalive_ms), "60s", 0, MS(86400000), true, 0 },
@@ -284,6 +287,18 @@ static const char *assign(struct cfg *c, const struct key *k, const char *v, cha
             return "must not be empty";
         set_string(c, k->off, xstrdup(v));
         return NULL;
+    case K_LISTEN: {
+        char *host = NULL;
+        uint16_t port = 0;
+        unsigned char addr[16];
+        bool numeric = *v && cfg_parse_hostport(v, &host, &port) == 0 &&
+                       (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1);
+        free(host);
+        if (*v && !numeric)
+            return "must be empty (off) or a numeric ip:port such as 127.0.0.1:9850 ([addr]:port for IPv6)";
+        set_string(c, k->off, xstrdup(v));
+        return NULL;
+    }
     case K_SECRET_FILE: {
         int e = 0;
         char *s = read_secret_file(v, &e);
@@ -568,6 +583,8 @@ void cfg_free(struct cfg *c)
     free(c->archiver_senders);
     free(c->archiver_checkpoint_key);
     free(c->archiver_checkpoint_file);
+    free(c->metrics_listen);
+    free(c->metrics_archiver_listen);
     memset(c, 0, sizeof *c);
 }
 
@@ -580,7 +597,7 @@ static bool key_differs(const struct key *k, const struct cfg *a, const struct c
 {
     const void *fa = (const char *)a + k->off, *fb = (const char *)b + k->off;
     switch (k->type) {
-    case K_STRING: case K_DOMAIN: case K_SECRET: case K_SECRET_FILE:
+    case K_STRING: case K_DOMAIN: case K_SECRET: case K_SECRET_FILE: case K_LISTEN:
         return str_differs(*(char *const *)fa, *(char *const *)fb);
     case K_ROUTER: {
         const struct cfg_endpoint *ea = fa, *eb = fb;

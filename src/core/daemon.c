@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "httpd.h"
 #include "jid.h"
 #include "stanza.h"
 #include "log.h"
 #include "mem.h"
+#include "metrics.h"
 #include "multicast.h"
 #include "sdnotify.h"
 #include "transport.h"
@@ -27,6 +29,7 @@ struct daemon {
     void *svc;
     struct transport *link;
     struct multicast *mc;      /* XEP-0033 fan-out; NULL when not configured */
+    struct httpd *http;        /* [metrics] listener; NULL when off */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t watchdog;       /* WATCHDOG=1 at half the service manager's interval */
     bool watchdog_on;
@@ -92,12 +95,102 @@ static struct transport_cfg link_cfg(const struct daemon *d)
     };
 }
 
+/* ---- metrics and health ([metrics], docs/operations.md) ---- */
+
+static struct metric *stanzas_in, *stanzas_out, *errors_out, *link_ups;
+
+static void count_out(const struct xml_node *st, size_t copies)
+{
+    metric_add_label(stanzas_out, st->name, copies);
+    if (stanza_is_error(st)) {
+        const struct xml_node *e = stanza_child(st, "error");
+        const char *cond = e ? stanza_error_condition(e, NS_STANZAS) : NULL;
+        metric_add_label(errors_out, cond ? cond : "undefined-condition", copies);
+    }
+}
+
+static double gauge_link_up(void *ud)
+{
+    struct daemon *d = ud;
+    return d->link && transport_is_up(d->link);
+}
+
+static double gauge_queued(void *ud)
+{
+    struct daemon *d = ud;
+    return d->link ? (double)transport_queued(d->link) : 0;
+}
+
+static double gauge_gate(void *ud)
+{
+    struct daemon *d = ud;
+    return d->link && transport_output_full(d->link);
+}
+
+static void register_metrics(struct daemon *d)
+{
+    stanzas_in = metric_counter("confab_stanzas_in", "Stanzas received from the router.", "kind");
+    stanzas_out = metric_counter("confab_stanzas_out",
+                                 "Stanzas sent to the router, one per recipient (deliveries).",
+                                 "kind");
+    errors_out = metric_counter("confab_errors_out", "Stanza errors sent, by condition.",
+                                "condition");
+    link_ups = metric_counter("confab_link_ups", "Times the router link came up (1 + reconnects).",
+                              NULL);
+    metric_gauge("confab_link_up", "1 while the router link is up.", gauge_link_up, d);
+    metric_gauge("confab_output_queue_bytes", "Bytes queued for the router, not yet written.",
+                 gauge_queued, d);
+    metric_gauge("confab_input_gate_closed",
+                 "1 while no stanzas are taken because output (queued and promised) is high.",
+                 gauge_gate, d);
+}
+
+/* /health is for load balancers and service checks: 200 when the link is up
+ * and the service says it can work, 503 with the reason otherwise. */
+static unsigned on_http(void *ud, const char *path, struct buf *body, const char **ctype)
+{
+    struct daemon *d = ud;
+    if (strcmp(path, "/metrics") == 0) {
+        *ctype = "text/plain; version=0.0.4; charset=utf-8";
+        metric_render(body);
+        return 200;
+    }
+    if (strcmp(path, "/health") == 0) {
+        const char *why = !d->link || !transport_is_up(d->link) ? "router link down"
+                          : d->svc && d->ops->unhealthy ? d->ops->unhealthy(d->svc)
+                          : NULL;
+        buf_printf(body, "%s\n", why ? why : "ok");
+        return why ? 503 : 200;
+    }
+    buf_puts(body, "not found: try /metrics or /health\n");
+    return 404;
+}
+
+static void start_http(struct daemon *d)
+{
+    register_metrics(d);
+    const char *listen = d->ops->role == CFG_ROLE_ARCHIVER ? d->cfg.metrics_archiver_listen
+                                                          : d->cfg.metrics_listen;
+    if (!listen || !*listen)
+        return;
+    char *err = NULL;
+    d->http = httpd_start(&d->loop, listen, on_http, d, &err);
+    if (d->http) {
+        log_info("metrics: serving /metrics and /health on http://%s", listen);
+    } else {
+        log_error("metrics: [metrics] %slisten = %s", d->ops->role == CFG_ROLE_ARCHIVER
+                  ? "archiver_" : "", err);
+        free(err);
+    }
+}
+
 /* Readiness for the service manager (docs/operations.md): READY=1 once the
  * router has accepted us for the first time, i.e. our domain is routed to us.
  * Before that the unit is "activating", with STATUS= saying what we wait for. */
 static void on_link_up(void *ud)
 {
     struct daemon *d = ud;
+    metric_add(link_ups, 1);
     sdnotify_send("%sSTATUS=link up: %s via router %s:%u", d->ready ? "" : "READY=1\n",
                   d->ep->domain, d->ep->host, d->ep->port);
     d->ready = true;
@@ -124,6 +217,7 @@ static void on_link_down(void *ud)
 static void on_link_stanza(void *ud, struct xml_node *st)
 {
     struct daemon *d = ud;
+    metric_add_label(stanzas_in, st->name, 1);
     if (d->mc && multicast_answer(d->mc, st))
         return;
     d->ops->stanza(d->svc, st);
@@ -177,6 +271,8 @@ static void shutdown_daemon(struct daemon *d, const char *why)
     sdnotify_send("STOPPING=1\nSTATUS=stopping: %s", why);
     if (d->watchdog_on)
         uv_close((uv_handle_t *)&d->watchdog, NULL);
+    httpd_stop(d->http);
+    d->http = NULL;
     if (d->link)
         transport_stop(d->link, on_link_stopped);
     if (d->ops->stop)
@@ -293,6 +389,7 @@ static int run(struct daemon *d, const struct options *o)
     watch_signal(d, &d->sig_hup, SIGHUP);
     sdnotify_check();
     start_watchdog(d);
+    start_http(d);
     d->svc = d->ops->start(d);
     if (d->ep == &d->cfg.component && *d->cfg.multicast)
         d->mc = multicast_new(d->cfg.multicast, (unsigned)d->cfg.multicast_max);
@@ -308,6 +405,7 @@ static int run(struct daemon *d, const struct options *o)
         log_warn("event loop closed with handles still open: %s", uv_strerror(r));
     multicast_free(d->mc);
     d->mc = NULL;
+    metric_reset();
     log_info("stopped");
     return d->exit_code;
 }
@@ -345,6 +443,7 @@ int daemon_send(struct daemon *d, const struct xml_node *st)
 {
     if (!d->link)
         return -ENOTCONN;
+    count_out(st, 1);
     return transport_send(d->link, st);
 }
 
@@ -367,6 +466,7 @@ int daemon_send_each(struct daemon *d, const struct xml_node *st, const char *co
 {
     if (!d->link)
         return -ENOTCONN;
+    count_out(st, n);
     if (n < 2 || !multicast_usable(d->mc))
         return transport_send_each(d->link, st, to, n);
     struct mc_emit e = { d, 0 };

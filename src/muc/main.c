@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "datetime.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "muc.h"
 #include "muc_store.h"
@@ -102,6 +103,81 @@ static void shape_timer_arm(struct confabd *c)
         uv_timer_start(&c->shape_timer, on_shape_timer, SHAPE_TICK_MS, SHAPE_TICK_MS);
 }
 
+/* ---- metrics (daemon.c serves them; docs/operations.md lists them) ---- */
+
+static double g_rooms(void *ud)
+{
+    struct confabd *c = ud;
+    return c->muc ? c->muc->nrooms : 0;
+}
+
+static double g_occupants(void *ud)
+{
+    struct confabd *c = ud;
+    double n = 0;
+    for (const struct room *r = c->muc ? c->muc->rooms : NULL; r; r = r->hh.next)
+        n += r->noccupants;
+    return n;
+}
+
+static double g_db_queue(void *ud)
+{
+    struct confabd *c = ud;
+    return c->store ? (double)pg_store_backlog(c->store) : 0;
+}
+
+static double g_shaped(void *ud)
+{
+    struct confabd *c = ud;
+    return c->muc ? (double)c->muc->flow.nqueued : 0;
+}
+
+static double g_promised(void *ud)
+{
+    struct confabd *c = ud;
+    return c->muc ? (double)muc_pending_output(c->muc) : 0;
+}
+
+static double g_outbox(void *ud)
+{
+    struct confabd *c = ud;
+    return c->outbox ? (double)outbox_depth(c->outbox) : 0;
+}
+
+static double g_archiver_rtt(void *ud)
+{
+    struct confabd *c = ud;
+    return c->outbox ? (double)outbox_rtt_ms(c->outbox) / 1000.0 : 0;
+}
+
+static void register_metrics(struct confabd *c)
+{
+    metric_gauge("confab_rooms_loaded", "Rooms in memory.", g_rooms, c);
+    metric_gauge("confab_occupants", "Occupants in rooms in memory.", g_occupants, c);
+    metric_gauge("confab_db_queue", "Chat statements accepted and not yet committed.", g_db_queue,
+                 c);
+    metric_gauge("confab_shaped_waiting", "Stanzas waiting in senders' shaping queues.", g_shaped,
+                 c);
+    metric_gauge("confab_output_promised_bytes",
+                 "Fan-out owed for accepted messages waiting for their commit.", g_promised, c);
+    metric_gauge("confab_compliance_outbox", "Compliance events not yet acknowledged by the "
+                 "archiver.", g_outbox, c);
+    metric_gauge("confab_compliance_rtt_seconds", "Smoothed round trip of compliance events to "
+                 "the archiver (its lag).", g_archiver_rtt, c);
+    (void)metric_counter("confab_rooms_hibernated", "Idle rooms evicted from memory.", NULL);
+}
+
+static const char *unhealthy(void *svc)
+{
+    struct confabd *c = svc;
+    const struct muc_store *s = c->muc ? c->muc->store : NULL;
+    if (c->migrating)
+        return "chat schema migration in progress";
+    if (s && !s->available(s->st))
+        return "chat database unavailable";
+    return NULL;
+}
+
 static size_t pending_output(void *svc)
 {
     struct confabd *c = svc;
@@ -178,6 +254,8 @@ static void on_evict(uv_timer_t *t)
     unsigned n = muc_evict_idle(c->muc, datetime_now_ms(), (int64_t)cfg->storage_idle_ms);
     if (n)
         log_debug("evicted %u idle rooms from memory", n);
+    metric_add(metric_counter("confab_rooms_hibernated", "Idle rooms evicted from memory.", NULL),
+               n);
 }
 
 /* Load beyond what the database commits is pushed back to the router: above
@@ -280,6 +358,7 @@ static void *start(struct daemon *d)
     the_daemon.d = d;
     uv_timer_init(daemon_loop(d), &the_daemon.shape_timer);
     the_daemon.shape_timer.data = &the_daemon;
+    register_metrics(&the_daemon);
     the_daemon.muc = muc_new(daemon_domain(d), cfg->service_name, &lim, key, &io);
     muc_set_admins(the_daemon.muc, cfg->muc.admins);
     if (*cfg->storage_dsn)
@@ -362,7 +441,7 @@ int main(int argc, char **argv)
     static const struct daemon_ops ops = {
         .name = "confabd", .role = CFG_ROLE_MUC, .start = start, .stanza = on_stanza,
         .reloaded = on_reloaded, .stop = stop, .link_up = on_link_up,
-        .link_down = on_link_down, .pending_output = pending_output,
+        .link_down = on_link_down, .pending_output = pending_output, .unhealthy = unhealthy,
     };
     return daemon_main(argc, argv, &ops);
 }

@@ -663,3 +663,13 @@ void outbox_free(struct outbox *o)
     uv_close((uv_handle_t *)&o->tick, on_closed);
     uv_close((uv_handle_t *)&o->kick, on_closed);
 }
+
+uint64_t outbox_depth(const struct outbox *o)
+{
+    return o->nmem + o->unread;
+}
+
+int64_t outbox_rtt_ms(const struct outbox *o)
+{
+    return o->srtt_ms;
+}

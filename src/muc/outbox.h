@@ -62,5 +62,10 @@ bool outbox_answer(struct outbox *o, const struct xml_node *iq);
 /* Release, before the store stops (callbacks the store still runs while it
  * stops find the outbox closing and do nothing). */
 void outbox_free(struct outbox *o);
+/* For metrics: events not yet acknowledged by the archiver (held in memory
+ * plus committed rows not read back, an estimate), and the smoothed round
+ * trip of acknowledged ones in ms (the archiver's lag behind us). */
+uint64_t outbox_depth(const struct outbox *o);
+int64_t outbox_rtt_ms(const struct outbox *o);
 
 #endif
