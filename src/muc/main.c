@@ -2,7 +2,6 @@
 #include "compat.h"
 
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "muc.h"
 #include "muc_store.h"
 #include "outbox.h"
+#include "servicekey.h"
 
 struct confabd {
     struct daemon *d;
@@ -95,24 +95,6 @@ static void limits_from_cfg(const struct cfg *cfg, struct muc_limits *lim)
         .max_list_items = (unsigned)c->max_list_items, .admin_rate = (unsigned)c->admin_rate,
         .admin_burst = (unsigned)c->admin_burst,
     };
-}
-
-/* Occupant ids must survive restarts and be unguessable to users: derive the
- * key from the component secret, which users never see. */
-static void occupant_key(const struct cfg *cfg, unsigned char key[32])
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int len = 0;
-    static const char label[] = "confab occupant-id v1";
-    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
-        !EVP_DigestUpdate(ctx, label, sizeof label) ||
-        !EVP_DigestUpdate(ctx, cfg->component.domain, strlen(cfg->component.domain) + 1) ||
-        !EVP_DigestUpdate(ctx, cfg->component.secret, strlen(cfg->component.secret)) ||
-        !EVP_DigestFinal_ex(ctx, key, &len)) {
-        fprintf(stderr, "FATAL OpenSSL SHA-256 failed\n");
-        abort();
-    }
-    EVP_MD_CTX_free(ctx);
 }
 
 static void on_migrated(void *ud, int err, int from, int to)
@@ -237,7 +219,7 @@ static void *start(struct daemon *d)
     struct muc_limits lim;
     unsigned char key[32];
     limits_from_cfg(cfg, &lim);
-    occupant_key(cfg, key);
+    servicekey_from_secret(cfg->component.domain, cfg->component.secret, key);
     struct muc_io io = {
         .send = io_send, .send_each = io_send_each, .send_raw = io_send_raw, .now_ms = io_now,
         .ud = &the_daemon,

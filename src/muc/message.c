@@ -121,7 +121,7 @@ static void commit_groupchat(struct muc_req *r, struct room *room, struct occupa
     }
     uint64_t seq = ++room->last_seq;
     char id[33];
-    muc_sid_encode(m, room->jid, seq, id);
+    stanzaid_encode(m->sid, room->jid, seq, id);
     struct xml_node *sid = xml_add(msg, "stanza-id", NS_SID);
     xml_set_attr(sid, "id", id);
     xml_set_attr(sid, "by", room->jid);

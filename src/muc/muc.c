@@ -1,8 +1,5 @@
 #include "compat.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +8,7 @@
 #include "log.h"
 #include "mem.h"
 #include "muc.h"
+#include "servicekey.h"
 #include "stanza.h"
 
 /* Stanzas for a room that is being read from the store wait here. */
@@ -79,25 +77,6 @@ static void refresh_info(struct muc *m)
     };
 }
 
-/* Independent keys for independent uses, all from the one service key. */
-static void derive_key(const unsigned char key[32], const char *label, unsigned char out[32])
-{
-    unsigned int len = 0;
-    HMAC(EVP_sha256(), key, 32, (const unsigned char *)label, strlen(label), out, &len);
-}
-
-static EVP_CIPHER_CTX *sid_cipher(const unsigned char key[32], bool enc)
-{
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    if (!ctx || !EVP_CipherInit_ex(ctx, EVP_aes_256_ecb(), NULL, key, NULL, enc ? 1 : 0) ||
-        !EVP_CIPHER_CTX_set_padding(ctx, 0)) {
-        /* As for malloc (mem.h): without it nothing can be stored. */
-        fprintf(stderr, "FATAL cannot set up the stanza-id cipher\n");
-        abort();
-    }
-    return ctx;
-}
-
 struct muc *muc_new(const char *domain, const char *name, const struct muc_limits *lim,
                     const unsigned char key[32], const struct muc_io *io)
 {
@@ -107,10 +86,8 @@ struct muc *muc_new(const char *domain, const char *name, const struct muc_limit
     m->lim = *lim;
     m->io = *io;
     memcpy(m->occupant_id_key, key, sizeof m->occupant_id_key);
-    derive_key(key, "stanza-id", m->sid_key);
-    m->sid_enc = sid_cipher(m->sid_key, true);
-    m->sid_dec = sid_cipher(m->sid_key, false);
-    derive_key(key, "iq-id", m->iq_key);
+    m->sid = stanzaid_new(key);
+    servicekey_derive(key, "iq-id", m->iq_key);
     refresh_info(m);
     return m;
 }
@@ -119,8 +96,7 @@ void muc_free(struct muc *m)
 {
     if (!m)
         return;
-    EVP_CIPHER_CTX_free(m->sid_enc);
-    EVP_CIPHER_CTX_free(m->sid_dec);
+    stanzaid_free(m->sid);
     struct room *room, *rtmp;
     HASH_ITER(hh, m->rooms, room, rtmp) {
         HASH_DEL(m->rooms, room);
@@ -273,62 +249,6 @@ void muc_bounce_type(struct muc_req *r, const char *condition, const char *type,
     struct xml_node *e = muc_error(r, condition, type, text);
     muc_send(r->muc, e);
     xml_unref(e);
-}
-
-/* One AES block: 8 bytes of seq and 8 bytes of the room's hash. Without the
- * key nobody can count messages or guess ids (XEP-0359 §6-7); with it, the id
- * maps back to seq for keyset paging and is bound to its room. */
-static int sid_block(const struct muc *m, const unsigned char in[16], unsigned char out[16],
-                     bool enc)
-{
-    /* ECB on one whole block: no state is carried between calls. */
-    int len = 0;
-    bool ok = EVP_CipherUpdate(enc ? m->sid_enc : m->sid_dec, out, &len, in, 16) && len == 16;
-    return ok ? 0 : -EIO;
-}
-
-static void room_tag(const char *room_jid, unsigned char tag[8])
-{
-    unsigned char md[32];
-    SHA256((const unsigned char *)room_jid, strlen(room_jid), md);
-    memcpy(tag, md, 8);
-}
-
-void muc_sid_encode(const struct muc *m, const char *room_jid, uint64_t seq, char out[33])
-{
-    unsigned char in[16], ct[16];
-    for (int i = 0; i < 8; i++)
-        in[i] = (unsigned char)(seq >> (56 - 8 * i));
-    room_tag(room_jid, in + 8);
-    if (sid_block(m, in, ct, true) < 0)
-        abort();
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[ct[i] >> 4];
-        out[2 * i + 1] = hex[ct[i] & 15];
-    }
-    out[32] = '\0';
-}
-
-int muc_sid_decode(const struct muc *m, const char *room_jid, const char *sid, uint64_t *seq)
-{
-    unsigned char ct[16], pt[16], tag[8];
-    if (!sid || strlen(sid) != 32)
-        return -EINVAL;
-    for (int i = 0; i < 16; i++) {
-        unsigned v;
-        if (sscanf(sid + 2 * i, "%2x", &v) != 1)
-            return -EINVAL;
-        ct[i] = (unsigned char)v;
-    }
-    room_tag(room_jid, tag);
-    if (sid_block(m, ct, pt, false) < 0 || memcmp(pt + 8, tag, 8) != 0)
-        return -EINVAL;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | pt[i];
-    *seq = v;
-    return 0;
 }
 
 static const struct xml_node *iq_payload(const struct xml_node *iq)

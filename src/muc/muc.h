@@ -26,6 +26,7 @@
 #include "history.h"
 #include "perm.h"
 #include "service.h"
+#include "stanzaid.h"
 #include "store.h"
 
 #define NS_MUC "http://jabber.org/protocol/muc"
@@ -204,9 +205,7 @@ struct muc {
     struct muc_limits lim;
     struct muc_io io;
     unsigned char occupant_id_key[32];
-    unsigned char sid_key[32];     /* stanza-id cipher, derived from the service key */
-    /* Its key schedules, made once: per message they cost a tenth of the time. */
-    struct evp_cipher_ctx_st *sid_enc, *sid_dec;
+    struct stanzaid *sid;          /* XEP-0359 ids of room messages (stanzaid.h) */
     unsigned char iq_key[32];      /* forwarded-IQ id sealing, derived likewise */
     struct room *rooms;
     struct tombstone *tombstones;
@@ -262,10 +261,6 @@ struct xml_node *muc_error(const struct muc_req *r, const char *condition, const
 /* The same with an error type other than the condition's default. */
 void muc_bounce_type(struct muc_req *r, const char *condition, const char *type,
                      const char *text);
-/* XEP-0359 stanza-id for a room's message seq: opaque on the wire (a block
- * cipher of seq and the room), decodable by us for archive paging. */
-void muc_sid_encode(const struct muc *m, const char *room_jid, uint64_t seq, char out[33]);
-int muc_sid_decode(const struct muc *m, const char *room_jid, const char *sid, uint64_t *seq);
 void muc_limits_default(struct muc_limits *lim);
 
 /* muc.c: persistence */
