@@ -52,6 +52,7 @@
 #include "jid.h"
 #include "mem.h"
 #include "muc.h"
+#include "reply.h"
 #include "stanza.h"
 #include "xstream.h"
 
@@ -668,7 +669,7 @@ static void send_result(const struct mam_ctx *c, const struct store_msg *msg)
         buf_puts(&b, "/></x>");
     }
     buf_puts(&b, "</message></forwarded></result></message>");
-    c->m->io.send_raw(c->m->io.ud, b.data, b.len);
+    muc_send_raw(c->m, b.data, b.len);
     buf_free(&b);
 }
 

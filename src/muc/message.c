@@ -13,6 +13,7 @@
 #include "datetime.h"
 #include "mem.h"
 #include "muc.h"
+#include "reply.h"
 #include "stanza.h"
 
 /* Elements only the room may put on a stanza: a client's copy is a spoof.
@@ -89,7 +90,7 @@ static void on_committed(void *ud, int err)
                               c->nick, c->archived);
         size_t n;
         const char *const *to = room_recipients(room, &n);
-        c->m->io.send_each(c->m->io.ud, c->msg, to, n);
+        muc_send_each(c->m, c->msg, to, n);
     }
     commit_free(c);
 }
@@ -197,7 +198,7 @@ static void pass_through(struct muc_req *r, struct room *room, struct occupant *
         compliance_forward(ev, msg, r->now);
         compliance_emit(m, ev);
     }
-    m->io.send_each(m->io.ud, msg, to, n);
+    muc_send_each(m, msg, to, n);
 }
 
 static void change_subject(struct muc_req *r, struct room *room, struct occupant *occ,
@@ -224,7 +225,7 @@ static void change_subject(struct muc_req *r, struct room *room, struct occupant
     free(from);
     size_t n;
     const char *const *to = room_recipients(room, &n);
-    r->muc->io.send_each(r->muc->io.ud, msg, to, n);
+    muc_send_each(r->muc, msg, to, n);
     xml_unref(msg);
 }
 
@@ -327,7 +328,7 @@ static void private_message(struct muc_req *r, struct room *room, struct muc_ses
     compliance_recipients(ev, room, to, target->nsessions);
     compliance_forward(ev, msg, r->now);
     compliance_emit(m, ev);
-    m->io.send_each(m->io.ud, msg, to, target->nsessions);
+    muc_send_each(m, msg, to, target->nsessions);
     free(to);
     xml_unref(msg);
 }
@@ -593,7 +594,7 @@ void message_room_notice(struct muc *m, struct room *room, const int *codes)
     }
     size_t n;
     const char *const *to = room_recipients(room, &n);
-    m->io.send_each(m->io.ud, msg, to, n);
+    muc_send_each(m, msg, to, n);
     xml_unref(msg);
 }
 
@@ -635,7 +636,7 @@ static void send_history_entry(struct muc *m, struct room *room, const struct hi
     buf_append(&b, e->xml + sizeof head - 1, e->xml_len - (sizeof head - 1) - (sizeof tail - 1));
     buf_printf(&b, "<delay xmlns='" NS_DELAY "' from='%s' stamp='%s'/>", room->jid, stamp);
     buf_puts(&b, tail);
-    m->io.send_raw(m->io.ud, b.data, b.len);
+    muc_send_raw(m, b.data, b.len);
     buf_free(&b);
 }
 

@@ -243,24 +243,6 @@ struct muc *muc_new(const char *domain, const char *name, const struct muc_limit
 void muc_free(struct muc *m);
 void muc_set_name(struct muc *m, const char *name);
 void muc_handle(struct muc *m, const struct xml_node *st);
-void muc_send(struct muc *m, const struct xml_node *st);
-void muc_bounce(struct muc_req *r, const char *condition, const char *text);
-/* Answer iq with a result once everything written so far is durable (at once
- * without a store); a failed commit answers resource-constraint instead. */
-void muc_result_after_commit(struct muc *m, const struct xml_node *iq);
-/* The same with a prepared result (e.g. a command's <command/>). */
-void muc_result_after_commit_with(struct muc *m, const struct xml_node *iq,
-                                  struct xml_node *reply);
-/* The same, then the room's status-code notice (0-terminated codes; none or
- * NULL: no notice): §10.2.1 notices follow the owner's result, as Prosody. */
-void muc_result_then_notice(struct muc *m, const struct xml_node *iq, const struct room *room,
-                            const int *codes);
-/* The error reply muc_bounce sends (type NULL: the condition's default). */
-struct xml_node *muc_error(const struct muc_req *r, const char *condition, const char *type,
-                           const char *text);
-/* The same with an error type other than the condition's default. */
-void muc_bounce_type(struct muc_req *r, const char *condition, const char *type,
-                     const char *text);
 void muc_limits_default(struct muc_limits *lim);
 
 /* muc.c: persistence */

@@ -10,6 +10,7 @@
 #include "form.h"
 #include "mem.h"
 #include "muc.h"
+#include "reply.h"
 #include "stanza.h"
 
 static void feature(struct xml_node *q, const char *var)
