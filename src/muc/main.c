@@ -191,7 +191,7 @@ static int outbox_send(void *ud, const char *data, size_t len)
 static void outbox_health(void *ud, bool refuse)
 {
     struct confabd *c = ud;
-    c->muc->compliance_refuse = refuse;
+    muc_set_compliance_refuse(c->muc, refuse);
 }
 
 /* After the store: the outbox reads back what the store committed. */
@@ -206,10 +206,8 @@ static void start_compliance(struct confabd *c, const struct cfg *cfg)
                              .unreachable_ms = cfg->compliance_unreachable_ms };
     struct outbox_io oio = { .send_raw = outbox_send, .health = outbox_health, .ud = c };
     c->outbox = outbox_new(daemon_loop(c->d), &oc, c->store, &oio);
-    c->muc->compliance_on = true;
-    c->muc->compliance_max_event = (size_t)cfg->compliance_max_event_size;
-    c->muc->compliance_sink = io_compliance;
-    c->muc->compliance_ud = c;
+    muc_set_compliance(c->muc, io_compliance, c);
+    muc_set_compliance_max_event(c->muc, (size_t)cfg->compliance_max_event_size);
     log_info("compliance: events go to %s (policy %s)", archiver, oc.strict ? "strict" : "relaxed");
 }
 
@@ -222,7 +220,7 @@ static void *start(struct daemon *d)
     servicekey_from_secret(cfg->component.domain, cfg->component.secret, key);
     struct muc_io io = {
         .send = io_send, .send_each = io_send_each, .send_raw = io_send_raw, .now_ms = io_now,
-        .ud = &the_daemon,
+        .ud = &the_daemon, /* .random, .log: the engine's defaults (RAND_bytes, log.h) */
     };
     the_daemon.d = d;
     the_daemon.muc = muc_new(daemon_domain(d), cfg->service_name, &lim, key, &io);
@@ -266,11 +264,13 @@ static void on_reloaded(void *svc)
     struct confabd *c = svc;
     const struct cfg *cfg = daemon_cfg(c->d);
     muc_set_name(c->muc, cfg->service_name);
-    limits_from_cfg(cfg, &c->muc->lim);
+    struct muc_limits lim;
+    limits_from_cfg(cfg, &lim);
+    muc_set_limits(c->muc, &lim);
     muc_set_admins(c->muc, cfg->muc.admins);
     if (c->outbox)
         outbox_set_limits(c->outbox, cfg->compliance_max_backlog, cfg->compliance_unreachable_ms);
-    c->muc->compliance_max_event = (size_t)cfg->compliance_max_event_size;
+    muc_set_compliance_max_event(c->muc, (size_t)cfg->compliance_max_event_size);
 }
 
 static void on_store_stopped(void *ud)

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "buf.h"
 #include "compliance.h"
@@ -417,7 +416,7 @@ static char *encode_iq_id(const struct muc *m, const char *orig, const char *req
     memcpy(pt + ol + 1, requester, rl);
     int len = 0, fin = 0;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    if (RAND_bytes(nonce, sizeof nonce) != 1 || !ctx ||
+    if (!m->io.random(m->io.ud, nonce, sizeof nonce) || !ctx ||
         !EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, m->iq_key, nonce) ||
         !EVP_EncryptUpdate(ctx, ct, &len, pt, (int)pl) ||
         !EVP_EncryptFinal_ex(ctx, ct + len, &fin) ||

@@ -1,5 +1,6 @@
 #include "compat.h"
 
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,17 @@ static void refresh_info(struct muc *m)
     };
 }
 
+/* The defaults of struct muc_io's optional members: what confabd uses. */
+static bool default_random(void *ud, void *buf, size_t n)
+{
+    return RAND_bytes(buf, (int)n) == 1;
+}
+
+static void default_log(void *ud, const char *line)
+{
+    log_info("%s", line);
+}
+
 struct muc *muc_new(const char *domain, const char *name, const struct muc_limits *lim,
                     const unsigned char key[32], const struct muc_io *io)
 {
@@ -86,6 +98,10 @@ struct muc *muc_new(const char *domain, const char *name, const struct muc_limit
     m->name = xstrdup(name);
     m->lim = *lim;
     m->io = *io;
+    if (!m->io.random)
+        m->io.random = default_random;
+    if (!m->io.log)
+        m->io.log = default_log;
     memcpy(m->occupant_id_key, key, sizeof m->occupant_id_key);
     m->sid = stanzaid_new(key);
     servicekey_derive(key, "iq-id", m->iq_key);
@@ -140,6 +156,28 @@ void muc_set_name(struct muc *m, const char *name)
 }
 
 /* service_route's answers (disco, version, addressing errors) are output too. */
+void muc_set_limits(struct muc *m, const struct muc_limits *lim)
+{
+    m->lim = *lim;
+}
+
+void muc_set_compliance(struct muc *m, muc_compliance_sink *sink, void *ud)
+{
+    m->compliance_on = true;
+    m->compliance_sink = sink;
+    m->compliance_ud = ud;
+}
+
+void muc_set_compliance_max_event(struct muc *m, size_t bytes)
+{
+    m->compliance_max_event = bytes;
+}
+
+void muc_set_compliance_refuse(struct muc *m, bool refuse)
+{
+    m->compliance_refuse = refuse;
+}
+
 static void send_cb(void *ud, const struct xml_node *st)
 {
     muc_send(ud, st);
@@ -193,7 +231,6 @@ static void room_iq(struct muc_req *r, struct room *room)
         muc_bounce(r, "service-unavailable", NULL);
 }
 
-/* Rooms that are locked exist only for their owners (§7.2.1). */
 /* ---- after the router link comes back ---- */
 
 #define RECONCILE_ID "confab-reconcile"
@@ -215,8 +252,12 @@ void muc_reconcile(struct muc *m)
             n++;
         }
     }
-    if (n)
-        log_info("link restored: checking that %u occupant sessions are still online", n);
+    if (n) {
+        char *line = xasprintf("link restored: checking that %u occupant sessions are still "
+                               "online", n);
+        m->io.log(m->io.ud, line);
+        free(line);
+    }
 }
 
 /* true when st answered one of our reconciliation pings. */
@@ -250,6 +291,7 @@ static bool reconcile_answer(struct muc_req *r, struct room *room)
     return true;
 }
 
+/* Rooms that are locked exist only for their owners (§7.2.1). */
 static struct room *visible_room(struct muc *m, const char *jid, const char *from_bare)
 {
     struct room *room = room_find(m, jid);
@@ -298,8 +340,8 @@ static void dispatch(struct muc_req *r, const char *room_jid)
 
 /* ---- rooms that live in the store ---- */
 
+/* Stanzas that may wait for one room's load; later ones are told to retry. */
 #define MAX_PARKED 256
-
 
 void muc_set_store(struct muc *m, const struct muc_store *store)
 {

@@ -80,6 +80,13 @@ struct muc_io {
     void (*send_raw)(void *ud, const char *data, size_t len);
     int64_t (*now_ms)(void *ud);
     void *ud;
+    /* Optional (NULL: muc_new fills in what confabd uses), so that tests and
+     * fuzzers may make them predictable, as they do the clock.
+     * n unpredictable bytes into buf (nonces, muc#unique names); false when
+     * there are none. Default: OpenSSL's RAND_bytes. */
+    bool (*random)(void *ud, void *buf, size_t n);
+    /* One line for the operator's log, at info level. Default: log.h's. */
+    void (*log)(void *ud, const char *line);
 };
 
 /* Where compliance events go when there is no store (compliance.h). */
@@ -242,6 +249,15 @@ struct muc *muc_new(const char *domain, const char *name, const struct muc_limit
                     const unsigned char key[32], const struct muc_io *io);
 void muc_free(struct muc *m);
 void muc_set_name(struct muc *m, const char *name);
+/* [muc] reloaded: the new limits hold from the next stanza on. */
+void muc_set_limits(struct muc *m, const struct muc_limits *lim);
+/* Record compliance events ([compliance] archiver is set); without a store
+ * they go to sink. */
+void muc_set_compliance(struct muc *m, muc_compliance_sink *sink, void *ud);
+/* [compliance] max_event_size: larger events forward a digest of the stanza. */
+void muc_set_compliance_max_event(struct muc *m, size_t bytes);
+/* The outbox's strict-policy verdict: refuse new messages while true. */
+void muc_set_compliance_refuse(struct muc *m, bool refuse);
 void muc_handle(struct muc *m, const struct xml_node *st);
 void muc_limits_default(struct muc_limits *lim);
 

@@ -1045,7 +1045,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     lim.persistent_default = prof & 4;
     static const unsigned char key[32] = { 0x42, 1, 2, 3 };
-    struct muc_io io = { io_send, io_send_each, io_send_raw, io_now, NULL };
+    struct muc_io io = { io_send, io_send_each, io_send_raw, io_now, NULL, NULL, NULL };
     S.now = T0;
     S.step = 0;
     S.m = muc_new(DOMAIN, "Chatrooms", &lim, key, &io);

@@ -85,7 +85,7 @@ int fx_setup_opts(const struct fx_opts *o)
         lim.msg_rate = 1000000; /* the tests talk fast */
         lim.msg_burst = 1000000;
     }
-    struct muc_io io = { cap_send, cap_each, cap_raw, fake_now, NULL };
+    struct muc_io io = { cap_send, cap_each, cap_raw, fake_now, NULL, NULL, NULL };
     fx.m = muc_new(DOMAIN, "Chatrooms", &lim, o->key ? o->key : default_key, &io);
     if (o->compliance) {
         fx.m->compliance_on = true;

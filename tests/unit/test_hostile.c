@@ -111,7 +111,7 @@ static struct muc *new_muc(struct out *o, const struct muc_limits *override)
     if (override)
         lim = *override;
     static const unsigned char key[32] = { 9 };
-    struct muc_io io = { io_send, io_each, io_raw, io_now, o };
+    struct muc_io io = { io_send, io_each, io_raw, io_now, o, NULL, NULL };
     return muc_new("conf.example", "Rooms", &lim, key, &io);
 }
 

@@ -53,7 +53,7 @@ static struct muc *new_muc(struct sent *s, const char *name)
     struct muc_limits lim;
     muc_limits_default(&lim);
     static const unsigned char key[32] = { 1, 2, 3 };
-    struct muc_io io = { capture, capture_each, capture_raw, fixed_now, s };
+    struct muc_io io = { capture, capture_each, capture_raw, fixed_now, s, NULL, NULL };
     return muc_new(DOMAIN, name, &lim, key, &io);
 }
 
