@@ -25,7 +25,7 @@
  *
  * This file: main, the loop, the model. Options: bench_ropt.c; phases:
  * bench_phase.c; stanzas out/in: bench_tx.c, bench_rx.c, bench_xs.c; socket
- * and --spawn: bench_io.c; report: bench_report.c; stanza ids: bench_sid.c. */
+ * and --spawn: bench_io.c; report: bench_report.c; stanza ids: src/core/stanzaid.c. */
 #include "compat.h"
 
 #include <errno.h>

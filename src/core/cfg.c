@@ -1,3 +1,4 @@
+/* cfg.c — the one INI file of both daemons: libinih, one table of keys, FILE:LINE errors, reload (cfg.h). */
 #include "compat.h"
 
 #include <ini.h>

@@ -1,3 +1,4 @@
+/* daemon.c — both daemons' shell: command line, config, signals, reload, router link, systemd. */
 #include "compat.h"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* transport.c — the libuv TCP (and TLS) link to the router: connect, backoff, writes, backpressure. */
 #include "compat.h"
 
 #include <inttypes.h>

@@ -1,3 +1,4 @@
+/* message.c — XEP-0045 §7.4 groupchat, §7.3/§8.1 subject, §7.5 private messages, §17.4 relayed IQs. */
 #include "compat.h"
 
 #include <inttypes.h>

@@ -1,3 +1,4 @@
+/* muc.c — the MUC service (XEP-0045 §6.1-6.2): routes stanzas to handlers, keeps the room registry. */
 #include "compat.h"
 
 #include <openssl/rand.h>

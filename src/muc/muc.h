@@ -1,22 +1,36 @@
 /* muc.h — confabd's multi-user chat engine (XEP-0045), free of I/O.
  *
- * Stanzas from the router go in through muc_handle(); replies and broadcasts
- * leave through struct muc_io. One file per concern, as Prosody's plugins/muc:
- *   muc.c       service: dispatch by address, room registry, service disco
- *   room.c      room lifecycle, configuration defaults, affiliations
- *   occupant.c  occupants and their client sessions, occupant-id, rate limits
- *   presence.c  entering, presence changes, nick changes, leaving (§7.2–7.4, 7.14)
- *   message.c   groupchat fan-out, subject, private messages, IQ forwarding (§7.5–7.9)
- *   admin.c     roles and affiliations: kick, ban, voice, lists (§8, §9)
- *   owner.c     room configuration form, destruction (§10)
- *   invite.c    mediated invitations, voice requests, nick registration (§7.8, 7.13, 7.10)
- *   roomdisco.c room disco#info/#items, muc#roominfo, reserved nick discovery (§6)
- *   search.c    the room directory: service disco#items and room search, RSM-paged
- *   vcard.c     the room's vCard-temp and avatar (XEP-0054, XEP-0486)
- *   history.c   discussion history selection (§7.2.15)
- *   perm.c      the §5 privilege tables
- * Every room-visible state change goes through these modules, so that the
- * store (next milestone) can persist rooms without the protocol changing. */
+ * Stanzas from the router go in through muc_handle(); everything leaves
+ * through struct muc_io. As Prosody's mod_muc over muc.lib.lua: routing and
+ * the room registry above, the use-case families beside each other, and none
+ * of them calls back into the router. § numbers are XEP-0045's.
+ *
+ *   muc.c        service: routes by address, room registry (loading, eviction,
+ *                tombstones), service disco (§6.1-6.2), link reconciliation
+ *   reply.c      output (reply.h): sends, errors from the room, IQ results
+ *                once the store has committed
+ *   room.c       room lifecycle, configuration defaults, affiliations (§10.1, §10.9)
+ *   occupant.c   occupants and their client sessions, occupant-id (XEP-0421), rate limits
+ *   nick.c       acceptable nicks and lookalikes (§7.2.7, §17.1; UTS #39)
+ *   presence.c   entering, presence and nick changes, leaving (§7.2, 7.6, 7.7, 7.14)
+ *   message.c    groupchat, subject, private messages, relayed IQs (§7.3-7.5, 8.1, 17.4)
+ *   payload.c    the one table of what clients may put in relayed stanzas
+ *   history.c    discussion history selection (§7.2.15)
+ *   admin.c      roles and affiliations: kick, ban, voice, lists (§8, §9)
+ *   owner.c      room configuration form, destruction (§10)
+ *   invite.c     mediated invitations, voice requests, nick registration (§7.8, 7.13, 7.10)
+ *   roomdisco.c  room disco#info/#items, muc#roominfo, reserved nick, muc#unique (§6.3-6.5, 7.12)
+ *   search.c     the room directory: service disco#items, XEP-0055 and XEP-0433, RSM-paged
+ *   vcard.c      the room's vCard-temp and avatar (XEP-0054, XEP-0486)
+ *   mam.c        the room archive: XEP-0313 queries, XEP-0059 paging
+ *   adhoc.c      service administrators and their XEP-0050 commands (§2)
+ *   perm.c       the §5 privilege tables (perm.h)
+ *   compliance.c compliance events built from engine state (compliance.h)
+ *   store.c      the storage interface the engine calls (store.h)
+ * Outside the engine, in confabd only: muc_store.c (PostgreSQL behind store.h),
+ * outbox.c (compliance events to the archiver), main.c (wiring).
+ * Every room-visible state change goes through these modules and store.h, so
+ * storage can change without the protocol changing. */
 #ifndef CONFAB_MUC_H
 #define CONFAB_MUC_H
 

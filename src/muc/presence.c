@@ -1,3 +1,4 @@
+/* presence.c — XEP-0045 §7.2 entering, §7.6 nick change, §7.7 status change, §7.14 exiting. */
 #include "compat.h"
 
 #include <stdio.h>
