@@ -18,6 +18,17 @@ enum cfg_policy { CFG_POLICY_RELAXED, CFG_POLICY_STRICT };
 /* Which daemon reads the file: decides which keys are required. */
 enum cfg_role { CFG_ROLE_MUC, CFG_ROLE_ARCHIVER, CFG_ROLE_CTL };
 
+/* [link]: the router link's timing and bounds, as transport.h takes them. */
+struct cfg_link {
+    uint64_t keepalive_ms;
+    uint64_t connect_timeout_ms;
+    uint64_t reconnect_min_ms;
+    uint64_t reconnect_max_ms;
+    uint64_t reconnect_auth_max_ms;
+    uint64_t max_stanza_size;
+    uint64_t max_output_queue;
+};
+
 struct cfg_endpoint {
     char *domain;
     char *host; /* the router's address, without brackets for IPv6 */
@@ -85,13 +96,7 @@ struct cfg {
     char *archiver_checkpoint_file; /* signed checkpoints are appended here */
     uint64_t archiver_checkpoint_every;       /* events between checkpoints at most */
     uint64_t archiver_checkpoint_interval_ms; /* time between them, while the head moves */
-    uint64_t keepalive_ms;          /* [link] */
-    uint64_t connect_timeout_ms;
-    uint64_t reconnect_min_ms;
-    uint64_t reconnect_max_ms;
-    uint64_t reconnect_auth_max_ms;
-    uint64_t max_stanza_size;
-    uint64_t max_output_queue;
+    struct cfg_link link;           /* [link] */
     enum log_level log_level;       /* [log] */
     char *metrics_listen;           /* [metrics] listen: confabd's HTTP metrics ("" = off) */
     char *metrics_archiver_listen;  /* [metrics] archiver_listen: confab-archiver's */

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "cfg.h"
 #include "xml.h"
 
 struct transport_cfg {
@@ -32,13 +33,7 @@ struct transport_cfg {
     const char *secret;
     const char *host;
     uint16_t port;
-    uint64_t keepalive_ms;
-    uint64_t connect_timeout_ms;
-    uint64_t reconnect_min_ms;
-    uint64_t reconnect_max_ms;
-    uint64_t reconnect_auth_max_ms;
-    uint64_t max_stanza_size;
-    uint64_t max_output_queue;
+    struct cfg_link link;
     bool tls;
     const char *tls_ca;          /* NULL/"" = the system's trusted CAs */
     const char *tls_verify_name; /* NULL/"" = host */

@@ -1,3 +1,4 @@
+/* archiver.c — confab-archiver's service, free of I/O: compliance event intake (docs/compliance-protocol.md). */
 #include "compat.h"
 
 #include <stdlib.h>

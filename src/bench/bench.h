@@ -133,13 +133,6 @@ uint64_t cres_expected(const struct cres_arrays *a, unsigned S, unsigned M);
 int cres_write_all(int fd, const void *p, size_t n);
 int cres_read_all(int fd, void *p, size_t n);
 
-/* ---- bench_sid.c: the stanza ids confabd gives a room's messages ----
- * A replica of muc.c's scheme (to be replaced by the shared cipher once it
- * moves to src/core): sid_key derives the key from confabd's domain and
- * component secret, sid_encode writes the 32 hex digits of message seq's id. */
-void sid_key(const char *domain, const char *secret, unsigned char out[32]);
-void sid_encode(const unsigned char key[32], const char *room, uint64_t seq, char out[33]);
-
 /* ---- bench_opt.c: command-line options from a table (like cfg.c's keys) ----
  * One row per option: its name, the type of its value, where the value goes in
  * the mode's options struct, its default (text, parsed like a command-line

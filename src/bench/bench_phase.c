@@ -218,7 +218,7 @@ static void drive_mam(int64_t now)
             B.win_start = now + (int64_t)(O.warmup * SEC);
             B.win_end = B.win_start + (int64_t)(O.duration * SEC);
             phase_set(PH_MAM, now);
-            /* The first query (newest page) checks the id replica. */
+            /* The first query (newest page) checks the predicted ids. */
             B.mq[0].sched = now;
             tx_mam_query(0, "", NULL);
             B.mq_next = 1;
@@ -243,7 +243,7 @@ static void drive_mam(int64_t now)
         if (strcmp(O.mam_mode, "random") == 0 && B.mam_sid_ok && O.mam_messages > O.mam_max) {
             uint64_t seq = 1 + (uint64_t)rand() % (O.mam_messages - O.mam_max);
             char id[33];
-            sid_encode(B.sid_key, B.mam_room_jid, seq, id);
+            stanzaid_encode(B.sid, B.mam_room_jid, seq, id);
             tx_mam_query(k, NULL, id);
         } else if (strcmp(O.mam_mode, "last") == 0 || !B.mam_walk_id[0]) {
             tx_mam_query(k, "", NULL);

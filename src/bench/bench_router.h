@@ -10,6 +10,7 @@
 
 #include "bench.h"
 #include "buf.h"
+#include "stanzaid.h"
 
 struct xstream;
 
@@ -178,7 +179,7 @@ struct bench {
     int64_t mam_t0;
     bool mam_joined, mam_sid_ok, mam_sid_checked;
     char mam_walk_id[64];
-    unsigned char sid_key[32];
+    struct stanzaid *sid;   /* confabd's stanza-ids, from its domain and secret */
     char *mam_room_jid;
     /* startup */
     int64_t t_first_served, probe_next;

@@ -308,11 +308,11 @@ static void on_iq(const struct stz *st, int64_t now)
         if (!B.mam_sid_checked && st->last.p) {
             /* The first page is the newest: its last id is that of seq = archive size. */
             char id[33];
-            sid_encode(B.sid_key, B.mam_room_jid, O.mam_messages, id);
+            stanzaid_encode(B.sid, B.mam_room_jid, O.mam_messages, id);
             B.mam_sid_checked = true;
             B.mam_sid_ok = span_eq(st->last, id);
             if (!B.mam_sid_ok && strcmp(O.mam_mode, "random") == 0)
-                bench_note("stanza-id replica does not match confabd's (or --mam-messages is not "
+                bench_note("predicted stanza-id does not match confabd's (or --mam-messages is not "
                      "the archive size): walking pages backwards instead of random pages");
         }
         if (st->first.p && st->first.n < sizeof B.mam_walk_id) {

@@ -25,7 +25,7 @@
  *
  * This file: main, the loop, the model. Options: bench_ropt.c; phases:
  * bench_phase.c; stanzas out/in: bench_tx.c, bench_rx.c, bench_xs.c; socket
- * and --spawn: bench_io.c; report: bench_report.c; stanza ids: bench_sid.c. */
+ * and --spawn: bench_io.c; report: bench_report.c; stanza ids: src/core/stanzaid.c. */
 #include "compat.h"
 
 #include <errno.h>
@@ -46,6 +46,7 @@
 
 #include "bench_router.h"
 #include "mem.h"
+#include "servicekey.h"
 #include "xstream.h"
 
 struct ropts O;
@@ -155,7 +156,9 @@ static void state_init(void)
         model_init();
     if (O.scenario == SC_MAM) {
         B.mam_room_jid = xstrdup(O.mam_room);
-        sid_key(O.domain, O.secret, B.sid_key);
+        unsigned char key[32];
+        servicekey_from_secret(O.domain, O.secret, key);
+        B.sid = stanzaid_new(key);
         B.N = 0;
     }
 }
@@ -248,5 +251,6 @@ int main(int argc, char **argv)
     io_stop_spawned();
     close(B.fd);
     xstream_free(B.xs);
+    stanzaid_free(B.sid);
     return B.failed ? 1 : 0;
 }

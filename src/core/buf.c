@@ -1,3 +1,4 @@
+/* buf.c — growable, always NUL-terminated byte buffers (buf.h). */
 #include "compat.h"
 
 #include <stdarg.h>

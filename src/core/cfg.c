@@ -1,3 +1,4 @@
+/* cfg.c — the one INI file of both daemons: libinih, one table of keys, FILE:LINE errors, reload (cfg.h). */
 #include "compat.h"
 
 #include <arpa/inet.h>
@@ -102,13 +103,13 @@ static const struct key keys[] = {
     { "metrics", "archiver_listen", K_LISTEN, OFF(metrics_archiver_listen), "", NOLIMIT, false, 0 },
     { "archiver", "checkpoint_every", K_UINT, OFF(archiver_checkpoint_every), "1000", 1, 100000000, false, 0 },
     { "archiver", "checkpoint_interval", K_DURATION, OFF(archiver_checkpoint_interval_ms), "60s", MS(100), MS(86400000), false, 0 },
-    { "link", "keepalive", K_DURATION, OFF(keepalive_ms), "60s", 0, MS(86400000), true, 0 },
-    { "link", "connect_timeout", K_DURATION, OFF(connect_timeout_ms), "5s", MS(100), MS(600000), true, 0 },
-    { "link", "reconnect_min", K_DURATION, OFF(reconnect_min_ms), "100ms", MS(10), MS(600000), true, 0 },
-    { "link", "reconnect_max", K_DURATION, OFF(reconnect_max_ms), "1s", MS(10), MS(3600000), true, 0 },
-    { "link", "reconnect_auth_max", K_DURATION, OFF(reconnect_auth_max_ms), "60s", MS(10), MS(3600000), true, 0 },
-    { "link", "max_stanza_size", K_SIZE, OFF(max_stanza_size), "512KiB", 4096, (uint64_t)1 << 30, false, 0 },
-    { "link", "max_output_queue", K_SIZE, OFF(max_output_queue), "16MiB", 65536, (uint64_t)1 << 34, true, 0 },
+    { "link", "keepalive", K_DURATION, OFF(link.keepalive_ms), "60s", 0, MS(86400000), true, 0 },
+    { "link", "connect_timeout", K_DURATION, OFF(link.connect_timeout_ms), "5s", MS(100), MS(600000), true, 0 },
+    { "link", "reconnect_min", K_DURATION, OFF(link.reconnect_min_ms), "100ms", MS(10), MS(600000), true, 0 },
+    { "link", "reconnect_max", K_DURATION, OFF(link.reconnect_max_ms), "1s", MS(10), MS(3600000), true, 0 },
+    { "link", "reconnect_auth_max", K_DURATION, OFF(link.reconnect_auth_max_ms), "60s", MS(10), MS(3600000), true, 0 },
+    { "link", "max_stanza_size", K_SIZE, OFF(link.max_stanza_size), "512KiB", 4096, (uint64_t)1 << 30, false, 0 },
+    { "link", "max_output_queue", K_SIZE, OFF(link.max_output_queue), "16MiB", 65536, (uint64_t)1 << 34, true, 0 },
     { "log", "level", K_LOGLEVEL, OFF(log_level), "info", NOLIMIT, true, 0 },
 };
 
@@ -493,7 +494,7 @@ static void check_required(struct parse_ctx *p, enum cfg_role role)
     }
     if (role == CFG_ROLE_ARCHIVER)
         check_checkpoint_keys(p);
-    if (p->out->reconnect_min_ms > p->out->reconnect_max_ms)
+    if (p->out->link.reconnect_min_ms > p->out->link.reconnect_max_ms)
         error_at(p, seen_line(p, "link", "reconnect_min"),
                  "[link] reconnect_min is larger than reconnect_max");
 }

@@ -1,3 +1,4 @@
+/* component.c — the XEP-0114 component stream, free of I/O: §2 handshake, RFC 6120 §4.9 stream errors. */
 #include "compat.h"
 
 #include <openssl/evp.h>

@@ -1,3 +1,4 @@
+/* daemon.c — both daemons' shell: command line, config, signals, reload, router link, systemd. */
 #include "compat.h"
 
 #include <fcntl.h>
@@ -87,10 +88,7 @@ static struct transport_cfg link_cfg(const struct daemon *d)
     const struct cfg *c = &d->cfg;
     return (struct transport_cfg){
         .domain = d->ep->domain, .secret = d->ep->secret, .host = d->ep->host,
-        .port = d->ep->port, .keepalive_ms = c->keepalive_ms,
-        .connect_timeout_ms = c->connect_timeout_ms, .reconnect_min_ms = c->reconnect_min_ms,
-        .reconnect_max_ms = c->reconnect_max_ms, .reconnect_auth_max_ms = c->reconnect_auth_max_ms,
-        .max_stanza_size = c->max_stanza_size, .max_output_queue = c->max_output_queue,
+        .port = d->ep->port, .link = c->link,
         .tls = d->ep->tls, .tls_ca = d->ep->tls_ca, .tls_verify_name = d->ep->tls_verify_name,
     };
 }

@@ -1,3 +1,4 @@
+/* log.c — leveled logging to stderr, with sd-daemon <N> priorities under journald (log.h). */
 #include "compat.h"
 
 #include <stdarg.h>

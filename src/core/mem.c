@@ -1,3 +1,4 @@
+/* mem.c — allocators that abort instead of returning NULL (mem.h). */
 #include "compat.h"
 
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* migrate.c — numbered schema migrations compiled into the binary, applied asynchronously (migrate.h). */
 #include "compat.h"
 
 #include <ctype.h>

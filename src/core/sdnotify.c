@@ -1,3 +1,4 @@
+/* sdnotify.c — sd_notify(3) readiness, status and watchdog; no-ops without libsystemd. */
 #include "compat.h"
 
 #include <stdarg.h>

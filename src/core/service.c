@@ -1,3 +1,4 @@
+/* service.c — every component's domain answers (XEP-0030, XEP-0092, XEP-0199), RFC 6120 §8.3 errors. */
 #include "compat.h"
 
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* stanza.c — stanza accessors and RFC 6120 §8.3 stanza error builders over xml.h (stanza.h). */
 #include "compat.h"
 
 #include <string.h>

@@ -1,3 +1,4 @@
+/* tls.c — one OpenSSL client session over memory BIOs, free of I/O (tls.h). */
 #include "compat.h"
 
 #include <arpa/inet.h>

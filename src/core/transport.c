@@ -1,3 +1,4 @@
+/* transport.c — the libuv TCP (and TLS) link to the router: connect, backoff, writes, backpressure. */
 #include "compat.h"
 
 #include <inttypes.h>
@@ -149,23 +150,23 @@ static void apply_backpressure(struct transport *t)
     if (!t->conn || t->state < T_TLS)
         return;
     size_t q = committed_output(t);
-    if (!t->reading_paused && q > t->cfg.max_output_queue / 2) {
+    if (!t->reading_paused && q > t->cfg.link.max_output_queue / 2) {
         t->reading_paused = true;
         /* A gate shut by promised fan-out opens within a commit; only a router
          * that leaves our bytes unread is worth a warning. */
-        t->pause_warned = queued(t) > t->cfg.max_output_queue / 2;
+        t->pause_warned = queued(t) > t->cfg.link.max_output_queue / 2;
         if (t->pause_warned)
             log_warn("router is not draining our output (%zu bytes queued): stopped reading",
                      queued(t));
         else
             log_debug("output at %zu bytes queued and promised: taking no stanzas", q);
         update_reading(t);
-    } else if (t->reading_paused && q < t->cfg.max_output_queue / 4) {
+    } else if (t->reading_paused && q < t->cfg.link.max_output_queue / 4) {
         t->reading_paused = false;
         if (t->pause_warned)
             log_info("router drains our output again: reading resumed");
         update_reading(t);
-    } else if (t->reading_paused && !t->pause_warned && queued(t) > t->cfg.max_output_queue / 2) {
+    } else if (t->reading_paused && !t->pause_warned && queued(t) > t->cfg.link.max_output_queue / 2) {
         t->pause_warned = true;
         log_warn("router is not draining our output (%zu bytes queued): stopped reading",
                  queued(t));
@@ -310,11 +311,11 @@ static void close_conn(struct transport *t)
 
 static uint64_t next_delay(struct transport *t, bool refused)
 {
-    uint64_t cap = refused ? t->cfg.reconnect_auth_max_ms : t->cfg.reconnect_max_ms;
-    if (cap < t->cfg.reconnect_min_ms)
-        cap = t->cfg.reconnect_min_ms;
+    uint64_t cap = refused ? t->cfg.link.reconnect_auth_max_ms : t->cfg.link.reconnect_max_ms;
+    if (cap < t->cfg.link.reconnect_min_ms)
+        cap = t->cfg.link.reconnect_min_ms;
     /* A refusal is a configuration problem: no point hammering the router. */
-    uint64_t base = t->cfg.reconnect_min_ms;
+    uint64_t base = t->cfg.link.reconnect_min_ms;
     if (refused && base < 1000)
         base = 1000 < cap ? 1000 : cap;
     return backoff_next(&t->retry, base, cap);
@@ -380,9 +381,9 @@ static void comp_ready(void *ud)
     t->state = T_UP;
     backoff_reset(&t->retry);
     uv_timer_stop(&t->deadline_timer);
-    if (t->cfg.keepalive_ms)
-        uv_timer_start(&t->keepalive_timer, on_keepalive, t->cfg.keepalive_ms,
-                       t->cfg.keepalive_ms);
+    if (t->cfg.link.keepalive_ms)
+        uv_timer_start(&t->keepalive_timer, on_keepalive, t->cfg.link.keepalive_ms,
+                       t->cfg.link.keepalive_ms);
     update_reading(t);
     log_info("link up: authenticated to router %s:%u as %s%s", t->cfg.host, t->cfg.port,
              t->cfg.domain, t->tls ? " over TLS" : "");
@@ -665,7 +666,7 @@ static void on_deadline(uv_timer_t *h)
 {
     struct transport *t = container_of(h, struct transport, deadline_timer);
     drop(t, false, "router %s:%u did not complete the handshake within %" PRIu64 " ms (%s)",
-         t->cfg.host, t->cfg.port, t->cfg.connect_timeout_ms, state_names[t->state]);
+         t->cfg.host, t->cfg.port, t->cfg.link.connect_timeout_ms, state_names[t->state]);
 }
 
 static void begin_attempt(struct transport *t)
@@ -679,7 +680,7 @@ static void begin_attempt(struct transport *t)
     snprintf(port, sizeof port, "%u", t->cfg.port);
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
     t->state = T_RESOLVING;
-    uv_timer_start(&t->deadline_timer, on_deadline, t->cfg.connect_timeout_ms, 0);
+    uv_timer_start(&t->deadline_timer, on_deadline, t->cfg.link.connect_timeout_ms, 0);
     int r = uv_getaddrinfo(t->loop, &t->gai, on_resolved, t->cfg.host, port, &hints);
     if (r < 0) {
         drop(t, false, "cannot resolve router host %s: %s", t->cfg.host, uv_strerror(r));
@@ -711,7 +712,7 @@ struct transport *transport_new(uv_loop_t *loop, const struct transport_cfg *cfg
     buf_init(&t->outq);
     buf_init(&t->plain);
     buf_init(&t->inq);
-    struct xstream_limits lim = { .max_stanza_bytes = (size_t)cfg->max_stanza_size };
+    struct xstream_limits lim = { .max_stanza_bytes = (size_t)cfg->link.max_stanza_size };
     t->comp = component_new(cfg->domain, cfg->secret, &lim, &comp_handler, t);
     uv_timer_init(loop, &t->retry_timer);
     uv_timer_init(loop, &t->deadline_timer);
@@ -769,17 +770,15 @@ int transport_send_raw(struct transport *t, const char *data, size_t len)
 
 void transport_reconfigure(struct transport *t, const struct transport_cfg *cfg)
 {
-    t->cfg.keepalive_ms = cfg->keepalive_ms;
-    t->cfg.connect_timeout_ms = cfg->connect_timeout_ms;
-    t->cfg.reconnect_min_ms = cfg->reconnect_min_ms;
-    t->cfg.reconnect_max_ms = cfg->reconnect_max_ms;
-    t->cfg.reconnect_auth_max_ms = cfg->reconnect_auth_max_ms;
-    t->cfg.max_output_queue = cfg->max_output_queue;
+    /* The parser's stanza limit was fixed when the stream was made. */
+    uint64_t max_stanza = t->cfg.link.max_stanza_size;
+    t->cfg.link = cfg->link;
+    t->cfg.link.max_stanza_size = max_stanza;
     if (t->state == T_UP) {
         uv_timer_stop(&t->keepalive_timer);
-        if (t->cfg.keepalive_ms)
-            uv_timer_start(&t->keepalive_timer, on_keepalive, t->cfg.keepalive_ms,
-                           t->cfg.keepalive_ms);
+        if (t->cfg.link.keepalive_ms)
+            uv_timer_start(&t->keepalive_timer, on_keepalive, t->cfg.link.keepalive_ms,
+                           t->cfg.link.keepalive_ms);
     }
 }
 

@@ -1,3 +1,4 @@
+/* xml.c — the refcounted element tree stanzas are made of, and its escaping serialiser (xml.h). */
 #include "compat.h"
 
 #include <stdlib.h>

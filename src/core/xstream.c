@@ -1,3 +1,4 @@
+/* xstream.c — XMPP stream reader over expat: depth-1 stanzas, RFC 6120 §11.1 restricted XML. */
 #include "compat.h"
 
 #include <expat.h>

@@ -29,6 +29,7 @@
 #include <uv.h>
 
 #include "cfg.h"
+#include "datetime.h"
 
 #define CTL_FAIL 1
 
@@ -63,6 +64,17 @@ void ctl_disconnect(struct ctl *c);
  * On failure prints "confabctl: WHAT: reason" and returns an exit status. */
 int ctl_query(struct ctl *c, const char *what, const char *sql, int n,
               const char *const *values, PGresult **out);
+/* One run of migrate.c's migrations, as its callback reported it. */
+struct migration;
+struct ctl_migration {
+    bool done;
+    int err, from, to;
+};
+/* Apply list to dsn and wait for the end. migrate.c makes its own connection
+ * and waits for the database forever, as a daemon should; ours is the
+ * watchdog: when it is lost the run is cancelled (m->err -ECANCELED). */
+void ctl_migrate(struct ctl *c, const char *dsn, const char *name,
+                 const struct migration *list, size_t n, struct ctl_migration *m);
 /* The chat schema version of the database (0 when there is none yet). */
 int ctl_schema_version(struct ctl *c, int *version);
 /* Refuse to touch a database whose schema is not exactly this binary's. */
@@ -129,9 +141,14 @@ struct ctl_compliance_opts {
 /* Connect to the compliance database and check its schema has what the
  * officer tools need (migrations 1..6). */
 int ctl_compliance_open(struct ctl *c, const struct ctl_compliance_opts *o);
-/* --from / --to as text PostgreSQL parses (XEP-0082, UTC), or NULL when not
- * given. buf holds DATETIME_FMT_MAX bytes. 0 or EX_DATAERR. */
-int ctl_compliance_date(const char *arg, char *buf, const char **out);
+/* --from and --to as text PostgreSQL parses (XEP-0082, UTC): from and to
+ * point into the buffers, or are NULL when not given. */
+struct ctl_span {
+    const char *from, *to;
+    char fb[DATETIME_FMT_MAX], tb[DATETIME_FMT_MAX];
+};
+/* 0 or EX_DATAERR. */
+int ctl_compliance_span(const struct ctl_compliance_opts *o, struct ctl_span *s);
 int ctl_compliance_search(struct ctl *c, const struct ctl_compliance_opts *o);
 int ctl_compliance_export(struct ctl *c, const struct ctl_compliance_opts *o);
 int ctl_compliance_hold(struct ctl *c, const char *verb, const struct ctl_compliance_opts *o);

@@ -53,7 +53,7 @@ int ctl_compliance_open(struct ctl *c, const struct ctl_compliance_opts *o)
     return 0;
 }
 
-int ctl_compliance_date(const char *arg, char *buf, const char **out)
+static int date_arg(const char *arg, char *buf, const char **out)
 {
     int64_t ms;
     *out = NULL;
@@ -65,6 +65,12 @@ int ctl_compliance_date(const char *arg, char *buf, const char **out)
     datetime_format(ms, buf);
     *out = buf;
     return 0;
+}
+
+int ctl_compliance_span(const struct ctl_compliance_opts *o, struct ctl_span *s)
+{
+    int rc = date_arg(o->from, s->fb, &s->from);
+    return rc ? rc : date_arg(o->to, s->tb, &s->to);
 }
 
 /* ---- verify ---- */
@@ -99,6 +105,17 @@ static void i64(int64_t v, char buf[24])
     snprintf(buf, 24, "%" PRId64, v);
 }
 
+/* sql over seq $1 lo .. $2 hi. */
+static int query_range(struct verifier *w, const char *what, const char *sql, int64_t lo,
+                       int64_t hi, PGresult **r)
+{
+    char a[24], b[24];
+    i64(lo, a);
+    i64(hi, b);
+    const char *v[] = { a, b };
+    return ctl_query(w->c, what, sql, 2, v, r);
+}
+
 static const char gaps_sql[] =
     "SELECT g.first_seq, g.last_seq, encode(g.last_hash, 'hex'), g.purge_seq, "
     "e.detail IS NOT NULL AND strpos(e.detail, format('<gap first=''%s'' last=''%s'' "
@@ -108,12 +125,8 @@ static const char gaps_sql[] =
 
 static int load_gaps(struct verifier *w, int64_t lo, int64_t hi)
 {
-    char a[24], b[24];
-    i64(lo, a);
-    i64(hi, b);
-    const char *v[] = { a, b };
     PGresult *r = NULL;
-    int rc = ctl_query(w->c, "reading chain_gaps", gaps_sql, 2, v, &r);
+    int rc = query_range(w, "reading chain_gaps", gaps_sql, lo, hi, &r);
     if (rc)
         return rc;
     int n = PQntuples(r);
@@ -176,12 +189,8 @@ static bool check_row(struct verifier *w, const PGresult *r, int i, struct hashc
 /* Rows lo..hi (no gap starts inside). 0 with w->bad_seq set when broken. */
 static int check_page(struct verifier *w, int64_t lo, int64_t hi)
 {
-    char a[24], b[24];
-    i64(lo, a);
-    i64(hi, b);
-    const char *v[] = { a, b };
     PGresult *r = NULL;
-    int rc = ctl_query(w->c, "reading events", HASHCHAIN_ROWS_SQL, 2, v, &r);
+    int rc = query_range(w, "reading events", HASHCHAIN_ROWS_SQL, lo, hi, &r);
     if (rc)
         return rc;
     for (int i = 0; i < PQntuples(r) && !w->bad_seq; i++) {
@@ -336,8 +345,7 @@ static int print_verified(const struct ctl *c, const struct verifier *w, int64_t
 
 static int verify(struct ctl *c, const struct ctl_compliance_opts *o)
 {
-    char fb[DATETIME_FMT_MAX], tb[DATETIME_FMT_MAX];
-    const char *from = NULL, *to = NULL;
+    struct ctl_span span;
     struct ctl_checkpoints cps = { 0 };
     if (!o->checkpoints != !o->pubkey)
         return ctl_usage("compliance verify: --checkpoints FILE and --pubkey PUB go together");
@@ -345,9 +353,7 @@ static int verify(struct ctl *c, const struct ctl_compliance_opts *o)
     int rc = o->checkpoints ? ctl_checkpoints_load(o->checkpoints, o->pubkey, &cps) : 0;
     if (rc)
         return rc;
-    rc = ctl_compliance_date(o->from, fb, &from);
-    if (rc == 0)
-        rc = ctl_compliance_date(o->to, tb, &to);
+    rc = ctl_compliance_span(o, &span);
     if (rc == 0)
         rc = ctl_compliance_open(c, o);
     PGresult *r = NULL;
@@ -362,7 +368,7 @@ static int verify(struct ctl *c, const struct ctl_compliance_opts *o)
     int bad_head = hashchain_parse_bytea(PQgetvalue(r, 0, 1), head_hash);
     PQclear(r);
     struct verifier w = { .c = c };
-    rc = seq_range(&w, from, to, head, &lo, &hi);
+    rc = seq_range(&w, span.from, span.to, head, &lo, &hi);
     if (rc == 0 && hi >= lo)
         rc = load_gaps(&w, lo, hi);
     if (rc == 0 && hi >= lo)
@@ -370,7 +376,7 @@ static int verify(struct ctl *c, const struct ctl_compliance_opts *o)
     if (rc == 0 && hi >= lo && !w.bad_seq)
         rc = walk(&w, lo, hi);
     /* The head closes the chain: rows missing at its end show only here. */
-    if (rc == 0 && !w.bad_seq && !to && hi > 0) {
+    if (rc == 0 && !w.bad_seq && !span.to && hi > 0) {
         if (bad_head || hashchain_verify_head(&w.v, head, head_hash) < 0)
             broken_at(&w, w.v.bad_seq ? w.v.bad_seq : head,
                       bad_head ? "the chain head's hash is malformed" : w.v.why);
@@ -378,7 +384,7 @@ static int verify(struct ctl *c, const struct ctl_compliance_opts *o)
     /* A good walk proves every stored hash; the signed ones then show a
      * chain recomputed after a rewrite, or cut at its end. */
     if (rc == 0 && o->checkpoints && !w.bad_seq)
-        rc = ctl_checkpoints_check(c, &cps, lo, hi, head, !to, w.v.rows);
+        rc = ctl_checkpoints_check(c, &cps, lo, hi, head, !span.to, w.v.rows);
     else if (rc == 0)
         rc = print_verified(c, &w, head);
     free(w.gaps);

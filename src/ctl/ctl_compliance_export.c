@@ -295,29 +295,27 @@ static int export_slices(struct ctl *c, const struct ctl_compliance_opts *o,
 int ctl_compliance_export(struct ctl *c, const struct ctl_compliance_opts *o)
 {
     struct slice_spec sp = { "day", "YYYY-MM-DD" };
-    char *room = NULL, fb[DATETIME_FMT_MAX], tb[DATETIME_FMT_MAX];
-    const char *from = NULL, *to = NULL;
+    char *room = NULL;
+    struct ctl_span span;
     if (!o->out)
         return ctl_usage("compliance export: --out DIR is required");
     int rc = parse_slice(o->slice, &sp);
     if (rc == 0 && o->room)
         rc = ctl_room_jid(c, o->room, &room);
     if (rc == 0)
-        rc = ctl_compliance_date(o->from, fb, &from);
-    if (rc == 0)
-        rc = ctl_compliance_date(o->to, tb, &to);
+        rc = ctl_compliance_span(o, &span);
     if (rc == 0)
         rc = make_dir(o->out);
     if (rc == 0)
         rc = ctl_compliance_open(c, o);
     PGresult *slices = NULL;
     if (rc == 0) {
-        const char *v[] = { room, from, to, sp.trunc, sp.fmt };
+        const char *v[] = { room, span.from, span.to, sp.trunc, sp.fmt };
         rc = ctl_query(c, "listing rooms and slices", slices_sql, 5, v, &slices);
     }
     json_t *files = json_array();
     if (rc == 0)
-        rc = export_slices(c, o, &sp, from, to, slices, files);
+        rc = export_slices(c, o, &sp, span.from, span.to, slices, files);
     if (rc == 0 && c->json)
         rc = ctl_print_json(json_incref(files));
     else if (rc == 0 && PQntuples(slices) == 0)

@@ -29,21 +29,30 @@ static int hold_target(struct ctl *c, const struct ctl_compliance_opts *o, const
     return o->user ? ctl_bare_jid("user", o->user, jid) : ctl_room_jid(c, o->room, jid);
 }
 
+/* Resolve the target, open the compliance database and run sql on $1 kind,
+ * $2 jid and, with nparams 3, $3 reason. */
+static int hold_run(struct ctl *c, const struct ctl_compliance_opts *o, const char *what,
+                    const char *sql, int nparams, const char **kind, char **jid, PGresult **r)
+{
+    int rc = hold_target(c, o, kind, jid);
+    if (rc == 0)
+        rc = ctl_compliance_open(c, o);
+    if (rc == 0) {
+        const char *v[] = { *kind, *jid, o->reason };
+        rc = ctl_query(c, what, sql, nparams, v, r);
+    }
+    return rc;
+}
+
 static int hold_add(struct ctl *c, const struct ctl_compliance_opts *o)
 {
     static const char sql[] =
         "INSERT INTO holds (kind, jid, reason) VALUES ($1, $2, $3) "
         "ON CONFLICT (kind, jid) WHERE released_at IS NULL DO NOTHING RETURNING id";
-    const char *kind;
+    const char *kind = NULL;
     char *jid = NULL;
     PGresult *r = NULL;
-    int rc = hold_target(c, o, &kind, &jid);
-    if (rc == 0)
-        rc = ctl_compliance_open(c, o);
-    if (rc == 0) {
-        const char *v[] = { kind, jid, o->reason };
-        rc = ctl_query(c, "placing the hold", sql, 3, v, &r);
-    }
+    int rc = hold_run(c, o, "placing the hold", sql, 3, &kind, &jid, &r);
     if (rc == 0) {
         bool made = PQntuples(r) == 1;
         if (c->json)
@@ -62,16 +71,10 @@ static int hold_remove(struct ctl *c, const struct ctl_compliance_opts *o)
     static const char sql[] =
         "UPDATE holds SET released_at = now(), released_by = current_user "
         "WHERE kind = $1 AND jid = $2 AND released_at IS NULL RETURNING id";
-    const char *kind;
+    const char *kind = NULL;
     char *jid = NULL;
     PGresult *r = NULL;
-    int rc = hold_target(c, o, &kind, &jid);
-    if (rc == 0)
-        rc = ctl_compliance_open(c, o);
-    if (rc == 0) {
-        const char *v[] = { kind, jid };
-        rc = ctl_query(c, "releasing the hold", sql, 2, v, &r);
-    }
+    int rc = hold_run(c, o, "releasing the hold", sql, 2, &kind, &jid, &r);
     if (rc == 0 && PQntuples(r) == 0) {
         ctl_err("no active hold on %s %s", kind, jid);
         rc = CTL_FAIL;

@@ -18,31 +18,10 @@
 extern const struct migration compliance_migrations[];
 extern const size_t compliance_migrations_count;
 
-struct run {
-    bool done;
-    int err, from, to;
-};
-
-static void on_migrated(void *ud, int err, int from, int to)
+/* The run's outcome as one line and an exit status. */
+static int run(struct ctl *c, const char *dsn, struct ctl_migration *m)
 {
-    struct run *m = ud;
-    *m = (struct run){ .done = true, .err = err, .from = from, .to = to };
-}
-
-/* migrate.c waits for the database forever, as a daemon should; our own
- * connection is the watchdog: if it is lost, we cancel. */
-static int run(struct ctl *c, const char *dsn, struct run *m)
-{
-    struct migrate *mg = migrate_run(&c->loop, dsn, "compliance", compliance_migrations,
-                                     compliance_migrations_count, on_migrated, m);
-    bool cancelled = false;
-    while (!m->done) {
-        if (c->lost && !cancelled) {
-            cancelled = true;
-            migrate_cancel(mg);
-        }
-        uv_run(&c->loop, UV_RUN_ONCE);
-    }
+    ctl_migrate(c, dsn, "compliance", compliance_migrations, compliance_migrations_count, m);
     if (m->err == -ECANCELED) {
         ctl_err("the connection to the compliance database was lost during the migration");
         return EX_UNAVAILABLE;
@@ -65,7 +44,7 @@ int ctl_compliance_migrate(struct ctl *c, const struct ctl_compliance_opts *o)
     int rc = ctl_connect_compliance(c, o->dsn);
     if (rc)
         return rc;
-    struct run m = { 0 };
+    struct ctl_migration m;
     rc = run(c, o->dsn ? o->dsn : c->cfg->archiver_dsn, &m);
     if (rc)
         return rc;

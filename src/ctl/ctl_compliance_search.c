@@ -133,17 +133,15 @@ static int parse_format(const struct ctl *c, const char *s, enum format *f)
 int ctl_compliance_search(struct ctl *c, const struct ctl_compliance_opts *o)
 {
     enum format f;
-    char *user = NULL, *room = NULL, fb[DATETIME_FMT_MAX], tb[DATETIME_FMT_MAX], limit[24];
-    const char *from = NULL, *to = NULL;
+    char *user = NULL, *room = NULL, limit[24];
+    struct ctl_span span;
     int rc = parse_format(c, o->format, &f);
     if (rc == 0 && o->user)
         rc = ctl_bare_jid("user", o->user, &user);
     if (rc == 0 && o->room)
         rc = ctl_room_jid(c, o->room, &room);
     if (rc == 0)
-        rc = ctl_compliance_date(o->from, fb, &from);
-    if (rc == 0)
-        rc = ctl_compliance_date(o->to, tb, &to);
+        rc = ctl_compliance_span(o, &span);
     if (rc == 0 && o->words && !*o->words)
         rc = ctl_usage("compliance search: --words needs at least one word");
     if (rc == 0)
@@ -151,7 +149,7 @@ int ctl_compliance_search(struct ctl *c, const struct ctl_compliance_opts *o)
     PGresult *r = NULL;
     if (rc == 0) {
         snprintf(limit, sizeof limit, "%lld", o->limit);
-        const char *v[] = { user, room, from, to, o->words, o->type, limit };
+        const char *v[] = { user, room, span.from, span.to, o->words, o->type, limit };
         rc = ctl_query(c, "searching events", search_sql, 7, v, &r);
     }
     if (rc == 0) {

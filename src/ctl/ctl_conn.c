@@ -303,3 +303,24 @@ int ctl_require_schema(struct ctl *c)
     }
     return 0;
 }
+
+static void on_migrated(void *ud, int err, int from, int to)
+{
+    struct ctl_migration *m = ud;
+    *m = (struct ctl_migration){ .done = true, .err = err, .from = from, .to = to };
+}
+
+void ctl_migrate(struct ctl *c, const char *dsn, const char *name,
+                 const struct migration *list, size_t n, struct ctl_migration *m)
+{
+    *m = (struct ctl_migration){ 0 };
+    struct migrate *mg = migrate_run(&c->loop, dsn, name, list, n, on_migrated, m);
+    bool cancelled = false;
+    while (!m->done) {
+        if (c->lost && !cancelled) {
+            cancelled = true;
+            migrate_cancel(mg);
+        }
+        uv_run(&c->loop, UV_RUN_ONCE);
+    }
+}

@@ -65,34 +65,10 @@ static int db_status(struct ctl *c)
     return rc;
 }
 
-struct migration_run {
-    bool done;
-    int err, from, to;
-};
-
-static void on_migrated(void *ud, int err, int from, int to)
+/* The run's outcome as one line and an exit status. */
+static int run_migrations(struct ctl *c, struct ctl_migration *m)
 {
-    struct migration_run *m = ud;
-    m->done = true;
-    m->err = err;
-    m->from = from;
-    m->to = to;
-}
-
-/* migrate.c makes its own connection and waits for the database forever, as a
- * daemon should; our connection is the watchdog: if it is lost, we cancel. */
-static int run_migrations(struct ctl *c, struct migration_run *m)
-{
-    struct migrate *mg = migrate_run(&c->loop, c->cfg->storage_dsn, "chat", chat_migrations,
-                                     chat_migrations_count, on_migrated, m);
-    bool cancelled = false;
-    while (!m->done) {
-        if (c->lost && !cancelled) {
-            cancelled = true;
-            migrate_cancel(mg);
-        }
-        uv_run(&c->loop, UV_RUN_ONCE);
-    }
+    ctl_migrate(c, c->cfg->storage_dsn, "chat", chat_migrations, chat_migrations_count, m);
     if (m->err == -ECANCELED) {
         ctl_err("the connection to the chat database was lost during the migration; run "
                 "'confabctl db status' to see where it stands");
@@ -136,7 +112,7 @@ static int db_migrate(struct ctl *c)
                 "knows; refusing to migrate (upgrade confab)", have, want);
         return EX_CONFIG;
     }
-    struct migration_run m = { 0 };
+    struct ctl_migration m;
     rc = run_migrations(c, &m);
     return rc ? rc : print_migrated(c, m.from, m.to);
 }

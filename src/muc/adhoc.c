@@ -14,6 +14,7 @@
 #include "jid.h"
 #include "mem.h"
 #include "muc.h"
+#include "reply.h"
 #include "stanza.h"
 
 #define NODE_DESTROY "http://prosody.im/protocol/muc#destroy"

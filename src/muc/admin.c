@@ -10,6 +10,7 @@
 #include "jid.h"
 #include "mem.h"
 #include "muc.h"
+#include "reply.h"
 #include "stanza.h"
 
 static void send_to(struct muc *m, struct xml_node *st, const char *to)

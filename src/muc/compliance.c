@@ -12,6 +12,7 @@
 #include "compliance.h"
 #include "datetime.h"
 #include "mem.h"
+#include "reply.h"
 #include "stanza.h"
 
 /* RFC 9562 version 4: 122 random bits. The UUID is the archiver's

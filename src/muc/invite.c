@@ -9,6 +9,7 @@
 #include "jid.h"
 #include "mem.h"
 #include "muc.h"
+#include "reply.h"
 #include "stanza.h"
 
 /* ---- pending invitations: what makes a decline relayable ---- */

@@ -2,7 +2,6 @@
 #include "compat.h"
 
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "muc.h"
 #include "muc_store.h"
 #include "outbox.h"
+#include "servicekey.h"
 
 struct confabd {
     struct daemon *d;
@@ -208,24 +208,6 @@ static void limits_from_cfg(const struct cfg *cfg, struct muc_limits *lim)
     };
 }
 
-/* Occupant ids must survive restarts and be unguessable to users: derive the
- * key from the component secret, which users never see. */
-static void occupant_key(const struct cfg *cfg, unsigned char key[32])
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int len = 0;
-    static const char label[] = "confab occupant-id v1";
-    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
-        !EVP_DigestUpdate(ctx, label, sizeof label) ||
-        !EVP_DigestUpdate(ctx, cfg->component.domain, strlen(cfg->component.domain) + 1) ||
-        !EVP_DigestUpdate(ctx, cfg->component.secret, strlen(cfg->component.secret)) ||
-        !EVP_DigestFinal_ex(ctx, key, &len)) {
-        fprintf(stderr, "FATAL OpenSSL SHA-256 failed\n");
-        abort();
-    }
-    EVP_MD_CTX_free(ctx);
-}
-
 static void on_migrated(void *ud, int err, int from, int to)
 {
     struct confabd *c = ud;
@@ -322,7 +304,7 @@ static int outbox_send(void *ud, const char *data, size_t len)
 static void outbox_health(void *ud, bool refuse)
 {
     struct confabd *c = ud;
-    c->muc->compliance_refuse = refuse;
+    muc_set_compliance_refuse(c->muc, refuse);
 }
 
 /* After the store: the outbox reads back what the store committed. */
@@ -337,10 +319,8 @@ static void start_compliance(struct confabd *c, const struct cfg *cfg)
                              .unreachable_ms = cfg->compliance_unreachable_ms };
     struct outbox_io oio = { .send_raw = outbox_send, .health = outbox_health, .ud = c };
     c->outbox = outbox_new(daemon_loop(c->d), &oc, c->store, &oio);
-    c->muc->compliance_on = true;
-    c->muc->compliance_max_event = (size_t)cfg->compliance_max_event_size;
-    c->muc->compliance_sink = io_compliance;
-    c->muc->compliance_ud = c;
+    muc_set_compliance(c->muc, io_compliance, c);
+    muc_set_compliance_max_event(c->muc, (size_t)cfg->compliance_max_event_size);
     log_info("compliance: events go to %s (policy %s)", archiver, oc.strict ? "strict" : "relaxed");
 }
 
@@ -350,10 +330,11 @@ static void *start(struct daemon *d)
     struct muc_limits lim;
     unsigned char key[32];
     limits_from_cfg(cfg, &lim);
-    occupant_key(cfg, key);
+    servicekey_from_secret(cfg->component.domain, cfg->component.secret, key);
     struct muc_io io = {
         .send = io_send, .send_each = io_send_each, .send_raw = io_send_raw, .now_ms = io_now,
-        .output_changed = io_output_changed, .ud = &the_daemon,
+        .output_changed = io_output_changed,
+        .ud = &the_daemon, /* .random, .log: the engine's defaults (RAND_bytes, log.h) */
     };
     the_daemon.d = d;
     uv_timer_init(daemon_loop(d), &the_daemon.shape_timer);
@@ -401,11 +382,13 @@ static void on_reloaded(void *svc)
     struct confabd *c = svc;
     const struct cfg *cfg = daemon_cfg(c->d);
     muc_set_name(c->muc, cfg->service_name);
-    limits_from_cfg(cfg, &c->muc->lim);
+    struct muc_limits lim;
+    limits_from_cfg(cfg, &lim);
+    muc_set_limits(c->muc, &lim);
     muc_set_admins(c->muc, cfg->muc.admins);
     if (c->outbox)
         outbox_set_limits(c->outbox, cfg->compliance_max_backlog, cfg->compliance_unreachable_ms);
-    c->muc->compliance_max_event = (size_t)cfg->compliance_max_event_size;
+    muc_set_compliance_max_event(c->muc, (size_t)cfg->compliance_max_event_size);
 }
 
 static void on_store_stopped(void *ud)

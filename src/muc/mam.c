@@ -5,7 +5,7 @@
  * The archive is the messages table, reached through m->store, or, without a
  * store, the room's history ring (history.h). Both answer the same struct
  * store_mam_query, so the protocol side does not know which one it talks to.
- * Archive ids are the XEP-0359 stanza-ids (muc_sid_encode of the room's seq),
+ * Archive ids are the XEP-0359 stanza-ids (stanzaid_encode of the room's seq),
  * so paging is keyset paging on seq.
  *
  * Choices where the XEPs leave room (docs/xep-support.md lists them too):
@@ -52,6 +52,7 @@
 #include "jid.h"
 #include "mem.h"
 #include "muc.h"
+#include "reply.h"
 #include "stanza.h"
 #include "xstream.h"
 
@@ -109,7 +110,8 @@ static bool fail(struct mam_err *e, const char *cond, const char *text)
 static bool decode_id(const struct muc *m, const struct room *room, const char *id,
                       uint64_t *seq, struct mam_err *e)
 {
-    if (muc_sid_decode(m, room->jid, id, seq) < 0 || *seq == 0 || *seq > room->last_seq)
+    if (stanzaid_decode(m->sid, room->jid, id, seq) < 0 || *seq == 0 ||
+        *seq > room->last_seq)
         return fail(e, "item-not-found", "no message with that id in this archive");
     return true;
 }
@@ -644,7 +646,7 @@ static void send_result(const struct mam_ctx *c, const struct store_msg *msg)
         memcmp(msg->xml + msg->xml_len - tl, tail, tl) != 0)
         return;
     char id[33], stamp[DATETIME_FMT_MAX];
-    muc_sid_encode(c->m, c->room_jid, msg->seq, id);
+    stanzaid_encode(c->m->sid, c->room_jid, msg->seq, id);
     datetime_format(msg->ts_ms, stamp);
     struct buf b;
     buf_init(&b);
@@ -667,7 +669,7 @@ static void send_result(const struct mam_ctx *c, const struct store_msg *msg)
         buf_puts(&b, "/></x>");
     }
     buf_puts(&b, "</message></forwarded></result></message>");
-    c->m->io.send_raw(c->m->io.ud, b.data, b.len);
+    muc_send_raw(c->m, b.data, b.len);
     buf_free(&b);
 }
 
@@ -685,13 +687,13 @@ static void send_fin(const struct mam_ctx *c, const struct store_mam_page *p)
     struct xml_node *set = xml_add(fin, "set", NS_RSM);
     char id[33], num[24];
     if (p->n) {
-        muc_sid_encode(c->m, c->room_jid, p->msgs[0].seq, id);
+        stanzaid_encode(c->m->sid, c->room_jid, p->msgs[0].seq, id);
         struct xml_node *first = xml_add_text_child(set, "first", NS_RSM, id);
         if (p->first_index >= 0) {
             snprintf(num, sizeof num, "%lld", p->first_index);
             xml_set_attr(first, "index", num);
         }
-        muc_sid_encode(c->m, c->room_jid, p->msgs[p->n - 1].seq, id);
+        stanzaid_encode(c->m->sid, c->room_jid, p->msgs[p->n - 1].seq, id);
         xml_add_text_child(set, "last", NS_RSM, id);
     }
     if (p->count >= 0) {
@@ -782,7 +784,7 @@ static void finish_metadata(struct mam_ctx *c)
         static const char *const names[] = { "start", "end" };
         for (size_t i = 0; i < 2; i++) {
             char id[33], stamp[DATETIME_FMT_MAX];
-            muc_sid_encode(c->m, c->room_jid, c->acc->msgs[i].seq, id);
+            stanzaid_encode(c->m->sid, c->room_jid, c->acc->msgs[i].seq, id);
             datetime_format(c->acc->msgs[i].ts_ms, stamp);
             struct xml_node *el = xml_add(md, names[i], NS_MAM);
             xml_set_attr(el, "id", id);

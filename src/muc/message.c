@@ -1,3 +1,4 @@
+/* message.c — XEP-0045 §7.4 groupchat, §7.3/§8.1 subject, §7.5 private messages, §17.4 relayed IQs. */
 #include "compat.h"
 
 #include <inttypes.h>
@@ -6,13 +7,13 @@
 #include <string.h>
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "buf.h"
 #include "compliance.h"
 #include "datetime.h"
 #include "mem.h"
 #include "muc.h"
+#include "reply.h"
 #include "stanza.h"
 
 /* Elements only the room may put on a stanza: a client's copy is a spoof.
@@ -96,7 +97,7 @@ static void on_committed(void *ud, int err)
                               c->nick, c->archived);
         size_t n;
         const char *const *to = room_recipients(room, &n);
-        c->m->io.send_each(c->m->io.ud, c->msg, to, n);
+        muc_send_each(c->m, c->msg, to, n);
     }
     commit_free(c);
 }
@@ -128,7 +129,7 @@ static void commit_groupchat(struct muc_req *r, struct room *room, struct occupa
     }
     uint64_t seq = ++room->last_seq;
     char id[33];
-    muc_sid_encode(m, room->jid, seq, id);
+    stanzaid_encode(m->sid, room->jid, seq, id);
     struct xml_node *sid = xml_add(msg, "stanza-id", NS_SID);
     xml_set_attr(sid, "id", id);
     xml_set_attr(sid, "by", room->jid);
@@ -206,7 +207,7 @@ static void pass_through(struct muc_req *r, struct room *room, struct occupant *
         compliance_forward(ev, msg, r->now);
         compliance_emit(m, ev);
     }
-    m->io.send_each(m->io.ud, msg, to, n);
+    muc_send_each(m, msg, to, n);
 }
 
 static void change_subject(struct muc_req *r, struct room *room, struct occupant *occ,
@@ -233,7 +234,7 @@ static void change_subject(struct muc_req *r, struct room *room, struct occupant
     free(from);
     size_t n;
     const char *const *to = room_recipients(room, &n);
-    r->muc->io.send_each(r->muc->io.ud, msg, to, n);
+    muc_send_each(r->muc, msg, to, n);
     xml_unref(msg);
 }
 
@@ -335,7 +336,7 @@ static void private_message(struct muc_req *r, struct room *room, struct muc_ses
     compliance_recipients(ev, room, to, target->nsessions);
     compliance_forward(ev, msg, r->now);
     compliance_emit(m, ev);
-    m->io.send_each(m->io.ud, msg, to, target->nsessions);
+    muc_send_each(m, msg, to, target->nsessions);
     free(to);
     xml_unref(msg);
 }
@@ -424,7 +425,7 @@ static char *encode_iq_id(const struct muc *m, const char *orig, const char *req
     memcpy(pt + ol + 1, requester, rl);
     int len = 0, fin = 0;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    if (RAND_bytes(nonce, sizeof nonce) != 1 || !ctx ||
+    if (!m->io.random(m->io.ud, nonce, sizeof nonce) || !ctx ||
         !EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, m->iq_key, nonce) ||
         !EVP_EncryptUpdate(ctx, ct, &len, pt, (int)pl) ||
         !EVP_EncryptFinal_ex(ctx, ct + len, &fin) ||
@@ -601,7 +602,7 @@ void message_room_notice(struct muc *m, struct room *room, const int *codes)
     }
     size_t n;
     const char *const *to = room_recipients(room, &n);
-    m->io.send_each(m->io.ud, msg, to, n);
+    muc_send_each(m, msg, to, n);
     xml_unref(msg);
 }
 
@@ -643,7 +644,7 @@ static void send_history_entry(struct muc *m, struct room *room, const struct hi
     buf_append(&b, e->xml + sizeof head - 1, e->xml_len - (sizeof head - 1) - (sizeof tail - 1));
     buf_printf(&b, "<delay xmlns='" NS_DELAY "' from='%s' stamp='%s'/>", room->jid, stamp);
     buf_puts(&b, tail);
-    m->io.send_raw(m->io.ud, b.data, b.len);
+    muc_send_raw(m, b.data, b.len);
     buf_free(&b);
 }
 

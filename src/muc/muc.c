@@ -1,8 +1,7 @@
+/* muc.c — the MUC service (XEP-0045 §6.1-6.2): routes stanzas to handlers, keeps the room registry. */
 #include "compat.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,8 @@
 #include "log.h"
 #include "mem.h"
 #include "muc.h"
+#include "reply.h"
+#include "servicekey.h"
 #include "stanza.h"
 
 /* Stanzas for a room that is being read from the store wait here. */
@@ -81,23 +82,15 @@ static void refresh_info(struct muc *m)
     };
 }
 
-/* Independent keys for independent uses, all from the one service key. */
-static void derive_key(const unsigned char key[32], const char *label, unsigned char out[32])
+/* The defaults of struct muc_io's optional members: what confabd uses. */
+static bool default_random(void *ud, void *buf, size_t n)
 {
-    unsigned int len = 0;
-    HMAC(EVP_sha256(), key, 32, (const unsigned char *)label, strlen(label), out, &len);
+    return RAND_bytes(buf, (int)n) == 1;
 }
 
-static EVP_CIPHER_CTX *sid_cipher(const unsigned char key[32], bool enc)
+static void default_log(void *ud, const char *line)
 {
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    if (!ctx || !EVP_CipherInit_ex(ctx, EVP_aes_256_ecb(), NULL, key, NULL, enc ? 1 : 0) ||
-        !EVP_CIPHER_CTX_set_padding(ctx, 0)) {
-        /* As for malloc (mem.h): without it nothing can be stored. */
-        fprintf(stderr, "FATAL cannot set up the stanza-id cipher\n");
-        abort();
-    }
-    return ctx;
+    log_info("%s", line);
 }
 
 struct muc *muc_new(const char *domain, const char *name, const struct muc_limits *lim,
@@ -108,11 +101,13 @@ struct muc *muc_new(const char *domain, const char *name, const struct muc_limit
     m->name = xstrdup(name);
     m->lim = *lim;
     m->io = *io;
+    if (!m->io.random)
+        m->io.random = default_random;
+    if (!m->io.log)
+        m->io.log = default_log;
     memcpy(m->occupant_id_key, key, sizeof m->occupant_id_key);
-    derive_key(key, "stanza-id", m->sid_key);
-    m->sid_enc = sid_cipher(m->sid_key, true);
-    m->sid_dec = sid_cipher(m->sid_key, false);
-    derive_key(key, "iq-id", m->iq_key);
+    m->sid = stanzaid_new(key);
+    servicekey_derive(key, "iq-id", m->iq_key);
     refresh_info(m);
     return m;
 }
@@ -121,8 +116,7 @@ void muc_free(struct muc *m)
 {
     if (!m)
         return;
-    EVP_CIPHER_CTX_free(m->sid_enc);
-    EVP_CIPHER_CTX_free(m->sid_dec);
+    stanzaid_free(m->sid);
     shape_free_all(m);
     struct room *room, *rtmp;
     HASH_ITER(hh, m->rooms, room, rtmp) {
@@ -165,173 +159,32 @@ void muc_set_name(struct muc *m, const char *name)
     refresh_info(m);
 }
 
+/* service_route's answers (disco, version, addressing errors) are output too. */
+void muc_set_limits(struct muc *m, const struct muc_limits *lim)
+{
+    m->lim = *lim;
+}
+
+void muc_set_compliance(struct muc *m, muc_compliance_sink *sink, void *ud)
+{
+    m->compliance_on = true;
+    m->compliance_sink = sink;
+    m->compliance_ud = ud;
+}
+
+void muc_set_compliance_max_event(struct muc *m, size_t bytes)
+{
+    m->compliance_max_event = bytes;
+}
+
+void muc_set_compliance_refuse(struct muc *m, bool refuse)
+{
+    m->compliance_refuse = refuse;
+}
+
 static void send_cb(void *ud, const struct xml_node *st)
 {
-    struct muc *m = ud;
-    m->io.send(m->io.ud, st);
-}
-
-void muc_send(struct muc *m, const struct xml_node *st)
-{
-    m->io.send(m->io.ud, st);
-}
-
-void muc_bounce(struct muc_req *r, const char *condition, const char *text)
-{
-    muc_bounce_type(r, condition, NULL, text);
-}
-
-struct pending_result {
-    struct muc *m;
-    struct xml_node *iq;
-    struct xml_node *reply;    /* the result to send; NULL: an empty one */
-    char *room_jid;            /* NULL: no notice follows */
-    int codes[8];
-};
-
-static void on_durable(void *ud, int err)
-{
-    struct pending_result *p = ud;
-    struct xml_node *res = err < 0   ? stanza_error_reply(p->iq, "resource-constraint",
-                                                          "the change could not be stored")
-                           : p->reply ? xml_ref(p->reply)
-                                      : stanza_iq_result(p->iq);
-    muc_send(p->m, res);
-    xml_unref(res);
-    xml_unref(p->reply);
-    struct room *room = p->room_jid && err == 0 ? room_find(p->m, p->room_jid) : NULL;
-    if (room)
-        message_room_notice(p->m, room, p->codes);
-    free(p->room_jid);
-    xml_unref(p->iq);
-    free(p);
-}
-
-void muc_result_after_commit(struct muc *m, const struct xml_node *iq)
-{
-    muc_result_then_notice(m, iq, NULL, NULL);
-}
-
-void muc_result_after_commit_with(struct muc *m, const struct xml_node *iq,
-                                  struct xml_node *reply)
-{
-    struct pending_result *p = xcalloc(1, sizeof *p);
-    p->m = m;
-    p->iq = xml_ref((struct xml_node *)iq);
-    p->reply = xml_ref(reply);
-    if (m->store && m->store->barrier)
-        m->store->barrier(m->store->st, on_durable, p);
-    else
-        on_durable(p, 0);
-}
-
-void muc_result_then_notice(struct muc *m, const struct xml_node *iq, const struct room *room,
-                            const int *codes)
-{
-    struct pending_result *p = xcalloc(1, sizeof *p);
-    p->m = m;
-    p->iq = xml_ref((struct xml_node *)iq);
-    size_t n = 0;
-    for (const int *c = codes; c && *c && n + 1 < ARRAY_SIZE(p->codes); c++)
-        p->codes[n++] = *c;
-    if (n)
-        p->room_jid = xstrdup(room->jid);
-    if (m->store && m->store->barrier)
-        m->store->barrier(m->store->st, on_durable, p);
-    else
-        on_durable(p, 0);
-}
-
-/* Errors come from the address the client used (the room or room/nick it
- * wrote to), name the room in 'by' (RFC 6120 §8.3.2), and a refused join
- * carries the MUC <x/> back (§7.2.x examples): clients such as profanity match
- * the error to their pending join by it. */
-struct xml_node *muc_error(const struct muc_req *r, const char *condition, const char *type,
-                           const char *text)
-{
-    struct xml_node *e = stanza_error_reply(r->st, condition, text);
-    struct xml_node *err = stanza_child(e, "error");
-    if (type)
-        xml_set_attr(err, "type", type);
-    if (r->to && r->to->node) {
-        char *room = jid_format(r->to, true);
-        xml_set_attr(err, "by", room);
-        free(room);
-    }
-    if (stanza_kind(r->st) == STANZA_PRESENCE && xml_child(r->st, "x", NS_MUC)) {
-        /* Before the <error/>, as in the XEP's examples. */
-        xml_ref(err);
-        xml_remove(e, err);
-        xml_add(e, "x", NS_MUC);
-        xml_append(e, err);
-    }
-    return e;
-}
-
-void muc_bounce_type(struct muc_req *r, const char *condition, const char *type,
-                     const char *text)
-{
-    if (stanza_is_error(r->st) || !stanza_from(r->st))
-        return;
-    struct xml_node *e = muc_error(r, condition, type, text);
-    muc_send(r->muc, e);
-    xml_unref(e);
-}
-
-/* One AES block: 8 bytes of seq and 8 bytes of the room's hash. Without the
- * key nobody can count messages or guess ids (XEP-0359 §6-7); with it, the id
- * maps back to seq for keyset paging and is bound to its room. */
-static int sid_block(const struct muc *m, const unsigned char in[16], unsigned char out[16],
-                     bool enc)
-{
-    /* ECB on one whole block: no state is carried between calls. */
-    int len = 0;
-    bool ok = EVP_CipherUpdate(enc ? m->sid_enc : m->sid_dec, out, &len, in, 16) && len == 16;
-    return ok ? 0 : -EIO;
-}
-
-static void room_tag(const char *room_jid, unsigned char tag[8])
-{
-    unsigned char md[32];
-    SHA256((const unsigned char *)room_jid, strlen(room_jid), md);
-    memcpy(tag, md, 8);
-}
-
-void muc_sid_encode(const struct muc *m, const char *room_jid, uint64_t seq, char out[33])
-{
-    unsigned char in[16], ct[16];
-    for (int i = 0; i < 8; i++)
-        in[i] = (unsigned char)(seq >> (56 - 8 * i));
-    room_tag(room_jid, in + 8);
-    if (sid_block(m, in, ct, true) < 0)
-        abort();
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[ct[i] >> 4];
-        out[2 * i + 1] = hex[ct[i] & 15];
-    }
-    out[32] = '\0';
-}
-
-int muc_sid_decode(const struct muc *m, const char *room_jid, const char *sid, uint64_t *seq)
-{
-    unsigned char ct[16], pt[16], tag[8];
-    if (!sid || strlen(sid) != 32)
-        return -EINVAL;
-    for (int i = 0; i < 16; i++) {
-        unsigned v;
-        if (sscanf(sid + 2 * i, "%2x", &v) != 1)
-            return -EINVAL;
-        ct[i] = (unsigned char)v;
-    }
-    room_tag(room_jid, tag);
-    if (sid_block(m, ct, pt, false) < 0 || memcmp(pt + 8, tag, 8) != 0)
-        return -EINVAL;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | pt[i];
-    *seq = v;
-    return 0;
+    muc_send(ud, st);
 }
 
 static const struct xml_node *iq_payload(const struct xml_node *iq)
@@ -382,7 +235,6 @@ static void room_iq(struct muc_req *r, struct room *room)
         muc_bounce(r, "service-unavailable", NULL);
 }
 
-/* Rooms that are locked exist only for their owners (§7.2.1). */
 /* ---- after the router link comes back ---- */
 
 #define RECONCILE_ID "confab-reconcile"
@@ -404,8 +256,12 @@ void muc_reconcile(struct muc *m)
             n++;
         }
     }
-    if (n)
-        log_info("link restored: checking that %u occupant sessions are still online", n);
+    if (n) {
+        char *line = xasprintf("link restored: checking that %u occupant sessions are still "
+                               "online", n);
+        m->io.log(m->io.ud, line);
+        free(line);
+    }
 }
 
 /* true when st answered one of our reconciliation pings. */
@@ -439,6 +295,7 @@ static bool reconcile_answer(struct muc_req *r, struct room *room)
     return true;
 }
 
+/* Rooms that are locked exist only for their owners (§7.2.1). */
 static struct room *visible_room(struct muc *m, const char *jid, const char *from_bare)
 {
     struct room *room = room_find(m, jid);
@@ -487,8 +344,8 @@ static void dispatch(struct muc_req *r, const char *room_jid)
 
 /* ---- rooms that live in the store ---- */
 
+/* Stanzas that may wait for one room's load; later ones are told to retry. */
 #define MAX_PARKED 256
-
 
 void muc_set_store(struct muc *m, const struct muc_store *store)
 {

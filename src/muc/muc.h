@@ -1,22 +1,36 @@
 /* muc.h — confabd's multi-user chat engine (XEP-0045), free of I/O.
  *
- * Stanzas from the router go in through muc_handle(); replies and broadcasts
- * leave through struct muc_io. One file per concern, as Prosody's plugins/muc:
- *   muc.c       service: dispatch by address, room registry, service disco
- *   room.c      room lifecycle, configuration defaults, affiliations
- *   occupant.c  occupants and their client sessions, occupant-id, rate limits
- *   presence.c  entering, presence changes, nick changes, leaving (§7.2–7.4, 7.14)
- *   message.c   groupchat fan-out, subject, private messages, IQ forwarding (§7.5–7.9)
- *   admin.c     roles and affiliations: kick, ban, voice, lists (§8, §9)
- *   owner.c     room configuration form, destruction (§10)
- *   invite.c    mediated invitations, voice requests, nick registration (§7.8, 7.13, 7.10)
- *   roomdisco.c room disco#info/#items, muc#roominfo, reserved nick discovery (§6)
- *   search.c    the room directory: service disco#items and room search, RSM-paged
- *   vcard.c     the room's vCard-temp and avatar (XEP-0054, XEP-0486)
- *   history.c   discussion history selection (§7.2.15)
- *   perm.c      the §5 privilege tables
- * Every room-visible state change goes through these modules, so that the
- * store (next milestone) can persist rooms without the protocol changing. */
+ * Stanzas from the router go in through muc_handle(); everything leaves
+ * through struct muc_io. As Prosody's mod_muc over muc.lib.lua: routing and
+ * the room registry above, the use-case families beside each other, and none
+ * of them calls back into the router. § numbers are XEP-0045's.
+ *
+ *   muc.c        service: routes by address, room registry (loading, eviction,
+ *                tombstones), service disco (§6.1-6.2), link reconciliation
+ *   reply.c      output (reply.h): sends, errors from the room, IQ results
+ *                once the store has committed
+ *   room.c       room lifecycle, configuration defaults, affiliations (§10.1, §10.9)
+ *   occupant.c   occupants and their client sessions, occupant-id (XEP-0421), rate limits
+ *   nick.c       acceptable nicks and lookalikes (§7.2.7, §17.1; UTS #39)
+ *   presence.c   entering, presence and nick changes, leaving (§7.2, 7.6, 7.7, 7.14)
+ *   message.c    groupchat, subject, private messages, relayed IQs (§7.3-7.5, 8.1, 17.4)
+ *   payload.c    the one table of what clients may put in relayed stanzas
+ *   history.c    discussion history selection (§7.2.15)
+ *   admin.c      roles and affiliations: kick, ban, voice, lists (§8, §9)
+ *   owner.c      room configuration form, destruction (§10)
+ *   invite.c     mediated invitations, voice requests, nick registration (§7.8, 7.13, 7.10)
+ *   roomdisco.c  room disco#info/#items, muc#roominfo, reserved nick, muc#unique (§6.3-6.5, 7.12)
+ *   search.c     the room directory: service disco#items, XEP-0055 and XEP-0433, RSM-paged
+ *   vcard.c      the room's vCard-temp and avatar (XEP-0054, XEP-0486)
+ *   mam.c        the room archive: XEP-0313 queries, XEP-0059 paging
+ *   adhoc.c      service administrators and their XEP-0050 commands (§2)
+ *   perm.c       the §5 privilege tables (perm.h)
+ *   compliance.c compliance events built from engine state (compliance.h)
+ *   store.c      the storage interface the engine calls (store.h)
+ * Outside the engine, in confabd only: muc_store.c (PostgreSQL behind store.h),
+ * outbox.c (compliance events to the archiver), main.c (wiring).
+ * Every room-visible state change goes through these modules and store.h, so
+ * storage can change without the protocol changing. */
 #ifndef CONFAB_MUC_H
 #define CONFAB_MUC_H
 
@@ -35,6 +49,7 @@
 #include "history.h"
 #include "perm.h"
 #include "service.h"
+#include "stanzaid.h"
 #include "store.h"
 
 #define NS_MUC "http://jabber.org/protocol/muc"
@@ -93,6 +108,13 @@ struct muc_io {
     /* Output owed shrank without anything being sent (flow.h). May be NULL. */
     void (*output_changed)(void *ud);
     void *ud;
+    /* Optional (NULL: muc_new fills in what confabd uses), so that tests and
+     * fuzzers may make them predictable, as they do the clock.
+     * n unpredictable bytes into buf (nonces, muc#unique names); false when
+     * there are none. Default: OpenSSL's RAND_bytes. */
+    bool (*random)(void *ud, void *buf, size_t n);
+    /* One line for the operator's log, at info level. Default: log.h's. */
+    void (*log)(void *ud, const char *line);
 };
 
 /* Where compliance events go when there is no store (compliance.h). */
@@ -218,9 +240,7 @@ struct muc {
     struct muc_limits lim;
     struct muc_io io;
     unsigned char occupant_id_key[32];
-    unsigned char sid_key[32];     /* stanza-id cipher, derived from the service key */
-    /* Its key schedules, made once: per message they cost a tenth of the time. */
-    struct evp_cipher_ctx_st *sid_enc, *sid_dec;
+    struct stanzaid *sid;          /* XEP-0359 ids of room messages (stanzaid.h) */
     unsigned char iq_key[32];      /* forwarded-IQ id sealing, derived likewise */
     struct room *rooms;
     struct tombstone *tombstones;
@@ -258,29 +278,16 @@ struct muc *muc_new(const char *domain, const char *name, const struct muc_limit
                     const unsigned char key[32], const struct muc_io *io);
 void muc_free(struct muc *m);
 void muc_set_name(struct muc *m, const char *name);
+/* [muc] reloaded: the new limits hold from the next stanza on. */
+void muc_set_limits(struct muc *m, const struct muc_limits *lim);
+/* Record compliance events ([compliance] archiver is set); without a store
+ * they go to sink. */
+void muc_set_compliance(struct muc *m, muc_compliance_sink *sink, void *ud);
+/* [compliance] max_event_size: larger events forward a digest of the stanza. */
+void muc_set_compliance_max_event(struct muc *m, size_t bytes);
+/* The outbox's strict-policy verdict: refuse new messages while true. */
+void muc_set_compliance_refuse(struct muc *m, bool refuse);
 void muc_handle(struct muc *m, const struct xml_node *st);
-void muc_send(struct muc *m, const struct xml_node *st);
-void muc_bounce(struct muc_req *r, const char *condition, const char *text);
-/* Answer iq with a result once everything written so far is durable (at once
- * without a store); a failed commit answers resource-constraint instead. */
-void muc_result_after_commit(struct muc *m, const struct xml_node *iq);
-/* The same with a prepared result (e.g. a command's <command/>). */
-void muc_result_after_commit_with(struct muc *m, const struct xml_node *iq,
-                                  struct xml_node *reply);
-/* The same, then the room's status-code notice (0-terminated codes; none or
- * NULL: no notice): §10.2.1 notices follow the owner's result, as Prosody. */
-void muc_result_then_notice(struct muc *m, const struct xml_node *iq, const struct room *room,
-                            const int *codes);
-/* The error reply muc_bounce sends (type NULL: the condition's default). */
-struct xml_node *muc_error(const struct muc_req *r, const char *condition, const char *type,
-                           const char *text);
-/* The same with an error type other than the condition's default. */
-void muc_bounce_type(struct muc_req *r, const char *condition, const char *type,
-                     const char *text);
-/* XEP-0359 stanza-id for a room's message seq: opaque on the wire (a block
- * cipher of seq and the room), decodable by us for archive paging. */
-void muc_sid_encode(const struct muc *m, const char *room_jid, uint64_t seq, char out[33]);
-int muc_sid_decode(const struct muc *m, const char *room_jid, const char *sid, uint64_t *seq);
 void muc_limits_default(struct muc_limits *lim);
 
 /* muc.c: persistence */

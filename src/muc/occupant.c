@@ -1,3 +1,4 @@
+/* occupant.c — occupants and their sessions, XEP-0421 occupant-ids, per-occupant rate limits. */
 #include "compat.h"
 
 #include <openssl/evp.h>

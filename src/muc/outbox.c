@@ -137,7 +137,8 @@ static void check_health(struct outbox *o)
             log_info("compliance: archiver %s is keeping up again (%" PRIu64 " events waiting)",
                      o->archiver, n);
     }
-    bool refuse = o->strict && bad;
+    bool refuse = compliance_should_refuse(o->strict, n, o->max_backlog, now, o->stalled_since,
+                                           o->unreachable_ms);
     if (refuse != o->refusing) {
         o->refusing = refuse;
         o->io.health(o->io.ud, refuse);

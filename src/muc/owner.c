@@ -12,6 +12,7 @@
 #include "jid.h"
 #include "mem.h"
 #include "muc.h"
+#include "reply.h"
 #include "stanza.h"
 
 #define F(name) "muc#roomconfig_" name

@@ -1,3 +1,4 @@
+/* perm.c — XEP-0045 §5 privileges: who may do what to whom (perm.h). */
 #include "compat.h"
 
 #include <string.h>

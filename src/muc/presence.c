@@ -1,3 +1,4 @@
+/* presence.c — XEP-0045 §7.2 entering, §7.6 nick change, §7.7 status change, §7.14 exiting. */
 #include "compat.h"
 
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include "jid.h"
 #include "mem.h"
 #include "muc.h"
+#include "reply.h"
 #include "stanza.h"
 
 bool presence_may_see_jid(const struct room *room, const struct occupant *viewer)
@@ -148,12 +150,12 @@ void presence_send_others(struct muc *m, struct room *room, struct occupant *occ
         audience_collect(room, occ, &a);
         if (a.nsee) {
             struct xml_node *p = presence_build(m, room, occ, true, false, o);
-            m->io.send_each(m->io.ud, p, a.see, a.nsee);
+            muc_send_each(m, p, a.see, a.nsee);
             xml_unref(p);
         }
         if (a.nhide) {
             struct xml_node *p = presence_build(m, room, occ, false, false, o);
-            m->io.send_each(m->io.ud, p, a.hide, a.nhide);
+            muc_send_each(m, p, a.hide, a.nhide);
             xml_unref(p);
         }
         audience_free(&a);
@@ -410,10 +412,10 @@ static void welcome(struct muc_req *r, struct room *room, struct occupant *occ,
         if (perm_presence_broadcast(occ->role, room->cfg.presence_broadcast)) {
             audience_collect(room, occ, &a);
             struct xml_node *p = presence_build(m, room, occ, true, false, &others);
-            m->io.send_each(m->io.ud, p, a.see, a.nsee);
+            muc_send_each(m, p, a.see, a.nsee);
             xml_unref(p);
             p = presence_build(m, room, occ, false, false, &others);
-            m->io.send_each(m->io.ud, p, a.hide, a.nhide);
+            muc_send_each(m, p, a.hide, a.nhide);
             xml_unref(p);
             audience_free(&a);
         }

@@ -1,3 +1,4 @@
+/* room.c — room lifecycle (XEP-0045 §10.1, §10.9), configuration defaults, affiliations, store writes. */
 #include "compat.h"
 
 #include <stdlib.h>

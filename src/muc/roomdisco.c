@@ -1,7 +1,6 @@
 /* §6: discovering rooms, their features and the reserved nick. */
 #include "compat.h"
 
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "form.h"
 #include "mem.h"
 #include "muc.h"
+#include "reply.h"
 #include "stanza.h"
 
 static void feature(struct xml_node *q, const char *var)
@@ -141,7 +141,7 @@ void roomdisco_unique(struct muc *m, const struct xml_node *iq)
 {
     unsigned char rnd[16];
     char hex[33];
-    if (RAND_bytes(rnd, sizeof rnd) != 1) {
+    if (!m->io.random(m->io.ud, rnd, sizeof rnd)) {
         struct xml_node *e = stanza_error_reply(iq, "internal-server-error", NULL);
         muc_send(m, e);
         xml_unref(e);

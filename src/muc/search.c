@@ -21,6 +21,7 @@
 #include "form.h"
 #include "mem.h"
 #include "muc.h"
+#include "reply.h"
 #include "stanza.h"
 
 #define NS_RSM "http://jabber.org/protocol/rsm"

@@ -18,6 +18,7 @@
 #include "flow.h"
 #include "mem.h"
 #include "muc.h"
+#include "reply.h"
 #include "stanza.h"
 
 struct shape_queue {

@@ -1,3 +1,4 @@
+/* store.c — freeing what the store returns (store.h: the engine's storage interface). */
 #include "compat.h"
 
 #include <stdlib.h>

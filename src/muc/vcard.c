@@ -20,6 +20,7 @@
 #include "form.h"
 #include "mem.h"
 #include "muc.h"
+#include "reply.h"
 #include "stanza.h"
 #include "xstream.h"
 

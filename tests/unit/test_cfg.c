@@ -34,19 +34,19 @@ static void test_good(void **state)
     assert_string_equal(c.component.host, "::1");
     assert_int_equal(c.component.port, 5348);
     assert_string_equal(c.component.secret, "s3cret");
-    assert_int_equal(c.keepalive_ms, 90000);
-    assert_int_equal(c.reconnect_min_ms, 250);
-    assert_int_equal(c.reconnect_max_ms, 60000);
-    assert_int_equal(c.max_stanza_size, 65536);
+    assert_int_equal(c.link.keepalive_ms, 90000);
+    assert_int_equal(c.link.reconnect_min_ms, 250);
+    assert_int_equal(c.link.reconnect_max_ms, 60000);
+    assert_int_equal(c.link.max_stanza_size, 65536);
     assert_int_equal(c.compliance_policy, CFG_POLICY_STRICT);
     assert_string_equal(c.compliance_archiver, "archive.example.com");
     assert_int_equal(c.log_level, LOG_DEBUG);
     /* Defaults for what the file does not say. */
     assert_string_equal(c.service_name, "Chatrooms");
     assert_string_equal(c.storage_dsn, "dbname=confab");
-    assert_int_equal(c.connect_timeout_ms, 5000);
-    assert_int_equal(c.reconnect_auth_max_ms, 60000);
-    assert_int_equal(c.max_output_queue, 16 * 1024 * 1024);
+    assert_int_equal(c.link.connect_timeout_ms, 5000);
+    assert_int_equal(c.link.reconnect_auth_max_ms, 60000);
+    assert_int_equal(c.link.max_output_queue, 16 * 1024 * 1024);
     assert_string_equal(c.archiver.host, "127.0.0.1");
     assert_int_equal(c.archiver.port, 5347);
     cfg_free(&c);
@@ -188,7 +188,7 @@ static void test_reload_applies_only_reloadable(void **state)
                                       CFG_ROLE_MUC, &fresh, &err), 0);
     cfg_apply_reload(&live, &fresh);
     assert_int_equal(live.log_level, LOG_DEBUG);
-    assert_int_equal(live.keepalive_ms, 20000);
+    assert_int_equal(live.link.keepalive_ms, 20000);
     assert_string_equal(live.service_name, "Rooms");
     assert_string_equal(live.component.domain, "c.example");
     cfg_free(&live);

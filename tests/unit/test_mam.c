@@ -186,7 +186,7 @@ static void expect_bodies(const struct page *p, int from, int to)
 static const char *sid_of(uint64_t seq, const char *room)
 {
     char *id = xmalloc(33);
-    muc_sid_encode(fx.m, room, seq, id);
+    stanzaid_encode(fx.m->sid, room, seq, id);
     return fx_keep(id);
 }
 
