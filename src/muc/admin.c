@@ -640,7 +640,7 @@ static void admin_set(struct muc_req *r, struct room *room, const struct xml_nod
     /* Role changes store nothing, but they wait too: answers to one room's
      * admin requests keep their order. */
     const struct muc_store *s = r->muc->store;
-    if (s && s->barrier)
+    if (s->barrier)
         s->barrier(s->st, announce, an);
     else
         announce(an, 0);

@@ -294,12 +294,10 @@ static void hand_over(struct muc *m, const struct xml_node *ev, const char *xml,
     struct store_event se = { .uuid = xml_attr(ev, "id"), .room = xml_attr(ev, "room"),
                               .xml = xml, .xml_len = len };
     const struct muc_store *s = m->store;
-    if (s && attach && s->attach_event)
+    if (attach && s->attach_event)
         s->attach_event(s->st, &se);
-    else if (s && s->put_event)
+    else if (s->put_event)
         s->put_event(s->st, &se);
-    else if (!s && m->compliance_sink)
-        m->compliance_sink(m->compliance_ud, se.uuid, se.room, xml, len);
 }
 
 static void record(struct muc *m, struct xml_node *ev, const char *raw, size_t raw_len,
@@ -340,7 +338,7 @@ void compliance_attach(struct muc *m, struct xml_node *ev)
 void compliance_flush(struct muc *m)
 {
     const struct muc_store *s = m->store;
-    if (m->compliance_on && s && s->attach_event && s->put_event)
+    if (m->compliance_on && s->attach_event && s->put_event)
         s->put_event(s->st, NULL);
 }
 

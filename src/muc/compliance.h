@@ -1,7 +1,7 @@
 /* compliance.h — the events confabd reports to confab-archiver
  * (docs/compliance-protocol.md), built from engine state. Free of I/O: an event
  * goes to the store's outbox (in the transaction of the change it records, or
- * on its own) or, without a store, to muc_io.compliance; src/muc/outbox.c
+ * on its own) or, with the memory store, to m->compliance_sink; src/muc/outbox.c
  * sends it and deletes it once the archiver has committed it.
  *
  * Every function is a no-op (and compliance_event returns NULL) while

@@ -115,7 +115,7 @@ static void commit_groupchat(struct muc_req *r, struct room *room, struct occupa
 {
     struct muc *m = r->muc;
     const struct muc_store *s = m->store;
-    if (s && !s->available(s->st)) {
+    if (!s->available(s->st)) {
         bounce_unstored(m, r->st);
         return;
     }
@@ -140,10 +140,6 @@ static void commit_groupchat(struct muc_req *r, struct room *room, struct occupa
     xml_serialize(msg, NS_COMPONENT, &b);
     c->xml = buf_steal(&b, &c->xml_len);
     record_groupchat(r, room, occ, msg);
-    if (!s) {
-        on_committed(c, 0);
-        return;
-    }
     const struct xml_node *body = stanza_child(msg, "body");
     char *text = body ? xml_text(body) : NULL;
     struct store_msg_meta meta = {

@@ -10,6 +10,7 @@
 #include "compliance.h"
 #include "log.h"
 #include "mem.h"
+#include "mem_store.h"
 #include "muc.h"
 #include "stanza.h"
 
@@ -111,6 +112,8 @@ struct muc *muc_new(const char *domain, const char *name, const struct muc_limit
     m->sid_enc = sid_cipher(m->sid_key, true);
     m->sid_dec = sid_cipher(m->sid_key, false);
     derive_key(key, "iq-id", m->iq_key);
+    mem_store_init(&m->mem_store, m);
+    m->store = &m->mem_store;
     refresh_info(m);
     return m;
 }
@@ -216,7 +219,7 @@ void muc_result_after_commit_with(struct muc *m, const struct xml_node *iq,
     p->m = m;
     p->iq = xml_ref((struct xml_node *)iq);
     p->reply = xml_ref(reply);
-    if (m->store && m->store->barrier)
+    if (m->store->barrier)
         m->store->barrier(m->store->st, on_durable, p);
     else
         on_durable(p, 0);
@@ -233,7 +236,7 @@ void muc_result_then_notice(struct muc *m, const struct xml_node *iq, const stru
         p->codes[n++] = *c;
     if (n)
         p->room_jid = xstrdup(room->jid);
-    if (m->store && m->store->barrier)
+    if (m->store->barrier)
         m->store->barrier(m->store->st, on_durable, p);
     else
         on_durable(p, 0);
@@ -489,7 +492,7 @@ static void dispatch(struct muc_req *r, const char *room_jid)
 
 void muc_set_store(struct muc *m, const struct muc_store *store)
 {
-    m->store = store;
+    m->store = store ? store : &m->mem_store;
 }
 
 static void handle(struct muc *m, const struct xml_node *st, bool may_load);
@@ -585,7 +588,7 @@ unsigned muc_evict_idle(struct muc *m, int64_t now, int64_t idle_ms)
     unsigned n = 0;
     struct room *room, *tmp;
     HASH_ITER(hh, m->rooms, room, tmp) {
-        if (!m->store || !room_is_empty(room) || room->locked || !room->cfg.persistent ||
+        if (m->store->in_memory || !room_is_empty(room) || room->locked || !room->cfg.persistent ||
             now - room->idle_since_ms < idle_ms)
             continue;
         HASH_DEL(m->rooms, room);
@@ -613,7 +616,7 @@ static void handle(struct muc *m, const struct xml_node *st, bool may_load)
         .muc = m, .st = st, .from = &from, .from_full = full, .from_bare = bare, .to = &to,
         .now = m->io.now_ms(m->io.ud),
     };
-    if (may_load && m->store && !room_find(m, room_jid)) {
+    if (may_load && !m->store->in_memory && !room_find(m, room_jid)) {
         struct tombstone *t = NULL;
         HASH_FIND_STR(m->tombstones, room_jid, t);
         if (!t && park_for_load(&r, room_jid))

@@ -1,10 +1,17 @@
-/* store.h — what the MUC engine asks of persistent storage.
+/* store.h — what the MUC engine asks of storage: the interface its backends implement.
  *
- * Every operation is asynchronous: the engine continues in the callback, which
- * runs on the loop thread, never inside the call itself for the PostgreSQL
- * store (the in-memory case, store == NULL in struct muc, completes at once).
- * Callbacks never receive pointers to engine objects: they carry a room JID
- * and look the room up again, because a room may be gone by then.
+ * Two backends, one chosen at start-up (muc_set_store), as PgBouncer picks
+ * its sbufio ops: pg_store.c (PostgreSQL) and mem_store.c (no database: rooms
+ * live in the engine only; every engine has it until muc_set_store).
+ *
+ * Every operation is written as asynchronous: the engine continues in the
+ * callback, which runs on the loop thread. The PostgreSQL store never calls
+ * back inside the call itself; the memory store always does, before it
+ * returns, so that without a database a message is reflected, an IQ answered
+ * and an event handed over before the next stanza is handled (the unit tests
+ * observe that order). Callbacks never receive pointers to engine objects:
+ * they carry a room JID and look the room up again, because a room may be
+ * gone by then.
  *
  * Ordering: operations issued for one room complete in issue order, and a
  * message's `committed` callback runs only once its row is durable. */
@@ -134,6 +141,9 @@ struct muc_store {
      * NULL: vCards live in memory only. */
     void (*save_vcard)(void *st, const struct room *room, const char *vcard,
                        const char *photo_hash);
+    /* Rooms exist only in the engine (mem_store.c): there is nothing to load
+     * a room from, so none is looked up nor evicted when idle. */
+    bool in_memory;
     void *st;
 };
 
