@@ -730,12 +730,7 @@ void mam_handle(struct muc_req *r, struct room *room, const struct xml_node *pay
         return;
     }
     if (query) {
-        struct xml_node *ev = compliance_event(r->muc, "mam", room, r->now);
-        struct muc_session *s = session_by_jid(room, r->from_full);
-        compliance_actor_req(ev, r, room, s ? s->occ : NULL);
-        compliance_detail(ev, payload);
-        compliance_forward(ev, r->st, r->now);
-        compliance_emit(r->muc, ev);
+        compliance_mam(r, room, payload);
         run_query(r, room, payload, role);
     } else {
         run_metadata(r, room);

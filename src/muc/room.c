@@ -270,10 +270,7 @@ bool room_reap(struct muc *m, struct room *room)
         return false;
     }
     /* A temporary room ends with its last occupant: the service destroys it. */
-    struct xml_node *ev = compliance_event(m, "destroy", room, m->io.now_ms(m->io.ud));
-    compliance_party(ev, "actor", m->domain, NULL, NULL, NULL);
-    compliance_reason(ev, "the last occupant left a temporary room");
-    compliance_attach(m, ev);
+    compliance_destroy_empty(m, room);
     m->store->delete_room(m->store->st, room, false, NULL, NULL);
     compliance_flush(m);
     HASH_DEL(m->rooms, room);
