@@ -127,7 +127,8 @@ struct muc_store {
                         const char *reason);
     void (*mam_query)(void *st, const char *room_jid, const struct store_mam_query *q,
                       store_mam_cb *cb, void *ud);
-    /* cb runs once everything issued before it is durable. */
+    /* cb runs once everything issued before it is durable (NULL: a store
+     * that writes nothing, as the unit tests' fakes, counts as durable at once). */
     void (*barrier)(void *st, store_done_cb *cb, void *ud);
     /* false while the database is unreachable: new messages are refused. */
     bool (*available)(void *st);
