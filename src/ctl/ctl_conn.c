@@ -21,7 +21,7 @@
 #include "log.h"
 #include "mem.h"
 #include "migrate.h"
-#include "muc_store.h"
+#include "pg_store.h"
 
 /* Extra time beyond db.c's own connect deadline before we stop waiting. */
 #define CONNECT_GRACE_MS 2000

@@ -11,7 +11,7 @@
 
 #include "ctl.h"
 #include "migrate.h"
-#include "muc_store.h"
+#include "pg_store.h"
 
 /* Only --json (and --help) after the verb; no positional arguments. */
 static int parse_plain(struct ctl *c, int argc, char **argv)

@@ -26,7 +26,7 @@ static const char batch_sql[] = PURGE_BATCH "SELECT count(*) FROM gone";
 
 /* The same batch when confabd sends a compliance stream: the batch also writes
  * a `purge` event to confabd's outbox, in its own transaction (as confabd's
- * retention sweep does, src/muc/muc_store.c), and confabd's sender takes it to
+ * retention sweep does, src/muc/pg_store_retention.c), and confabd's sender takes it to
  * the archiver. $4 the actor (the service's domain: confabctl has no user JID),
  * $5 the room JID, $6 why; all three are ours (a prepared room JID cannot hold
  * a quote), so they go into the XML as they are. */

@@ -1,7 +1,7 @@
 /* ctl_rooms.c — confabctl rooms list | show | create | destroy.
  *
  * Rooms are read and written with the columns and formats confabd's store
- * uses (src/muc/muc_store.c), so a room made here is one confabd loads on
+ * uses (src/muc/pg_store_room.c), so a room made here is one confabd loads on
  * its first stanza: persistent, unlocked, with an owner affiliation row. */
 #include "compat.h"
 

@@ -76,10 +76,8 @@ static void run_destroy(struct muc *m, const struct xml_node *iq, const struct f
             continue;
         buf_putc(&done, '\n');
         buf_puts(&done, room->jid);
-        struct xml_node *ev = compliance_event(m, "destroy", room, now);
-        compliance_party(ev, "actor", actor, NULL, NULL, "owner");
-        compliance_forward(ev, iq, now);
-        owner_destroy_room(m, room, NULL, NULL, ev);
+        owner_destroy_room(m, room, NULL, NULL,
+                           compliance_destroy_command(m, room, actor, iq, now));
     }
     struct xml_node *res = stanza_iq_result(iq);
     struct xml_node *cmd = xml_add(res, "command", NS_COMMANDS);

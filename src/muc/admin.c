@@ -426,30 +426,10 @@ void admin_apply_affiliation(struct muc *m, struct room *room, const char *jid,
 static void record_change(struct muc_req *r, struct room *room, const struct actor *a,
                           const struct change *c, char ref[COMPLIANCE_UUID_LEN])
 {
-    bool kick = c->is_role && c->role == ROLE_NONE;
-    const char *type = c->is_role ? (kick ? "kick" : "role")
-                                  : c->affil == AFFIL_OUTCAST ? "ban" : "affiliation";
-    struct xml_node *ev = compliance_event(r->muc, type, room, r->now);
-    if (!ev)
-        return;
-    compliance_actor_req(ev, r, room, a->occ);
-    if (c->is_role) {
-        const struct occupant *t = c->target;
-        const char *jid = t->current ? t->current->jid : t->bare_jid;
-        compliance_party(ev, "target", jid, t->nick, perm_role_name(c->role),
-                         perm_affil_name(occupant_affiliation(room, t)));
-    } else {
-        compliance_party(ev, "target", c->jid, NULL,
-                         c->affil == AFFIL_OUTCAST ? perm_role_name(ROLE_NONE) : NULL,
-                         perm_affil_name(c->affil));
-    }
-    compliance_reason(ev, c->reason);
-    /* The IQ once, with the first change; the others refer to that event. */
-    compliance_forward_once(ev, r->st, r->now, ref);
     if (c->is_role)
-        compliance_emit(r->muc, ev);
+        compliance_role(r, room, a->occ, c->target, c->role, c->reason, ref);
     else
-        compliance_attach(r->muc, ev);
+        compliance_affiliation_req(r, room, a->occ, c->jid, c->affil, c->reason, ref);
 }
 
 /* An admin request's answer and announcements, held until the store has
@@ -641,7 +621,7 @@ static void admin_set(struct muc_req *r, struct room *room, const struct xml_nod
     /* Role changes store nothing, but they wait too: answers to one room's
      * admin requests keep their order. */
     const struct muc_store *s = r->muc->store;
-    if (s && s->barrier)
+    if (s->barrier)
         s->barrier(s->st, announce, an);
     else
         announce(an, 0);

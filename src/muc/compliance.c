@@ -295,12 +295,10 @@ static void hand_over(struct muc *m, const struct xml_node *ev, const char *xml,
     struct store_event se = { .uuid = xml_attr(ev, "id"), .room = xml_attr(ev, "room"),
                               .xml = xml, .xml_len = len };
     const struct muc_store *s = m->store;
-    if (s && attach && s->attach_event)
+    if (attach && s->attach_event)
         s->attach_event(s->st, &se);
-    else if (s && s->put_event)
+    else if (s->put_event)
         s->put_event(s->st, &se);
-    else if (!s && m->compliance_sink)
-        m->compliance_sink(m->compliance_ud, se.uuid, se.room, xml, len);
 }
 
 static void record(struct muc *m, struct xml_node *ev, const char *raw, size_t raw_len,
@@ -341,7 +339,7 @@ void compliance_attach(struct muc *m, struct xml_node *ev)
 void compliance_flush(struct muc *m)
 {
     const struct muc_store *s = m->store;
-    if (m->compliance_on && s && s->attach_event && s->put_event)
+    if (m->compliance_on && s->attach_event && s->put_event)
         s->put_event(s->st, NULL);
 }
 
@@ -372,7 +370,14 @@ bool compliance_refused(struct muc_req *r)
     return true;
 }
 
-/* ---- helpers for common events ---- */
+/* ---- one builder per event ----
+ *
+ * Every event the engine records is built here, one function a type, so a
+ * handler makes one call and the shape of each event (actor, target,
+ * forwarded stanza) is decided in one place. An event that records a stored
+ * change is attached (compliance_attach: the caller's next store write takes
+ * it, in the same transaction, and compliance_flush follows); the others are
+ * emitted on their own. */
 
 void compliance_config_detail(struct xml_node *ev, const struct muc *m, const struct room *room)
 {
@@ -392,6 +397,42 @@ void compliance_config_detail(struct xml_node *ev, const struct muc *m, const st
     xml_unref(form);
 }
 
+/* The occupant the sender of r is in room, or NULL. */
+static const struct occupant *sender_occ(const struct muc_req *r, const struct room *room)
+{
+    const struct muc_session *s = session_by_jid(room, r->from_full);
+    return s ? s->occ : NULL;
+}
+
+/* ---- entering and leaving (presence.c) ---- */
+
+void compliance_create(const struct muc_req *r, const struct room *room)
+{
+    struct xml_node *ev = compliance_event(r->muc, "create", room, r->now);
+    compliance_actor_req(ev, r, room, NULL);
+    compliance_config_detail(ev, r->muc, room);
+    compliance_emit(r->muc, ev);
+}
+
+void compliance_join(const struct muc_req *r, const struct room *room,
+                     const struct occupant *occ)
+{
+    struct xml_node *ev = compliance_event(r->muc, "join", room, r->now);
+    compliance_actor_req(ev, r, room, occ);
+    compliance_forward(ev, r->st, r->now);
+    compliance_emit(r->muc, ev);
+}
+
+void compliance_nick(const struct muc_req *r, const struct room *room,
+                     const struct occupant *occ, const char *nick)
+{
+    struct xml_node *ev = compliance_event(r->muc, "nick", room, r->now);
+    compliance_actor_req(ev, r, room, occ);
+    compliance_party(ev, "target", r->from_full, nick, NULL, NULL);
+    compliance_forward(ev, r->st, r->now);
+    compliance_emit(r->muc, ev);
+}
+
 void compliance_leave(struct muc *m, const struct room *room, const struct occupant *occ,
                       const char *jid, const struct xml_node *st)
 {
@@ -405,6 +446,160 @@ void compliance_leave(struct muc *m, const struct room *room, const struct occup
     compliance_emit(m, ev);
 }
 
+void compliance_leave_all(struct muc *m, const struct room *room, const struct occupant *occ)
+{
+    for (size_t i = 0; i < occ->nsessions; i++)
+        compliance_leave(m, room, occ, occ->sessions[i]->jid, NULL);
+}
+
+/* ---- messages (message.c) ---- */
+
+void compliance_groupchat(const struct muc_req *r, const struct room *room,
+                          const struct occupant *occ, const struct xml_node *msg,
+                          const char *const *to, size_t n, bool stored)
+{
+    struct xml_node *ev = compliance_event(r->muc, "groupchat", room, r->now);
+    if (!ev)
+        return;
+    compliance_actor_req(ev, r, room, occ);
+    compliance_recipients(ev, room, to, n);
+    compliance_forward(ev, msg, r->now);
+    if (stored)
+        compliance_attach(r->muc, ev);
+    else
+        compliance_emit(r->muc, ev);
+}
+
+void compliance_subject(const struct muc_req *r, const struct room *room,
+                        const struct occupant *occ, const struct xml_node *msg)
+{
+    struct xml_node *ev = compliance_event(r->muc, "subject", room, r->now);
+    compliance_actor_req(ev, r, room, occ);
+    compliance_forward(ev, msg, r->now);
+    compliance_attach(r->muc, ev);
+}
+
+void compliance_private(const struct muc_req *r, const struct room *room,
+                        const struct occupant *occ, const struct occupant *target,
+                        const struct xml_node *msg, const char *const *to, size_t n)
+{
+    struct xml_node *ev = compliance_event(r->muc, "private", room, r->now);
+    compliance_actor_req(ev, r, room, occ);
+    compliance_target_occ(ev, room, target);
+    compliance_recipients(ev, room, to, n);
+    compliance_forward(ev, msg, r->now);
+    compliance_emit(r->muc, ev);
+}
+
+void compliance_iq(const struct muc_req *r, const struct room *room,
+                   const struct occupant *actor, const char *target_jid,
+                   const char *target_nick, const struct xml_node *iq)
+{
+    struct xml_node *ev = compliance_event(r->muc, "iq", room, r->now);
+    if (!ev)
+        return;
+    compliance_actor_req(ev, r, room, actor);
+    compliance_party(ev, "target", target_jid, target_nick, NULL, NULL);
+    compliance_recipients(ev, room, &target_jid, 1);
+    compliance_forward(ev, iq, r->now);
+    compliance_emit(r->muc, ev);
+}
+
+void compliance_history(struct muc *m, const struct room *room, const struct hist_entry *e,
+                        const char *to, int64_t now)
+{
+    struct xml_node *ev = compliance_event(m, "history", room, now);
+    if (!ev)
+        return;
+    /* The original sender (the room itself when unknown, which it never is
+     * for messages kept since the sender was recorded with them). */
+    compliance_party(ev, "actor", e->sender_jid ? e->sender_jid : room->jid, e->nick, NULL,
+                     NULL);
+    const struct muc_session *s = session_by_jid(room, to);
+    compliance_party(ev, "target", to, s ? s->occ->nick : NULL, NULL, NULL);
+    compliance_recipients(ev, room, &to, 1);
+    compliance_emit_raw(m, ev, e->xml, e->xml_len, e->ts_ms, to);
+}
+
+/* ---- invitations (invite.c) and the archive (mam.c) ---- */
+
+/* An invitation and its decline are the same event turned around. */
+static void invitation(const struct muc_req *r, const struct room *room, const char *type,
+                       const struct occupant *occ, const char *target, const char *reason)
+{
+    struct xml_node *ev = compliance_event(r->muc, type, room, r->now);
+    compliance_actor_req(ev, r, room, occ);
+    compliance_party(ev, "target", target, NULL, NULL, NULL);
+    compliance_reason(ev, reason);
+    compliance_forward(ev, r->st, r->now);
+    compliance_emit(r->muc, ev);
+}
+
+void compliance_invite(const struct muc_req *r, const struct room *room,
+                       const struct occupant *occ, const char *invitee, const char *reason)
+{
+    invitation(r, room, "invite", occ, invitee, reason);
+}
+
+void compliance_decline(const struct muc_req *r, const struct room *room, const char *inviter,
+                        const char *reason)
+{
+    invitation(r, room, "decline", NULL, inviter, reason);
+}
+
+void compliance_mam(const struct muc_req *r, const struct room *room,
+                    const struct xml_node *query)
+{
+    struct xml_node *ev = compliance_event(r->muc, "mam", room, r->now);
+    compliance_actor_req(ev, r, room, sender_occ(r, room));
+    compliance_detail(ev, query);
+    compliance_forward(ev, r->st, r->now);
+    compliance_emit(r->muc, ev);
+}
+
+/* ---- roles and affiliations (admin.c, owner.c, invite.c) ---- */
+
+void compliance_role(const struct muc_req *r, const struct room *room,
+                     const struct occupant *actor, const struct occupant *target,
+                     enum muc_role role, const char *reason, char ref[COMPLIANCE_UUID_LEN])
+{
+    const char *type = role == ROLE_NONE ? "kick" : "role";
+    struct xml_node *ev = compliance_event(r->muc, type, room, r->now);
+    if (!ev)
+        return;
+    compliance_actor_req(ev, r, room, actor);
+    const char *jid = target->current ? target->current->jid : target->bare_jid;
+    compliance_party(ev, "target", jid, target->nick, perm_role_name(role),
+                     perm_affil_name(occupant_affiliation(room, target)));
+    compliance_reason(ev, reason);
+    /* The IQ once, with the first change; the others refer to that event. */
+    compliance_forward_once(ev, r->st, r->now, ref);
+    compliance_emit(r->muc, ev);
+}
+
+static void affiliation_target(struct xml_node *ev, const char *jid, enum muc_affil affil)
+{
+    compliance_party(ev, "target", jid, NULL,
+                     affil == AFFIL_OUTCAST ? perm_role_name(ROLE_NONE) : NULL,
+                     perm_affil_name(affil));
+}
+
+void compliance_affiliation_req(const struct muc_req *r, const struct room *room,
+                                const struct occupant *actor, const char *jid,
+                                enum muc_affil affil, const char *reason,
+                                char ref[COMPLIANCE_UUID_LEN])
+{
+    const char *type = affil == AFFIL_OUTCAST ? "ban" : "affiliation";
+    struct xml_node *ev = compliance_event(r->muc, type, room, r->now);
+    if (!ev)
+        return;
+    compliance_actor_req(ev, r, room, actor);
+    affiliation_target(ev, jid, affil);
+    compliance_reason(ev, reason);
+    compliance_forward_once(ev, r->st, r->now, ref);
+    compliance_attach(r->muc, ev);
+}
+
 void compliance_affiliation(struct muc *m, const struct room *room, const char *jid,
                             enum muc_affil affil, const char *reason)
 {
@@ -414,20 +609,63 @@ void compliance_affiliation(struct muc *m, const struct room *room, const char *
     struct xml_node *ev = compliance_event(m, type, room, now);
     if (!ev)
         return;
-    if (r) {
-        const struct muc_session *s = session_by_jid(room, r->from_full);
-        compliance_actor_req(ev, r, room, s ? s->occ : NULL);
-    } else {
+    if (r)
+        compliance_actor_req(ev, r, room, sender_occ(r, room));
+    else
         compliance_party(ev, "actor", m->domain, NULL, NULL, NULL);
-    }
-    compliance_party(ev, "target", jid, NULL,
-                     affil == AFFIL_OUTCAST ? perm_role_name(ROLE_NONE) : NULL,
-                     perm_affil_name(affil));
+    affiliation_target(ev, jid, affil);
     compliance_reason(ev, reason);
     /* A form names many JIDs: its config event carries the IQ, once. */
     if (m->compliance_ref)
         compliance_ref(ev, m->compliance_ref);
     else if (r)
         compliance_forward(ev, r->st, now);
+    compliance_attach(m, ev);
+}
+
+/* ---- configuration and destruction (owner.c, adhoc.c, room.c) ---- */
+
+struct xml_node *compliance_config_begin(const struct muc_req *r, const struct room *room)
+{
+    struct xml_node *ev = compliance_event(r->muc, "config", room, r->now);
+    r->muc->compliance_ref = ev ? xml_attr(ev, "id") : NULL;
+    return ev;
+}
+
+void compliance_config(const struct muc_req *r, const struct room *room, struct xml_node *ev)
+{
+    r->muc->compliance_ref = NULL;
+    compliance_actor_req(ev, r, room, sender_occ(r, room));
+    compliance_config_detail(ev, r->muc, room);
+    compliance_forward(ev, r->st, r->now);
+    compliance_attach(r->muc, ev);
+}
+
+struct xml_node *compliance_destroy(const struct muc_req *r, const struct room *room,
+                                    const char *reason, const struct xml_node *detail)
+{
+    struct xml_node *ev = compliance_event(r->muc, "destroy", room, r->now);
+    compliance_actor_req(ev, r, room, sender_occ(r, room));
+    compliance_reason(ev, reason);
+    compliance_detail(ev, detail);
+    compliance_forward(ev, r->st, r->now);
+    return ev;
+}
+
+struct xml_node *compliance_destroy_command(struct muc *m, const struct room *room,
+                                            const char *actor, const struct xml_node *iq,
+                                            int64_t now)
+{
+    struct xml_node *ev = compliance_event(m, "destroy", room, now);
+    compliance_party(ev, "actor", actor, NULL, NULL, "owner");
+    compliance_forward(ev, iq, now);
+    return ev;
+}
+
+void compliance_destroy_empty(struct muc *m, const struct room *room)
+{
+    struct xml_node *ev = compliance_event(m, "destroy", room, m->io.now_ms(m->io.ud));
+    compliance_party(ev, "actor", m->domain, NULL, NULL, NULL);
+    compliance_reason(ev, "the last occupant left a temporary room");
     compliance_attach(m, ev);
 }

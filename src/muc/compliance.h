@@ -1,7 +1,7 @@
 /* compliance.h — the events confabd reports to confab-archiver
  * (docs/compliance-protocol.md), built from engine state. Free of I/O: an event
  * goes to the store's outbox (in the transaction of the change it records, or
- * on its own) or, without a store, to muc_io.compliance; src/muc/outbox.c
+ * on its own) or, with the memory store, to m->compliance_sink; src/muc/outbox.c
  * sends it and deletes it once the archiver has committed it.
  *
  * Every function is a no-op (and compliance_event returns NULL) while
@@ -56,14 +56,83 @@ bool compliance_shrink(struct xml_node *ev, size_t max);
 
 /* <detail/> with the room's resulting configuration form (password blanked). */
 void compliance_config_detail(struct xml_node *ev, const struct muc *m, const struct room *room);
+
+/* One builder per event type: the handler's one call. Those that record a
+ * stored change attach (the caller's next store write takes the event, then
+ * compliance_flush); the others emit. r is the stanza being handled. */
+
+/* `create` of a room the sender of r just made (emitted). */
+void compliance_create(const struct muc_req *r, const struct room *room);
+/* `join` of the sender of r as occ (emitted). */
+void compliance_join(const struct muc_req *r, const struct room *room,
+                     const struct occupant *occ);
+/* `nick`: occ, the sender of r, becomes nick (emitted). */
+void compliance_nick(const struct muc_req *r, const struct room *room,
+                     const struct occupant *occ, const char *nick);
 /* A `leave` of session jid of occ (st: the unavailable presence, or NULL). */
 void compliance_leave(struct muc *m, const struct room *room, const struct occupant *occ,
                       const char *jid, const struct xml_node *st);
-
+/* A `leave` of each of occ's sessions (removed by the room, not by themselves). */
+void compliance_leave_all(struct muc *m, const struct room *room, const struct occupant *occ);
+/* `groupchat` msg from occ delivered to to[0..n); stored: it goes with the
+ * message's row (attached), else it is emitted. */
+void compliance_groupchat(const struct muc_req *r, const struct room *room,
+                          const struct occupant *occ, const struct xml_node *msg,
+                          const char *const *to, size_t n, bool stored);
+/* `subject` set by occ with msg (attached: the room row follows). */
+void compliance_subject(const struct muc_req *r, const struct room *room,
+                        const struct occupant *occ, const struct xml_node *msg);
+/* `private` message msg from occ to target's sessions to[0..n) (emitted). */
+void compliance_private(const struct muc_req *r, const struct room *room,
+                        const struct occupant *occ, const struct occupant *target,
+                        const struct xml_node *msg, const char *const *to, size_t n);
+/* `iq` relayed between occupants: actor's iq to target_jid (emitted). */
+void compliance_iq(const struct muc_req *r, const struct room *room,
+                   const struct occupant *actor, const char *target_jid,
+                   const char *target_nick, const struct xml_node *iq);
+/* `history`: stored message e served to session to (emitted). */
+void compliance_history(struct muc *m, const struct room *room, const struct hist_entry *e,
+                        const char *to, int64_t now);
+/* `invite` of invitee by the sender of r (occ: NULL when not in the room). */
+void compliance_invite(const struct muc_req *r, const struct room *room,
+                       const struct occupant *occ, const char *invitee, const char *reason);
+/* `decline` of inviter's invitation by the sender of r (emitted). */
+void compliance_decline(const struct muc_req *r, const struct room *room, const char *inviter,
+                        const char *reason);
+/* `mam`: the sender of r queried the archive with query (emitted). */
+void compliance_mam(const struct muc_req *r, const struct room *room,
+                    const struct xml_node *query);
+/* `kick` (role none) or `role` change of target by actor (emitted); the
+ * request's first event forwards r's stanza, the others refer to it (ref). */
+void compliance_role(const struct muc_req *r, const struct room *room,
+                     const struct occupant *actor, const struct occupant *target,
+                     enum muc_role role, const char *reason, char ref[COMPLIANCE_UUID_LEN]);
+/* `affiliation` (or `ban`) of bare jid set by actor's request (attached),
+ * forwarded once per request like compliance_role. */
+void compliance_affiliation_req(const struct muc_req *r, const struct room *room,
+                                const struct occupant *actor, const char *jid,
+                                enum muc_affil affil, const char *reason,
+                                char ref[COMPLIANCE_UUID_LEN]);
 /* Attach an `affiliation` (or `ban`) event for bare jid, acted by the sender of
- * the stanza being handled (m->req); compliance_flush after the change. */
+ * the stanza being handled (m->req) or the service; compliance_flush after the
+ * change. Inside a configuration form it refers to the form's event. */
 void compliance_affiliation(struct muc *m, const struct room *room, const char *jid,
                             enum muc_affil affil, const char *reason);
+/* A `config` event in two steps: begin before the form's affiliation lists
+ * are applied (their events refer to it), compliance_config once the room has
+ * its new configuration (attached: the room row follows). Takes ev. */
+struct xml_node *compliance_config_begin(const struct muc_req *r, const struct room *room);
+void compliance_config(const struct muc_req *r, const struct room *room, struct xml_node *ev);
+/* `destroy` events for owner_destroy_room, which attaches them to the
+ * deletion: by the sender of r (§10.9; detail: its <destroy/>), by an ad-hoc
+ * command of actor (iq), and (attached here) by the service when the last
+ * occupant left a temporary room. */
+struct xml_node *compliance_destroy(const struct muc_req *r, const struct room *room,
+                                    const char *reason, const struct xml_node *detail);
+struct xml_node *compliance_destroy_command(struct muc *m, const struct room *room,
+                                            const char *actor, const struct xml_node *iq,
+                                            int64_t now);
+void compliance_destroy_empty(struct muc *m, const struct room *room);
 
 /* The event as text; raw (may be NULL) is an already serialised <message
  * (without namespace, as history stores it) forwarded with its delay stamp. */

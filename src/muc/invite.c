@@ -149,12 +149,7 @@ static void invite(struct muc_req *r, struct room *room, const struct xml_node *
         if (room->cfg.members_only && room_affiliation(room, bare) == AFFIL_NONE)
             admin_apply_affiliation(r->muc, room, bare, AFFIL_MEMBER, NULL, NULL, false);
         char *reason = child_text(inv, "reason", NS_MUC_USER);
-        struct xml_node *ev = compliance_event(r->muc, "invite", room, r->now);
-        compliance_actor_req(ev, r, room, s ? s->occ : NULL);
-        compliance_party(ev, "target", invitee, NULL, NULL, NULL);
-        compliance_reason(ev, reason);
-        compliance_forward(ev, r->st, r->now);
-        compliance_emit(r->muc, ev);
+        compliance_invite(r, room, s ? s->occ : NULL, invitee, reason);
         /* §7.8.2: the inviter's bare JID where the room shows real JIDs,
          * its occupant JID where it does not. */
         char *from = s && !room->cfg.whois_anyone ? xasprintf("%s/%s", room->jid, s->occ->nick)
@@ -193,12 +188,7 @@ static void decline(struct muc_req *r, struct room *room, const struct xml_node 
     char *reason = child_text(dec, "reason", NS_MUC_USER);
     if (reason && *reason)
         xml_add_text_child(d, "reason", NS_MUC_USER, reason);
-    struct xml_node *ev = compliance_event(r->muc, "decline", room, r->now);
-    compliance_actor_req(ev, r, room, NULL);
-    compliance_party(ev, "target", inv->inviter, NULL, NULL, NULL);
-    compliance_reason(ev, reason);
-    compliance_forward(ev, r->st, r->now);
-    compliance_emit(r->muc, ev);
+    compliance_decline(r, room, inv->inviter, reason);
     muc_send(r->muc, msg);
     invitation_free(room, inv);
     xml_unref(msg);

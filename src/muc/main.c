@@ -13,7 +13,7 @@
 #include "metrics.h"
 #include "migrate.h"
 #include "muc.h"
-#include "muc_store.h"
+#include "pg_store.h"
 #include "outbox.h"
 #include "servicekey.h"
 
@@ -273,11 +273,13 @@ static void on_backlog_timer(uv_timer_t *t)
 static void start_store(struct confabd *c, const struct cfg *cfg)
 {
     uv_loop_t *loop = daemon_loop(c->d);
-    struct pg_store_cfg sc = { .dsn = cfg->storage_dsn, .fts_language = cfg->storage_fts_language,
+    struct pg_store_cfg sc = { .dsn = cfg->storage_dsn, .domain = daemon_domain(c->d),
+                               .compliance = *cfg->compliance_archiver != '\0',
+                               .fts_language = cfg->storage_fts_language,
                                .durable = cfg->storage_durable,
                                .retention_ms = cfg->storage_retention_ms,
                                .tombstone_ttl_ms = cfg->storage_tombstone_ttl_ms };
-    c->store = pg_store_new(loop, c->muc, &sc);
+    c->store = pg_store_new(loop, &sc);
     muc_set_store(c->muc, pg_store_ops(c->store));
     c->migrating = migrate_run(loop, cfg->storage_dsn, "chat", chat_migrations,
                                chat_migrations_count, on_migrated, c);

@@ -2,8 +2,8 @@
  * #extended), with XEP-0059 result set management and XEP-0431 full-text
  * search.
  *
- * The archive is the messages table, reached through m->store, or, without a
- * store, the room's history ring (history.h). Both answer the same struct
+ * The archive is whatever m->store keeps: the messages table (pg_store_mam.c)
+ * or the room's history ring (mem_store.c). Both answer the same struct
  * store_mam_query, so the protocol side does not know which one it talks to.
  * Archive ids are the XEP-0359 stanza-ids (stanzaid_encode of the room's seq),
  * so paging is keyset paging on seq.
@@ -54,7 +54,6 @@
 #include "muc.h"
 #include "reply.h"
 #include "stanza.h"
-#include "xstream.h"
 
 #define NS_MAM "urn:xmpp:mam:2"
 #define NS_MAM_EXTENDED "urn:xmpp:mam:2#extended"
@@ -376,189 +375,6 @@ static bool parse_query(const struct reader *rd, const struct xml_node *query, s
     return true;
 }
 
-/* ---- the in-memory archive: the room's history ring ---- */
-
-/* Stored stanzas parsed one after the other on one stream, for the filters
- * that look inside them. */
-struct scan {
-    struct xstream *xs;
-    struct xml_node *st;
-};
-
-static const char scan_header[] = "<stream:stream xmlns='" NS_COMPONENT "' "
-                                  "xmlns:stream='" NS_STREAMS "'>";
-
-static void scan_grab(void *ud, struct xml_node *st)
-{
-    struct scan *s = ud;
-    xml_unref(s->st);
-    s->st = xml_ref(st);
-}
-
-static void scan_open(struct scan *s)
-{
-    static const struct xstream_handler h = { .stanza = scan_grab };
-    s->st = NULL;
-    s->xs = xstream_new(NULL, &h, s);
-    (void)xstream_feed(s->xs, scan_header, sizeof scan_header - 1);
-}
-
-static const struct xml_node *scan_entry(struct scan *s, const struct hist_entry *e)
-{
-    xml_unref(s->st);
-    s->st = NULL;
-    if (xstream_feed(s->xs, e->xml, e->xml_len) < 0) {
-        /* A damaged entry must not blind the scan to the next ones. */
-        xstream_reset(s->xs);
-        (void)xstream_feed(s->xs, scan_header, sizeof scan_header - 1);
-    }
-    return s->st;
-}
-
-static void scan_close(struct scan *s)
-{
-    xml_unref(s->st);
-    xstream_free(s->xs);
-}
-
-static bool word_char(unsigned char c)
-{
-    return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
-}
-
-/* term occurs in text as a whole word, ASCII case folded. */
-static bool has_word(const char *text, const char *term, size_t tl)
-{
-    for (const char *p = text; (p = strcasestr(p, term)) != NULL; p++) {
-        bool start = p == text || !word_char((unsigned char)p[-1]);
-        if (start && !word_char((unsigned char)p[tl]))
-            return true;
-    }
-    return false;
-}
-
-/* An approximation of websearch_to_tsquery for the in-memory archive: every
- * word must occur, a word with a leading '-' must not; quotes and "or" are
- * ignored. */
-static bool fulltext_match(const char *body, const char *query)
-{
-    static const char sep[] = " \t\r\n\"";
-    char *copy = xstrdup(query), *save = NULL;
-    bool ok = true;
-    for (char *t = strtok_r(copy, sep, &save); ok && t; t = strtok_r(NULL, sep, &save)) {
-        bool neg = *t == '-';
-        if (neg)
-            t++;
-        if (!*t || strcasecmp(t, "or") == 0)
-            continue;
-        ok = has_word(body, t, strlen(t)) != neg;
-    }
-    free(copy);
-    return ok;
-}
-
-struct mem_filter {
-    const struct store_mam_query *q;
-    char oid[45];          /* occupant-id of the real 'with' JID */
-    bool inspect;          /* a filter needs the stanza parsed */
-    struct scan scan;
-};
-
-/* 'with' and full text, which look inside the stored stanza. In memory the
- * sender's real JID is known only through its occupant-id, a keyed hash of
- * the bare JID: a full JID matches by its bare JID here. */
-static bool mem_inspect(struct mem_filter *f, const struct hist_entry *e)
-{
-    const struct xml_node *st = scan_entry(&f->scan, e);
-    if (!st)
-        return false;
-    const struct store_mam_query *q = f->q;
-    if (q->with && q->with_is_nick && !(stanza_from(st) && strcmp(stanza_from(st), q->with) == 0))
-        return false;
-    if (q->with && !q->with_is_nick) {
-        const struct xml_node *o = xml_child(st, "occupant-id", NS_OCCUPANT_ID);
-        const char *id = o ? xml_attr(o, "id") : NULL;
-        if (!id || strcmp(id, f->oid) != 0)
-            return false;
-    }
-    if (q->fulltext) {
-        const struct xml_node *b = stanza_child(st, "body");
-        char *text = b ? xml_text(b) : NULL;
-        bool ok = text && fulltext_match(text, q->fulltext);
-        free(text);
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-static bool mem_match(struct mem_filter *f, const struct hist_entry *e)
-{
-    const struct store_mam_query *q = f->q;
-    if (!e->archived)
-        return false;
-    if ((q->start_ms >= 0 && e->ts_ms < q->start_ms) || (q->end_ms >= 0 && e->ts_ms > q->end_ms))
-        return false;
-    return !f->inspect || mem_inspect(f, e);
-}
-
-static void mem_filter_init(struct mem_filter *f, const struct muc *m, const struct room *room,
-                            const struct store_mam_query *q)
-{
-    f->q = q;
-    f->inspect = q->with || q->fulltext;
-    if (q->with && !q->with_is_nick) {
-        char *bare = xstrndup(q->with, strcspn(q->with, "/"));
-        occupant_compute_id(m, room->jid, bare, f->oid);
-        free(bare);
-    }
-    if (f->inspect)
-        scan_open(&f->scan);
-}
-
-static void mem_copy(struct store_msg *dst, const struct hist_entry *e)
-{
-    *dst = (struct store_msg){ .seq = e->seq, .ts_ms = e->ts_ms,
-                               .xml = xstrndup(e->xml, e->xml_len), .xml_len = e->xml_len };
-}
-
-/* The same answer the store gives (store.h), from the ring; index >= 0 is an
- * RSM <index/>, which starts the page at that position of the matching set. */
-static struct store_mam_page *mem_query(const struct muc *m, const struct room *room,
-                                        const struct store_mam_query *q, long long index)
-{
-    const struct history *h = &room->history;
-    struct mem_filter f = { 0 };
-    mem_filter_init(&f, m, room, q);
-    const struct hist_entry **match = xcalloc(h->count + 1, sizeof *match);
-    size_t nm = 0;
-    for (size_t i = 0; i < h->count; i++)
-        if (mem_match(&f, history_at(h, i)))
-            match[nm++] = history_at(h, i);
-    if (f.inspect)
-        scan_close(&f.scan);
-    /* The window (after_seq, before_seq) of the matching set, by position. */
-    size_t lo = 0, hi = nm;
-    while (lo < nm && match[lo]->seq <= q->after_seq)
-        lo++;
-    while (q->before_seq && hi > lo && match[hi - 1]->seq >= q->before_seq)
-        hi--;
-    if (index >= 0)
-        lo = (size_t)index < nm ? (size_t)index : nm;
-    size_t take = hi - lo < q->max ? hi - lo : q->max;
-    size_t from = q->last_page ? hi - take : lo;
-    struct store_mam_page *p = xcalloc(1, sizeof *p);
-    p->msgs = xcalloc(take + 1, sizeof *p->msgs);
-    for (size_t i = 0; i < take; i++)
-        mem_copy(&p->msgs[i], match[from + i]);
-    p->n = take;
-    p->complete = q->last_page ? from == lo : from + take == hi;
-    p->count = q->want_count ? (long long)nm : -1;
-    p->first_index = q->want_count && take ? (long long)from : -1;
-    free(match);
-    return p;
-}
-
 /* ---- a query in flight ---- */
 
 struct mam_ctx {
@@ -597,15 +413,13 @@ static void ctx_free(struct mam_ctx *c)
     free(c);
 }
 
-/* The store answers here (later) or the ring (at once). */
+/* The PostgreSQL store answers later, the memory store (the room's history
+ * ring) at once: the counting in release() serves both. */
 static void archive_query(struct mam_ctx *c, const struct room *room,
-                          const struct store_mam_query *q, long long index, store_mam_cb *cb)
+                          const struct store_mam_query *q, store_mam_cb *cb)
 {
     const struct muc_store *s = c->m->store;
-    if (s)
-        s->mam_query(s->st, room->jid, q, cb, c);
-    else
-        cb(c, 0, mem_query(c->m, room, q, index));
+    s->mam_query(s->st, room->jid, q, cb, c);
 }
 
 static void reply_error(struct mam_ctx *c, const char *cond, const char *text)
@@ -770,7 +584,7 @@ static void run_ids(struct mam_ctx *c, const struct room *room, const struct mam
         q.last_page = false;
         q.max = 1;
         q.want_count = false;
-        archive_query(c, room, &q, -1, on_id);
+        archive_query(c, room, &q, on_id);
     }
     release(c, finish_ids);
 }
@@ -840,7 +654,7 @@ static void answer_empty(struct mam_ctx *c, const struct mam_req *mr)
 static bool store_down(struct muc_req *r)
 {
     const struct muc_store *s = r->muc->store;
-    if (s && !s->available(s->st)) {
+    if (!s->available(s->st)) {
         muc_bounce(r, "resource-constraint", "the archive is unavailable; retry later");
         return true;
     }
@@ -867,7 +681,7 @@ static void run_query(struct muc_req *r, struct room *room, const struct xml_nod
         else if (mr.nids)
             run_ids(c, room, &mr);
         else
-            archive_query(c, room, &mr.q, mr.index, on_page);
+            archive_query(c, room, &mr.q, on_page);
     }
     mam_req_free(&mr);
 }
@@ -882,8 +696,8 @@ static void run_metadata(struct muc_req *r, struct room *room)
     struct store_mam_query last = first;
     last.last_page = true;
     c->pending = 3;
-    archive_query(c, room, &first, -1, on_metadata);
-    archive_query(c, room, &last, -1, on_metadata);
+    archive_query(c, room, &first, on_metadata);
+    archive_query(c, room, &last, on_metadata);
     release(c, finish_metadata);
 }
 
@@ -918,12 +732,7 @@ void mam_handle(struct muc_req *r, struct room *room, const struct xml_node *pay
         return;
     }
     if (query) {
-        struct xml_node *ev = compliance_event(r->muc, "mam", room, r->now);
-        struct muc_session *s = session_by_jid(room, r->from_full);
-        compliance_actor_req(ev, r, room, s ? s->occ : NULL);
-        compliance_detail(ev, payload);
-        compliance_forward(ev, r->st, r->now);
-        compliance_emit(r->muc, ev);
+        compliance_mam(r, room, payload);
         run_query(r, room, payload, role);
     } else {
         run_metadata(r, room);

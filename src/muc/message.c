@@ -107,15 +107,11 @@ static void on_committed(void *ud, int err)
 static void record_groupchat(struct muc_req *r, struct room *room, struct occupant *occ,
                              const struct xml_node *msg)
 {
-    struct xml_node *ev = compliance_event(r->muc, "groupchat", room, r->now);
-    if (!ev)
+    if (!r->muc->compliance_on)
         return;
-    compliance_actor_req(ev, r, room, occ);
     size_t n;
     const char *const *to = room_recipients(room, &n);
-    compliance_recipients(ev, room, to, n);
-    compliance_forward(ev, msg, r->now);
-    compliance_attach(r->muc, ev);
+    compliance_groupchat(r, room, occ, msg, to, n, true);
 }
 
 static void commit_groupchat(struct muc_req *r, struct room *room, struct occupant *occ,
@@ -123,7 +119,7 @@ static void commit_groupchat(struct muc_req *r, struct room *room, struct occupa
 {
     struct muc *m = r->muc;
     const struct muc_store *s = m->store;
-    if (s && !s->available(s->st)) {
+    if (!s->available(s->st)) {
         bounce_unstored(m, r->st);
         return;
     }
@@ -150,10 +146,6 @@ static void commit_groupchat(struct muc_req *r, struct room *room, struct occupa
     c->promised = budget_fanout(room, c->xml_len);
     budget_promise(m, c->promised);
     record_groupchat(r, room, occ, msg);
-    if (!s) {
-        on_committed(c, 0);
-        return;
-    }
     const struct xml_node *body = stanza_child(msg, "body");
     char *text = body ? xml_text(body) : NULL;
     struct store_msg_meta meta = {
@@ -200,13 +192,8 @@ static void pass_through(struct muc_req *r, struct room *room, struct occupant *
     struct muc *m = r->muc;
     size_t n;
     const char *const *to = room_recipients(room, &n);
-    if (stanza_child(msg, "body")) {
-        struct xml_node *ev = compliance_event(m, "groupchat", room, r->now);
-        compliance_actor_req(ev, r, room, occ);
-        compliance_recipients(ev, room, to, n);
-        compliance_forward(ev, msg, r->now);
-        compliance_emit(m, ev);
-    }
+    if (stanza_child(msg, "body"))
+        compliance_groupchat(r, room, occ, msg, to, n, false);
     muc_send_each(m, msg, to, n);
 }
 
@@ -224,10 +211,7 @@ static void change_subject(struct muc_req *r, struct room *room, struct occupant
     char *text = xml_text(subject);
     xml_add_text_child(msg, "subject", NS_COMPONENT, text);
     xml_set_attr(xml_add(msg, "occupant-id", NS_OCCUPANT_ID), "id", occ->occupant_id);
-    struct xml_node *ev = compliance_event(r->muc, "subject", room, r->now);
-    compliance_actor_req(ev, r, room, occ);
-    compliance_forward(ev, msg, r->now);
-    compliance_attach(r->muc, ev);
+    compliance_subject(r, room, occ, msg);
     room_set_subject(room, text, from);
     compliance_flush(r->muc);
     free(text);
@@ -330,12 +314,7 @@ static void private_message(struct muc_req *r, struct room *room, struct muc_ses
     const char **to = xmalloc(target->nsessions * sizeof *to);
     for (size_t i = 0; i < target->nsessions; i++)
         to[i] = target->sessions[i]->jid;
-    struct xml_node *ev = compliance_event(m, "private", room, r->now);
-    compliance_actor_req(ev, r, room, s->occ);
-    compliance_target_occ(ev, room, target);
-    compliance_recipients(ev, room, to, target->nsessions);
-    compliance_forward(ev, msg, r->now);
-    compliance_emit(m, ev);
+    compliance_private(r, room, s->occ, target, msg, to, target->nsessions);
     muc_send_each(m, msg, to, target->nsessions);
     free(to);
     xml_unref(msg);
@@ -508,22 +487,6 @@ static bool iq_always_allowed(const struct xml_node *iq)
     return false;
 }
 
-/* An `iq` event per IQ the room relays between occupants: the Prosody tap
- * never sees them (they travel to and from the room, not user to user). */
-static void record_iq(struct muc_req *r, struct room *room, const struct occupant *actor,
-                      const char *target_jid, const char *target_nick,
-                      const struct xml_node *iq)
-{
-    struct xml_node *ev = compliance_event(r->muc, "iq", room, r->now);
-    if (!ev)
-        return;
-    compliance_actor_req(ev, r, room, actor);
-    compliance_party(ev, "target", target_jid, target_nick, NULL, NULL);
-    compliance_recipients(ev, room, &target_jid, 1);
-    compliance_forward(ev, iq, r->now);
-    compliance_emit(r->muc, ev);
-}
-
 static bool is_self_ping(const struct muc_req *r)
 {
     const struct xml_node *q = xml_first(r->st);
@@ -560,7 +523,9 @@ void message_iq_to_occupant(struct muc_req *r, struct room *room)
     char *id = encode_iq_id(m, stanza_id(r->st) ? stanza_id(r->st) : "", r->from_full);
     struct xml_node *iq = stanza_new("iq", from, target->current->jid, stanza_type(r->st), id);
     copy_iq_payload(iq, r->st);
-    record_iq(r, room, s->occ, target->current->jid, target->nick, iq);
+    /* An `iq` event per IQ the room relays between occupants: the Prosody
+     * tap never sees them (they travel to and from the room, not user to user). */
+    compliance_iq(r, room, s->occ, target->current->jid, target->nick, iq);
     muc_send(m, iq);
     xml_unref(iq);
     free(id);
@@ -580,7 +545,7 @@ void message_handle_iq_result(struct muc_req *r, struct room *room)
         for (const struct xml_node *c = r->st->children; c; c = c->next)
             if (c->name)
                 xml_append(iq, xml_copy(c));
-        record_iq(r, room, answerer->occ, requester, asker->occ->nick, iq);
+        compliance_iq(r, room, answerer->occ, requester, asker->occ->nick, iq);
         muc_send(r->muc, iq);
         xml_unref(iq);
         free(from);
@@ -648,23 +613,6 @@ static void send_history_entry(struct muc *m, struct room *room, const struct hi
     buf_free(&b);
 }
 
-/* One `history` event per message served: who received which message. */
-static void record_history(struct muc *m, struct room *room, const struct hist_entry *e,
-                           const char *to, int64_t now)
-{
-    struct xml_node *ev = compliance_event(m, "history", room, now);
-    if (!ev)
-        return;
-    /* The original sender (the room itself when unknown, which it never is
-     * for messages kept since the sender was recorded with them). */
-    compliance_party(ev, "actor", e->sender_jid ? e->sender_jid : room->jid, e->nick, NULL,
-                     NULL);
-    const struct muc_session *s = session_by_jid(room, to);
-    compliance_party(ev, "target", to, s ? s->occ->nick : NULL, NULL, NULL);
-    compliance_recipients(ev, room, &to, 1);
-    compliance_emit_raw(m, ev, e->xml, e->xml_len, e->ts_ms, to);
-}
-
 void message_send_history(struct muc *m, struct room *room, const char *to,
                           const struct history_req *req, int64_t now)
 {
@@ -675,7 +623,7 @@ void message_send_history(struct muc *m, struct room *room, const char *to,
     size_t n = history_select(&room->history, req, now, m->lim.max_history, extra, &first);
     for (size_t i = 0; i < n; i++) {
         const struct hist_entry *e = history_at(&room->history, first + i);
-        record_history(m, room, e, to, now);
+        compliance_history(m, room, e, to, now);   /* who received which message */
         send_history_entry(m, room, e, to);
     }
 }

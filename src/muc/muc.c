@@ -9,6 +9,7 @@
 #include "compliance.h"
 #include "log.h"
 #include "mem.h"
+#include "mem_store.h"
 #include "muc.h"
 #include "reply.h"
 #include "servicekey.h"
@@ -108,6 +109,8 @@ struct muc *muc_new(const char *domain, const char *name, const struct muc_limit
     memcpy(m->occupant_id_key, key, sizeof m->occupant_id_key);
     m->sid = stanzaid_new(key);
     servicekey_derive(key, "iq-id", m->iq_key);
+    mem_store_init(&m->mem_store, m);
+    m->store = &m->mem_store;
     refresh_info(m);
     return m;
 }
@@ -349,7 +352,7 @@ static void dispatch(struct muc_req *r, const char *room_jid)
 
 void muc_set_store(struct muc *m, const struct muc_store *store)
 {
-    m->store = store;
+    m->store = store ? store : &m->mem_store;
 }
 
 static void handle(struct muc *m, const struct xml_node *st, bool may_load);
@@ -458,7 +461,7 @@ unsigned muc_evict_idle(struct muc *m, int64_t now, int64_t idle_ms)
     unsigned n = 0;
     struct room *room, *tmp;
     HASH_ITER(hh, m->rooms, room, tmp) {
-        if (!m->store || !room_is_empty(room) || room->locked || !room->cfg.persistent ||
+        if (m->store->in_memory || !room_is_empty(room) || room->locked || !room->cfg.persistent ||
             now - room->idle_since_ms < idle_ms)
             continue;
         HASH_DEL(m->rooms, room);
@@ -486,7 +489,7 @@ static void handle(struct muc *m, const struct xml_node *st, bool may_load)
         .muc = m, .st = st, .from = &from, .from_full = full, .from_bare = bare, .to = &to,
         .now = m->io.now_ms(m->io.ud),
     };
-    if (may_load && m->store && !room_find(m, room_jid)) {
+    if (may_load && !m->store->in_memory && !room_find(m, room_jid)) {
         struct tombstone *t = NULL;
         HASH_FIND_STR(m->tombstones, room_jid, t);
         if (!t && park_for_load(&r, room_jid))

@@ -117,7 +117,7 @@ struct muc_io {
     void (*log)(void *ud, const char *line);
 };
 
-/* Where compliance events go when there is no store (compliance.h). */
+/* Where the memory store (mem_store.c) hands compliance events (compliance.h). */
 typedef void muc_compliance_sink(void *ud, const char *uuid, const char *room, const char *xml,
                                  size_t len);
 
@@ -245,12 +245,13 @@ struct muc {
     struct room *rooms;
     struct tombstone *tombstones;
     unsigned nrooms;
-    const struct muc_store *store;   /* NULL: rooms live in memory only */
+    const struct muc_store *store;   /* never NULL: &mem_store unless muc_set_store */
+    struct muc_store mem_store;      /* the memory backend (mem_store.c) */
     struct user_count *joined;       /* bare JID -> rooms it is an occupant of */
     struct room_load *loading;       /* rooms being read from the store */
     bool compliance_on;              /* [compliance] archiver set: record events */
     bool compliance_refuse;          /* strict policy, archiver behind: refuse messages */
-    muc_compliance_sink *compliance_sink;  /* events without a store (NULL: none) */
+    muc_compliance_sink *compliance_sink;  /* events of the memory store (NULL: none) */
     size_t compliance_max_event;     /* [compliance] max_event_size: larger events forward a digest */
     /* The event that forwards the stanza being handled: the request's other
      * events refer to it (<ref/>) instead of carrying the stanza again. */
@@ -291,7 +292,7 @@ void muc_handle(struct muc *m, const struct xml_node *st);
 void muc_limits_default(struct muc_limits *lim);
 
 /* muc.c: persistence */
-/* Use a store (before any stanza is handled). */
+/* Use a store (before any stanza is handled); NULL: the memory store again. */
 void muc_set_store(struct muc *m, const struct muc_store *store);
 /* The router link came back after an outage: find sessions that vanished. */
 void muc_reconcile(struct muc *m);
@@ -300,9 +301,9 @@ void muc_reconcile(struct muc *m);
 unsigned muc_evict_idle(struct muc *m, int64_t now, int64_t idle_ms);
 
 /* room.c */
-/* Write the room row (config, lock, subject) to the store, if any. */
+/* Write the room row (config, lock, subject) to the store. */
 void room_save(struct room *room);
-/* Write one affiliation entry (or its removal) to the store, if any. */
+/* Write one affiliation entry (or its removal) to the store. */
 void room_save_affiliation(struct room *room, const char *jid);
 /* Build a room from what the store returned. */
 struct room *room_from_store(struct muc *m, const char *jid, struct store_room *rec);

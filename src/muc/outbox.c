@@ -13,7 +13,7 @@
 #include "datetime.h"
 #include "log.h"
 #include "mem.h"
-#include "muc_store.h"
+#include "pg_store.h"
 #include "outbox.h"
 #include "stanza.h"
 

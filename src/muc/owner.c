@@ -540,8 +540,7 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
     room->cfg = p.cfg;
     /* The config event forwards the IQ; the affiliation events of its lists
      * refer to it by id instead of each carrying the whole form again. */
-    struct xml_node *ev = compliance_event(m, "config", room, r->now);
-    m->compliance_ref = ev ? xml_attr(ev, "id") : NULL;
+    struct xml_node *ev = compliance_config_begin(r, room);
     /* A copy: the actor itself may be removed by the change. */
     struct muc_session *s = session_by_jid(room, r->from_full);
     char *actor = s ? xstrdup(s->occ->nick) : NULL;
@@ -549,17 +548,12 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
         apply_list(m, room, AFFIL_ADMIN, p.admins, p.nadmins, actor);
     if (p.set_owners)
         apply_list(m, room, AFFIL_OWNER, p.owners, p.nowners, actor);
-    m->compliance_ref = NULL;
     free(actor);
     free_list(p.admins, p.nadmins);
     free_list(p.owners, p.nowners);
     history_resize(&room->history, room->cfg.history_length);
     room->locked = false;
-    struct muc_session *as = session_by_jid(room, r->from_full);
-    compliance_actor_req(ev, r, room, as ? as->occ : NULL);
-    compliance_config_detail(ev, m, room);
-    compliance_forward(ev, r->st, r->now);
-    compliance_attach(m, ev);
+    compliance_config(r, room, ev);
     room_save(room);
     compliance_flush(m);
     int codes[4] = { 0 };
@@ -587,8 +581,7 @@ void owner_destroy_room(struct muc *m, struct room *room, const char *venue, con
     struct pres_opts po = { .type = "unavailable", .x_first = de };
     struct occupant *o, *tmp;
     HASH_ITER(hh, room->occupants, o, tmp) {
-        for (size_t i = 0; i < o->nsessions; i++)
-            compliance_leave(m, room, o, o->sessions[i]->jid, NULL);
+        compliance_leave_all(m, room, o);
         struct xml_node *p = presence_build(m, room, o, false, true, &po);
         for (size_t i = 0; i < o->nsessions; i++) {
             xml_set_attr(p, "to", o->sessions[i]->jid);
@@ -600,18 +593,6 @@ void owner_destroy_room(struct muc *m, struct room *room, const char *venue, con
     compliance_attach(m, ev);
     room_destroy(m, room, venue, reason);
     compliance_flush(m);
-}
-
-static struct xml_node *destroy_event(struct muc_req *r, struct room *room, const char *reason,
-                                      const struct xml_node *detail)
-{
-    struct xml_node *ev = compliance_event(r->muc, "destroy", room, r->now);
-    struct muc_session *s = session_by_jid(room, r->from_full);
-    compliance_actor_req(ev, r, room, s ? s->occ : NULL);
-    compliance_reason(ev, reason);
-    compliance_detail(ev, detail);
-    compliance_forward(ev, r->st, r->now);
-    return ev;
 }
 
 static void destroy(struct muc_req *r, struct room *room, const struct xml_node *d)
@@ -628,7 +609,8 @@ static void destroy(struct muc_req *r, struct room *room, const struct xml_node 
     }
     const struct xml_node *rs = xml_child(d, "reason", NS_MUC_OWNER);
     char *reason = rs ? xml_text(rs) : NULL;
-    owner_destroy_room(r->muc, room, xml_attr(d, "jid"), reason, destroy_event(r, room, reason, d));
+    owner_destroy_room(r->muc, room, xml_attr(d, "jid"), reason,
+                       compliance_destroy(r, room, reason, d));
     muc_result_after_commit(r->muc, r->st);
     free(reason);
 }
@@ -663,7 +645,7 @@ void owner_handle(struct muc_req *r, struct room *room, const struct xml_node *q
         xml_unref(res);
         if (room->locked)
             owner_destroy_room(r->muc, room, NULL, NULL,
-                         destroy_event(r, room, "initial configuration cancelled", NULL));
+                         compliance_destroy(r, room, "initial configuration cancelled", NULL));
     } else if (x) {
         submit(r, room, x);
     } else {

@@ -184,8 +184,7 @@ void presence_broadcast(struct muc *m, struct room *room, struct occupant *occ,
 void presence_remove_occupant(struct muc *m, struct room *room, struct occupant *occ,
                               const struct pres_opts *o)
 {
-    for (size_t i = 0; i < occ->nsessions; i++)
-        compliance_leave(m, room, occ, occ->sessions[i]->jid, NULL);
+    compliance_leave_all(m, room, occ);
     remove_occupant(m, room, occ, o);
 }
 
@@ -483,14 +482,9 @@ static void join(struct muc_req *r, struct room *room, const char *nick)
     }
     struct muc_session *s = occupant_add_session(room, occ, r->from_full);
     set_session_presence(s, r->st);
-    struct xml_node *ev = created ? compliance_event(m, "create", room, r->now) : NULL;
-    compliance_actor_req(ev, r, room, NULL);
-    compliance_config_detail(ev, m, room);
-    compliance_emit(m, ev);
-    ev = compliance_event(m, "join", room, r->now);
-    compliance_actor_req(ev, r, room, occ);
-    compliance_forward(ev, r->st, r->now);
-    compliance_emit(m, ev);
+    if (created)
+        compliance_create(r, room);
+    compliance_join(r, room, occ);
     /* A second client of an occupant changes its item list: the room sees it. */
     welcome(r, room, occ, muc_x, created, true);
     (void)fresh;
@@ -543,11 +537,7 @@ static void change_nick(struct muc_req *r, struct room *room, struct muc_session
         bounce_presence(r, "not-acceptable", "leave from your other devices to change nickname");
         return;
     }
-    struct xml_node *ev = compliance_event(m, "nick", room, r->now);
-    compliance_actor_req(ev, r, room, occ);
-    compliance_party(ev, "target", r->from_full, nick, NULL, NULL);
-    compliance_forward(ev, r->st, r->now);
-    compliance_emit(m, ev);
+    compliance_nick(r, room, occ, nick);
     static const int c303[] = { 303, 0 };
     struct pres_opts o = { .type = "unavailable", .codes = c303, .new_nick = nick };
     presence_broadcast(m, room, occ, &o);

@@ -71,15 +71,12 @@ struct room *room_create(struct muc *m, const char *jid, const char *node, const
 void room_save(struct room *room)
 {
     const struct muc_store *s = room->muc->store;
-    if (s)
-        s->save_room(s->st, room);
+    s->save_room(s->st, room);
 }
 
 void room_save_affiliation(struct room *room, const char *jid)
 {
     const struct muc_store *s = room->muc->store;
-    if (!s)
-        return;
     const struct affiliation *a = room_affiliation_entry(room, jid);
     s->save_affiliation(s->st, room, jid, a ? a->affil : AFFIL_NONE, a ? a->nick : NULL,
                         a ? a->reason : NULL);
@@ -169,8 +166,7 @@ void room_destroy(struct muc *m, struct room *room, const char *venue, const cha
         t->venue = venue ? xstrdup(venue) : NULL;
         t->reason = reason ? xstrdup(reason) : NULL;
     }
-    if (m->store)
-        m->store->delete_room(m->store->st, room, room->cfg.persistent, venue, reason);
+    m->store->delete_room(m->store->st, room, room->cfg.persistent, venue, reason);
     HASH_DEL(m->rooms, room);
     m->nrooms--;
     room_free(room);
@@ -275,12 +271,8 @@ bool room_reap(struct muc *m, struct room *room)
         return false;
     }
     /* A temporary room ends with its last occupant: the service destroys it. */
-    struct xml_node *ev = compliance_event(m, "destroy", room, m->io.now_ms(m->io.ud));
-    compliance_party(ev, "actor", m->domain, NULL, NULL, NULL);
-    compliance_reason(ev, "the last occupant left a temporary room");
-    compliance_attach(m, ev);
-    if (m->store)
-        m->store->delete_room(m->store->st, room, false, NULL, NULL);
+    compliance_destroy_empty(m, room);
+    m->store->delete_room(m->store->st, room, false, NULL, NULL);
     compliance_flush(m);
     HASH_DEL(m->rooms, room);
     m->nrooms--;

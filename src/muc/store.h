@@ -1,10 +1,17 @@
-/* store.h — what the MUC engine asks of persistent storage.
+/* store.h — what the MUC engine asks of storage: the interface its backends implement.
  *
- * Every operation is asynchronous: the engine continues in the callback, which
- * runs on the loop thread, never inside the call itself for the PostgreSQL
- * store (the in-memory case, store == NULL in struct muc, completes at once).
- * Callbacks never receive pointers to engine objects: they carry a room JID
- * and look the room up again, because a room may be gone by then.
+ * Two backends, one chosen at start-up (muc_set_store), as PgBouncer picks
+ * its sbufio ops: pg_store.c (PostgreSQL) and mem_store.c (no database: rooms
+ * live in the engine only; every engine has it until muc_set_store).
+ *
+ * Every operation is written as asynchronous: the engine continues in the
+ * callback, which runs on the loop thread. The PostgreSQL store never calls
+ * back inside the call itself; the memory store always does, before it
+ * returns, so that without a database a message is reflected, an IQ answered
+ * and an event handed over before the next stanza is handled (the unit tests
+ * observe that order). Callbacks never receive pointers to engine objects:
+ * they carry a room JID and look the room up again, because a room may be
+ * gone by then.
  *
  * Ordering: operations issued for one room complete in issue order, and a
  * message's `committed` callback runs only once its row is durable. */
@@ -120,7 +127,8 @@ struct muc_store {
                         const char *reason);
     void (*mam_query)(void *st, const char *room_jid, const struct store_mam_query *q,
                       store_mam_cb *cb, void *ud);
-    /* cb runs once everything issued before it is durable. */
+    /* cb runs once everything issued before it is durable (NULL: a store
+     * that writes nothing, as the unit tests' fakes, counts as durable at once). */
     void (*barrier)(void *st, store_done_cb *cb, void *ud);
     /* false while the database is unreachable: new messages are refused. */
     bool (*available)(void *st);
@@ -134,6 +142,9 @@ struct muc_store {
      * NULL: vCards live in memory only. */
     void (*save_vcard)(void *st, const struct room *room, const char *vcard,
                        const char *photo_hash);
+    /* Rooms exist only in the engine (mem_store.c): there is nothing to load
+     * a room from, so none is looked up nor evicted when idle. */
+    bool in_memory;
     void *st;
 };
 

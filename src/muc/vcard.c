@@ -147,7 +147,7 @@ static void set_vcard(struct muc_req *r, struct room *room, const struct xml_nod
     if (!empty)
         room->vcard = xml_copy(vc);
     room->avatar_hash = hash;
-    if (m->store && m->store->save_vcard)
+    if (m->store->save_vcard)
         m->store->save_vcard(m->store->st, room, empty ? NULL : text, hash);
     free(text);
     muc_result_after_commit(m, r->st);

@@ -1,5 +1,5 @@
-/* muc_store.h — the PostgreSQL implementation of struct muc_store: confabd's
- * only SQL. Built on db.c (asynchronous, pipelined, group commit). */
+/* pg_store.h — the PostgreSQL backend of store.h: confabd's only SQL (pg_store*.c).
+ * Built on db.c (asynchronous, pipelined, group commit). */
 #ifndef CONFAB_MUC_STORE_PG_H
 #define CONFAB_MUC_STORE_PG_H
 
@@ -12,11 +12,12 @@
 extern const struct migration chat_migrations[];
 extern const size_t chat_migrations_count;
 
-struct muc;
 struct pg_store;
 
 struct pg_store_cfg {
     const char *dsn;
+    const char *domain;        /* confabd's: the actor of retention's purge events */
+    bool compliance;           /* [compliance] archiver set: retention records purges */
     const char *fts_language;  /* text search configuration, e.g. "simple", "english" */
     bool durable;              /* false: fan out before the commit (durability = async) */
     uint64_t retention_ms;     /* messages older than this are deleted; 0 = keep */
@@ -24,7 +25,7 @@ struct pg_store_cfg {
 };
 
 /* Connects at once; unavailable until pg_store_set_ready (after migrations). */
-struct pg_store *pg_store_new(uv_loop_t *loop, struct muc *m, const struct pg_store_cfg *cfg);
+struct pg_store *pg_store_new(uv_loop_t *loop, const struct pg_store_cfg *cfg);
 const struct muc_store *pg_store_ops(struct pg_store *s);
 void pg_store_set_ready(struct pg_store *s);
 /* Write statements accepted and not yet committed (waiting + in flight). */
