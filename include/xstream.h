@@ -49,6 +49,10 @@ int xstream_feed(struct xstream *xs, const char *data, size_t len);
 void xstream_stop(struct xstream *xs);
 /* Forget everything and expect a new stream header (for a new connection). */
 void xstream_reset(struct xstream *xs);
+/* One stanza we serialised ourselves (a stored message, a room's vCard), back
+ * into a tree: text as written in the stream namespace ns. NULL when it does
+ * not parse (a damaged row). */
+struct xml_node *xstream_parse_stanza(const char *ns, const char *text, size_t len);
 /* The default namespace the peer declared on its stream header ("" if none). */
 const char *xstream_content_ns(const struct xstream *xs);
 

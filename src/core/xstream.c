@@ -381,3 +381,25 @@ int xstream_feed(struct xstream *xs, const char *data, size_t len)
     }
     return 0;
 }
+
+static void keep_stanza(void *ud, struct xml_node *st)
+{
+    struct xml_node **out = ud;
+    xml_unref(*out);
+    *out = xml_ref(st);
+}
+
+struct xml_node *xstream_parse_stanza(const char *ns, const char *text, size_t len)
+{
+    static const struct xstream_handler h = { .stanza = keep_stanza };
+    struct xml_node *st = NULL;
+    struct xstream *xs = xstream_new(NULL, &h, &st);
+    char *header = xasprintf("<stream:stream xmlns='%s' xmlns:stream='" NS_STREAMS "'>", ns);
+    if (xstream_feed(xs, header, strlen(header)) < 0 || xstream_feed(xs, text, len) < 0) {
+        xml_unref(st);
+        st = NULL;
+    }
+    free(header);
+    xstream_free(xs);
+    return st;
+}

@@ -4,6 +4,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,6 +469,32 @@ void compliance_groupchat(const struct muc_req *r, const struct room *room,
         compliance_attach(r->muc, ev);
     else
         compliance_emit(r->muc, ev);
+}
+
+void compliance_moderate(struct muc *m, const struct room *room, int64_t now,
+                         const char *actor_jid, const char *actor_nick,
+                         const struct xml_node *request, const char *sid, const char *text,
+                         const char *reason)
+{
+    struct xml_node *ev = compliance_event(m, "moderate", room, now);
+    if (!ev)
+        return;
+    compliance_party(ev, "actor", actor_jid, actor_nick, NULL, NULL);
+    struct xml_node *d = xml_new("retracted", NS_COMPLIANCE);
+    xml_set_attr(d, "stanza-id", sid);
+    if (text) {
+        unsigned char md[SHA256_DIGEST_LENGTH];
+        char hex[2 * SHA256_DIGEST_LENGTH + 1];
+        SHA256((const unsigned char *)text, strlen(text), md);
+        for (size_t i = 0; i < sizeof md; i++)
+            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        xml_set_attr(d, "text-sha256", hex);
+    }
+    compliance_detail(ev, d);
+    xml_unref(d);
+    compliance_reason(ev, reason);
+    compliance_forward(ev, request, now);
+    compliance_attach(m, ev);
 }
 
 void compliance_subject(const struct muc_req *r, const struct room *room,

@@ -79,6 +79,14 @@ void compliance_leave_all(struct muc *m, const struct room *room, const struct o
 void compliance_groupchat(const struct muc_req *r, const struct room *room,
                           const struct occupant *occ, const struct xml_node *msg,
                           const char *const *to, size_t n, bool stored);
+/* `moderate`: actor (real JID, nick) took down the message with stanza-id sid
+ * (XEP-0425, or XEP-0424 by its sender); detail names it and carries the
+ * SHA-256 of the text replaced; request is the IQ or retraction forwarded.
+ * Attached: the tombstone's write follows. */
+void compliance_moderate(struct muc *m, const struct room *room, int64_t now,
+                         const char *actor_jid, const char *actor_nick,
+                         const struct xml_node *request, const char *sid, const char *text,
+                         const char *reason);
 /* `subject` set by occ with msg (attached: the room row follows). */
 void compliance_subject(const struct muc_req *r, const struct room *room,
                         const struct occupant *occ, const struct xml_node *msg);

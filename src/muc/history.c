@@ -105,6 +105,25 @@ const struct hist_entry *history_at(const struct history *h, size_t i)
     return i < h->count ? slot(h, i) : NULL;
 }
 
+const struct hist_entry *history_find(const struct history *h, uint64_t seq)
+{
+    for (size_t i = 0; i < h->count; i++)
+        if (slot(h, i)->seq == seq)
+            return slot(h, i);
+    return NULL;
+}
+
+bool history_replace(struct history *h, uint64_t seq, const char *xml, size_t len)
+{
+    struct hist_entry *e = (struct hist_entry *)history_find(h, seq);
+    if (!e)
+        return false;
+    free(e->xml);
+    e->xml = xstrndup(xml, len);
+    e->xml_len = len;
+    return true;
+}
+
 /* Digits only; a number past LONG_MAX saturates rather than failing, since
  * asking for more than we could ever hold is a valid request for everything. */
 static int parse_count(const char *s, long *out)

@@ -56,6 +56,10 @@ void history_push_from(struct history *h, uint64_t seq, int64_t ts_ms, const cha
 void history_resize(struct history *h, size_t cap);
 /* Entry i counting from the oldest (0), or NULL when i >= count. */
 const struct hist_entry *history_at(const struct history *h, size_t i);
+/* The entry of message seq, or NULL when it is not (or no longer) kept. */
+const struct hist_entry *history_find(const struct history *h, uint64_t seq);
+/* Message seq now reads xml[0..len) (a tombstone); false when not kept. */
+bool history_replace(struct history *h, uint64_t seq, const char *xml, size_t len);
 
 /* Read the attributes of a <history/> element (NULL: none was sent, all unset).
  * maxchars, maxstanzas and seconds are plain decimal digits; values too large

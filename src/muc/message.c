@@ -269,8 +269,10 @@ static void groupchat(struct muc_req *r, struct room *room, struct muc_session *
         xml_set_attr(msg, "xml:lang", lang);
     payload_copy(msg, r->st, PAYLOAD_GROUPCHAT);
     xml_set_attr(xml_add(msg, "occupant-id", NS_OCCUPANT_ID), "id", occ->occupant_id);
-    if (message_is_historic(r->st))
+    if (message_is_historic(r->st)) {
+        moderate_self_retraction(r, room, occ);
         commit_groupchat(r, room, occ, msg);
+    }
     else
         pass_through(r, room, occ, msg);
     xml_unref(msg);

@@ -230,6 +230,8 @@ static void room_iq(struct muc_req *r, struct room *room)
         mam_handle(r, room, q);
     else if (ns_is(q, NS_VCARD))
         vcard_handle(r, room, q);
+    else if (moderate_wants(q))
+        moderate_handle(r, room, q);
     else if (ns_is(q, NS_PING) && strcmp(type, "get") == 0) {
         struct xml_node *res = stanza_iq_result(r->st);
         muc_send(r->muc, res);

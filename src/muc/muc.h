@@ -23,12 +23,16 @@
  *   search.c     the room directory: service disco#items, XEP-0055 and XEP-0433, RSM-paged
  *   vcard.c      the room's vCard-temp and avatar (XEP-0054, XEP-0486)
  *   mam.c        the room archive: XEP-0313 queries, XEP-0059 paging
+ *   moderate.c   taking messages down: XEP-0425 moderation, XEP-0424 retraction
+ *   shape.c      per-sender queues that delay bursts instead of bouncing (flow.h)
+ *   budget.c     output owed for accepted stanzas, for the input gate (flow.h)
  *   adhoc.c      service administrators and their XEP-0050 commands (§2)
  *   perm.c       the §5 privilege tables (perm.h)
  *   compliance.c compliance events built from engine state (compliance.h)
  *   store.c      the storage interface the engine calls (store.h)
- * Outside the engine, in confabd only: muc_store.c (PostgreSQL behind store.h),
- * outbox.c (compliance events to the archiver), main.c (wiring).
+ *   mem_store.c  its backend without a database: rooms and archive in memory
+ * Outside the engine, in confabd only: pg_store*.c (PostgreSQL behind store.h,
+ * by concern), outbox.c (compliance events to the archiver), main.c (wiring).
  * Every room-visible state change goes through these modules and store.h, so
  * storage can change without the protocol changing. */
 #ifndef CONFAB_MUC_H
@@ -471,6 +475,13 @@ void search_disco_items(struct muc *m, const struct xml_node *iq, const struct x
 void search_handle(struct muc *m, const struct xml_node *iq, const struct xml_node *query);
 /* XEP-0433 extended channel search: the form, or a search. */
 void search_channels(struct muc *m, const struct xml_node *iq, const struct xml_node *search);
+
+/* moderate.c */
+bool moderate_wants(const struct xml_node *q);
+void moderate_handle(struct muc_req *r, struct room *room, const struct xml_node *q);
+/* A groupchat message that retracts (XEP-0424) one of its sender's own
+ * messages: the original becomes a tombstone; others' are left alone. */
+void moderate_self_retraction(struct muc_req *r, struct room *room, const struct occupant *occ);
 
 /* vcard.c */
 #define NS_VCARD "vcard-temp"

@@ -135,6 +135,7 @@ struct pg_store *pg_store_new(uv_loop_t *loop, const struct pg_store_cfg *cfg)
         .save_affiliation = pg_store_room_save_affiliation,
         .append_message = pg_store_msg_append, .delete_room = pg_store_room_delete,
         .mam_query = pg_store_mam_query, .barrier = pg_store_msg_barrier,
+        .replace_message = pg_store_msg_replace,
         .available = available, .attach_event = pg_store_outbox_attach_event,
         .put_event = pg_store_outbox_put_event, .save_vcard = pg_store_room_save_vcard, .st = s,
     };

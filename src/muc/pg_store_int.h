@@ -114,6 +114,8 @@ void pg_store_room_gc(struct pg_store *s);
 void pg_store_msg_append(void *st, const struct room *room, const struct store_msg_meta *m,
                          store_done_cb *committed, void *ud);
 void pg_store_msg_barrier(void *st, store_done_cb *cb, void *ud);
+void pg_store_msg_replace(void *st, const struct room *room, uint64_t seq, const char *xml,
+                          size_t len);
 
 /* pg_store_mam.c */
 void pg_store_mam_query(void *st, const char *room_jid, const struct store_mam_query *q,

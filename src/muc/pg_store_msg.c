@@ -16,6 +16,9 @@ const struct db_stmt pg_store_msg_stmts[] = {
       "stanza, archived) SELECT id, $2, to_timestamp($3::double precision / 1000), $4, $5, $6, $7, "
       "to_tsvector($8::regconfig, coalesce($7, '')), $9, $10 FROM rooms WHERE jid = $1 "
       "ON CONFLICT (room_id, seq) DO NOTHING", 10 },
+    { "msg_replace",
+      "UPDATE messages SET stanza = $3, body = NULL, body_tsv = NULL, retracted_at = now() "
+      "WHERE room_id = (SELECT id FROM rooms WHERE jid = $1) AND seq = $2", 3 },
 };
 const size_t pg_store_msg_nstmts = ARRAY_SIZE(pg_store_msg_stmts);
 
@@ -78,3 +81,16 @@ void pg_store_msg_barrier(void *st, store_done_cb *cb, void *ud)
     pg_store_exec(s, "barrier", 0, NULL, on_append, a);
 }
 
+
+/* A tombstone in place of the message (moderation, retraction): with the
+ * moderation event attached, in the same transaction. */
+void pg_store_msg_replace(void *st, const struct room *room, uint64_t seq, const char *xml,
+                          size_t len)
+{
+    struct pg_store *s = st;
+    char n[24];
+    snprintf(n, sizeof n, "%" PRIu64, seq);
+    (void)len;
+    const char *v[] = { room->jid, n, xml };
+    pg_store_outbox_change(s, "msg_replace", 3, v, pg_store_on_write, "replacing a message");
+}

@@ -35,6 +35,9 @@ static void room_features(struct xml_node *q, const struct room *room)
     feature(q, "http://jabber.org/protocol/muc#self-ping-optimization");
     feature(q, "http://jabber.org/protocol/muc#stable_id");
     feature(q, NS_VCARD);
+    feature(q, "urn:xmpp:message-moderate:1");
+    feature(q, "urn:xmpp:message-moderate:0");
+    feature(q, "urn:xmpp:message-retract:1");
     mam_disco_features(q, room);
 }
 

@@ -142,6 +142,12 @@ struct muc_store {
      * NULL: vCards live in memory only. */
     void (*save_vcard)(void *st, const struct room *room, const char *vcard,
                        const char *photo_hash);
+    /* A stored message's stanza becomes xml, a tombstone (XEP-0424/0425),
+     * its text leaves the search index, and an attached event goes with it.
+     * A message that is not stored (too old, purged) is left alone. NULL: a
+     * store without messages (the unit tests' fakes). */
+    void (*replace_message)(void *st, const struct room *room, uint64_t seq, const char *xml,
+                            size_t len);
     /* Rooms exist only in the engine (mem_store.c): there is nothing to load
      * a room from, so none is looked up nor evicted when idle. */
     bool in_memory;

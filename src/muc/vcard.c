@@ -170,29 +170,11 @@ void vcard_handle(struct muc_req *r, struct room *room, const struct xml_node *v
 
 /* ---- from the store ---- */
 
-static void grab(void *ud, struct xml_node *st)
-{
-    struct xml_node **out = ud;
-    xml_unref(*out);
-    *out = xml_ref(st);
-}
-
 /* The stored text back into a tree: it was serialised by us, so a failure
  * means a damaged row, which loses the card but not the room. */
 static struct xml_node *parse_vcard(const char *text)
 {
-    static const char header[] = "<stream:stream xmlns='" NS_COMPONENT "' "
-                                 "xmlns:stream='" NS_STREAMS "'>";
-    static const struct xstream_handler h = { .stanza = grab };
-    struct xml_node *vc = NULL;
-    struct xstream *xs = xstream_new(NULL, &h, &vc);
-    if (xstream_feed(xs, header, sizeof header - 1) < 0 ||
-        xstream_feed(xs, text, strlen(text)) < 0) {
-        xml_unref(vc);
-        vc = NULL;
-    }
-    xstream_free(xs);
-    return vc;
+    return xstream_parse_stanza(NS_COMPONENT, text, strlen(text));
 }
 
 void vcard_from_store(struct room *room, struct store_room *rec)
