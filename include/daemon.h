@@ -48,6 +48,8 @@ int daemon_send_raw(struct daemon *d, const char *data, size_t len);
 void daemon_hold_input(struct daemon *d, bool hold);
 /* The service's pending output shrank without being sent: re-check the gate. */
 void daemon_output_changed(struct daemon *d);
+bool daemon_link_up(const struct daemon *d);
+size_t daemon_output_queued(const struct daemon *d);
 /* The input gate is shut: output queued and promised is over its mark. */
 bool daemon_output_full(const struct daemon *d);
 const struct cfg *daemon_cfg(const struct daemon *d);

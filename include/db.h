@@ -142,6 +142,9 @@ typedef void db_result_cb(void *ud, const struct db_result *r);
 /* Called with true when the connection is ready for statements, false when a
  * ready connection is lost (not on db_stop). May call db_exec and db_stop. */
 typedef void db_state_cb(void *ud, bool up);
+/* A NOTIFY on a channel this connection LISTENs to (db_exec_sql "LISTEN …"
+ * after each on_state up: a new connection listens to nothing). */
+typedef void db_notify_cb(void *ud, const char *channel, const char *payload);
 
 enum db_errclass {
     DB_ERRCLASS_FAIL = 0,    /* fail the request, keep the connection */
@@ -228,6 +231,8 @@ int db_exec_atomic(struct db *db, const struct db_op *ops, size_t n);
 
 bool db_is_up(const struct db *db);
 void db_get_stats(const struct db *db, struct db_stats *out);
+/* Notifications to cb from deliver(), in arrival order (cb NULL: ignored). */
+void db_set_notify(struct db *db, db_notify_cb *cb, void *ud);
 /* Reason of the last failed connection attempt or loss ("" if none). Borrowed
  * until the next call into db. */
 const char *db_last_error(const struct db *db);

@@ -489,6 +489,16 @@ void daemon_output_changed(struct daemon *d)
         transport_output_changed(d->link);
 }
 
+bool daemon_link_up(const struct daemon *d)
+{
+    return d->link && transport_is_up(d->link);
+}
+
+size_t daemon_output_queued(const struct daemon *d)
+{
+    return d->link ? transport_queued(d->link) : 0;
+}
+
 bool daemon_output_full(const struct daemon *d)
 {
     return d->link && transport_output_full(d->link);

@@ -151,6 +151,9 @@ struct db {
     struct rlist done;        /* outcome known, callback not yet run */
     bool delivering;
     bool notify_up, notify_down;
+    db_notify_cb *on_notify;  /* LISTEN notifications (db_set_notify) */
+    void *notify_ud;
+    struct notice *notices, **notices_tail;
 
     uint64_t next_group;
     struct backoff retry;
@@ -169,6 +172,7 @@ static void on_poll(uv_poll_t *h, int status, int events);
 static void on_retry(uv_timer_t *h);
 static void deliver(struct db *db);
 static void maybe_finish_stop(struct db *db);
+static void collect_notices(struct db *db);
 
 /* ---- small helpers ---- */
 
@@ -1202,6 +1206,7 @@ static void conn_io(struct db *db, int status, int events)
         drop_pq(db, NULL);
         return;
     }
+    collect_notices(db);
     if (!process_results(db))
         return;
     /* Also after reading: the server may be waiting for us to read before
@@ -1220,6 +1225,58 @@ static void on_poll(uv_poll_t *h, int status, int events)
     else if (db->state == D_PREPARING || db->state == D_UP)
         conn_io(db, status, events);
     deliver(db);
+}
+
+/* ---- LISTEN/NOTIFY ---- */
+
+struct notice {
+    struct notice *next;
+    char *channel;
+    char *payload;
+};
+
+/* libpq hands notifications over after it reads; they wait here for
+ * deliver(), like results, so the user's callback never runs inside libpq. */
+static void collect_notices(struct db *db)
+{
+    PGnotify *n;
+    while ((n = PQnotifies(db->conn))) {
+        if (db->on_notify) {
+            struct notice *x = xmalloc(sizeof *x);
+            x->next = NULL;
+            x->channel = xstrdup(n->relname);
+            x->payload = xstrdup(n->extra ? n->extra : "");
+            if (!db->notices_tail)
+                db->notices_tail = &db->notices;
+            *db->notices_tail = x;
+            db->notices_tail = &x->next;
+        }
+        PQfreemem(n);
+    }
+}
+
+static struct notice *pop_notice(struct db *db)
+{
+    struct notice *x = db->notices;
+    if (x) {
+        db->notices = x->next;
+        if (!db->notices)
+            db->notices_tail = &db->notices;
+    }
+    return x;
+}
+
+static void notice_free(struct notice *x)
+{
+    free(x->channel);
+    free(x->payload);
+    free(x);
+}
+
+void db_set_notify(struct db *db, db_notify_cb *cb, void *ud)
+{
+    db->on_notify = cb;
+    db->notify_ud = ud;
 }
 
 /* ---- callbacks to the user ---- */
@@ -1245,6 +1302,13 @@ static void deliver(struct db *db)
                 db->notify_down = false;
                 if (db->on_state)
                     db->on_state(db->ud, false);
+                continue;
+            }
+            struct notice *x = db->state == D_STOPPING ? NULL : pop_notice(db);
+            if (x) {
+                if (db->on_notify)
+                    db->on_notify(db->notify_ud, x->channel, x->payload);
+                notice_free(x);
                 continue;
             }
             break;
@@ -1528,6 +1592,8 @@ static void maybe_finish_stop(struct db *db)
         free(db->stmts[i].error);
     }
     free(db->stmts);
+    for (struct notice *x; (x = pop_notice(db));)
+        notice_free(x);
     free_hosts(db);
     PQconninfoFree(db->opts);
     free(db->dsn);

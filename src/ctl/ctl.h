@@ -124,6 +124,11 @@ const char *ctl_col_time(const PGresult *r, int row, int col, char *buf, size_t 
 /* ---- commands ---- */
 
 int ctl_db_main(struct ctl *c, int argc, char **argv);
+int ctl_status_main(struct ctl *c, int argc, char **argv);
+/* NOTIFY confab_control: {"op", "room", "venue", "reason", "actor"} to every
+ * running confabd (ctl_status.c); venue and reason may be NULL. */
+int ctl_notify(struct ctl *c, const char *op, const char *room, const char *venue,
+               const char *reason);
 int ctl_rooms_main(struct ctl *c, int argc, char **argv);
 int ctl_history_main(struct ctl *c, int argc, char **argv);
 int ctl_compliance_main(struct ctl *c, int argc, char **argv);

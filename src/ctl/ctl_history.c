@@ -126,6 +126,8 @@ static int history_purge(struct ctl *c, const struct purge_opts *o)
     if (rc == 0)
         rc = ctl_purge_batches(c, id, jid, before, "history purge", &n);
     if (rc == 0)
+        rc = ctl_notify(c, "room-changed", jid, NULL, NULL);
+    if (rc == 0)
         rc = print_purged(c, jid, before, n);
     free(id);
     free(jid);

@@ -490,6 +490,8 @@ static int destroy_room(struct ctl *c, const char *jid, const char *venue, const
     if (rc == 0 && PQntuples(r) != 1)
         rc = explain_missing(c, jid); /* someone else destroyed it meanwhile */
     if (rc == 0)
+        rc = ctl_notify(c, "room-destroyed", jid, venue, reason);
+    if (rc == 0)
         rc = print_destroyed(c, jid, msgs);
     PQclear(r);
     free(id);

@@ -18,16 +18,17 @@ static void usage(FILE *out)
           "\n"
           "  db migrate              apply pending chat schema migrations\n"
           "  db status               schema version of the database and of this binary\n"
+          "  status [--all]          every running confabd: version, uptime, rooms, occupants,\n"
+          "                          link, queues (--all: also those stopped in the last day)\n"
           "  rooms list [--all]      public rooms (--all: hidden ones too) with message counts\n"
           "  rooms show ROOM         configuration, subject, affiliations, messages\n"
           "  rooms create ROOM --owner JID [--name NAME] [--members-only] [--hidden]\n"
           "                          a persistent, unlocked room owned by JID\n"
           "  rooms destroy ROOM [--reason TEXT] [--venue JID]\n"
           "                          delete the room, its affiliations and history, and leave\n"
-          "                          a tombstone so the name is not reused. Only for rooms\n"
-          "                          nobody is in: a running confabd that has the room in\n"
-          "                          memory does not notice (stop confabd first, or wait until\n"
-          "                          the room has been empty for [storage] idle_timeout)\n"
+          "                          a tombstone so the name is not reused; running confabds\n"
+          "                          remove its occupants at once (the destroy presence,\n"
+          "                          with the reason and venue)\n"
           "  history purge --room ROOM --before DATE\n"
           "                          delete the room's messages older than DATE (YYYY-MM-DD\n"
           "                          or XEP-0082, e.g. 2024-05-01T12:00:00Z), in batches\n"
@@ -106,6 +107,8 @@ static int dispatch(struct ctl *c, int argc, char **argv)
     const char *family = argv[0];
     if (strcmp(family, "db") == 0)
         return ctl_db_main(c, argc, argv);
+    if (strcmp(family, "status") == 0)
+        return ctl_status_main(c, argc, argv);
     if (strcmp(family, "rooms") == 0)
         return ctl_rooms_main(c, argc, argv);
     if (strcmp(family, "history") == 0)

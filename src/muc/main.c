@@ -7,6 +7,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "ctlchan.h"
 #include "daemon.h"
 #include "datetime.h"
 #include "log.h"
@@ -25,6 +26,7 @@ struct confabd {
     uv_timer_t evict_timer;
     uv_timer_t backlog_timer; /* runs while intake is held for the database */
     uv_timer_t shape_timer;   /* runs while senders' bursts wait (shape.c) */
+    struct ctlchan *ctl;      /* confabctl's notifications, our status (ctlchan.c) */
     bool held;
     bool was_up;    /* the link has been up before: a reconnect needs reconciling */
     bool stopping;  /* stop() ran: late callbacks must not start anything */
@@ -286,6 +288,7 @@ static void start_store(struct confabd *c, const struct cfg *cfg)
     uv_timer_init(loop, &c->evict_timer);
     uv_timer_start(&c->evict_timer, on_evict, 10000, 10000);
     uv_timer_init(loop, &c->backlog_timer);
+    c->ctl = ctlchan_start(c->d, c->muc, c->store);
 }
 
 static void io_compliance(void *ud, const char *uuid, const char *room, const char *xml,
@@ -418,6 +421,8 @@ static void stop(void *svc)
     }
     uv_close((uv_handle_t *)&c->evict_timer, NULL);
     uv_close((uv_handle_t *)&c->backlog_timer, NULL);
+    ctlchan_stop(c->ctl);
+    c->ctl = NULL;
     pg_store_stop(c->store, on_store_stopped, c);
 }
 

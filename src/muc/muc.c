@@ -458,6 +458,13 @@ static bool park_for_load(struct muc_req *r, const char *room_jid)
     return true;
 }
 
+void muc_forget_room(struct muc *m, struct room *room)
+{
+    HASH_DEL(m->rooms, room);
+    m->nrooms--;
+    room_free(room);
+}
+
 unsigned muc_evict_idle(struct muc *m, int64_t now, int64_t idle_ms)
 {
     unsigned n = 0;
@@ -466,9 +473,7 @@ unsigned muc_evict_idle(struct muc *m, int64_t now, int64_t idle_ms)
         if (m->store->in_memory || !room_is_empty(room) || room->locked || !room->cfg.persistent ||
             now - room->idle_since_ms < idle_ms)
             continue;
-        HASH_DEL(m->rooms, room);
-        m->nrooms--;
-        room_free(room);
+        muc_forget_room(m, room);
         n++;
     }
     return n;

@@ -24,6 +24,7 @@
  *   vcard.c      the room's vCard-temp and avatar (XEP-0054, XEP-0486)
  *   mam.c        the room archive: XEP-0313 queries, XEP-0059 paging
  *   moderate.c   taking messages down: XEP-0425 moderation, XEP-0424 retraction
+ *   control.c    confabctl's changes (control channel) applied to rooms in memory
  *   shape.c      per-sender queues that delay bursts instead of bouncing (flow.h)
  *   budget.c     output owed for accepted stanzas, for the input gate (flow.h)
  *   adhoc.c      service administrators and their XEP-0050 commands (§2)
@@ -303,6 +304,12 @@ void muc_reconcile(struct muc *m);
 /* Drop idle persistent rooms from memory (no occupants for idle_ms); they
  * stay in the store. Returns how many were evicted. */
 unsigned muc_evict_idle(struct muc *m, int64_t now, int64_t idle_ms);
+/* Drop a loaded room from memory (it stays in the store). */
+void muc_forget_room(struct muc *m, struct room *room);
+/* control.c: confabctl's changes, arriving through the control channel. */
+void muc_control_destroyed(struct muc *m, const char *jid, const char *venue,
+                           const char *reason, const char *actor);
+void muc_control_changed(struct muc *m, const char *jid);
 
 /* room.c */
 /* Write the room row (config, lock, subject) to the store. */

@@ -85,6 +85,12 @@ static void on_db_state(void *ud, bool up)
                                                                "refused until it returns");
 }
 
+static void on_rdb_state(void *ud, bool up)
+{
+    if (up)
+        pg_store_control_reader_up(ud);
+}
+
 /* Every concern's statements in one table: both connections prepare them all
  * (db_new copies it). */
 static struct db_stmt *all_stmts(size_t *n)
@@ -98,6 +104,7 @@ static struct db_stmt *all_stmts(size_t *n)
         { pg_store_mam_stmts, &pg_store_mam_nstmts },
         { pg_store_outbox_stmts, &pg_store_outbox_nstmts },
         { pg_store_retention_stmts, &pg_store_retention_nstmts },
+        { pg_store_control_stmts, &pg_store_control_nstmts },
         { core_stmts, &core_nstmts },
     };
     size_t total = 0;
@@ -127,7 +134,7 @@ struct pg_store *pg_store_new(uv_loop_t *loop, const struct pg_store_cfg *cfg)
     struct db_cfg dc = { .dsn = cfg->dsn, .name = "chat", .reconnect_max_ms = 2000 };
     s->db = db_new(loop, &dc, stmts, n, on_db_state, s);
     struct db_cfg rc = { .dsn = cfg->dsn, .name = "chat-read", .reconnect_max_ms = 2000 };
-    s->rdb = db_new(loop, &rc, stmts, n, NULL, s);
+    s->rdb = db_new(loop, &rc, stmts, n, on_rdb_state, s);
     free(stmts);
     uv_timer_init(loop, &s->cleanup_timer);
     s->ops = (struct muc_store){

@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include "db.h"
 #include "migrate.h"
 #include "store.h"
 
@@ -58,5 +59,19 @@ void pg_store_outbox_delete(struct pg_store *s, const char *const *uuids, size_t
 /* Outstanding operations fail with -ECANCELED (their callbacks run); done(ud)
  * runs once everything is released. */
 void pg_store_stop(struct pg_store *s, void (*done)(void *ud), void *ud);
+
+/* The control channel (pg_store_control.c): cb(ud, channel, payload) for
+ * every NOTIFY confab_control, from the reader connection. */
+void pg_store_set_control(struct pg_store *s, db_notify_cb *cb, void *ud);
+/* This daemon's row in the daemons table (confabctl status). */
+struct pg_daemon_status {
+    const char *id;        /* stable for the process: host/pid/start */
+    const char *host;
+    const char *version;
+    int64_t started_ms;
+    const char *json;      /* what it reports: rooms, occupants, link, queues */
+};
+void pg_store_publish(struct pg_store *s, const struct pg_daemon_status *st);
+void pg_store_unpublish(struct pg_store *s, const char *id);
 
 #endif

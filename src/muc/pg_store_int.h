@@ -35,13 +35,15 @@ struct pg_store {
     bool event_failing;               /* outbox inserts fail: logged once */
     void (*stop_done)(void *ud);
     void *stop_ud;
+    db_notify_cb *on_control;         /* confab_control notifications (pg_store_control.c) */
 };
 
 /* Each concern's prepared statements; pg_store.c prepares them all. */
 extern const struct db_stmt pg_store_room_stmts[], pg_store_msg_stmts[], pg_store_mam_stmts[],
-    pg_store_outbox_stmts[], pg_store_retention_stmts[];
+    pg_store_outbox_stmts[], pg_store_retention_stmts[], pg_store_control_stmts[];
 extern const size_t pg_store_room_nstmts, pg_store_msg_nstmts, pg_store_mam_nstmts,
-    pg_store_outbox_nstmts, pg_store_retention_nstmts;
+    pg_store_outbox_nstmts, pg_store_retention_nstmts, pg_store_control_nstmts;
+void pg_store_control_reader_up(struct pg_store *s);
 
 static inline const char *sql_bool(bool v)
 {

@@ -1,0 +1,74 @@
+/* control.c — changes made outside the running engine (confabctl, through the
+ * PostgreSQL control channel: pg_store_control.c) applied to the rooms it has
+ * in memory. Rooms it has not loaded need nothing: they are read fresh from
+ * the store when next used. */
+#include "compat.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "compliance.h"
+#include "mem.h"
+#include "muc.h"
+
+/* The room is gone from the store (confabctl rooms destroy): its occupants
+ * hear so as from an owner's destruction (§10.9), with the operator's reason. */
+void muc_control_destroyed(struct muc *m, const char *jid, const char *venue,
+                           const char *reason, const char *actor)
+{
+    struct room *room = room_find(m, jid);
+    if (!room)
+        return;
+    int64_t now = m->io.now_ms(m->io.ud);
+    struct xml_node *ev = compliance_destroy_command(m, room, actor, NULL, now);
+    owner_destroy_room(m, room, venue && *venue ? venue : NULL, reason, ev);
+    xml_unref(ev);
+}
+
+struct refresh {
+    struct muc *m;
+    char *jid;
+};
+
+/* History as the store has it now (messages removed or replaced, purged). */
+static void reload_history(struct muc *m, struct room *room, const struct store_room *rec)
+{
+    size_t cap = room->history.cap;
+    history_free(&room->history);
+    history_init(&room->history, cap);
+    for (size_t i = 0; i < rec->nrecent; i++)
+        history_push_from(&room->history, rec->recent[i].seq, rec->recent[i].ts_ms,
+                          rec->recent[i].xml, rec->recent[i].xml_len, rec->recent[i].sender_jid,
+                          rec->recent[i].nick, true);
+    (void)m;
+}
+
+static void on_refreshed(void *ud, int err, struct store_room *rec)
+{
+    struct refresh *f = ud;
+    struct room *room = room_find(f->m, f->jid);
+    if (err == 0 && room && rec && rec->exists)
+        reload_history(f->m, room, rec);
+    else if (err == 0 && room && rec && !rec->exists && room_is_empty(room))
+        muc_forget_room(f->m, room);
+    store_room_free(rec);
+    free(f->jid);
+    free(f);
+}
+
+/* Something of the room changed in the store: an idle room is simply dropped
+ * (the next use reads it again); an occupied one reloads its history. */
+void muc_control_changed(struct muc *m, const char *jid)
+{
+    struct room *room = room_find(m, jid);
+    if (!room || m->store->in_memory)
+        return;
+    if (room_is_empty(room) && !room->locked && room->cfg.persistent) {
+        muc_forget_room(m, room);
+        return;
+    }
+    struct refresh *f = xmalloc(sizeof *f);
+    f->m = m;
+    f->jid = xstrdup(jid);
+    m->store->load_room(m->store->st, jid, room->history.cap, on_refreshed, f);
+}
