@@ -18,7 +18,7 @@
 
 struct room_opts {
     bool all, members_only, hidden;
-    const char *owner, *name, *reason, *venue;
+    const char *owner, *name, *reason, *venue, *before;
     const char *room;           /* the one positional argument, when the verb takes it */
 };
 
@@ -31,7 +31,7 @@ static int parse_opts(struct ctl *c, int argc, char **argv, const char *allowed,
         { "name", required_argument, NULL, 'n' }, { "members-only", no_argument, NULL, 'm' },
         { "hidden", no_argument, NULL, 'H' },   { "reason", required_argument, NULL, 'r' },
         { "venue", required_argument, NULL, 'e' }, { "json", no_argument, NULL, 'J' },
-        { NULL, 0, NULL, 0 },
+        { "before", required_argument, NULL, 'b' }, { NULL, 0, NULL, 0 },
     };
     int ch, idx = 0;
     ctl_getopt_reset();
@@ -52,6 +52,7 @@ static int parse_opts(struct ctl *c, int argc, char **argv, const char *allowed,
         case 'H': o->hidden = true; break;
         case 'r': o->reason = optarg; break;
         case 'e': o->venue = optarg; break;
+        case 'b': o->before = optarg; break;
         }
     }
     int want = want_room ? 1 : 0;
@@ -513,6 +514,37 @@ static int rooms_destroy(struct ctl *c, const struct room_opts *o)
     return rc;
 }
 
+/* ---- rooms clear (Lync's Clear-CsPersistentChatRoom) ---- */
+
+static int rooms_clear(struct ctl *c, const struct room_opts *o)
+{
+    char *jid = NULL, *id = NULL;
+    int64_t before = 0;
+    long long n = 0;
+    if (!o->before)
+        return ctl_usage("rooms clear: --before DATE is required");
+    if (ctl_parse_date(o->before, &before) < 0)
+        return ctl_usage("rooms clear: --before %s is not a date", o->before);
+    int rc = ctl_room_jid(c, o->room, &jid);
+    if (rc == 0)
+        rc = open_db(c);
+    if (rc == 0)
+        rc = ctl_room_id(c, jid, &id);
+    if (rc == 0)
+        rc = ctl_purge_batches(c, id, jid, before, o->reason ? o->reason : "rooms clear", &n);
+    if (rc == 0)
+        rc = ctl_notify(c, "room-changed", jid, NULL, NULL);
+    if (rc == 0 && c->json)
+        rc = ctl_print_json(json_pack("{s:s, s:I}", "room", jid, "messages_deleted",
+                                      (json_int_t)n));
+    else if (rc == 0)
+        printf("cleared %s: %lld message%s before %s deleted\n", jid, n, n == 1 ? "" : "s",
+               o->before);
+    free(id);
+    free(jid);
+    return rc;
+}
+
 /* ---- dispatch ---- */
 
 int ctl_rooms_main(struct ctl *c, int argc, char **argv)
@@ -527,9 +559,10 @@ int ctl_rooms_main(struct ctl *c, int argc, char **argv)
         { "show", "", true, rooms_show },
         { "create", "onmH", true, rooms_create },
         { "destroy", "re", true, rooms_destroy },
+        { "clear", "br", true, rooms_clear },
     };
     if (argc < 2)
-        return ctl_usage("rooms: expected list, show, create or destroy");
+        return ctl_usage("rooms: expected list, show, create, destroy or clear");
     for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
         if (strcmp(argv[1], verbs[i].verb) != 0)
             continue;

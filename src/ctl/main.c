@@ -29,6 +29,14 @@ static void usage(FILE *out)
           "                          a tombstone so the name is not reused; running confabds\n"
           "                          remove its occupants at once (the destroy presence,\n"
           "                          with the reason and venue)\n"
+          "  rooms clear ROOM --before DATE [--reason TEXT]\n"
+          "                          delete the room's messages before DATE; running confabds\n"
+          "                          reload its history\n"
+          "  messages remove|replace --room ROOM [--keywords K1,K2 [--match any|all|exact]\n"
+          "                          [--match-case]] [--sender JID] [--from DATE] [--to DATE]\n"
+          "                          [--text TEXT] [--officer NAME] [--reason TEXT] [--apply]\n"
+          "                          take messages down (a tombstone) or replace their text;\n"
+          "                          a dry run that lists them unless --apply\n"
           "  history purge --room ROOM --before DATE\n"
           "                          delete the room's messages older than DATE (YYYY-MM-DD\n"
           "                          or XEP-0082, e.g. 2024-05-01T12:00:00Z), in batches\n"
@@ -113,6 +121,8 @@ static int dispatch(struct ctl *c, int argc, char **argv)
         return ctl_rooms_main(c, argc, argv);
     if (strcmp(family, "history") == 0)
         return ctl_history_main(c, argc, argv);
+    if (strcmp(family, "messages") == 0)
+        return ctl_messages_main(c, argc, argv);
     if (strcmp(family, "compliance") == 0)
         return ctl_compliance_main(c, argc, argv);
     return ctl_usage("unknown command '%s'", family);

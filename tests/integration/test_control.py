@@ -4,6 +4,8 @@ the running confabd publishes. Real Prosody, PostgreSQL, clients and confabctl."
 import json
 import time
 
+import psycopg
+
 import confabtest as ct
 from confabtest import NS_CLIENT, NS_MUC_USER, q
 from confabtest import muc, muc_env  # noqa: F401  (fixtures)
@@ -48,8 +50,7 @@ def test_history_purge_reaches_a_loaded_room(muc):
         alice.groupchat(room, f"old {i}")
         alice.wait_groupchat(room, f"old {i}")
     ctl(muc, "history", "purge", "--room", room, "--before", "2099-01-01")
-    ct.wait_for(lambda: not bob.join(room, "Bob").history or (bob.leave(room, "Bob"), False)[1],
-                3 * ct.SLOW, "a join without the purged history")
+    history_becomes(bob, room, "Bob", [])
 
 
 def test_status_shows_the_running_confabd(muc):
@@ -66,3 +67,64 @@ def test_status_shows_the_running_confabd(muc):
     assert rows[0]["version"] and rows[0]["pid"] == muc.confabd.proc.popen.pid
     table = ctl(muc, "status")
     assert "running" in table.splitlines()[0] and "yes" in table, table
+
+
+def bodies(join):
+    return [m.findtext(q("body", NS_CLIENT)) for m in join.history]
+
+
+def history_becomes(client, room, nick, want):
+    """The change reaches confabd through NOTIFY and a reload: join until the
+    history is what the store now holds (within 3 s), leaving between tries."""
+    seen = []
+
+    def check():
+        got = bodies(client.join(room, nick))
+        seen.append(got)
+        if got != want:
+            client.leave(room, nick)
+        return got == want
+    ct.wait_for(check, 3 * ct.SLOW, f"join history {want}", interval=0.2,
+                detail=lambda: seen[-1:])
+
+
+def test_messages_remove_replace_and_clear_reach_a_loaded_room(muc, pg, tmp_path):
+    """confabctl messages remove|replace by Lync's filters (dry run first), with the
+    officer in the compliance event; the occupied room's join history shows the
+    change at once; rooms clear empties it."""
+    alice, bob = muc.client("alice"), muc.client("bob")
+    room = muc.create_room(alice, "Owner", config={**PERSISTENT,
+                                                   "muc#roomconfig_enablelogging": "1"})
+    bob.join(room, "Bob")
+    for who, body in ((bob, "buy cheap potions"), (bob, "hello"), (bob, "CHEAP deals"),
+                      (alice, "cheap talk")):
+        who.groupchat(room, body)
+        alice.wait_groupchat(room, body)
+    # confabctl with a compliance stream configured writes its events to the outbox
+    ini = tmp_path / "ctl.ini"
+    ini.write_text(muc.confabd.config.read_text().replace(
+        "archiver =\n", f"archiver = {ct.ARCHIVE_DOMAIN}\n", 1))
+
+    def run(*args):
+        r = ct.run_tool("confabctl", "-c", ini, *args)
+        assert r.returncode == 0, f"{args}: {r.stdout}{r.stderr}"
+        return r.stdout
+    assert "3 messages would be removed" in run("messages", "remove", "--room", room,
+                                                 "--keywords", "cheap")
+    out = run("messages", "remove", "--room", room, "--keywords", "cheap", "--sender",
+              f"bob@{ct.DOMAIN}", "--reason", "spam", "--officer", "Olivia", "--apply")
+    assert "removed 2 messages" in out, out
+    out = run("messages", "replace", "--room", room, "--keywords", "hello", "--match", "exact",
+              "--officer", "Olivia", "--apply")
+    assert "replaced 1 message" in out, out
+    history_becomes(muc.client("carol"), room, "Late",
+                    [None, "This message was replaced by the Persistent Chat administrator.", None,
+                     "cheap talk"])
+    with psycopg.connect(pg.dsn("confab")) as db:
+        events = [x for (x,) in db.execute("SELECT xml FROM compliance_outbox WHERE room = %s",
+                                           (room,))]
+    moderated = [e for e in events if "type='moderate'" in e or 'type="moderate"' in e]
+    assert len(moderated) == 3 and all("Olivia" in e and "text-sha256" in e for e in moderated), \
+        events
+    run("rooms", "clear", room, "--before", "2099-01-01")
+    history_becomes(muc.client("dave"), room, "Later", [])
