@@ -26,7 +26,7 @@ struct room_load {
 
 static const char *const muc_features[] = {
     NS_MUC, NS_MUC_UNIQUE, "http://jabber.org/protocol/muc#stable_id", NS_SEARCH,
-    NS_CHANNEL_SEARCH, NS_VCARD, "http://jabber.org/protocol/rsm", NULL,
+    NS_CHANNEL_SEARCH, NS_VCARD, "http://jabber.org/protocol/rsm", NS_COMMANDS, NULL,
 };
 
 void muc_limits_default(struct muc_limits *lim)
@@ -63,6 +63,8 @@ static bool domain_iq(void *ud, const struct xml_node *iq, const struct xml_node
         search_disco_items(m, iq, q);
         return true;
     }
+    if (strcmp(q->ns, NS_DISCO_ITEMS) == 0)
+        return adhoc_disco_items(m, iq, q);
     if (strcmp(q->ns, NS_CHANNEL_SEARCH) == 0 && strcmp(q->name, "search") == 0) {
         search_channels(m, iq, q);
         return true;

@@ -459,6 +459,7 @@ void muc_set_admins(struct muc *m, const char *list);
 bool muc_is_admin(const struct muc *m, const char *bare_jid);
 /* An XEP-0050 <command/> to the service; true when answered. */
 bool adhoc_handle(struct muc *m, const struct xml_node *iq, const struct xml_node *cmd);
+bool adhoc_disco_items(struct muc *m, const struct xml_node *iq, const struct xml_node *q);
 
 /* invite.c */
 void invite_handle(struct muc_req *r, struct room *room, const struct xml_node *x);
