@@ -38,6 +38,15 @@ static inline char *unit_read_fixture(const char *rel, size_t *len)
     return data;
 }
 
+/* A test program's whole main(): its cmocka_unit_test() entries, run as one
+ * group named "tests" as the hand-written mains name theirs. */
+#define UNIT_MAIN(...)                                                                         \
+    int main(void)                                                                             \
+    {                                                                                          \
+        const struct CMUnitTest tests[] = { __VA_ARGS__ };                                     \
+        return cmocka_run_group_tests(tests, NULL, NULL);                                      \
+    }
+
 static inline bool str_eq(const char *a, const char *b)
 {
     return a && b && strcmp(a, b) == 0;
