@@ -284,21 +284,6 @@ static bool custom_var(const char *var)
            strncmp(var, "urn:", 4) == 0;
 }
 
-static bool has_option(const struct xml_node *field, const char *value)
-{
-    for (struct xml_node *o = xml_first(field); o; o = xml_next(o)) {
-        if (strcmp(o->name, "option") != 0)
-            continue;
-        struct xml_node *v = xml_first(o);
-        char *t = v ? xml_text(v) : xstrdup("");
-        bool yes = strcmp(t, value) == 0;
-        free(t);
-        if (yes)
-            return true;
-    }
-    return false;
-}
-
 /* A list field of a form to fill in offers each value it holds. */
 static void check_list_values(const struct xml_node *field, const char *var)
 {
@@ -306,7 +291,7 @@ static void check_list_values(const struct xml_node *field, const char *var)
         if (strcmp(v->name, "value") != 0)
             continue;
         char *t = xml_text(v);
-        bool ok = has_option(field, t);
+        bool ok = field_has_option(field, t);
         if (!ok)
             print_error("%s: value '%s' is not among its options\n", var, t);
         free(t);
