@@ -61,12 +61,8 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --keep) keep=1 ;;
     --no-compliance) compliance=0 ;;
-    --backlog) backlog=$2; shift ;;
-    --rate) rate=$2; shift ;;
-    --rooms) rooms=$2; shift ;;
-    --occupants) occupants=$2; shift ;;
-    --duration) duration=$2; shift ;;
-    --warmup) warmup=$2; shift ;;
+    # each of these sets the variable of its own name
+    --backlog|--rate|--rooms|--occupants|--duration|--warmup) printf -v "${1#--}" '%s' "$2"; shift ;;
     --router) ROUTER=$2; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-e2e.sh: unknown option $1" >&2; exit 2 ;;
