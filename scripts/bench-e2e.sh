@@ -258,10 +258,7 @@ durability = commit
 [muc]
 ; rooms outlive the run, so that their messages can be counted afterwards
 persistent_default = true
-; the bench's senders are not humans: no per-occupant rate limits
-message_rate = 0
-presence_rate = 0
-max_occupants = 100000
+$(cat "$ROOT/scripts/bench-muc.ini")
 [compliance]
 archiver = $([ "$compliance" = 1 ] && echo "$ARCH")
 policy = relaxed

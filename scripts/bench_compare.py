@@ -35,6 +35,8 @@ CONFAB_MUC = "conference.localhost"
 # component (its default for senders that are not local users is 20).
 MULTICAST_MAX = 100
 P99_LIMIT_MS = 100.0
+# the [muc] settings every benchmark's confabd runs with
+BENCH_MUC_INI = (ROOT / "scripts" / "bench-muc.ini").read_text()
 
 
 def log(msg):
@@ -232,11 +234,7 @@ secret = {secret}
 {mc}[storage]
 dsn = {pg.dsn("confab")}
 [muc]
-; the bench's senders are not humans: no per-occupant rate limits
-message_rate = 0
-presence_rate = 0
-max_occupants = 100000
-[log]
+{BENCH_MUC_INI}[log]
 level = info
 """
 
