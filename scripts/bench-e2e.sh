@@ -184,20 +184,7 @@ listen:
         password: "$SECRET_MUC"
       "$ARCH":
         password: "$SECRET_ARCH"
-auth_method: [anonymous]
-anonymous_protocol: login_anon
-allow_multiple_connections: true
-acl:
-  local:
-    user_regexp: ""
-access_rules:
-  local:
-    allow: all
-  c2s:
-    allow: all
-modules:
-  mod_disco: {}
-  mod_ping: {}
+$(cat "$ROOT/scripts/bench-ejabberd.yml")
 EJEOF
   printf 'EJABBERD_CONFIG_PATH=%s\nERLANG_NODE=%s\nERL_DIST_PORT=%s\nINET_DIST_INTERFACE=127.0.0.1\n' \
     "$WORK/ejabberd/ejabberd.yml" "$EJ_NODE" "$(free_port)" > "$WORK/ejabberd/ejabberdctl.cfg"

@@ -37,6 +37,8 @@ MULTICAST_MAX = 100
 P99_LIMIT_MS = 100.0
 # the [muc] settings every benchmark's confabd runs with
 BENCH_MUC_INI = (ROOT / "scripts" / "bench-muc.ini").read_text()
+# anonymous logins and the modules every ejabberd run needs
+BENCH_EJABBERD_YML = (ROOT / "scripts" / "bench-ejabberd.yml").read_text()
 
 
 def log(msg):
@@ -163,21 +165,7 @@ listen:
     hosts:
       "{CONFAB_MUC}":
         password: "{secret}"
-auth_method: [anonymous]
-anonymous_protocol: login_anon
-allow_multiple_connections: true
-acl:
-  local:
-    user_regexp: ""
-access_rules:
-  local:
-    allow: all
-  c2s:
-    allow: all
-modules:
-  mod_disco: {{}}
-  mod_ping: {{}}
-  # XEP-0033 for system (e); (c) and (d) do not use it.
+{BENCH_EJABBERD_YML}  # XEP-0033 for system (e); (c) and (d) do not use it.
   mod_multicast:
     limits:
       remote:
