@@ -89,13 +89,27 @@ def descendant_named(pid, name):
 
 # ----------------------------------------------------------------- routers
 
-class Prosody:
+class BenchRouter:
+    """A router this script runs on loopback: its work directory, its c2s and
+    component ports, and its process once started."""
+    stop_timeout = 15
+
+    def __init__(self, prefix):
+        self.dir = ct.make_workdir(prefix)
+        self.c2s = ct.free_port()
+        self.comp = ct.free_port()
+        self.proc = None
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop(signal.SIGTERM, timeout=self.stop_timeout)
+
+
+class Prosody(BenchRouter):
     kind = "prosody"
 
     def __init__(self, users, password, secret):
-        self.dir = ct.make_workdir("confab-cmp-prosody-")
-        self.c2s = ct.free_port()
-        self.comp = ct.free_port()
+        super().__init__("confab-cmp-prosody-")
         acc = self.dir / "data" / DOMAIN / "accounts"
         acc.mkdir(parents=True)
         (self.dir / "certs").mkdir()
@@ -114,7 +128,6 @@ Component "{PROSODY_MUC}" "muc"
 Component "{CONFAB_MUC}"
   component_secret = "{secret}"
 """)
-        self.proc = None
 
     def start(self):
         self.proc = ct.Proc(["prosody", "--config", self.config, "-F"], self.dir / "prosody.out")
@@ -130,18 +143,13 @@ Component "{CONFAB_MUC}"
                 return ln.strip()
         return "Prosody ?"
 
-    def stop(self):
-        if self.proc:
-            self.proc.stop(signal.SIGTERM, timeout=15)
 
-
-class Ejabberd:
+class Ejabberd(BenchRouter):
     kind = "ejabberd"
+    stop_timeout = 20
 
     def __init__(self, users, password, secret):
-        self.dir = ct.make_workdir("confab-cmp-ejabberd-")
-        self.c2s = ct.free_port()
-        self.comp = ct.free_port()
+        super().__init__("confab-cmp-ejabberd-")
         self.node = f"confabcmp{os.getpid()}@localhost"
         self.config = self.dir / "ejabberd.yml"
         self.ctl_config = self.dir / "ejabberdctl.cfg"
@@ -153,19 +161,7 @@ class Ejabberd:
 hosts: [{DOMAIN}]
 loglevel: warning
 certfiles: []
-listen:
-  - port: {self.c2s}
-    ip: "{HOST}"
-    module: ejabberd_c2s
-    starttls_required: false
-  - port: {self.comp}
-    ip: "{HOST}"
-    module: ejabberd_service
-    global_routes: false
-    hosts:
-      "{CONFAB_MUC}":
-        password: "{secret}"
-{BENCH_EJABBERD_YML}  # XEP-0033 for system (e); (c) and (d) do not use it.
+{ct.ejabberd_listen(self.c2s, self.comp, {CONFAB_MUC: secret})}{BENCH_EJABBERD_YML}  # XEP-0033 for system (e); (c) and (d) do not use it.
   mod_multicast:
     limits:
       remote:
@@ -187,7 +183,6 @@ listen:
             f"EJABBERD_CONFIG_PATH={self.config}\nERLANG_NODE={self.node}\n"
             f"ERL_DIST_PORT={ct.free_port()}\nINET_DIST_INTERFACE={HOST}\n")
         subprocess.run(["chown", "-R", "ejabberd", str(self.dir)], check=True)
-        self.proc = None
 
     def _ctl(self, *args):
         return ["runuser", "-u", "ejabberd", "--", "env", f"HOME={self.dir}",
@@ -205,10 +200,6 @@ listen:
         r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "ejabberd"],
                            capture_output=True, text=True)
         return f"ejabberd {r.stdout.strip() or '?'}"
-
-    def stop(self):
-        if self.proc:
-            self.proc.stop(signal.SIGTERM, timeout=20)
 
 
 def confabd_config(router, secret, pg, multicast=False):

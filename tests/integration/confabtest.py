@@ -383,6 +383,24 @@ modules_enabled = {{ "roster"; "saslauth"; "disco"; "ping"; "register"; "posix";
         return tail(self.out, 20) + "\n" + tail(self.dir / "prosody.log", 40)
 
 
+def ejabberd_listen(c2s_port, component_port, components, tls_lines=""):
+    """ejabberd.yml's listen: for the tests and benchmarks: c2s without STARTTLS and
+    one listener for components (domain -> secret, tls_lines its TLS options), both
+    on HOST only."""
+    hosts = "".join(f'      "{d}":\n        password: "{s}"\n' for d, s in components.items())
+    return f"""listen:
+  - port: {c2s_port}
+    ip: "{HOST}"
+    module: ejabberd_c2s
+    starttls_required: false
+  - port: {component_port}
+    ip: "{HOST}"
+    module: ejabberd_service
+    global_routes: false
+{tls_lines}    hosts:
+{hosts}"""
+
+
 _ejabberd_nodes = 0
 
 
@@ -403,8 +421,6 @@ class EjabberdRouter(Router):
         self.config = self.dir / "ejabberd.yml"
         self.ctl_config = self.dir / "ejabberdctl.cfg"
         self.out = self.dir / "ejabberd.out"
-        hosts = "".join(f'      "{d}":\n        password: "{s}"\n'
-                        for d, s in self.components.items())
         tls_lines = (f'    tls: true\n    certfile: "{component_tls_certfile}"\n'
                      if component_tls_certfile else "")
         certfiles = f'["{component_tls_certfile}"]' if component_tls_certfile else "[]"
@@ -413,17 +429,7 @@ class EjabberdRouter(Router):
 hosts: [{DOMAIN}]
 loglevel: info
 certfiles: {certfiles}
-listen:
-  - port: {self.c2s_port}
-    ip: "{HOST}"
-    module: ejabberd_c2s
-    starttls_required: false
-  - port: {self.component_port}
-    ip: "{HOST}"
-    module: ejabberd_service
-    global_routes: false
-{tls_lines}    hosts:
-{hosts}auth_method: internal
+{ejabberd_listen(self.c2s_port, self.component_port, self.components, tls_lines)}auth_method: internal
 auth_password_format: plain
 acl:
   local:
