@@ -179,16 +179,10 @@ certfiles: []
     default_room_options:
       persistent: false
 """)
-        self.ctl_config.write_text(
-            f"EJABBERD_CONFIG_PATH={self.config}\nERLANG_NODE={self.node}\n"
-            f"ERL_DIST_PORT={ct.free_port()}\nINET_DIST_INTERFACE={HOST}\n")
-        subprocess.run(["chown", "-R", "ejabberd", str(self.dir)], check=True)
+        ct.ejabberd_hand_over(self.dir, self.ctl_config, self.config, self.node, ct.free_port())
 
     def _ctl(self, *args):
-        return ["runuser", "-u", "ejabberd", "--", "env", f"HOME={self.dir}",
-                "ejabberdctl", "--ctl-config", str(self.ctl_config),
-                "--config", str(self.config), "--spool", str(self.dir / "db"),
-                "--logs", str(self.dir), "--node", self.node, *args]
+        return ct.ejabberdctl_argv(self.dir, self.ctl_config, self.config, self.node, *args)
 
     def start(self):
         self.proc = ct.Proc(self._ctl("foreground"), self.dir / "ejabberd.out", cwd=self.dir)

@@ -401,6 +401,26 @@ def ejabberd_listen(c2s_port, component_port, components, tls_lines=""):
 {hosts}"""
 
 
+def ejabberd_hand_over(workdir, ctl_config, config, node, dist_port):
+    """Write ejabberdctl's config for node (Erlang distribution on HOST:dist_port,
+    no epmd) and give workdir to the ejabberd user, who runs it."""
+    # /etc/default/ejabberd would win over --config; our own ctl config wins over it.
+    ctl_config.write_text(
+        f"EJABBERD_CONFIG_PATH={config}\n"
+        f"ERLANG_NODE={node}\n"
+        f"ERL_DIST_PORT={dist_port}\n"
+        f"INET_DIST_INTERFACE={HOST}\n")
+    subprocess.run(["chown", "-R", "ejabberd", str(workdir)], check=True)
+
+
+def ejabberdctl_argv(workdir, ctl_config, config, node, *args):
+    """ejabberdctl args, as the ejabberd user, with everything of its own in workdir."""
+    return ["runuser", "-u", "ejabberd", "--", "env", f"HOME={workdir}",
+            "ejabberdctl", "--ctl-config", str(ctl_config),
+            "--config", str(config), "--spool", str(workdir / "db"),
+            "--logs", str(workdir), "--node", node, *args]
+
+
 _ejabberd_nodes = 0
 
 
@@ -444,19 +464,10 @@ modules:
   mod_ping: {{}}
   mod_roster: {{}}
 """)
-        # /etc/default/ejabberd would win over --config; our own ctl config wins over it.
-        self.ctl_config.write_text(
-            f"EJABBERD_CONFIG_PATH={self.config}\n"
-            f"ERLANG_NODE={self.node}\n"
-            f"ERL_DIST_PORT={self.dist_port}\n"
-            f"INET_DIST_INTERFACE={HOST}\n")
-        subprocess.run(["chown", "-R", "ejabberd", str(self.dir)], check=True)
+        ejabberd_hand_over(self.dir, self.ctl_config, self.config, self.node, self.dist_port)
 
     def _ctl(self, *args):
-        return ["runuser", "-u", "ejabberd", "--", "env", f"HOME={self.dir}",
-                "ejabberdctl", "--ctl-config", str(self.ctl_config),
-                "--config", str(self.config), "--spool", str(self.dir / "db"),
-                "--logs", str(self.dir), "--node", self.node, *args]
+        return ejabberdctl_argv(self.dir, self.ctl_config, self.config, self.node, *args)
 
     def start(self, wait=True):
         self.proc = Proc(self._ctl("foreground"), self.out, cwd=self.dir)
