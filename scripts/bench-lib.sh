@@ -125,10 +125,7 @@ secret = $SECRET
 dsn = host=127.0.0.1 port=$PGPORT user=postgres dbname=confab
 durability = commit
 [muc]
-; the bench's senders are not humans: no per-occupant rate limits
-message_rate = 0
-presence_rate = 0
-max_occupants = 100000
+$(cat "$(dirname "${BASH_SOURCE[0]}")/bench-muc.ini")
 [log]
 level = $LOG_LEVEL
 CFG

@@ -46,9 +46,8 @@ if [ "$deps" = 1 ]; then
   bash scripts/deps.sh || { echo "test.sh: installing dependencies failed" >&2; echo "0 passed, 1 failed"; exit 1; }
 fi
 
-total_pass=0
-total_fail=0
-summary=()
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 note() { printf '\n==== %s ====\n' "$*"; }
 
@@ -78,35 +77,6 @@ for trs in sorted(bd.glob("tests/*/*.trs")):
     failed += f
 print(passed, failed)
 EOF
-}
-
-# count_junit FILE -> prints "PASSED FAILED" (errors count as failures; a test that
-# passed but whose fixture teardown failed is one failure, not one of each)
-count_junit() {
-  $PY - "$1" <<'EOF'
-import sys
-import xml.etree.ElementTree as ET
-status = {}
-for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
-    key = (case.get("classname"), case.get("name"))
-    tags = {child.tag for child in case}
-    if tags & {"failure", "error"}:
-        s = "failed"
-    elif "skipped" in tags:
-        s = "skipped"
-    else:
-        s = "passed"
-    if status.get(key) != "failed":
-        status[key] = s
-vals = list(status.values())
-print(vals.count("passed"), vals.count("failed"))
-EOF
-}
-
-add() {  # add LABEL PASSED FAILED
-  total_pass=$((total_pass + $2))
-  total_fail=$((total_fail + $3))
-  summary+=("$(printf '%-28s passed=%-4s failed=%s' "$1" "$2" "$3")")
 }
 
 # run_counted LABEL SCRIPT ARGS...: scripts/SCRIPT, which ends with its own
@@ -162,16 +132,7 @@ run_pass() {  # run_pass NAME BUILDDIR [--asan]
   rm -f "$junit"
   CONFAB_BUILD=$bd bash scripts/integration.sh --junitxml="$junit" \
     ${pytest_args[@]+"${pytest_args[@]}"}
-  local py_rc=$?
-  if [ -f "$junit" ] && counts=$(count_junit "$junit"); then
-    read -r p f <<<"$counts"
-    # pytest exit 5 = nothing collected: that is a failure of the suite, not a pass
-    if [ "$py_rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  else
-    echo "test.sh: pytest wrote no junit report (rc $py_rc)" >&2
-    p=0 f=1
-  fi
-  add "$name integration" "$p" "$f"
+  add_junit "$name integration" "$junit" $? "test.sh: pytest"
 
   run_scansion "$name" "$bd"
 }
@@ -187,15 +148,7 @@ run_scansion() {
   local junit=$bd/scansion-junit.xml
   rm -f "$junit"
   CONFAB_BUILD=$bd $PY tests/scansion/run_scansion.py --target confabd --junit "$junit"
-  rc=$?
-  if [ -f "$junit" ] && counts=$(count_junit "$junit"); then
-    read -r p f <<<"$counts"
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  else
-    echo "test.sh: scansion runner wrote no junit report (rc $rc)" >&2
-    p=0 f=1
-  fi
-  add "$name scansion" "$p" "$f"
+  add_junit "$name scansion" "$junit" $? "test.sh: scansion runner"
 
   [ "$name" = normal ] || return 0
   note "scansion self-check against Prosody's own MUC"

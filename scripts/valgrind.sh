@@ -41,14 +41,8 @@ VG_EXIT=97
 VG=(valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=$VG_EXIT
     --num-callers=30 ${CONFAB_VALGRIND_FLAGS:-})
 
-total_pass=0
-total_fail=0
-summary=()
-add() {  # add LABEL PASSED FAILED
-  total_pass=$((total_pass + $2))
-  total_fail=$((total_fail + $3))
-  summary+=("$(printf '%-28s passed=%-4s failed=%s' "$1" "$2" "$3")")
-}
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 finish() {
   printf '\n==== valgrind summary ====\n'
   for line in "${summary[@]}"; do echo "$line"; done
@@ -126,28 +120,7 @@ if [ "$integration" = 1 ]; then
   rm -f "$junit"
   CONFAB_BUILD=$BD CONFAB_DAEMON_WRAPPER="${VG[*]}" CONFAB_TEST_SLOW=${CONFAB_TEST_SLOW:-3} \
     $PY -m pytest --junitxml="$junit" "${pytest_args[@]}"
-  py_rc=$?
-  if [ -f "$junit" ] && counts=$($PY - "$junit" <<'EOF'
-import sys
-import xml.etree.ElementTree as ET
-status = {}
-for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
-    key = (case.get("classname"), case.get("name"))
-    tags = {child.tag for child in case}
-    s = "failed" if tags & {"failure", "error"} else "skipped" if "skipped" in tags else "passed"
-    if status.get(key) != "failed":
-        status[key] = s
-vals = list(status.values())
-print(vals.count("passed"), vals.count("failed"))
-EOF
-  ); then
-    read -r p f <<<"$counts"
-    if [ "$py_rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  else
-    echo "valgrind.sh: pytest wrote no junit report (rc $py_rc)" >&2
-    p=0 f=1
-  fi
-  add "integration (valgrind)" "$p" "$f"
+  add_junit "integration (valgrind)" "$junit" $? "valgrind.sh: pytest"
 fi
 
 finish

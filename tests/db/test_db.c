@@ -310,6 +310,19 @@ static void wait_for(struct call *c)
     assert_true(run_until(call_done, 20000));
 }
 
+/* Whether this session's connection is TLS, as the server sees it: want
+ * "true" or "false". */
+static void expect_ssl(const char *want)
+{
+    struct call c = { 0 };
+    assert_int_equal(db_exec_sql(H.db,
+                                 "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                                 0, NULL, NULL, NULL, on_result, &c), 0);
+    wait_for(&c);
+    assert_int_equal(c.status, 0);
+    assert_string_equal(c.val, want);
+}
+
 static struct call *batch;
 static int batch_n;
 static bool batch_done(void)
@@ -973,13 +986,7 @@ static void test_socket_change(void **state)
     struct db_stats st;
     db_get_stats(H.db, &st);
     assert_int_equal(st.connect_failures, 0);
-    struct call c = { 0 };
-    assert_int_equal(db_exec_sql(H.db,
-                                 "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-                                 0, NULL, NULL, NULL, on_result, &c), 0);
-    wait_for(&c);
-    assert_int_equal(c.status, 0);
-    assert_string_equal(c.val, "false"); /* fell back to the second, plain socket */
+    expect_ssl("false"); /* fell back to the second, plain socket */
 }
 
 static void test_dns(void **state)
@@ -1049,13 +1056,7 @@ static void test_verify_full(void **state)
     start_db(ssl_dsn, NULL); /* host=localhost */
     assert_true(run_until(is_up, 10000));
     assert_int_equal(loop_lookups, 0);
-    struct call c = { 0 };
-    assert_int_equal(db_exec_sql(H.db,
-                                 "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-                                 0, NULL, NULL, NULL, on_result, &c), 0);
-    wait_for(&c);
-    assert_int_equal(c.status, 0);
-    assert_string_equal(c.val, "true");
+    expect_ssl("true");
     stop_db();
 
     /* Same server by IP address: the certificate names only "localhost". */

@@ -4,7 +4,7 @@ the workspace (1.35.5)."""
 
 import confabtest as ct
 from confabtest import (NS_CLIENT, NS_DATA, NS_MUC_REQUEST, admin_items, describe,
-                        error_condition, form_fields, jid_bare, local_name, muc_item, q,
+                        error_condition, form_fields, jid_bare, local_name, muc_item, ok, q,
                         status_codes, submit_form, three_in_room)
 from confabtest import muc, muc_env  # noqa: F401  (fixtures)
 
@@ -13,6 +13,11 @@ def subject_message(client, room, text):
     return client.wait(lambda s: ct.is_subject(s, room)
                        and (s.findtext(q("subject", NS_CLIENT)) or "") == text,
                        what=f"subject {text!r} from {room}")
+
+
+def groupchat_refusal(client, room, body):
+    """The error condition of the bounce of client's groupchat message to room."""
+    return error_condition(client.wait_error("message", room, client.groupchat(room, body)))
 
 
 def role_change_seen(client, room, nick, role):
@@ -83,9 +88,8 @@ def test_8_1_subject_mod(muc):
 
 def test_8_2_kick_307_actor_reason(muc):
     room, alice, bob, carol = three_in_room(muc)
-    r = alice.admin(room, "<item nick='Bob' role='none'><reason>Avaunt, you cullion!</reason>"
-                          "</item>", iq_id="kick1")
-    assert r.get("type") == "result", describe(r)
+    ok(alice.admin(room, "<item nick='Bob' role='none'><reason>Avaunt, you cullion!</reason>"
+                         "</item>", iq_id="kick1"))
     own = bob.wait_presence(f"{room}/Bob", lambda s: s.get("type") == "unavailable")
     assert {110, 307} <= status_codes(own), describe(own)
     item = muc_item(own)
@@ -104,8 +108,7 @@ def test_8_2_kick_307_actor_reason(muc):
     gone = alice.trace_index(lambda s: s.get("from") == f"{room}/Bob"
                              and s.get("type") == "unavailable", "kick presence")
     assert res < gone, "the moderator heard of the kick before its IQ result"
-    mid = bob.groupchat(room, "am I still here?")
-    assert error_condition(bob.wait_error("message", room, mid)) == "not-acceptable"
+    assert groupchat_refusal(bob, room, "am I still here?") == "not-acceptable"
     # a participant may not kick
     r = carol.admin(room, "<item nick='Owner' role='none'/>")
     assert error_condition(r) == "forbidden", describe(r)
@@ -115,9 +118,8 @@ def test_8_2_kick_307_actor_reason(muc):
 
 def test_8_3_grantvoice(muc):
     room, alice, bob, carol = three_in_room(muc, {"muc#roomconfig_moderatedroom": True})
-    r = alice.admin(room, "<item nick='Bob' role='participant'><reason>A worthy witch</reason>"
-                          "</item>")
-    assert r.get("type") == "result", describe(r)
+    ok(alice.admin(room, "<item nick='Bob' role='participant'><reason>A worthy witch</reason>"
+                         "</item>"))
     for c in (alice, carol):
         seen = role_change_seen(c, room, "Bob", "participant")
         assert 110 not in status_codes(seen), describe(seen)
@@ -130,15 +132,12 @@ def test_8_3_grantvoice(muc):
 def test_8_4_revokevoice(muc):
     room, alice, bob, carol = three_in_room(muc)
     dave = muc.client("dave")
-    r = alice.admin(room, "<item affiliation='admin' jid='dave@localhost'/>")
-    assert r.get("type") == "result", describe(r)
+    ok(alice.admin(room, "<item affiliation='admin' jid='dave@localhost'/>"))
     dave.join(room, "Dave")
-    r = alice.admin(room, "<item nick='Bob' role='visitor'><reason>Not so worthy</reason></item>")
-    assert r.get("type") == "result", describe(r)
+    ok(alice.admin(room, "<item nick='Bob' role='visitor'><reason>Not so worthy</reason></item>"))
     for c in (alice, carol, bob):
         role_change_seen(c, room, "Bob", "visitor")
-    mid = bob.groupchat(room, "silenced?")
-    assert error_condition(bob.wait_error("message", room, mid)) == "forbidden"
+    assert groupchat_refusal(bob, room, "silenced?") == "forbidden"
     # "a service MUST NOT allow the voice privileges of an admin or owner to be removed"
     r = alice.admin(room, "<item nick='Dave' role='visitor'/>")
     assert error_condition(r) == "not-allowed", describe(r)
@@ -146,19 +145,16 @@ def test_8_4_revokevoice(muc):
 
 def test_8_5_modifyvoice(muc):
     room, alice, bob, carol = three_in_room(muc, {"muc#roomconfig_moderatedroom": True})
-    r = alice.admin(room, "<item nick='Bob' role='participant'/>")
-    assert r.get("type") == "result", describe(r)
-    r = alice.admin_list(room, role="participant")
-    assert r.get("type") == "result", describe(r)
+    ok(alice.admin(room, "<item nick='Bob' role='participant'/>"))
+    r = ok(alice.admin_list(room, role="participant"))
     items = admin_items(r)
     assert [(i.get("nick"), i.get("role")) for i in items] == [("Bob", "participant")], describe(r)
     # §17.4 rule 5: role results carry nick, role, affiliation and the full JID
     assert (items[0].get("affiliation"), items[0].get("jid")) == ("none", bob.full_jid), \
         describe(r)
     # the delta: Carol gets voice, Bob loses it
-    r = alice.admin(room, "<item nick='Carol' role='participant'/>"
-                          "<item nick='Bob' role='visitor'/>")
-    assert r.get("type") == "result", describe(r)
+    ok(alice.admin(room, "<item nick='Carol' role='participant'/>"
+                         "<item nick='Bob' role='visitor'/>"))
     role_change_seen(alice, room, "Bob", "participant")
     role_change_seen(alice, room, "Carol", "participant")
     role_change_seen(alice, room, "Bob", "visitor")

@@ -8,7 +8,7 @@ import confabtest as ct
 from confabtest import (NS_CLIENT, NS_CONFERENCE, NS_DATA, NS_DELAY, NS_MUC_REGISTER,
                         NS_MUC_REQUEST, NS_MUC_USER, NS_OCCUPANT_ID, NS_PING, NS_REGISTER,
                         NS_SID, NS_VCARD, describe, error_condition, form_fields, form_type,
-                        jid_bare, local_name, muc_item, q, status_codes, submit_form,
+                        jid_bare, local_name, muc_item, ok, q, status_codes, submit_form,
                         three_in_room)
 from confabtest import muc, muc_env  # noqa: F401  (fixtures)
 
@@ -90,29 +90,30 @@ def test_7_4_message_client_injected_ids_stripped(muc):
         f"the client's own origin-id must survive: {describe(m)}"
 
 
+def bounced_unreflected(sender, watcher, room, body, cond, whose):
+    """sender's groupchat message comes back as a cond error, and watcher, an
+    occupant, sees no message at all in room."""
+    mid = sender.groupchat(room, body)
+    err = sender.wait_error("message", room, mid)
+    assert error_condition(err) == cond, describe(err)
+    sender.sync()
+    watcher.sync()
+    assert not [m for m in room_traffic(watcher, room) if local_name(m) == "message"], \
+        f"{whose} message was reflected"
+
+
 def test_7_4_message_visitor_forbidden(muc):
     room, alice, bob, carol = three_in_room(muc, {"muc#roomconfig_moderatedroom": True},
                                             settle=False)
-    mid = bob.groupchat(room, "may I speak?")
-    err = bob.wait_error("message", room, mid)
-    assert error_condition(err) == "forbidden", describe(err)
-    bob.sync()
-    carol.sync()
-    assert not [m for m in room_traffic(carol, room) if local_name(m) == "message"], \
-        "a visitor's message was reflected"
+    bounced_unreflected(bob, carol, room, "may I speak?", "forbidden", "a visitor's")
 
 
 def test_7_4_message_non_occupant_not_acceptable(muc):
     alice, bob, erin = muc.client("alice"), muc.client("bob"), muc.client("erin")
     room = muc.create_room(alice, "Owner")
     bob.join(room, "Bob")
-    mid = erin.groupchat(room, "shouting in from outside")
-    err = erin.wait_error("message", room, mid)
-    assert error_condition(err) == "not-acceptable", describe(err)
-    erin.sync()
-    bob.sync()
-    assert not [m for m in room_traffic(bob, room) if local_name(m) == "message"], \
-        "a non-occupant's message was reflected"
+    bounced_unreflected(erin, bob, room, "shouting in from outside", "not-acceptable",
+                        "a non-occupant's")
 
 
 # ------------------------------------------------------------------ §7.5 private messages
@@ -261,8 +262,7 @@ def test_7_8_2_invite_mediated_membersonly(muc):
     room = muc.create_room(alice, "Owner", {"muc#roomconfig_membersonly": True,
                                             "muc#roomconfig_passwordprotectedroom": True,
                                             "muc#roomconfig_roomsecret": "cauldronburn"})
-    r = alice.admin(room, "<item affiliation='member' jid='bob@localhost'/>")
-    assert r.get("type") == "result", describe(r)
+    ok(alice.admin(room, "<item affiliation='member' jid='bob@localhost'/>"))
     bob.join(room, "Bob", password="cauldronburn")
     bob.send(f"<message to='{room}' id='inv-m'><x xmlns='{NS_MUC_USER}'>"
              f"<invite to='dave@localhost'/></x></message>")
@@ -320,15 +320,13 @@ def test_7_10_register(muc):
     room = muc.create_room(alice, "Owner")
     bob.join(room, "Bob")
     alice.wait_presence(f"{room}/Bob")
-    r = bob.iq(room, "get", f"<query xmlns='{NS_REGISTER}'/>")
-    assert r.get("type") == "result", describe(r)
+    r = ok(bob.iq(room, "get", f"<query xmlns='{NS_REGISTER}'/>"))
     x = r.find(f"{q('query', NS_REGISTER)}/{q('x', NS_DATA)}")
     assert x is not None and x.get("type") == "form", describe(r)
     assert form_type(x) == NS_MUC_REGISTER, describe(r)
     assert "muc#register_roomnick" in form_fields(x), describe(r)
 
-    r = register_nick(bob, room, "Bob")
-    assert r.get("type") == "result", describe(r)
+    ok(register_nick(bob, room, "Bob"))
     r = bob.iq(room, "get", f"<query xmlns='{NS_REGISTER}'/>")
     query = r.find(q("query", NS_REGISTER))
     assert query.find(q("registered", NS_REGISTER)) is not None, describe(r)
@@ -355,8 +353,7 @@ def test_7_10_register_not_allowed(muc):
     with the room ..., the room MUST return a <not-allowed/> error"."""
     alice, bob, carol = muc.client("alice"), muc.client("bob"), muc.client("carol")
     room = muc.create_room(alice, "Owner", {"muc#roomconfig_membersonly": True})
-    r = alice.admin(room, "<item affiliation='outcast' jid='bob@localhost'/>")
-    assert r.get("type") == "result", describe(r)
+    ok(alice.admin(room, "<item affiliation='outcast' jid='bob@localhost'/>"))
     wrong = []
     r = bob.iq(room, "get", f"<query xmlns='{NS_REGISTER}'/>")
     if error_condition(r) != "not-allowed":
@@ -373,8 +370,7 @@ def test_7_12_reservednick(muc):
     alice, bob = muc.client("alice"), muc.client("bob")
     room = muc.create_room(alice, "Owner")
     ask = f"<query xmlns='{ct.NS_DISCO_INFO}' node='x-roomuser-item'/>"
-    r = bob.iq(room, "get", ask)
-    assert r.get("type") == "result", describe(r)
+    r = ok(bob.iq(room, "get", ask))
     assert r.find(f"{q('query', ct.NS_DISCO_INFO)}/{q('identity', ct.NS_DISCO_INFO)}") is None, \
         f"no registered nick: the query must be empty: {describe(r)}"
     assert register_nick(bob, room, "thirdwitch").get("type") == "result"
@@ -399,8 +395,7 @@ def test_7_13_requestvoice_reaches_moderators(muc):
     room, alice, bob, carol = three_in_room(muc, {"muc#roomconfig_moderatedroom": True},
                                             settle=False)
     dave = muc.client("dave")
-    r = alice.admin(room, "<item nick='Carol' role='participant'/>")
-    assert r.get("type") == "result", describe(r)
+    ok(alice.admin(room, "<item nick='Carol' role='participant'/>"))
     bob.send(f"<message to='{room}' id='vr1'>{voice_request_form()}</message>")
     req = alice.wait(lambda s: local_name(s) == "message" and s.get("from") == room
                      and s.find(q("x", NS_DATA)) is not None, what="voice request form")

@@ -43,6 +43,15 @@ def bool_value(fields, var):
 
 # ------------------------------------------------------------------ §10.1 creating rooms
 
+def alice_creating(muc, prefix):
+    """alice and bob, and a new room alice has just entered as Owner: still locked
+    until she configures it."""
+    alice, bob = muc.client("alice"), muc.client("bob")
+    room = ct.new_room(prefix)
+    alice.join(room, "Owner")
+    return alice, bob, room
+
+
 def test_10_1_1_createroom_general_201_locked(muc):
     alice, bob = muc.client("alice"), muc.client("bob")
     room = ct.new_room("new")
@@ -59,11 +68,8 @@ def test_10_1_1_createroom_general_201_locked(muc):
 
 
 def test_10_1_2_createroom_instant(muc):
-    alice, bob = muc.client("alice"), muc.client("bob")
-    room = ct.new_room("instant")
-    alice.join(room, "Owner")
-    r = empty_owner_form(alice, room, "submit")
-    ok(r, "instant room")
+    alice, bob, room = alice_creating(muc, "instant")
+    r = ok(empty_owner_form(alice, room, "submit"), "instant room")
     assert r.get("from") == room
     j = bob.join(room, "Bob")
     assert 201 not in status_codes(j.self_presence)
@@ -71,9 +77,7 @@ def test_10_1_2_createroom_instant(muc):
 
 
 def test_10_1_3_createroom_reserved(muc):
-    alice, bob = muc.client("alice"), muc.client("bob")
-    room = ct.new_room("reserved")
-    alice.join(room, "Owner")
+    alice, bob, room = alice_creating(muc, "reserved")
     x = alice.config_form(room)
     assert x.get("type") == "form" and form_type(x) == NS_MUC_ROOMCONFIG, describe(x)
     assert bob.join_error(room, "Bob") is not None  # still locked while configuring
@@ -89,11 +93,8 @@ def test_10_1_3_createroom_reserved(muc):
 
 
 def test_10_1_3_createroom_reserved_cancel_destroys(muc):
-    alice, bob = muc.client("alice"), muc.client("bob")
-    room = ct.new_room("cancelled")
-    alice.join(room, "Owner")
-    r = empty_owner_form(alice, room, "cancel")
-    ok(r, "cancel")
+    alice, bob, room = alice_creating(muc, "cancelled")
+    r = ok(empty_owner_form(alice, room, "cancel"), "cancel")
     # "If the service receives a cancellation, it MUST destroy the room": bob may
     # now create a room of that name himself
     j = bob.join(room, "Bob")

@@ -51,12 +51,6 @@ static void test_log_suppression(void **state)
     assert_true(backoff_should_log(&b, "timeout", false, 36002, &n));
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_steps_and_jitter),
-        cmocka_unit_test(test_cap_below_min),
-        cmocka_unit_test(test_log_suppression),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(cmocka_unit_test(test_steps_and_jitter),
+          cmocka_unit_test(test_cap_below_min),
+          cmocka_unit_test(test_log_suppression))

@@ -49,12 +49,6 @@ static void test_escape(void **state)
     buf_free(&b);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_append_grow),
-        cmocka_unit_test(test_printf_long),
-        cmocka_unit_test(test_escape),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(cmocka_unit_test(test_append_grow),
+          cmocka_unit_test(test_printf_long),
+          cmocka_unit_test(test_escape))

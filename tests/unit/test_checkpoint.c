@@ -46,12 +46,36 @@ static void signed_line(EVP_PKEY *k, char line[CHECKPOINT_LINE_MAX])
     checkpoint_format(&cp, line);
 }
 
+/* The fixed key and the sample checkpoint signed with it, for the tests that
+ * take the good line apart. */
+struct signed_fx {
+    EVP_PKEY *k;
+    char line[CHECKPOINT_LINE_MAX];
+};
+
+static int signed_setup(void **state)
+{
+    struct signed_fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->k = fixed_key();
+    signed_line(f->k, f->line);
+    *state = f;
+    return 0;
+}
+
+static int signed_teardown(void **state)
+{
+    struct signed_fx *f = *state;
+    EVP_PKEY_free(f->k);
+    free(f);
+    return 0;
+}
+
 static void test_format_and_round_trip(void **state)
 {
-    (void)state;
-    EVP_PKEY *k = fixed_key();
-    char line[CHECKPOINT_LINE_MAX];
-    signed_line(k, line);
+    const struct signed_fx *f = *state;
+    EVP_PKEY *k = f->k;
+    const char *line = f->line;
     assert_string_equal(line, vector);
     struct checkpoint cp, want = sample();
     assert_int_equal(checkpoint_parse(line, &cp), 0);
@@ -65,16 +89,14 @@ static void test_format_and_round_trip(void **state)
     snprintf(nl, sizeof nl, "%s\n", line);
     assert_int_equal(checkpoint_parse(nl, &cp), 0);
     assert_int_equal(checkpoint_verify(k, &cp), 0);
-    EVP_PKEY_free(k);
 }
 
 /* Change one field of a good line: the signature no longer matches. */
 static void test_altered_lines_fail(void **state)
 {
-    (void)state;
-    EVP_PKEY *k = fixed_key();
-    char line[CHECKPOINT_LINE_MAX];
-    signed_line(k, line);
+    const struct signed_fx *f = *state;
+    EVP_PKEY *k = f->k;
+    const char *line = f->line;
     const char *const from[] = { "seq=1042", "hash=00", "time=2026-02-03T09:01:00.250Z" };
     const char *const to[] = { "seq=1043", "hash=01", "time=2026-02-03T09:01:00.251Z" };
     for (size_t i = 0; i < 3; i++) {
@@ -92,7 +114,6 @@ static void test_altered_lines_fail(void **state)
     checkpoint_key_id(k, cp.key_id);
     memset(cp.sig, 0x5a, sizeof cp.sig);
     assert_int_equal(checkpoint_verify(k, &cp), -EBADMSG);
-    EVP_PKEY_free(k);
 }
 
 static void test_other_key(void **state)
@@ -112,10 +133,7 @@ static void test_other_key(void **state)
 
 static void test_malformed_lines(void **state)
 {
-    (void)state;
-    EVP_PKEY *k = fixed_key();
-    char line[CHECKPOINT_LINE_MAX];
-    signed_line(k, line);
+    const char *line = ((const struct signed_fx *)*state)->line;
     const char *const tail = strstr(line, " hash=");
     char bad[2 * CHECKPOINT_LINE_MAX];
     struct checkpoint cp;
@@ -138,7 +156,6 @@ static void test_malformed_lines(void **state)
     h[0] = 'A'; /* upper-case hex is not the canonical spelling */
     assert_int_equal(checkpoint_parse(bad, &cp), -EINVAL);
     assert_int_equal(checkpoint_parse("", &cp), -EINVAL);
-    EVP_PKEY_free(k);
 }
 
 static void write_pem(const char *path, EVP_PKEY *k, bool priv, mode_t mode)
@@ -195,10 +212,10 @@ static void test_key_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_format_and_round_trip),
-        cmocka_unit_test(test_altered_lines_fail),
+        cmocka_unit_test_setup_teardown(test_format_and_round_trip, signed_setup, signed_teardown),
+        cmocka_unit_test_setup_teardown(test_altered_lines_fail, signed_setup, signed_teardown),
         cmocka_unit_test(test_other_key),
-        cmocka_unit_test(test_malformed_lines),
+        cmocka_unit_test_setup_teardown(test_malformed_lines, signed_setup, signed_teardown),
         cmocka_unit_test(test_key_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

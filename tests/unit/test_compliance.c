@@ -59,7 +59,33 @@ static void open_room(void)
     fx_in("<presence from='" ALICE "' to='" ROOM "/alice'><x xmlns='" NS_MUC "'/></presence>");
 }
 
+/* The same, then the stanzas and events of that forgotten. */
+static void open_room_quiet(void)
+{
+    open_room();
+    fx_clear();
+    fx_clear_events();
+}
+
+/* The owner sends a groupchat message with payload; the one event of type
+ * it makes, with the owner as its actor. */
+static struct fx_event *owner_groupchat(const char *id, const char *payload, const char *type)
+{
+    fx_in("<message type='groupchat' id='%s' from='" OWNER "' to='" ROOM "'>%s</message>", id,
+          payload);
+    struct fx_event *ev = fx_event(type);
+    assert_string_equal(party(ev, "actor", "jid"), OWNER);
+    return ev;
+}
+
 /* ---- the builder ---- */
+
+/* The stamp of the <delay/> on an event's forwarded stanza. */
+static const char *delay_stamp(const struct fx_event *e)
+{
+    const struct xml_node *fwd = xml_child(e->el, "forwarded", NS_FORWARD);
+    return xml_attr(xml_child(fwd, "delay", "urn:xmpp:delay"), "stamp");
+}
 
 static void test_event_attributes(void **state)
 {
@@ -101,20 +127,14 @@ static void test_forward_in_client_namespace(void **state)
     assert_string_equal(party(&e, "actor", "role"), "participant");
     assert_string_equal(party(&e, "actor", "affiliation"), "member");
     const struct xml_node *r = xml_child(e.el, "reason", NS_COMPLIANCE);
-    char *rt = xml_text(r);
-    assert_string_equal(rt, "because");
-    free(rt);
+    fx_assert_text(r, "because");
     assert_null(xml_next(r) && strcmp(xml_next(r)->name, "reason") == 0 ? r : NULL);
     const struct xml_node *st = forwarded_stanza(&e);
     const struct xml_node *body = xml_child(st, "body", NS_CLIENT);
     assert_non_null(body);
-    char *t = xml_text(body);
-    assert_string_equal(t, "hi & bye");
-    free(t);
+    fx_assert_text(body, "hi & bye");
     assert_non_null(xml_child(st, "x", "urn:other"));
-    const struct xml_node *d = xml_child(xml_child(e.el, "forwarded", NS_FORWARD), "delay",
-                                         "urn:xmpp:delay");
-    assert_string_equal(xml_attr(d, "stamp"), "2023-11-14T22:13:20Z");
+    assert_string_equal(delay_stamp(&e), "2023-11-14T22:13:20Z");
     xml_unref(e.el);
     free(xml);
     xml_unref(msg);
@@ -136,13 +156,9 @@ static void test_history_splice(void **state)
     assert_string_equal(st->name, "message");
     assert_string_equal(xml_attr(st, "to"), BOB);
     assert_string_equal(xml_attr(st, "id"), "h1");
-    char *t = xml_text(xml_child(st, "body", NS_CLIENT));
-    assert_string_equal(t, "old");
-    free(t);
+    fx_assert_text(xml_child(st, "body", NS_CLIENT), "old");
     assert_non_null(xml_child(st, "stanza-id", "urn:xmpp:sid:0"));
-    const struct xml_node *d = xml_child(xml_child(e.el, "forwarded", NS_FORWARD), "delay",
-                                         "urn:xmpp:delay");
-    assert_string_equal(xml_attr(d, "stamp"), "2023-11-14T22:13:15Z");
+    assert_string_equal(delay_stamp(&e), "2023-11-14T22:13:15Z");
     /* The rest of the event survived the splice. */
     assert_string_equal(party(&e, "actor", "jid"), "x@y/z");
     xml_unref(e.el);
@@ -176,13 +192,8 @@ static void test_join_create_config(void **state)
 static void test_groupchat_private_and_history(void **state)
 {
     (void)state;
-    open_room();
-    fx_clear();
-    fx_clear_events();
-    fx_in("<message type='groupchat' id='g1' from='" OWNER "' to='" ROOM "'><body>hello</body>"
-          "</message>");
-    struct fx_event *g = fx_event("groupchat");
-    assert_string_equal(party(g, "actor", "jid"), OWNER);
+    open_room_quiet();
+    struct fx_event *g = owner_groupchat("g1", "<body>hello</body>", "groupchat");
     assert_string_equal(party(g, "actor", "nick"), "crone");
     const char *rs[8];
     assert_int_equal(recipients(g, rs, 8), 2);
@@ -211,21 +222,14 @@ static void test_groupchat_private_and_history(void **state)
     assert_string_equal(rs[0], BOB);
     st = forwarded_stanza(h);
     assert_string_equal(xml_attr(st, "to"), BOB);
-    char *t = xml_text(xml_child(st, "body", NS_CLIENT));
-    assert_string_equal(t, "hello");
-    free(t);
+    fx_assert_text(xml_child(st, "body", NS_CLIENT), "hello");
 }
 
 static void test_subject_kick_ban_invite_nick_leave(void **state)
 {
     (void)state;
-    open_room();
-    fx_clear();
-    fx_clear_events();
-    fx_in("<message type='groupchat' id='s1' from='" OWNER "' to='" ROOM "'><subject>plans"
-          "</subject></message>");
-    struct fx_event *s = fx_event("subject");
-    assert_string_equal(party(s, "actor", "jid"), OWNER);
+    open_room_quiet();
+    struct fx_event *s = owner_groupchat("s1", "<subject>plans</subject>", "subject");
     assert_non_null(xml_child(forwarded_stanza(s), "subject", NS_CLIENT));
 
     fx_in("<presence from='" ALICE "' to='" ROOM "/alicia'/>");
@@ -245,9 +249,7 @@ static void test_subject_kick_ban_invite_nick_leave(void **state)
     assert_string_equal(party(k, "actor", "jid"), OWNER);
     assert_string_equal(party(k, "target", "jid"), ALICE);
     assert_string_equal(party(k, "target", "role"), "none");
-    char *why = xml_text(xml_child(k->el, "reason", NS_COMPLIANCE));
-    assert_string_equal(why, "rude");
-    free(why);
+    fx_assert_text(xml_child(k->el, "reason", NS_COMPLIANCE), "rude");
 
     fx_in("<iq type='set' id='b1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
           "'><item jid='hag@shakespeare.example' affiliation='outcast'/></query></iq>");
@@ -272,9 +274,7 @@ static void test_subject_kick_ban_invite_nick_leave(void **state)
 static void test_affiliation_from_config_form(void **state)
 {
     (void)state;
-    open_room();
-    fx_clear();
-    fx_clear_events();
+    open_room_quiet();
     fx_in("<iq type='set' id='c2' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
           "'><x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_roomadmins'>"
           "<value>hag@shakespeare.example</value></field></x></query></iq>");

@@ -284,21 +284,6 @@ static bool custom_var(const char *var)
            strncmp(var, "urn:", 4) == 0;
 }
 
-static bool has_option(const struct xml_node *field, const char *value)
-{
-    for (struct xml_node *o = xml_first(field); o; o = xml_next(o)) {
-        if (strcmp(o->name, "option") != 0)
-            continue;
-        struct xml_node *v = xml_first(o);
-        char *t = v ? xml_text(v) : xstrdup("");
-        bool yes = strcmp(t, value) == 0;
-        free(t);
-        if (yes)
-            return true;
-    }
-    return false;
-}
-
 /* A list field of a form to fill in offers each value it holds. */
 static void check_list_values(const struct xml_node *field, const char *var)
 {
@@ -306,7 +291,7 @@ static void check_list_values(const struct xml_node *field, const char *var)
         if (strcmp(v->name, "value") != 0)
             continue;
         char *t = xml_text(v);
-        bool ok = has_option(field, t);
+        bool ok = field_has_option(field, t);
         if (!ok)
             print_error("%s: value '%s' is not among its options\n", var, t);
         free(t);
@@ -389,6 +374,15 @@ static void check_form(const struct xml_node *x, const char *xtype, const char *
     form_free(&parsed_form);
 }
 
+/* The one form sent to `to` of FORM_TYPE form_type checks out (as check_form). */
+static void check_sent_form(const char *to, const char *xtype, const char *form_type,
+                            const char *also)
+{
+    struct xml_node *x = sent_form(to, form_type);
+    check_form(x, xtype, form_type, also);
+    xml_unref(x);
+}
+
 /* ---- tests ---- */
 
 /* The registry as read: the parser found what §15.5 says, including the types
@@ -421,9 +415,7 @@ static void test_15_5_3_roomconfig_form(void **state)
 
     fx_in("<iq type='get' id='g1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_OWNER
           "'/></iq>");
-    x = sent_form(OWNER, NS_MUC_ROOMCONFIG);
-    check_form(x, "form", NS_MUC_ROOMCONFIG, NULL);
-    xml_unref(x);
+    check_sent_form(OWNER, "form", NS_MUC_ROOMCONFIG, NULL);
 }
 
 /* §6.4/§15.5.4: the disco#info extension; §6.4 lets it carry muc#roomconfig fields. */
@@ -431,9 +423,7 @@ static void test_15_5_4_roominfo_form(void **state)
 {
     fx_in("<iq type='get' id='d1' from='" BOB "' to='" ROOM "'><query xmlns='" NS_DISCO_INFO
           "'/></iq>");
-    struct xml_node *x = sent_form(BOB, NS_MUC_ROOMINFO);
-    check_form(x, "result", NS_MUC_ROOMINFO, NS_MUC_ROOMCONFIG);
-    xml_unref(x);
+    check_sent_form(BOB, "result", NS_MUC_ROOMINFO, NS_MUC_ROOMCONFIG);
 }
 
 /* §7.10/§15.5.1: the registration form. */
@@ -442,9 +432,7 @@ static void test_15_5_1_register_form(void **state)
     fx.m->lim.register_unaffiliated = true;   /* bob is not affiliated */
     fx_in("<iq type='get' id='r1' from='" BOB "' to='" ROOM "'><query xmlns='" NS_REGISTER
           "'/></iq>");
-    struct xml_node *x = sent_form(BOB, NS_MUC_REGISTER);
-    check_form(x, "form", NS_MUC_REGISTER, NULL);
-    xml_unref(x);
+    check_sent_form(BOB, "form", NS_MUC_REGISTER, NULL);
 }
 
 /* §8.6/§15.5.2: the voice request form the moderators get. */
@@ -454,9 +442,7 @@ static void test_15_5_2_request_form(void **state)
           "<field var='FORM_TYPE'><value>" NS_MUC_REQUEST "</value></field>"
           "<field var='muc#role' type='list-single'><value>participant</value></field></x>"
           "</message>");
-    struct xml_node *x = sent_form(OWNER, NS_MUC_REQUEST);
-    check_form(x, "form", NS_MUC_REQUEST, NULL);
-    xml_unref(x);
+    check_sent_form(OWNER, "form", NS_MUC_REQUEST, NULL);
 }
 
 #define T(f) cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, &opts)

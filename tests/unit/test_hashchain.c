@@ -17,12 +17,9 @@ static struct hashchain_row row1(void)
         .seq = 1, .uuid = "11111111-1111-4111-8111-111111111111",
         .event_time_us = 1793613600123000, .archived_at_us = 1793613601000000,
         .recipients = xy, .nrecipients = 2, .stanza = "<m/>",
+        .fields = { [HC_TYPE] = "groupchat", [HC_SENDER] = "s", [HC_ACTOR_JID] = "a",
+                    [HC_ACTOR_NICK] = "b", [HC_BODY] = "h\xc3\xa9llo" },
     };
-    r.fields[HC_TYPE] = "groupchat";
-    r.fields[HC_SENDER] = "s";
-    r.fields[HC_ACTOR_JID] = "a";
-    r.fields[HC_ACTOR_NICK] = "b";
-    r.fields[HC_BODY] = "h\xc3\xa9llo";
     return r;
 }
 
@@ -37,14 +34,10 @@ static struct hashchain_row row2(void)
         .event_time_us = -500000, .archived_at_us = 1793613601000000,
         .detail = "<detail/>", .stanza = "<message/>", .has_stamp = true,
         .stamp_us = 1793610000000001,
+        .fields = { [HC_TYPE] = "chat", [HC_SENDER] = "s", [HC_ACTOR_JID] = "a@b/c",
+                    [HC_TARGET_JID] = "d@e", [HC_DIRECTION] = "in", [HC_MSG_TYPE] = "chat",
+                    [HC_BODY] = "" },
     };
-    r.fields[HC_TYPE] = "chat";
-    r.fields[HC_SENDER] = "s";
-    r.fields[HC_ACTOR_JID] = "a@b/c";
-    r.fields[HC_TARGET_JID] = "d@e";
-    r.fields[HC_DIRECTION] = "in";
-    r.fields[HC_MSG_TYPE] = "chat";
-    r.fields[HC_BODY] = "";
     return r;
 }
 
@@ -57,145 +50,145 @@ static void hex(const unsigned char *h, char out[2 * HASHCHAIN_LEN + 1])
         snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
-static void test_canonical_matches_postgres(void **state)
+/* The canonical bytes of r are exactly want. */
+static void expect_canonical(struct hashchain_row r, const char *want)
 {
-    struct hashchain_row r = row1();
     char *buf = NULL;
     size_t len = 0;
     hashchain_canonical(&r, &buf, &len);
-    const char want[] = "confab-compliance-1;1:1,36:11111111-1111-4111-8111-111111111111,"
-                        "16:1793613600123000,16:1793613601000000,9:groupchat,1:s,~1:a,1:b,"
-                        "~~~~~~~~~~~6:h\xc3\xa9llo,2:1:x,1:y,;~4:<m/>,~";
     assert_int_equal(len, strlen(want));
     assert_memory_equal(buf, want, len);
     free(buf);
-    buf = NULL;
-    len = 0;
-    r = row2();
-    hashchain_canonical(&r, &buf, &len);
-    const char want2[] = "confab-compliance-1;1:2,36:22222222-2222-4222-8222-222222222222,"
-                         "7:-500000,16:1793613601000000,4:chat,1:s,~5:a@b/c,~~~3:d@e,~~~~"
-                         "2:in,4:chat,~~0:,0:;9:<detail/>,10:<message/>,16:1793610000000001,";
-    assert_int_equal(len, strlen(want2));
-    assert_memory_equal(buf, want2, len);
-    free(buf);
+}
+
+/* h, in lower-case hex, is want. */
+static void expect_hex(const unsigned char *h, const char *want)
+{
+    char s[2 * HASHCHAIN_LEN + 1];
+    hex(h, s);
+    assert_string_equal(s, want);
+}
+
+static void test_canonical_matches_postgres(void **state)
+{
+    expect_canonical(row1(), "confab-compliance-1;1:1,36:11111111-1111-4111-8111-111111111111,"
+                             "16:1793613600123000,16:1793613601000000,9:groupchat,1:s,~1:a,1:b,"
+                             "~~~~~~~~~~~6:h\xc3\xa9llo,2:1:x,1:y,;~4:<m/>,~");
+    expect_canonical(row2(), "confab-compliance-1;1:2,36:22222222-2222-4222-8222-222222222222,"
+                             "7:-500000,16:1793613601000000,4:chat,1:s,~5:a@b/c,~~~3:d@e,~~~~"
+                             "2:in,4:chat,~~0:,0:;9:<detail/>,10:<message/>,16:1793610000000001,");
 }
 
 static void test_chain_matches_postgres(void **state)
 {
     unsigned char h1[HASHCHAIN_LEN], h2[HASHCHAIN_LEN];
-    char s[2 * HASHCHAIN_LEN + 1];
     struct hashchain_row r1 = row1(), r2 = row2();
     hashchain_hash(NULL, &r1, h1);
-    hex(h1, s);
-    assert_string_equal(s, hash1_hex);
+    expect_hex(h1, hash1_hex);
     hashchain_hash(h1, &r2, h2);
-    hex(h2, s);
-    assert_string_equal(s, hash2_hex);
+    expect_hex(h2, hash2_hex);
 }
 
 static void test_parse_bytea(void **state)
 {
     unsigned char h[HASHCHAIN_LEN];
-    char s[2 * HASHCHAIN_LEN + 1];
     assert_int_equal(hashchain_parse_bytea(hash1_hex, h), 0);
-    hex(h, s);
-    assert_string_equal(s, hash1_hex);
+    expect_hex(h, hash1_hex);
     char with_prefix[80];
     snprintf(with_prefix, sizeof with_prefix, "\\x%s", hash2_hex);
     assert_int_equal(hashchain_parse_bytea(with_prefix, h), 0);
-    hex(h, s);
-    assert_string_equal(s, hash2_hex);
+    expect_hex(h, hash2_hex);
     assert_int_equal(hashchain_parse_bytea("abcd", h), -EINVAL);
     char bad[] = "9ddfa0df2f675d1ff330a27e0711461cddff6ef1ff83e0231399545764b336bg";
     assert_int_equal(hashchain_parse_bytea(bad, h), -EINVAL);
 }
 
-/* Three rows chained properly: hashes in h[0..2]. */
-static void chain3(struct hashchain_row rows[3], unsigned char h[3][HASHCHAIN_LEN])
+/* Three rows chained properly (hashes in h[0..2]) and a verifier started at seq 1. */
+struct chain {
+    struct hashchain_row rows[3];
+    unsigned char h[3][HASHCHAIN_LEN];
+    struct hashchain_verify v;
+};
+
+static void chain3(struct chain *c)
 {
-    rows[0] = row1();
-    rows[1] = row2();
-    rows[2] = row1();
-    rows[2].seq = 3;
-    rows[2].uuid = "33333333-3333-4333-8333-333333333333";
+    c->rows[0] = row1();
+    c->rows[1] = row2();
+    c->rows[2] = row1();
+    c->rows[2].seq = 3;
+    c->rows[2].uuid = "33333333-3333-4333-8333-333333333333";
     for (int i = 0; i < 3; i++)
-        hashchain_hash(i ? h[i - 1] : NULL, &rows[i], h[i]);
+        hashchain_hash(i ? c->h[i - 1] : NULL, &c->rows[i], c->h[i]);
+    hashchain_verify_init(&c->v, 1, NULL);
+}
+
+/* Row i with its stored hash, through the verifier. */
+static int verify(struct chain *c, int i)
+{
+    return hashchain_verify_row(&c->v, &c->rows[i], c->h[i]);
 }
 
 static void test_verify_intact(void **state)
 {
-    struct hashchain_row rows[3];
-    unsigned char h[3][HASHCHAIN_LEN];
-    chain3(rows, h);
-    struct hashchain_verify v;
-    hashchain_verify_init(&v, 1, NULL);
+    struct chain c;
+    chain3(&c);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(hashchain_verify_row(&v, &rows[i], h[i]), 0);
-    assert_int_equal(hashchain_verify_head(&v, 3, h[2]), 0);
-    assert_int_equal(v.rows, 3);
-    assert_int_equal(v.bad_seq, 0);
+        assert_int_equal(verify(&c, i), 0);
+    assert_int_equal(hashchain_verify_head(&c.v, 3, c.h[2]), 0);
+    assert_int_equal(c.v.rows, 3);
+    assert_int_equal(c.v.bad_seq, 0);
     /* Starting in the middle, from the stored hash of the row before. */
-    hashchain_verify_init(&v, 2, h[0]);
-    assert_int_equal(hashchain_verify_row(&v, &rows[1], h[1]), 0);
-    assert_int_equal(hashchain_verify_row(&v, &rows[2], h[2]), 0);
+    hashchain_verify_init(&c.v, 2, c.h[0]);
+    assert_int_equal(verify(&c, 1), 0);
+    assert_int_equal(verify(&c, 2), 0);
 }
 
 static void test_verify_altered_row(void **state)
 {
-    struct hashchain_row rows[3];
-    unsigned char h[3][HASHCHAIN_LEN];
-    chain3(rows, h);
-    rows[1].fields[HC_BODY] = "edited";
-    struct hashchain_verify v;
-    hashchain_verify_init(&v, 1, NULL);
-    assert_int_equal(hashchain_verify_row(&v, &rows[0], h[0]), 0);
-    assert_int_equal(hashchain_verify_row(&v, &rows[1], h[1]), -EBADMSG);
+    struct chain c;
+    chain3(&c);
+    c.rows[1].fields[HC_BODY] = "edited";
+    assert_int_equal(verify(&c, 0), 0);
+    assert_int_equal(verify(&c, 1), -EBADMSG);
     /* Reported once: the next row follows the stored hash. */
-    assert_int_equal(hashchain_verify_row(&v, &rows[2], h[2]), 0);
-    assert_int_equal(v.bad_seq, 2);
-    assert_non_null(strstr(v.why, "does not match"));
+    assert_int_equal(verify(&c, 2), 0);
+    assert_int_equal(c.v.bad_seq, 2);
+    assert_non_null(strstr(c.v.why, "does not match"));
 }
 
 static void test_verify_rehashed_row(void **state)
 {
     /* An owner who alters a row and recomputes its hash breaks the next one. */
-    struct hashchain_row rows[3];
-    unsigned char h[3][HASHCHAIN_LEN];
-    chain3(rows, h);
-    rows[1].recipients = NULL;
-    rows[1].nrecipients = 0;
-    rows[1].fields[HC_ACTOR_JID] = "someone@else";
-    hashchain_hash(h[0], &rows[1], h[1]);
-    struct hashchain_verify v;
-    hashchain_verify_init(&v, 1, NULL);
-    assert_int_equal(hashchain_verify_row(&v, &rows[0], h[0]), 0);
-    assert_int_equal(hashchain_verify_row(&v, &rows[1], h[1]), 0);
-    assert_int_equal(hashchain_verify_row(&v, &rows[2], h[2]), -EBADMSG);
-    assert_int_equal(v.bad_seq, 3);
+    struct chain c;
+    chain3(&c);
+    c.rows[1].recipients = NULL;
+    c.rows[1].nrecipients = 0;
+    c.rows[1].fields[HC_ACTOR_JID] = "someone@else";
+    hashchain_hash(c.h[0], &c.rows[1], c.h[1]);
+    assert_int_equal(verify(&c, 0), 0);
+    assert_int_equal(verify(&c, 1), 0);
+    assert_int_equal(verify(&c, 2), -EBADMSG);
+    assert_int_equal(c.v.bad_seq, 3);
 }
 
 static void test_verify_deleted_rows(void **state)
 {
-    struct hashchain_row rows[3];
-    unsigned char h[3][HASHCHAIN_LEN];
-    chain3(rows, h);
-    struct hashchain_verify v;
-    hashchain_verify_init(&v, 1, NULL);
-    assert_int_equal(hashchain_verify_row(&v, &rows[0], h[0]), 0);
-    assert_int_equal(hashchain_verify_row(&v, &rows[2], h[2]), -EBADMSG);
-    assert_int_equal(v.bad_seq, 3);
-    assert_non_null(strstr(v.why, "expected seq 2"));
+    struct chain c;
+    chain3(&c);
+    assert_int_equal(verify(&c, 0), 0);
+    assert_int_equal(verify(&c, 2), -EBADMSG);
+    assert_int_equal(c.v.bad_seq, 3);
+    assert_non_null(strstr(c.v.why, "expected seq 2"));
     /* The newest row deleted: the head is ahead of the rows. */
-    hashchain_verify_init(&v, 1, NULL);
-    assert_int_equal(hashchain_verify_row(&v, &rows[0], h[0]), 0);
-    assert_int_equal(hashchain_verify_row(&v, &rows[1], h[1]), 0);
-    assert_int_equal(hashchain_verify_head(&v, 3, h[2]), -EBADMSG);
-    assert_int_equal(v.bad_seq, 3);
+    hashchain_verify_init(&c.v, 1, NULL);
+    assert_int_equal(verify(&c, 0), 0);
+    assert_int_equal(verify(&c, 1), 0);
+    assert_int_equal(hashchain_verify_head(&c.v, 3, c.h[2]), -EBADMSG);
+    assert_int_equal(c.v.bad_seq, 3);
     /* Same seq, other hash at the head. */
-    hashchain_verify_init(&v, 1, NULL);
-    assert_int_equal(hashchain_verify_row(&v, &rows[0], h[0]), 0);
-    assert_int_equal(hashchain_verify_head(&v, 1, h[1]), -EBADMSG);
+    hashchain_verify_init(&c.v, 1, NULL);
+    assert_int_equal(verify(&c, 0), 0);
+    assert_int_equal(hashchain_verify_head(&c.v, 1, c.h[1]), -EBADMSG);
 }
 
 /* A PGresult shaped like HASHCHAIN_ROWS_SQL's, built without a server. */

@@ -55,6 +55,28 @@ static void expect_select(const struct history *h, const struct history_req *req
     assert_int_equal(first, h->count - want);
 }
 
+/* One limit of an otherwise empty request set to each case's value in turn. */
+enum limit { LIMIT_MAXCHARS, LIMIT_MAXSTANZAS, LIMIT_SECONDS, LIMIT_SINCE };
+struct limit_case {
+    int64_t value;
+    size_t service_max, want;
+};
+
+static void expect_limit(const struct history *h, enum limit which, const struct limit_case *c,
+                         size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct history_req r = ALL;
+        switch (which) {
+        case LIMIT_MAXCHARS: r.maxchars = (long)c[i].value; break;
+        case LIMIT_MAXSTANZAS: r.maxstanzas = (long)c[i].value; break;
+        case LIMIT_SECONDS: r.seconds = (long)c[i].value; break;
+        case LIMIT_SINCE: r.since_ms = c[i].value; break;
+        }
+        expect_select(h, &r, c[i].service_max, 0, c[i].want);
+    }
+}
+
 static void test_ring_eviction(void **state)
 {
     struct history h;
@@ -167,19 +189,11 @@ static void test_select_maxstanzas(void **state)
     struct history h;
     history_init(&h, 10);
     fill(&h, 6);
-    struct history_req r = ALL;
-    r.maxstanzas = 3;
-    expect_select(&h, &r, NO_CAP, 0, 3);
-    r.maxstanzas = 0;
-    expect_select(&h, &r, NO_CAP, 0, 0);
-    r.maxstanzas = 6;
-    expect_select(&h, &r, NO_CAP, 0, 6);
-    r.maxstanzas = 100;
-    expect_select(&h, &r, NO_CAP, 0, 6);
-    /* The service's cap wins over a larger request. */
-    expect_select(&h, &r, 2, 0, 2);
-    r.maxstanzas = LONG_MAX;
-    expect_select(&h, &r, 5, 0, 5);
+    /* The last two: the service's cap wins over a larger request. */
+    static const struct limit_case cases[] = { { 3, NO_CAP, 3 },   { 0, NO_CAP, 0 },
+                                               { 6, NO_CAP, 6 },   { 100, NO_CAP, 6 },
+                                               { 100, 2, 2 },      { LONG_MAX, 5, 5 } };
+    expect_limit(&h, LIMIT_MAXSTANZAS, cases, ARRAY_SIZE(cases));
     history_free(&h);
 }
 
@@ -219,13 +233,9 @@ static void test_select_maxchars_utf8(void **state)
     static const char accented[] = "<b>\xc3\xa9\xc3\xa9\xc3\xa9</b>";   /* 13 bytes, 10 chars */
     history_push(&h, 1, NOW, accented, sizeof accented - 1);
     history_push(&h, 2, NOW, accented, sizeof accented - 1);
-    struct history_req r = ALL;
-    r.maxchars = 20;
-    expect_select(&h, &r, NO_CAP, 0, 2);
-    r.maxchars = 19;
-    expect_select(&h, &r, NO_CAP, 0, 1);
-    r.maxchars = 9;
-    expect_select(&h, &r, NO_CAP, 0, 0);
+    static const struct limit_case cases[] = { { 20, NO_CAP, 2 }, { 19, NO_CAP, 1 },
+                                               { 9, NO_CAP, 0 } };
+    expect_limit(&h, LIMIT_MAXCHARS, cases, ARRAY_SIZE(cases));
     history_free(&h);
 }
 
@@ -257,17 +267,15 @@ static void test_select_seconds(void **state)
     push_seq(&h, 3, NOW - 3000);
     push_seq(&h, 4, NOW - 1000);
     push_seq(&h, 5, NOW);
+    static const struct limit_case cases[] = {
+        { 3, NO_CAP, 3 },               /* NOW - 3000 exactly is inside */
+        { 1, NO_CAP, 2 },
+        { 0, NO_CAP, 1 },               /* only what arrived this very millisecond */
+        { 5, NO_CAP, 5 },
+        { LONG_MAX, NO_CAP, 5 },        /* seconds * 1000 overflows */
+    };
+    expect_limit(&h, LIMIT_SECONDS, cases, ARRAY_SIZE(cases));
     struct history_req r = ALL;
-    r.seconds = 3;              /* NOW - 3000 exactly is inside */
-    expect_select(&h, &r, NO_CAP, 0, 3);
-    r.seconds = 1;
-    expect_select(&h, &r, NO_CAP, 0, 2);
-    r.seconds = 0;              /* only what arrived this very millisecond */
-    expect_select(&h, &r, NO_CAP, 0, 1);
-    r.seconds = 5;
-    expect_select(&h, &r, NO_CAP, 0, 5);
-    r.seconds = LONG_MAX;       /* seconds * 1000 overflows */
-    expect_select(&h, &r, NO_CAP, 0, 5);
     size_t first;
     r.seconds = 3;
     assert_int_equal(history_select(&h, &r, INT64_MIN + 10, NO_CAP, 0, &first), 5);
@@ -280,16 +288,14 @@ static void test_select_since(void **state)
     struct history h;
     history_init(&h, 10);
     fill(&h, 5);                /* ts NOW-5000 .. NOW-1000 */
-    struct history_req r = ALL;
-    r.since_ms = NOW - 3000;    /* exactly entry 3: included */
-    expect_select(&h, &r, NO_CAP, 0, 3);
-    r.since_ms = NOW - 3000 + 1;
-    expect_select(&h, &r, NO_CAP, 0, 2);
-    r.since_ms = NOW;
-    expect_select(&h, &r, NO_CAP, 0, 0);
-    r.since_ms = 0;             /* the Unix-era example: everything */
-    expect_select(&h, &r, NO_CAP, 0, 5);
-    expect_select(&h, &r, 3, 0, 3);
+    static const struct limit_case cases[] = {
+        { NOW - 3000, NO_CAP, 3 },      /* exactly entry 3: included */
+        { NOW - 3000 + 1, NO_CAP, 2 },
+        { NOW, NO_CAP, 0 },
+        { 0, NO_CAP, 5 },               /* the Unix-era example: everything */
+        { 0, 3, 3 },
+    };
+    expect_limit(&h, LIMIT_SINCE, cases, ARRAY_SIZE(cases));
     history_free(&h);
 }
 

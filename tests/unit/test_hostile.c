@@ -104,12 +104,12 @@ static void send_in(struct muc *m, const char *xml)
     xml_unref(st);
 }
 
-static struct muc *new_muc(struct out *o, const struct muc_limits *override)
+/* An engine with the default limits; a test changes m->lim, which is read
+ * where each limit applies. */
+static struct muc *new_muc(struct out *o)
 {
     struct muc_limits lim;
     muc_limits_default(&lim);
-    if (override)
-        lim = *override;
     static const unsigned char key[32] = { 9 };
     struct muc_io io = { .send = io_send, .send_each = io_each, .send_raw = io_raw, .now_ms = io_now,
                          .ud = o };
@@ -132,7 +132,7 @@ static void join(struct muc *m, const char *jid, const char *room, const char *n
 static void test_join_lookalike_conflict(void **state)
 {
     struct out o = { 0 };
-    struct muc *m = new_muc(&o, NULL);
+    struct muc *m = new_muc(&o);
     send_in(m, "<presence from='alice@example/a' to='r@conf.example/Alice'>"
                "<x xmlns='http://jabber.org/protocol/muc'/></presence>");
     send_in(m, "<iq type='set' id='c' from='alice@example/a' to='r@conf.example'>"
@@ -161,31 +161,36 @@ static void test_join_lookalike_conflict(void **state)
     muc_free(m);
 }
 
+/* alice's groupchat message of that body to room r: the error it drew, or "". */
+static const char *error_after(struct muc *m, struct out *o, const char *body)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "<message type='groupchat' from='alice@example/a' "
+             "to='r@conf.example'><body>%s</body></message>", body);
+    o->last_error[0] = '\0';
+    send_in(m, buf);
+    return o->last_error;
+}
+
 static void test_message_size_limit(void **state)
 {
     struct out o = { 0 };
-    struct muc_limits lim;
-    muc_limits_default(&lim);
-    lim.max_message_bytes = 10;
-    struct muc *m = new_muc(&o, &lim);
+    struct muc *m = new_muc(&o);
+    m->lim.max_message_bytes = 10;
     join(m, "alice@example/a", "r", "alice");
-    o.last_error[0] = '\0';
-    send_in(m, "<message type='groupchat' from='alice@example/a' to='r@conf.example'>"
-               "<body>0123456789</body></message>");
-    assert_string_equal(o.last_error, "");
-    send_in(m, "<message type='groupchat' from='alice@example/a' to='r@conf.example'>"
-               "<body>0123456789A</body></message>");
-    assert_string_equal(o.last_error, "policy-violation");
+    /* A body of exactly the limit passes; one byte more does not. */
+    static const char *const body_error[][2] = { { "0123456789", "" },
+                                                 { "0123456789A", "policy-violation" } };
+    for (size_t i = 0; i < ARRAY_SIZE(body_error); i++)
+        assert_string_equal(error_after(m, &o, body_error[i][0]), body_error[i][1]);
     muc_free(m);
 }
 
 static void test_joined_rooms_limit(void **state)
 {
     struct out o = { 0 };
-    struct muc_limits lim;
-    muc_limits_default(&lim);
-    lim.max_joined_rooms = 2;
-    struct muc *m = new_muc(&o, &lim);
+    struct muc *m = new_muc(&o);
+    m->lim.max_joined_rooms = 2;
     join(m, "alice@example/a", "r1", "alice");
     join(m, "alice@example/a", "r2", "alice");
     assert_string_equal(o.last_error, "");
@@ -203,7 +208,7 @@ static void test_joined_rooms_limit(void **state)
 static void test_forged_own_domain_dropped(void **state)
 {
     struct out o = { 0 };
-    struct muc *m = new_muc(&o, NULL);
+    struct muc *m = new_muc(&o);
     send_in(m, "<presence from='evil@conf.example/x' to='r@conf.example/evil'>"
                "<x xmlns='http://jabber.org/protocol/muc'/></presence>");
     assert_int_equal(o.presences, 0);

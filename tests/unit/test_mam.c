@@ -192,14 +192,6 @@ static const char *sid_of(uint64_t seq, const char *room)
 
 /* ---- §4.1.6: the query form; §7: disco ---- */
 
-static struct xml_node *form_field_el(const struct xml_node *x, const char *var)
-{
-    for (struct xml_node *f = xml_first(x); f; f = xml_next(f))
-        if (strcmp(f->name, "field") == 0 && str_eq(xml_attr(f, "var"), var))
-            return f;
-    return NULL;
-}
-
 static void test_form_lists_fields(void **state)
 {
     std_room();
@@ -227,14 +219,6 @@ static void test_form_lists_fields(void **state)
     struct xml_node *v = xml_child(form_field_el(x, "ids"), "validate", NULL);
     assert_non_null(v);
     assert_non_null(xml_child(v, "open", NULL));
-}
-
-static bool has_feature(const struct xml_node *q, const char *var)
-{
-    for (struct xml_node *f = xml_first(q); f; f = xml_next(f))
-        if (strcmp(f->name, "feature") == 0 && str_eq(xml_attr(f, "var"), var))
-            return true;
-    return false;
 }
 
 static struct xml_node *room_disco(void)

@@ -236,45 +236,6 @@ static void register_nick(const char *from, const char *id, const char *nick)
           id, from, nick);
 }
 
-/* A field of a data form in the output, by var. */
-static struct xml_node *form_field_el(const struct xml_node *x, const char *var)
-{
-    for (struct xml_node *f = xml_first(x); f; f = xml_next(f))
-        if (strcmp(f->name, "field") == 0 && str_eq(xml_attr(f, "var"), var))
-            return f;
-    return NULL;
-}
-
-static bool field_has_value(const struct xml_node *f, const char *v)
-{
-    for (struct xml_node *c = xml_first(f); c; c = xml_next(c)) {
-        if (strcmp(c->name, "value") != 0)
-            continue;
-        char *t = xml_text(c);
-        bool yes = strcmp(t, v) == 0;
-        free(t);
-        if (yes)
-            return true;
-    }
-    return false;
-}
-
-static bool field_has_option(const struct xml_node *f, const char *v)
-{
-    for (struct xml_node *o = xml_first(f); o; o = xml_next(o))
-        if (strcmp(o->name, "option") == 0 && field_has_value(o, v))
-            return true;
-    return false;
-}
-
-static bool has_feature(const struct xml_node *q, const char *var)
-{
-    for (struct xml_node *f = xml_first(q); f; f = xml_next(f))
-        if (strcmp(f->name, "feature") == 0 && str_eq(xml_attr(f, "var"), var))
-            return true;
-    return false;
-}
-
 static void disco_info(const char *from, const char *id)
 {
     fx_in("<iq type='get' id='%s' from='%s' to='" ROOM "'><query xmlns='" NS_DISCO_INFO

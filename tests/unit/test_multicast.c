@@ -133,12 +133,6 @@ static void t_error_from_service_turns_it_off(void **state)
     multicast_free(m);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_only_after_the_service_says_so),
-        cmocka_unit_test(t_wrap_chunks_with_bcc),
-        cmocka_unit_test(t_error_from_service_turns_it_off),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN(cmocka_unit_test(t_only_after_the_service_says_so),
+          cmocka_unit_test(t_wrap_chunks_with_bcc),
+          cmocka_unit_test(t_error_from_service_turns_it_off))

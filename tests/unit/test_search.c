@@ -61,6 +61,18 @@ static void assert_items(const struct xml_node *q, const char *want)
     free(got);
 }
 
+/* Ask for the disco#items page an RSM <set/> (its inner XML) selects; its
+ * items are want. */
+static struct xml_node *rsm_page(const char *id, const char *set, const char *want)
+{
+    char req[512];
+    snprintf(req, sizeof req, "<set xmlns='" NS_RSM "'>%s</set>", set);
+    items_req(id, req);
+    struct xml_node *q = items_query(id);
+    assert_items(q, want);
+    return q;
+}
+
 static void assert_set(const struct xml_node *parent, const char *first, const char *index,
                        const char *last, const char *count)
 {
@@ -93,9 +105,7 @@ static void test_disco_items_without_rsm_lists_all_public(void **state)
 static void test_disco_items_rsm_max(void **state)
 {
     rooms();
-    items_req("i1", "<set xmlns='" NS_RSM "'><max>1</max></set>");
-    struct xml_node *q = items_query("i1");
-    assert_items(q, "alpha@" DOMAIN);
+    struct xml_node *q = rsm_page("i1", "<max>1</max>", "alpha@" DOMAIN);
     assert_set(q, "alpha@" DOMAIN, "0", "alpha@" DOMAIN, "5");
 }
 
@@ -104,17 +114,12 @@ static void test_disco_items_rsm_max(void **state)
 static void test_disco_items_rsm_after_walks_all(void **state)
 {
     rooms();
-    items_req("p1", "<set xmlns='" NS_RSM "'><max>2</max></set>");
-    assert_items(items_query("p1"), "alpha@" DOMAIN ",bravo@" DOMAIN);
-    items_req("p2", "<set xmlns='" NS_RSM "'><max>2</max><after>bravo@" DOMAIN "</after></set>");
-    struct xml_node *q = items_query("p2");
-    assert_items(q, "charlie@" DOMAIN ",delta@" DOMAIN);
+    rsm_page("p1", "<max>2</max>", "alpha@" DOMAIN ",bravo@" DOMAIN);
+    struct xml_node *q = rsm_page("p2", "<max>2</max><after>bravo@" DOMAIN "</after>",
+                                  "charlie@" DOMAIN ",delta@" DOMAIN);
     assert_set(q, "charlie@" DOMAIN, "2", "delta@" DOMAIN, "5");
-    items_req("p3", "<set xmlns='" NS_RSM "'><max>2</max><after>delta@" DOMAIN "</after></set>");
-    assert_items(items_query("p3"), "echo@" DOMAIN);
-    items_req("p4", "<set xmlns='" NS_RSM "'><max>2</max><after>echo@" DOMAIN "</after></set>");
-    q = items_query("p4");
-    assert_items(q, "");
+    rsm_page("p3", "<max>2</max><after>delta@" DOMAIN "</after>", "echo@" DOMAIN);
+    q = rsm_page("p4", "<max>2</max><after>echo@" DOMAIN "</after>", "");
     assert_set(q, NULL, NULL, NULL, "5");
 }
 
@@ -122,23 +127,18 @@ static void test_disco_items_rsm_after_walks_all(void **state)
 static void test_disco_items_rsm_before(void **state)
 {
     rooms();
-    items_req("b1", "<set xmlns='" NS_RSM "'><max>2</max><before/></set>");
-    struct xml_node *q = items_query("b1");
-    assert_items(q, "delta@" DOMAIN ",echo@" DOMAIN);
+    struct xml_node *q = rsm_page("b1", "<max>2</max><before/>", "delta@" DOMAIN ",echo@" DOMAIN);
     assert_set(q, "delta@" DOMAIN, "3", "echo@" DOMAIN, "5");
-    items_req("b2", "<set xmlns='" NS_RSM "'><max>2</max><before>delta@" DOMAIN "</before></set>");
-    assert_items(items_query("b2"), "bravo@" DOMAIN ",charlie@" DOMAIN);
-    items_req("b3", "<set xmlns='" NS_RSM "'><max>2</max><before>bravo@" DOMAIN "</before></set>");
-    assert_items(items_query("b3"), "alpha@" DOMAIN);
+    rsm_page("b2", "<max>2</max><before>delta@" DOMAIN "</before>",
+             "bravo@" DOMAIN ",charlie@" DOMAIN);
+    rsm_page("b3", "<max>2</max><before>bravo@" DOMAIN "</before>", "alpha@" DOMAIN);
 }
 
 /* XEP-0059 §2.6: <max>0</max> asks only for the count. */
 static void test_disco_items_rsm_count_only(void **state)
 {
     rooms();
-    items_req("c", "<set xmlns='" NS_RSM "'><max>0</max></set>");
-    struct xml_node *q = items_query("c");
-    assert_items(q, "");
+    struct xml_node *q = rsm_page("c", "<max>0</max>", "");
     assert_set(q, NULL, NULL, NULL, "5");
 }
 
@@ -146,9 +146,8 @@ static void test_disco_items_rsm_count_only(void **state)
 static void test_disco_items_rsm_index(void **state)
 {
     rooms();
-    items_req("x", "<set xmlns='" NS_RSM "'><max>2</max><index>3</index></set>");
-    struct xml_node *q = items_query("x");
-    assert_items(q, "delta@" DOMAIN ",echo@" DOMAIN);
+    struct xml_node *q = rsm_page("x", "<max>2</max><index>3</index>",
+                                  "delta@" DOMAIN ",echo@" DOMAIN);
     assert_set(q, "delta@" DOMAIN, "3", "echo@" DOMAIN, "5");
 }
 
@@ -156,8 +155,7 @@ static void test_disco_items_rsm_index(void **state)
 static void test_disco_items_rsm_after_vanished_room(void **state)
 {
     rooms();
-    items_req("v", "<set xmlns='" NS_RSM "'><max>1</max><after>bzzz@" DOMAIN "</after></set>");
-    assert_items(items_query("v"), "charlie@" DOMAIN);
+    rsm_page("v", "<max>1</max><after>bzzz@" DOMAIN "</after>", "charlie@" DOMAIN);
 }
 
 static void test_disco_items_rsm_bad_max(void **state)
@@ -196,6 +194,24 @@ static const struct form_field *field_of(const struct form *f, const char *var)
     return ff;
 }
 
+/* The data form in el: of FORM_TYPE form_type (and of type `type` unless
+ * NULL), with a field of each var named in the NULL-terminated list. */
+static void expect_form_fields(const struct xml_node *el, const char *type,
+                               const char *form_type, ...)
+{
+    struct form f;
+    assert_int_equal(form_parse(xml_child(el, "x", NS_DATA_FORMS), &f), 0);
+    if (type)
+        assert_string_equal(f.type, type);
+    assert_string_equal(f.form_type, form_type);
+    va_list ap;
+    va_start(ap, form_type);
+    for (const char *var; (var = va_arg(ap, const char *));)
+        field_of(&f, var);
+    va_end(ap);
+    form_free(&f);
+}
+
 /* XEP-0055 §3.1: the search form, FORM_TYPE jabber:iq:search. */
 static void test_search_form(void **state)
 {
@@ -203,14 +219,8 @@ static void test_search_form(void **state)
           "<query xmlns='jabber:iq:search'/></iq>");
     struct xml_node *q = xml_child(fx_result("sf"), "query", "jabber:iq:search");
     assert_non_null(q);
-    struct form f;
-    assert_int_equal(form_parse(xml_child(q, "x", NS_DATA_FORMS), &f), 0);
-    assert_string_equal(f.type, "form");
-    assert_string_equal(f.form_type, "jabber:iq:search");
-    field_of(&f, "q");
-    field_of(&f, "sinname");
-    field_of(&f, "sindescription");
-    form_free(&f);
+    expect_form_fields(q, "form", "jabber:iq:search", "q", "sinname", "sindescription",
+                       (char *)NULL);
 }
 
 static void search_req(const char *id, const char *fields, const char *set)
@@ -315,14 +325,8 @@ static void test_channel_search_form(void **state)
     fx_in("<iq type='get' id='cf' from='" ALICE "' to='" DOMAIN "'>"
           "<search xmlns='urn:xmpp:channel-search:0:search'/></iq>");
     struct xml_node *s = xml_child(fx_result("cf"), "search", "urn:xmpp:channel-search:0:search");
-    struct form f;
-    assert_int_equal(form_parse(xml_child(s, "x", NS_DATA_FORMS), &f), 0);
-    assert_string_equal(f.form_type, NS_CS_PARAMS);
-    field_of(&f, "q");
-    field_of(&f, "sinname");
-    field_of(&f, "sindescription");
-    field_of(&f, "key");
-    form_free(&f);
+    expect_form_fields(s, NULL, NS_CS_PARAMS, "q", "sinname", "sindescription", "key",
+                       (char *)NULL);
 }
 
 /* §4.2.2: items with address, name, nusers; RSM paged. */

@@ -78,14 +78,6 @@ static void assert_error(const struct xml_node *r, const char *cond, const char 
     assert_string_equal(c, cond);
 }
 
-static bool has_feature(const struct xml_node *q, const char *var)
-{
-    for (struct xml_node *f = xml_first(q); f; f = xml_next(f))
-        if (strcmp(f->name, "feature") == 0 && strcmp(xml_attr(f, "var"), var) == 0)
-            return true;
-    return false;
-}
-
 static void test_disco_info(void **state)
 {
     struct sent s = { 0 };

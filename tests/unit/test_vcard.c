@@ -45,14 +45,6 @@ static struct xml_node *room_info(const char *id, struct form *f)
     return NULL;
 }
 
-static bool has_feature(const struct xml_node *q, const char *var)
-{
-    for (struct xml_node *f = xml_first(q); f; f = xml_next(f))
-        if (strcmp(f->name, "feature") == 0 && strcmp(xml_attr(f, "var"), var) == 0)
-            return true;
-    return false;
-}
-
 static void create(void)
 {
     fx_room(ROOM, OWNER, "<field var='muc#roomconfig_roomname'><value>The Garden</value></field>");

@@ -65,12 +65,18 @@ static void rec_init(struct rec *r)
     buf_init(&r->stanzas);
 }
 
+/* A stream (lim NULL: the defaults) whose events r records from empty. */
+static struct xstream *rec_stream(struct rec *r, const struct xstream_limits *lim)
+{
+    rec_init(r);
+    return xstream_new(lim, &rec_handler, r);
+}
+
 /* Feed data in the given chunk boundaries; record everything. */
 static void feed_split(struct rec *r, const struct xstream_limits *lim, const char *data,
                        size_t len, size_t split, size_t step)
 {
-    rec_init(r);
-    struct xstream *xs = xstream_new(lim, &rec_handler, r);
+    struct xstream *xs = rec_stream(r, lim);
     size_t off = 0;
     if (split) {
         xstream_feed(xs, data, split);
@@ -155,8 +161,7 @@ static void test_stanza_delivered_without_more_input(void **state)
     const char *hdr = "<stream:stream xmlns='jabber:component:accept' "
                       "xmlns:stream='http://etherx.jabber.org/streams' id='x'>";
     struct rec r;
-    rec_init(&r);
-    struct xstream *xs = xstream_new(NULL, &rec_handler, &r);
+    struct xstream *xs = rec_stream(&r, NULL);
     assert_int_equal(xstream_feed(xs, hdr, strlen(hdr)), 0);
     assert_int_equal(r.opens, 1);
     assert_string_equal(r.stream_id, "x");
@@ -225,8 +230,7 @@ static void test_unterminated_token_bounded(void **state)
 {
     struct xstream_limits lim = { .max_stanza_bytes = 4096 };
     struct rec r;
-    rec_init(&r);
-    struct xstream *xs = xstream_new(&lim, &rec_handler, &r);
+    struct xstream *xs = rec_stream(&r, &lim);
     const char *hdr = "<stream:stream xmlns='jabber:component:accept' "
                       "xmlns:stream='http://etherx.jabber.org/streams' id='x'><message to='";
     assert_int_equal(xstream_feed(xs, hdr, strlen(hdr)), 0);
@@ -275,34 +279,40 @@ static void test_depth_limit(void **state)
     }
 }
 
+/* head and then tail, fed in one piece. */
+static void feed_whole(struct rec *r, const struct xstream_limits *lim, const char *head,
+                       const char *tail)
+{
+    char doc[512];
+    snprintf(doc, sizeof doc, "%s%s", head, tail);
+    feed_split(r, lim, doc, strlen(doc), 0, 0);
+}
+
 static void test_attr_limit(void **state)
 {
     struct xstream_limits lim = { .max_attrs = 3 };
     const char *hdr = "<stream:stream xmlns='jabber:component:accept' "
                       "xmlns:stream='http://etherx.jabber.org/streams'>";
-    char doc[512];
     struct rec r;
-    snprintf(doc, sizeof doc, "%s<message a='1' b='2' c='3'/>", hdr);
-    feed_split(&r, &lim, doc, strlen(doc), 0, 0);
+    feed_whole(&r, &lim, hdr, "<message a='1' b='2' c='3'/>");
     assert_int_equal(r.errors, 0);
     assert_int_equal(r.nstanzas, 1);
     buf_free(&r.stanzas);
-    snprintf(doc, sizeof doc, "%s<message><x a='1' b='2' c='3' d='4'/></message><iq/>", hdr);
-    feed_split(&r, &lim, doc, strlen(doc), 0, 0);
+    feed_whole(&r, &lim, hdr, "<message><x a='1' b='2' c='3' d='4'/></message><iq/>");
     assert_int_equal(r.errors, 0);
     assert_int_equal(r.rejected, 1);
     assert_int_equal(r.nstanzas, 1);
     buf_free(&r.stanzas);
     /* Too many attributes on the stanza element itself: only the addressing stays. */
-    snprintf(doc, sizeof doc, "%s<message to='a@b' a='1' b='2' c='3'/>", hdr);
-    feed_split(&r, &lim, doc, strlen(doc), 0, 0);
+    feed_whole(&r, &lim, hdr, "<message to='a@b' a='1' b='2' c='3'/>");
     assert_int_equal(r.rejected, 1);
     assert_string_equal(r.rejected_top, "<message to='a@b'/>");
     buf_free(&r.stanzas);
     /* On the stream header it is the stream's own problem. */
-    snprintf(doc, sizeof doc, "<stream:stream xmlns='jabber:component:accept' "
-             "xmlns:stream='http://etherx.jabber.org/streams' a='1' b='2' c='3' d='4'>");
-    feed_split(&r, &lim, doc, strlen(doc), 0, 0);
+    feed_whole(&r, &lim,
+               "<stream:stream xmlns='jabber:component:accept' "
+               "xmlns:stream='http://etherx.jabber.org/streams' a='1' b='2' c='3' d='4'>",
+               "");
     assert_int_equal(r.errors, 1);
     assert_string_equal(r.cond, "policy-violation");
     buf_free(&r.stanzas);
@@ -314,8 +324,7 @@ static void test_reset(void **state)
     const char *hdr = "<stream:stream xmlns='jabber:component:accept' "
                       "xmlns:stream='http://etherx.jabber.org/streams' id='one'><!-- x -->";
     struct rec r;
-    rec_init(&r);
-    struct xstream *xs = xstream_new(NULL, &rec_handler, &r);
+    struct xstream *xs = rec_stream(&r, NULL);
     assert_int_equal(xstream_feed(xs, hdr, strlen(hdr)), -EPROTO);
     assert_string_equal(xstream_content_ns(xs), "jabber:component:accept");
     xstream_reset(xs);

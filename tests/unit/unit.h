@@ -38,9 +38,59 @@ static inline char *unit_read_fixture(const char *rel, size_t *len)
     return data;
 }
 
+/* A test program's whole main(): its cmocka_unit_test() entries, run as one
+ * group named "tests" as the hand-written mains name theirs. */
+#define UNIT_MAIN(...)                                                                         \
+    int main(void)                                                                             \
+    {                                                                                          \
+        const struct CMUnitTest tests[] = { __VA_ARGS__ };                                     \
+        return cmocka_run_group_tests(tests, NULL, NULL);                                      \
+    }
+
 static inline bool str_eq(const char *a, const char *b)
 {
     return a && b && strcmp(a, b) == 0;
+}
+
+/* A field of a data form, by var. */
+static inline struct xml_node *form_field_el(const struct xml_node *x, const char *var)
+{
+    for (struct xml_node *f = xml_first(x); f; f = xml_next(f))
+        if (strcmp(f->name, "field") == 0 && str_eq(xml_attr(f, "var"), var))
+            return f;
+    return NULL;
+}
+
+/* Some <value/> child of f (a field, or an option) is v. */
+static inline bool field_has_value(const struct xml_node *f, const char *v)
+{
+    for (struct xml_node *c = xml_first(f); c; c = xml_next(c)) {
+        if (strcmp(c->name, "value") != 0)
+            continue;
+        char *t = xml_text(c);
+        bool yes = strcmp(t, v) == 0;
+        free(t);
+        if (yes)
+            return true;
+    }
+    return false;
+}
+
+static inline bool field_has_option(const struct xml_node *f, const char *v)
+{
+    for (struct xml_node *o = xml_first(f); o; o = xml_next(o))
+        if (strcmp(o->name, "option") == 0 && field_has_value(o, v))
+            return true;
+    return false;
+}
+
+/* A disco#info query result lists the feature var. */
+static inline bool has_feature(const struct xml_node *q, const char *var)
+{
+    for (struct xml_node *f = xml_first(q); f; f = xml_next(f))
+        if (strcmp(f->name, "feature") == 0 && str_eq(xml_attr(f, "var"), var))
+            return true;
+    return false;
 }
 
 static inline void unit_grab(void *ud, struct xml_node *st)
