@@ -102,6 +102,10 @@ void ctl_table_free(struct ctl_table *t);
 /* "label: value" lines with the values aligned. */
 void ctl_print_fields(size_t n, const char *const *labels, const char *const *values);
 
+/* One CSV field on stdout (RFC 4180 quoting), then ',' or CRLF when last. */
+void ctl_csv_field(const char *s, bool last);
+/* rooms report (ctl_report.c). */
+int ctl_rooms_report(struct ctl *c, int argc, char **argv);
 /* Print v (stolen) as JSON on stdout. Returns 0 or CTL_FAIL. */
 int ctl_print_json(json_t *v);
 

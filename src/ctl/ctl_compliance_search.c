@@ -43,30 +43,13 @@ static const char *const names[NCOLS] = {
 
 enum format { F_TABLE, F_CSV, F_JSON };
 
-/* RFC 4180: quote fields that hold a separator, a quote or a line break. */
-static void csv_field(const char *s, bool last)
-{
-    if (s && strpbrk(s, ",\"\r\n")) {
-        fputc('"', stdout);
-        for (; *s; s++) {
-            if (*s == '"')
-                fputc('"', stdout);
-            fputc(*s, stdout);
-        }
-        fputc('"', stdout);
-    } else if (s) {
-        fputs(s, stdout);
-    }
-    fputs(last ? "\r\n" : ",", stdout);
-}
-
 static void print_csv(const PGresult *r)
 {
     for (int c = 0; c < NCOLS; c++)
-        csv_field(names[c], c + 1 == NCOLS);
+        ctl_csv_field(names[c], c + 1 == NCOLS);
     for (int i = 0; i < PQntuples(r); i++)
         for (int c = 0; c < NCOLS; c++)
-            csv_field(ctl_col(r, i, c), c + 1 == NCOLS);
+            ctl_csv_field(ctl_col(r, i, c), c + 1 == NCOLS);
 }
 
 static int print_json(const PGresult *r)

@@ -249,3 +249,20 @@ const char *ctl_col_time(const PGresult *r, int row, int col, char *buf, size_t 
     datetime_format((int64_t)ctl_col_ll(r, row, col), buf);
     return buf;
 }
+
+/* RFC 4180: quote fields that hold a separator, a quote or a line break. */
+void ctl_csv_field(const char *s, bool last)
+{
+    if (s && strpbrk(s, ",\"\r\n")) {
+        fputc('"', stdout);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', stdout);
+            fputc(*s, stdout);
+        }
+        fputc('"', stdout);
+    } else if (s) {
+        fputs(s, stdout);
+    }
+    fputs(last ? "\r\n" : ",", stdout);
+}

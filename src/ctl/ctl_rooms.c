@@ -562,7 +562,9 @@ int ctl_rooms_main(struct ctl *c, int argc, char **argv)
         { "clear", "br", true, rooms_clear },
     };
     if (argc < 2)
-        return ctl_usage("rooms: expected list, show, create, destroy or clear");
+        return ctl_usage("rooms: expected list, show, create, destroy, clear or report");
+    if (strcmp(argv[1], "report") == 0)
+        return ctl_rooms_report(c, argc - 1, argv + 1);
     for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
         if (strcmp(argv[1], verbs[i].verb) != 0)
             continue;

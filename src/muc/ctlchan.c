@@ -69,6 +69,16 @@ static unsigned occupants(const struct muc *m)
     return n;
 }
 
+/* Occupants per occupied room, for confabctl rooms report. */
+static json_t *occupied(const struct muc *m)
+{
+    json_t *o = json_object();
+    for (const struct room *r = m->rooms; r; r = r->hh.next)
+        if (r->noccupants)
+            json_object_set_new(o, r->jid, json_integer(r->noccupants));
+    return o;
+}
+
 static void publish(struct ctlchan *c)
 {
     int64_t now = datetime_now_ms();
@@ -81,6 +91,7 @@ static void publish(struct ctlchan *c)
                           "db_queue", (json_int_t)pg_store_backlog(c->s),
                           "shaped", (json_int_t)c->m->flow.nqueued,
                           "promised", (json_int_t)muc_pending_output(c->m));
+    json_object_set_new(o, "occupied", occupied(c->m));
     char *json = json_dumps(o, JSON_COMPACT);
     struct pg_daemon_status st = { .id = c->id, .host = c->host, .version = PACKAGE_VERSION,
                                    .started_ms = c->started_ms, .json = json };

@@ -128,3 +128,29 @@ def test_messages_remove_replace_and_clear_reach_a_loaded_room(muc, pg, tmp_path
         events
     run("rooms", "clear", room, "--before", "2099-01-01")
     history_becomes(muc.client("dave"), room, "Later", [])
+
+
+def test_rooms_report_filters_and_occupants_now(muc):
+    """Cisco's Room Report: owners, members, occupants now (what the running confabd
+    publishes), messages, last message, size; filters; table, CSV and JSON."""
+    alice, bob = muc.client("alice"), muc.client("bob")
+    busy = muc.create_room(alice, "Owner", config=PERSISTENT)
+    quiet = muc.create_room(bob, "Bob", config=PERSISTENT)
+    for i in range(4):
+        alice.groupchat(busy, f"report {i}")
+        alice.wait_groupchat(busy, f"report {i}")
+
+    def rows(*args):
+        return {r["room"]: r for r in json.loads(ctl(muc, "--json", "rooms", "report", *args))}
+    got = ct.wait_for(lambda: (lambda r: r if r.get(busy, {}).get("occupants") == 1 else None)(
+        rows()), 12 * ct.SLOW, "the report with the occupant now")
+    b = got[busy]
+    assert b["owners"] == f"alice@{ct.DOMAIN}" and b["messages"] == 4 and b["bytes"] > 0, b
+    assert b["last_message"] and got[quiet]["messages"] == 0
+    assert set(rows("--owner", f"bob@{ct.DOMAIN}")) == {quiet}
+    assert busy in rows("--min-messages", "3") and quiet not in rows("--min-messages", "3")
+    assert quiet in rows("--idle-since", "2099-01-01")
+    csv = ctl(muc, "rooms", "report", "--csv", "--name", busy.split("@")[0])
+    lines = csv.strip().splitlines()
+    assert lines[0] == "room,name,owners,members,occupants,messages,last_message,bytes", lines
+    assert len(lines) == 2 and lines[1].startswith(busy + ","), lines
