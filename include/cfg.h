@@ -72,8 +72,8 @@ struct cfg_muc {
 struct cfg {
     char *path;
     struct cfg_endpoint component;  /* [component] */
-    char *multicast;                /* [component] multicast: XEP-0033 service ("" = off) */
-    uint64_t multicast_max;         /* addresses per multicast stanza */
+    char *multicast;                /* [component] multicast: "auto", "off" or a service JID */
+    uint64_t multicast_max;         /* addresses per multicast stanza (0: the service's limit) */
     char *service_name;             /* [service] name */
     struct cfg_muc muc;             /* [muc] */
     char *storage_dsn;              /* [storage] dsn ("" = rooms in memory only) */

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Side-by-side client-mode benchmark (issue 6): the same confab-bench --mode client
 # workload against (a) Prosody's mod_muc, (b) confabd through Prosody, (c) ejabberd's
-# mod_muc, (d) confabd through ejabberd, (e) the same with XEP-0033 (ejabberd's mod_multicast),
+# mod_muc, (b′) confabd through Prosody with mod_confab_multicast (--systems b2; issue 15),
+# (d) confabd through ejabberd, (e) the same with XEP-0033 (ejabberd's mod_multicast),
 # on loopback with a private PostgreSQL.
 # Writes docs/bench/compare.md, compare.json and compare-*.png and prints the table.
 #

@@ -93,5 +93,6 @@ if command -v systemd-analyze >/dev/null; then
     systemd-analyze verify /lib/systemd/system/confabd.service /lib/systemd/system/confab-archiver.service
 fi
 check "schemas and Prosody module" sh -c 'ls /usr/share/confab/schema/chat/*.sql \
-    /usr/share/confab/schema/compliance/*.sql /usr/share/confab/prosody/mod_confab_tap.lua >/dev/null'
+    /usr/share/confab/schema/compliance/*.sql /usr/share/confab/prosody/mod_confab_tap.lua \
+    /usr/share/confab/prosody/mod_confab_multicast.lua >/dev/null'
 finish

@@ -226,7 +226,9 @@ $(prosody_cfg_base "$RUN/prosody" "info = \"$RUN/prosody.log\"" "$C2S_PORT" "$CO
 authentication = "internal_hashed"
 storage = "internal"  -- flat files under data_path
 -- confab's tap (contrib/prosody/mod_confab_tap.lua) copies every 1:1 message that
--- passes a client connection to confab-archiver (docs/compliance-protocol.md)
+-- passes a client connection to confab-archiver (docs/compliance-protocol.md);
+-- confab_multicast (contrib/prosody/mod_confab_multicast.lua) is the XEP-0033
+-- service confabd hands each room broadcast to, once (docs/prosody.md)
 plugin_paths = { "$ROOT/contrib/prosody" }
 -- What Debian's /etc/prosody/prosody.cfg.lua enables, so that a real client works
 -- as on a real server, plus 1:1 MAM (commented out there). Left out: tls (no
@@ -238,7 +240,7 @@ modules_enabled = {
   "vcard4"; "vcard_legacy"; "offline"; "mam";
   "csi_simple"; "ping"; "register"; "time"; "uptime"; "version";
   "admin_shell"; "posix";
-  "confab_tap";
+  "confab_tap"; "confab_multicast";
 }
 allow_registration = false  -- mod_register only lets users change their password
 archive_expires_after = "1w"  -- 1:1 MAM, as Debian's default suggests

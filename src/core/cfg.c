@@ -18,7 +18,7 @@
 #include "mem.h"
 
 enum ktype { K_DURABILITY, K_UINT, K_BOOL, K_STRING, K_DOMAIN, K_ROUTER, K_SECRET, K_SECRET_FILE, K_DURATION, K_SIZE,
-             K_POLICY, K_LOGLEVEL, K_LISTEN };
+             K_POLICY, K_LOGLEVEL, K_LISTEN, K_MULTICAST };
 
 #define ROLE(r) (1u << (r))
 
@@ -46,8 +46,8 @@ static const struct key keys[] = {
     { "component", "tls", K_BOOL, OFF(component.tls), "false", NOLIMIT, false, 0 },
     { "component", "tls_ca", K_STRING, OFF(component.tls_ca), "", NOLIMIT, false, 0 },
     { "component", "tls_verify_name", K_STRING, OFF(component.tls_verify_name), "", NOLIMIT, false, 0 },
-    { "component", "multicast", K_STRING, OFF(multicast), "", NOLIMIT, false, 0 },
-    { "component", "multicast_max", K_UINT, OFF(multicast_max), "20", 1, 10000, false, 0 },
+    { "component", "multicast", K_MULTICAST, OFF(multicast), "auto", NOLIMIT, false, 0 },
+    { "component", "multicast_max", K_UINT, OFF(multicast_max), "0", 0, 10000, false, 0 },
     { "service", "name", K_STRING, OFF(service_name), "Chatrooms", NOLIMIT, true, 0 },
     { "muc", "max_rooms", K_UINT, OFF(muc.max_rooms), "0", 0, 100000000, true, 0 },
     { "muc", "max_occupants", K_UINT, OFF(muc.max_occupants), "1000", 1, 1000000, true, 0 },
@@ -311,10 +311,17 @@ static const char *assign(struct cfg *c, const struct key *k, const char *v, cha
         set_string(c, k->off, s);
         return NULL;
     }
+    case K_MULTICAST: /* auto | off | the service's JID (issue 15) */
+        if (strcmp(v, "auto") == 0 || strcmp(v, "off") == 0 || !*v) {
+            set_string(c, k->off, xstrdup(*v ? v : "off"));
+            return NULL;
+        }
+        /* fall through - a service JID is a domain */
     case K_DOMAIN: {
         char *d = NULL;
         if (jid_prep_domain(v, &d) < 0)
-            return "is not a valid domain name";
+            return k->type == K_MULTICAST ? "must be auto, off or a service's JID (a domain)"
+                                           : "is not a valid domain name";
         set_string(c, k->off, d);
         return NULL;
     }
@@ -598,7 +605,7 @@ static bool key_differs(const struct key *k, const struct cfg *a, const struct c
 {
     const void *fa = (const char *)a + k->off, *fb = (const char *)b + k->off;
     switch (k->type) {
-    case K_STRING: case K_DOMAIN: case K_SECRET: case K_SECRET_FILE: case K_LISTEN:
+    case K_STRING: case K_DOMAIN: case K_SECRET: case K_SECRET_FILE: case K_LISTEN: case K_MULTICAST:
         return str_differs(*(char *const *)fa, *(char *const *)fb);
     case K_ROUTER: {
         const struct cfg_endpoint *ea = fa, *eb = fb;

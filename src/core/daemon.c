@@ -216,8 +216,14 @@ static void on_link_stanza(void *ud, struct xml_node *st)
 {
     struct daemon *d = ud;
     metric_add_label(stanzas_in, st->name, 1);
-    if (d->mc && multicast_answer(d->mc, st))
+    if (d->mc && multicast_answer(d->mc, st)) {
+        struct xml_node *next = multicast_next_probe(d->mc, d->ep->domain);
+        if (next) {
+            (void)transport_send(d->link, next);
+            xml_unref(next);
+        }
         return;
+    }
     d->ops->stanza(d->svc, st);
 }
 
@@ -375,6 +381,20 @@ static void start_watchdog(struct daemon *d)
     log_info("watchdog: keep-alive every %" PRIu64 " ms", every_ms);
 }
 
+/* [component] multicast (issue 15): auto asks the router's domain (our
+ * domain's parent) and its items; a JID names the service; off is off. */
+static struct multicast *new_multicast(const struct cfg *c)
+{
+    const char *mc = c->multicast ? c->multicast : "off";
+    unsigned max = (unsigned)c->multicast_max;
+    if (strcmp(mc, "off") == 0 || !*mc)
+        return NULL;
+    if (strcmp(mc, "auto") != 0)
+        return multicast_new(mc, max);
+    const char *dot = strchr(c->component.domain, '.');
+    return dot && dot[1] ? multicast_new_auto(dot + 1, max) : NULL;
+}
+
 static int run(struct daemon *d, const struct options *o)
 {
     if (!o->foreground && detach() < 0) {
@@ -389,8 +409,8 @@ static int run(struct daemon *d, const struct options *o)
     start_watchdog(d);
     start_http(d);
     d->svc = d->ops->start(d);
-    if (d->ep == &d->cfg.component && *d->cfg.multicast)
-        d->mc = multicast_new(d->cfg.multicast, (unsigned)d->cfg.multicast_max);
+    if (d->ep == &d->cfg.component)
+        d->mc = new_multicast(&d->cfg);
     struct transport_cfg lc = link_cfg(d);
     d->link = transport_new(&d->loop, &lc, &link_handler, d);
     log_info("%s %s starting: %s via router %s:%u%s", d->ops->name, PACKAGE_VERSION,

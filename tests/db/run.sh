@@ -5,7 +5,7 @@
 #
 # Creates a throw-away cluster in a temp dir (initdb as the postgres user when run
 # as root, as the current user otherwise), listening on 127.0.0.1:$CONFAB_TEST_PG_PORT
-# (default 55499) with TLS on, signed by a test CA made here with openssl; exports
+# (default: a free port) with TLS on, signed by a test CA made here with openssl; exports
 # what test_db reads and always stops and removes the cluster on exit.
 #
 #   CONFAB_TEST_DSN          plain TCP DSN (key=value form)
@@ -36,7 +36,8 @@ if [ ! -x "$PGBIN/initdb" ] || [ ! -x "$PGBIN/pg_ctl" ]; then
   echo "run.sh: PostgreSQL 15 server binaries not found in $PGBIN: skipped" >&2
   exit 77
 fi
-PORT=${CONFAB_TEST_PG_PORT:-55499}
+# A port nobody holds now (not a fixed one: two builds' checks may run at once).
+PORT=${CONFAB_TEST_PG_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 
 D=$(mktemp -d /tmp/confab-dbtest.XXXXXX)
 AS=()
