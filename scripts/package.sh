@@ -12,7 +12,8 @@
 # 4. apt-get install ./confab_*.deb, then checks against the installed files:
 #    --version, --check-config of /etc/confab/confab.ini as the confab user,
 #    confabctl --help, man -w for the four pages, systemd-analyze verify of the
-#    installed units, the schema and the Prosody module.
+#    installed units, the schema and the Prosody modules, and each installed
+#    daemon serving /metrics and /health ([metrics]) without router or database.
 # Each check prints PASS/FAIL; the last line is "N passed, N failed" (a failed
 # build is one failure and stops there).
 set -uo pipefail
@@ -92,6 +93,40 @@ if command -v systemd-analyze >/dev/null; then
   check "systemd-analyze verify (installed units)" \
     systemd-analyze verify /lib/systemd/system/confabd.service /lib/systemd/system/confab-archiver.service
 fi
+# The installed daemons run and serve their metrics (no router, no database needed:
+# /health says why it is not healthy, /metrics shows the link down).
+metrics_smoke() {
+  local prog=$1 key=$2 port dir pid rc=1
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  dir=$(mktemp -d)
+  sed -e "s/^listen = *.*$//" -e "s/^archiver_listen = *.*$//" /etc/confab/confab.ini \
+    > "$dir/confab.ini"
+  printf '\n[metrics]\n%s = 127.0.0.1:%s\n' "$key" "$port" >> "$dir/confab.ini"
+  chown -R confab "$dir"
+  runuser -u confab -- "/usr/sbin/$prog" -c "$dir/confab.ini" -f > "$dir/log" 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do
+    if python3 - "$port" <<'PY'
+import sys, urllib.request, urllib.error
+port = sys.argv[1]
+m = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+assert "confab_link_up 0" in m, m[:400]
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+    sys.exit(1)
+except urllib.error.HTTPError as e:
+    assert e.code == 503, e.code
+PY
+    then rc=0; break; fi
+    sleep 0.2
+  done
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  [ "$rc" = 0 ] || cat "$dir/log"
+  rm -rf "$dir"
+  return "$rc"
+}
+check "installed confabd serves /metrics and /health" metrics_smoke confabd listen
+check "installed confab-archiver serves /metrics and /health" metrics_smoke confab-archiver archiver_listen
 check "schemas and Prosody module" sh -c 'ls /usr/share/confab/schema/chat/*.sql \
     /usr/share/confab/schema/compliance/*.sql /usr/share/confab/prosody/mod_confab_tap.lua \
     /usr/share/confab/prosody/mod_confab_multicast.lua >/dev/null'
