@@ -26,6 +26,7 @@
 # hash chain with .run/checkpoint.pem into .run/checkpoints.log.
 #
 # CONFAB_BUILD=DIR uses (and builds) another build directory than ./build.
+# CONFAB_RUN=DIR keeps the state somewhere else than ./.run (a second demo).
 #
 # Ports (loopback only), overridable from the environment:
 #   CONFAB_C2S_PORT=5222  CONFAB_COMPONENT_PORT=5347  CONFAB_PG_PORT=55432
@@ -37,7 +38,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/prosody-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/prosody-lib.sh"
 cd /  # the postgres user may not be able to enter the caller's directory
-RUN=$ROOT/.run
+RUN=${CONFAB_RUN:-$ROOT/.run}
 if [ "${1:-start}" != start ] && [ -f "$RUN/ports.env" ]; then
   # shellcheck disable=SC1091
   . "$RUN/ports.env"
@@ -116,7 +117,7 @@ pg_dir() {
   elif runuser -u postgres -- test -x "$RUN" 2>/dev/null; then
     echo "$RUN/pg"
   else
-    echo "/tmp/confab-up-pg-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)"
+    echo "/tmp/confab-up-pg-$(printf '%s' "$RUN" | md5sum | cut -c1-12)"
   fi
 }
 
