@@ -17,6 +17,7 @@
 /* ---- messages ---- */
 
 /* One line on stderr: the program's name, the message, then tail. */
+static void err_line(const char *tail, const char *fmt, va_list ap) PRINTF(2, 0);
 static void err_line(const char *tail, const char *fmt, va_list ap)
 {
     fputs("confabctl: ", stderr);
