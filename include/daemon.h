@@ -36,6 +36,10 @@ int daemon_main(int argc, char **argv, const struct daemon_ops *ops);
 /* Stop the daemon because it cannot work (e.g. its database schema is newer
  * than it knows); the process exits with exit_code. */
 void daemon_fail(struct daemon *d, int exit_code, const char *why);
+/* The outcome of migrating the schema named schema ("chat", "compliance") at
+ * start: true when the store may start; otherwise the daemon is failing, with
+ * EX_CONFIG when the database is newer than this binary (-EPROTO). */
+bool daemon_migrated(struct daemon *d, const char *schema, int err, int from, int to);
 
 /* Send one stanza to the router: 0 or -ENOTCONN (link down). Never refused
  * for want of room: input stops first (transport.h). */

@@ -16,4 +16,11 @@ char *xstrndup(const char *s, size_t n);
 /* printf into a new string. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* free() each of n pointers. Teardown of a record that owns several strings
+ * then reads as one list of what it owns: FREE_ALL(r->a, r->b, r). */
+void free_all(void *const ptrs[], size_t n);
+#define FREE_ALL(...) \
+    free_all((void *const[]){__VA_ARGS__}, \
+             sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
+
 #endif

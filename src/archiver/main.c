@@ -36,18 +36,8 @@ static void on_migrated(void *ud, int err, int from, int to)
     struct archiverd *a = ud;
     a->migrating = NULL;
     /* A migration that finished just as we were told to stop: the store is going. */
-    if (err == -ECANCELED || a->stopping)
+    if (err == -ECANCELED || a->stopping || !daemon_migrated(a->d, "compliance", err, from, to))
         return;
-    if (err == -EPROTO) {
-        daemon_fail(a->d, 78, "the compliance database schema is newer than this confab-archiver");
-        return;
-    }
-    if (err < 0) {
-        daemon_fail(a->d, 1, "the compliance database schema could not be brought up to date");
-        return;
-    }
-    if (from != to)
-        log_info("compliance schema migrated from version %d to %d", from, to);
     archive_store_start(a->store);
     if (a->checkpoints)
         archive_checkpoint_start(a->checkpoints);

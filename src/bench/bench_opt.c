@@ -67,39 +67,19 @@ static int set_str(const struct opt *o, void *opts, const char *s, char *err, si
     return 0;
 }
 
-static int set_uint(const struct opt *o, void *opts, const char *s, char *err, size_t n)
+/* The whole-number types differ only in the width of the field they fill. */
+static int set_whole(const struct opt *o, void *opts, const char *s, char *err, size_t n)
 {
-    long long v;
+    long long v = 0;
     if (whole(o, s, &v, err, n) < 0)
         return -1;
-    *(unsigned *)field(o, opts) = (unsigned)v;
-    return 0;
-}
-
-static int set_u64(const struct opt *o, void *opts, const char *s, char *err, size_t n)
-{
-    long long v;
-    if (whole(o, s, &v, err, n) < 0)
-        return -1;
-    *(uint64_t *)field(o, opts) = (uint64_t)v;
-    return 0;
-}
-
-static int set_int(const struct opt *o, void *opts, const char *s, char *err, size_t n)
-{
-    long long v;
-    if (whole(o, s, &v, err, n) < 0)
-        return -1;
-    *(int *)field(o, opts) = (int)v;
-    return 0;
-}
-
-static int set_pid(const struct opt *o, void *opts, const char *s, char *err, size_t n)
-{
-    long long v;
-    if (whole(o, s, &v, err, n) < 0)
-        return -1;
-    *(pid_t *)field(o, opts) = (pid_t)v;
+    void *f = field(o, opts);
+    switch (o->type) {
+    case OPT_UINT: *(unsigned *)f = (unsigned)v; break;
+    case OPT_U64: *(uint64_t *)f = (uint64_t)v; break;
+    case OPT_PID: *(pid_t *)f = (pid_t)v; break;
+    default: *(int *)f = (int)v; break;
+    }
     return 0;
 }
 
@@ -149,8 +129,8 @@ static const struct opt_ops {
     bool takes_value;
 } ops[] = {
     [OPT_FLAG] = { set_flag, false },     [OPT_STR] = { set_str, true },
-    [OPT_UINT] = { set_uint, true },      [OPT_U64] = { set_u64, true },
-    [OPT_INT] = { set_int, true },        [OPT_PID] = { set_pid, true },
+    [OPT_UINT] = { set_whole, true },     [OPT_U64] = { set_whole, true },
+    [OPT_INT] = { set_whole, true },      [OPT_PID] = { set_whole, true },
     [OPT_DOUBLE] = { set_double, true },  [OPT_CHOICE] = { set_choice, true },
     [OPT_FUNC] = { set_func, true },      [OPT_HELP] = { set_help, false },
 };

@@ -22,24 +22,24 @@ void phase_set(enum phase p, int64_t now)
     bench_note("phase %s", phase_names[p]);
 }
 
+static void sample(struct window_end *e, int64_t now)
+{
+    proc_sample(B.pid, false, &e->cd);
+    if (O.pg_pid > 0)
+        proc_sample(O.pg_pid, true, &e->pg);
+    e->self = bench_self_cpu();
+    e->busy = proc_busy_all();
+    e->t = now;
+}
+
 static void sample_start(int64_t now)
 {
-    proc_sample(B.pid, false, &B.cd0);
-    if (O.pg_pid > 0)
-        proc_sample(O.pg_pid, true, &B.pg0);
-    B.self0 = bench_self_cpu();
-    B.busy0 = proc_busy_all();
-    B.cd_t0 = now;
+    sample(&B.w0, now);
 }
 
 void phase_sample_end(int64_t now)
 {
-    proc_sample(B.pid, false, &B.cd1);
-    if (O.pg_pid > 0)
-        proc_sample(O.pg_pid, true, &B.pg1);
-    B.self1 = bench_self_cpu();
-    B.busy1 = proc_busy_all();
-    B.cd_t1 = now;
+    sample(&B.w1, now);
 }
 
 static void start_rooms_pipeline(int64_t now)

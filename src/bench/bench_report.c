@@ -37,12 +37,13 @@ struct usage {
 
 static void usage_of(struct usage *u)
 {
-    u->win = B.cd_t0 ? (double)(B.cd_t1 - B.cd_t0) / 1e9 : 0;
-    u->cd_cpu = B.cd1.ok && B.cd0.ok ? B.cd1.cpu_s - B.cd0.cpu_s : -1;
-    u->pg_cpu = B.pg1.ok && B.pg0.ok ? B.pg1.cpu_s - B.pg0.cpu_s : -1;
-    u->self_cpu = B.self1 - B.self0;
+    const struct window_end *a = &B.w0, *b = &B.w1;
+    u->win = a->t ? (double)(b->t - a->t) / 1e9 : 0;
+    u->cd_cpu = b->cd.ok && a->cd.ok ? b->cd.cpu_s - a->cd.cpu_s : -1;
+    u->pg_cpu = b->pg.ok && a->pg.ok ? b->pg.cpu_s - a->pg.cpu_s : -1;
+    u->self_cpu = b->self - a->self;
     /* Everything else the machine did meanwhile: other processes, other tests. */
-    u->other_cpu = B.busy1 - B.busy0 - (u->cd_cpu > 0 ? u->cd_cpu : 0) -
+    u->other_cpu = b->busy - a->busy - (u->cd_cpu > 0 ? u->cd_cpu : 0) -
                    (u->pg_cpu > 0 ? u->pg_cpu : 0) - u->self_cpu;
     if (u->other_cpu < 0)
         u->other_cpu = 0;

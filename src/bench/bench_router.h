@@ -123,6 +123,14 @@ struct sender {
     uint64_t *rejected;           /* bitmap of seq - 1 */
 };
 
+/* What one end of the measured window reads; the report's CPU figures are
+ * the differences between the two ends (t 0: not sampled). */
+struct window_end {
+    struct proc_sample cd, pg;   /* confabd, PostgreSQL */
+    double self, busy;           /* this process's CPU, the whole machine's */
+    int64_t t;
+};
+
 struct mamq {
     int64_t sched;
     uint32_t results;
@@ -170,9 +178,7 @@ struct bench {
     uint64_t tick_deliv, tick_refl, tick_sent;
     int64_t next_tick, win_start, win_end;
     bool win_started, win_ended;
-    struct proc_sample cd0, cd1, pg0, pg1;
-    double self0, self1, busy0, busy1;
-    int64_t cd_t0, cd_t1;
+    struct window_end w0, w1;   /* the measured window's start and end */
     /* mam */
     struct mamq *mq;
     uint64_t mq_total, mq_next, mq_done, mq_errors, mq_short, mam_results;

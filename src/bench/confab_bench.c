@@ -242,7 +242,7 @@ int main(int argc, char **argv)
     }
     while (!B.failed && B.phase != PH_DONE && loop_once())
         ;
-    if (B.cd_t1 == 0)
+    if (B.w1.t == 0)
         phase_sample_end(bench_now_ns());
     report_print();
     /* A polite end of the stream; confabd reconnects unless it is stopped. */

@@ -293,6 +293,21 @@ void daemon_fail(struct daemon *d, int exit_code, const char *why)
     shutdown_daemon(d, why);
 }
 
+bool daemon_migrated(struct daemon *d, const char *schema, int err, int from, int to)
+{
+    if (err >= 0) {
+        if (from != to)
+            log_info("%s schema migrated from version %d to %d", schema, from, to);
+        return true;
+    }
+    char *why = err == -EPROTO
+                    ? xasprintf("the %s database schema is newer than this %s", schema, d->ops->name)
+                    : xasprintf("the %s database schema could not be brought up to date", schema);
+    daemon_fail(d, err == -EPROTO ? EX_CONFIG : 1, why);
+    free(why);
+    return false;
+}
+
 /* RELOADING=1 ... READY=1 brackets a reload for the service manager (only
  * once ready: READY=1 must not come from a reload before the first link-up). */
 static void reload(struct daemon *d)

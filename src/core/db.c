@@ -1401,17 +1401,6 @@ struct db *db_new(uv_loop_t *loop, const struct db_cfg *cfg, const struct db_stm
     return db;
 }
 
-void db_start(struct db *db)
-{
-    if (db->state == D_IDLE)
-        begin_attempt(db);
-}
-
-bool db_is_up(const struct db *db)
-{
-    return db->state == D_UP;
-}
-
 /* Check one request's parameters; the byte count of their copies in *data. */
 static int check_params(int nparams, const char *const *values, const int *lengths,
                         const int *formats, size_t *data)
@@ -1568,6 +1557,11 @@ void db_get_stats(const struct db *db, struct db_stats *out)
     out->inflight = db->ninflight;
 }
 
+bool db_is_up(const struct db *db)
+{
+    return db->state == D_UP;
+}
+
 const char *db_last_error(const struct db *db)
 {
     return db->last_error;
@@ -1601,6 +1595,12 @@ static void maybe_finish_stop(struct db *db)
     free(db);
     if (done)
         done(ud);
+}
+
+void db_start(struct db *db)
+{
+    if (db->state == D_IDLE)
+        begin_attempt(db);
 }
 
 void db_stop(struct db *db, void (*done)(void *ud))

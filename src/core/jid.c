@@ -318,28 +318,25 @@ bool jid_equal(const struct jid *a, const struct jid *b)
     return jid_bare_equal(a, b) && part_equal(a->resource, b->resource);
 }
 
+/* What a prep of one part checks first; *out stays NULL unless it succeeds. */
+static int start_prep(const char *in, char **out, size_t *len)
+{
+    *out = NULL;
+    return check_input(in, len);
+}
+
 int jid_prep_domain(const char *in, char **out)
 {
     size_t len;
-    int rc;
-
-    *out = NULL;
-    rc = check_input(in, &len);
-    if (rc < 0)
-        return rc;
-    return prep_domain(in, len, out);
+    int rc = start_prep(in, out, &len);
+    return rc < 0 ? rc : prep_domain(in, len, out);
 }
 
 int jid_prep_resource(const char *in, char **out)
 {
     size_t len;
-    int rc;
-
-    *out = NULL;
-    rc = check_input(in, &len);
-    if (rc < 0)
-        return rc;
-    return prep_part(in, len, stringprep_xmpp_resourceprep, out);
+    int rc = start_prep(in, out, &len);
+    return rc < 0 ? rc : prep_part(in, len, stringprep_xmpp_resourceprep, out);
 }
 
 bool jid_resource_strict(const char *resource)

@@ -62,3 +62,9 @@ char *xasprintf(const char *fmt, ...)
         oom(0);
     return s;
 }
+
+void free_all(void *const ptrs[], size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(ptrs[i]);
+}

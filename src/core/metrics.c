@@ -197,15 +197,9 @@ void metric_reset(void)
         while (m->series) {
             struct series *s = m->series;
             m->series = s->next;
-            free(s->label);
-            free(s);
+            FREE_ALL(s->label, s);
         }
-        free(m->name);
-        free(m->help);
-        free(m->label);
-        free(m->bounds);
-        free(m->buckets);
-        free(m);
+        FREE_ALL(m->name, m->help, m->label, m->bounds, m->buckets, m);
     }
     registry_tail = &registry;
 }

@@ -77,6 +77,10 @@ void ctl_migrate(struct ctl *c, const char *dsn, const char *name,
                  const struct migration *list, size_t n, struct ctl_migration *m);
 /* The chat schema version of the database (0 when there is none yet). */
 int ctl_schema_version(struct ctl *c, int *version);
+/* The schema version of the database c is connected to, refusing (EX_CONFIG)
+ * one newer than the knows of this binary: the refusal names db ("chat",
+ * "compliance") and ends with advice. */
+int ctl_schema_known(struct ctl *c, const char *db, int knows, const char *advice, int *have);
 /* Refuse to touch a database whose schema is not exactly this binary's. */
 int ctl_require_schema(struct ctl *c);
 /* The migrations compiled into this binary (schema_chat.c). */

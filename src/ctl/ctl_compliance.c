@@ -33,24 +33,17 @@ extern const size_t compliance_migrations_count;
 
 int ctl_compliance_open(struct ctl *c, const struct ctl_compliance_opts *o)
 {
-    int rc = ctl_connect_compliance(c, o->dsn);
     int have = 0, knows = migrate_latest(compliance_migrations, compliance_migrations_count);
+    int rc = ctl_connect_compliance(c, o->dsn);
     if (rc == 0)
-        rc = ctl_schema_version(c, &have);
-    if (rc)
-        return rc;
-    if (have > knows) {
-        ctl_err("the compliance database schema is at version %d, newer than the %d this "
-                "confabctl knows; upgrade confab", have, knows);
-        return EX_CONFIG;
-    }
-    if (have < COMPLIANCE_SCHEMA_NEEDED) {
+        rc = ctl_schema_known(c, "compliance", knows, "upgrade confab", &have);
+    if (rc == 0 && have < COMPLIANCE_SCHEMA_NEEDED) {
         ctl_err("the compliance database schema is at version %d; these tools need %d "
                 "(start confab-archiver once with the owner's DSN to migrate it)", have,
                 COMPLIANCE_SCHEMA_NEEDED);
-        return CTL_FAIL;
+        rc = CTL_FAIL;
     }
-    return 0;
+    return rc;
 }
 
 static int date_arg(const char *arg, char *buf, const char **out)

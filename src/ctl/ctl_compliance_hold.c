@@ -29,63 +29,73 @@ static int hold_target(struct ctl *c, const struct ctl_compliance_opts *o, const
     return o->user ? ctl_bare_jid("user", o->user, jid) : ctl_room_jid(c, o->room, jid);
 }
 
+/* What a hold statement ran on and what it answered. */
+struct hold_call {
+    const char *kind;
+    char *jid;
+    PGresult *res;
+};
+
+static void hold_call_clear(struct hold_call *h)
+{
+    PQclear(h->res);
+    free(h->jid);
+}
+
+/* A new hold; one already active on the target is left as it is. */
+static const char hold_add_sql[] =
+    "INSERT INTO holds (kind, jid, reason) VALUES ($1, $2, $3) "
+    "ON CONFLICT (kind, jid) WHERE released_at IS NULL DO NOTHING RETURNING id";
+static const char hold_remove_sql[] =
+    "UPDATE holds SET released_at = now(), released_by = current_user "
+    "WHERE kind = $1 AND jid = $2 AND released_at IS NULL RETURNING id";
+
 /* Resolve the target, open the compliance database and run sql on $1 kind,
  * $2 jid and, with nparams 3, $3 reason. */
 static int hold_run(struct ctl *c, const struct ctl_compliance_opts *o, const char *what,
-                    const char *sql, int nparams, const char **kind, char **jid, PGresult **r)
+                    const char *sql, int nparams, struct hold_call *h)
 {
-    int rc = hold_target(c, o, kind, jid);
+    int rc = hold_target(c, o, &h->kind, &h->jid);
     if (rc == 0)
         rc = ctl_compliance_open(c, o);
     if (rc == 0) {
-        const char *v[] = { *kind, *jid, o->reason };
-        rc = ctl_query(c, what, sql, nparams, v, r);
+        const char *v[] = { h->kind, h->jid, o->reason };
+        rc = ctl_query(c, what, sql, nparams, v, &h->res);
     }
     return rc;
 }
 
 static int hold_add(struct ctl *c, const struct ctl_compliance_opts *o)
 {
-    static const char sql[] =
-        "INSERT INTO holds (kind, jid, reason) VALUES ($1, $2, $3) "
-        "ON CONFLICT (kind, jid) WHERE released_at IS NULL DO NOTHING RETURNING id";
-    const char *kind = NULL;
-    char *jid = NULL;
-    PGresult *r = NULL;
-    int rc = hold_run(c, o, "placing the hold", sql, 3, &kind, &jid, &r);
+    struct hold_call h = { 0 };
+    int rc = hold_run(c, o, "placing the hold", hold_add_sql, 3, &h);
     if (rc == 0) {
-        bool made = PQntuples(r) == 1;
+        bool made = PQntuples(h.res) == 1;
         if (c->json)
-            rc = ctl_print_json(json_pack("{s:s, s:s, s:b}", "kind", kind, "jid", jid,
+            rc = ctl_print_json(json_pack("{s:s, s:s, s:b}", "kind", h.kind, "jid", h.jid,
                                           "placed", made));
         else
-            printf(made ? "hold placed on %s %s\n" : "%s %s is already on hold\n", kind, jid);
+            printf(made ? "hold placed on %s %s\n" : "%s %s is already on hold\n", h.kind,
+                   h.jid);
     }
-    PQclear(r);
-    free(jid);
+    hold_call_clear(&h);
     return rc;
 }
 
 static int hold_remove(struct ctl *c, const struct ctl_compliance_opts *o)
 {
-    static const char sql[] =
-        "UPDATE holds SET released_at = now(), released_by = current_user "
-        "WHERE kind = $1 AND jid = $2 AND released_at IS NULL RETURNING id";
-    const char *kind = NULL;
-    char *jid = NULL;
-    PGresult *r = NULL;
-    int rc = hold_run(c, o, "releasing the hold", sql, 2, &kind, &jid, &r);
-    if (rc == 0 && PQntuples(r) == 0) {
-        ctl_err("no active hold on %s %s", kind, jid);
+    struct hold_call h = { 0 };
+    int rc = hold_run(c, o, "releasing the hold", hold_remove_sql, 2, &h);
+    if (rc == 0 && PQntuples(h.res) == 0) {
+        ctl_err("no active hold on %s %s", h.kind, h.jid);
         rc = CTL_FAIL;
     } else if (rc == 0 && c->json) {
-        rc = ctl_print_json(json_pack("{s:s, s:s, s:b}", "kind", kind, "jid", jid, "released",
-                                      1));
+        rc = ctl_print_json(json_pack("{s:s, s:s, s:b}", "kind", h.kind, "jid", h.jid,
+                                      "released", 1));
     } else if (rc == 0) {
-        printf("hold on %s %s released\n", kind, jid);
+        printf("hold on %s %s released\n", h.kind, h.jid);
     }
-    PQclear(r);
-    free(jid);
+    hold_call_clear(&h);
     return rc;
 }
 

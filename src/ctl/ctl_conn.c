@@ -285,23 +285,27 @@ int ctl_schema_version(struct ctl *c, int *version)
     return rc;
 }
 
+int ctl_schema_known(struct ctl *c, const char *db, int knows, const char *advice, int *have)
+{
+    int rc = ctl_schema_version(c, have);
+    if (rc == 0 && *have > knows) {
+        ctl_err("the %s database schema is at version %d, newer than the %d this confabctl "
+                "knows; %s", db, *have, knows, advice);
+        rc = EX_CONFIG;
+    }
+    return rc;
+}
+
 int ctl_require_schema(struct ctl *c)
 {
     int have = 0, want = ctl_binary_version();
-    int rc = ctl_schema_version(c, &have);
-    if (rc)
-        return rc;
-    if (have > want) {
-        ctl_err("the chat database schema is at version %d, newer than the %d this confabctl "
-                "knows; upgrade confab", have, want);
-        return EX_CONFIG;
-    }
-    if (have < want) {
+    int rc = ctl_schema_known(c, "chat", want, "upgrade confab", &have);
+    if (rc == 0 && have < want) {
         ctl_err("the chat database schema is at version %d, this confabctl needs %d; "
                 "run 'confabctl db migrate' first", have, want);
-        return CTL_FAIL;
+        rc = CTL_FAIL;
     }
-    return 0;
+    return rc;
 }
 
 static void on_migrated(void *ud, int err, int from, int to)

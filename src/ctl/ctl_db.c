@@ -100,18 +100,14 @@ static int print_migrated(const struct ctl *c, int from, int to)
 
 static int db_migrate(struct ctl *c)
 {
-    int have = 0, want = ctl_binary_version();
+    int have = 0;
     int rc = ctl_connect(c);
+    /* Checked here too so that the refusal is our one clear line. */
     if (rc == 0)
-        rc = ctl_schema_version(c, &have);
+        rc = ctl_schema_known(c, "chat", ctl_binary_version(),
+                              "refusing to migrate (upgrade confab)", &have);
     if (rc)
         return rc;
-    /* Checked here too so that the refusal is our one clear line. */
-    if (have > want) {
-        ctl_err("the chat database schema is at version %d, newer than the %d this confabctl "
-                "knows; refusing to migrate (upgrade confab)", have, want);
-        return EX_CONFIG;
-    }
     struct ctl_migration m;
     rc = run_migrations(c, &m);
     return rc ? rc : print_migrated(c, m.from, m.to);

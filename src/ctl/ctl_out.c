@@ -16,13 +16,20 @@
 
 /* ---- messages ---- */
 
+/* One line on stderr: the program's name, the message, then tail. */
+static void err_line(const char *tail, const char *fmt, va_list ap) PRINTF(2, 0);
+static void err_line(const char *tail, const char *fmt, va_list ap)
+{
+    fputs("confabctl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(tail, stderr);
+}
+
 void ctl_err(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("confabctl: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    err_line("\n", fmt, ap);
     va_end(ap);
 }
 
@@ -30,9 +37,7 @@ int ctl_usage(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("confabctl: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs(" (see confabctl --help)\n", stderr);
+    err_line(" (see confabctl --help)\n", fmt, ap);
     va_end(ap);
     return EX_USAGE;
 }

@@ -116,19 +116,21 @@ static int parse_global(int argc, char **argv, struct options *o)
 
 static int dispatch(struct ctl *c, int argc, char **argv)
 {
+    static const struct {
+        const char *family;
+        int (*run)(struct ctl *c, int argc, char **argv);
+    } commands[] = {
+        { "db", ctl_db_main },
+        { "status", ctl_status_main },
+        { "rooms", ctl_rooms_main },
+        { "history", ctl_history_main },
+        { "messages", ctl_messages_main },
+        { "compliance", ctl_compliance_main },
+    };
     const char *family = argv[0];
-    if (strcmp(family, "db") == 0)
-        return ctl_db_main(c, argc, argv);
-    if (strcmp(family, "status") == 0)
-        return ctl_status_main(c, argc, argv);
-    if (strcmp(family, "rooms") == 0)
-        return ctl_rooms_main(c, argc, argv);
-    if (strcmp(family, "history") == 0)
-        return ctl_history_main(c, argc, argv);
-    if (strcmp(family, "messages") == 0)
-        return ctl_messages_main(c, argc, argv);
-    if (strcmp(family, "compliance") == 0)
-        return ctl_compliance_main(c, argc, argv);
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        if (strcmp(family, commands[i].family) == 0)
+            return commands[i].run(c, argc, argv);
     return ctl_usage("unknown command '%s'", family);
 }
 

@@ -177,11 +177,8 @@ static const char *parse_items(struct muc_req *r, struct room *room, const struc
 
 static void free_changes(struct change *c, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(c[i].jid);
-        free(c[i].reserve);
-        free(c[i].reason);
-    }
+    for (size_t i = 0; i < n; i++)
+        FREE_ALL(c[i].jid, c[i].reserve, c[i].reason);
     free(c);
 }
 

@@ -216,18 +216,8 @@ static void on_migrated(void *ud, int err, int from, int to)
     c->migrating = NULL;
     /* A migration that finished just as we were told to stop reports success
      * after stop(): the store is going (or gone), so there is nothing to start. */
-    if (err == -ECANCELED || c->stopping)
+    if (err == -ECANCELED || c->stopping || !daemon_migrated(c->d, "chat", err, from, to))
         return;
-    if (err == -EPROTO) {
-        daemon_fail(c->d, 78, "the chat database schema is newer than this confabd");
-        return;
-    }
-    if (err < 0) {
-        daemon_fail(c->d, 1, "the chat database schema could not be brought up to date");
-        return;
-    }
-    if (from != to)
-        log_info("chat schema migrated from version %d to %d", from, to);
     pg_store_set_ready(c->store);
 }
 

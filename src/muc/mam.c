@@ -407,10 +407,7 @@ static void ctx_free(struct mam_ctx *c)
 {
     store_mam_page_free(c->acc);
     xml_unref(c->iq);
-    free(c->room_jid);
-    free(c->to);
-    free(c->queryid);
-    free(c);
+    FREE_ALL(c->room_jid, c->to, c->queryid, c);
 }
 
 /* The PostgreSQL store answers later, the memory store (the room's history
@@ -561,14 +558,21 @@ static void finish_ids(struct mam_ctx *c)
     send_fin(c, c->acc);
 }
 
-static void on_id(void *ud, int err, struct store_mam_page *page)
+/* One of several lookups answered: its page joins the gathered ones, or its
+ * error is kept unless an earlier lookup already failed (the first is told). */
+static void take_page(struct mam_ctx *c, int err, struct store_mam_page *page)
 {
-    struct mam_ctx *c = ud;
     if (err < 0 || !page)
         c->err = c->err ? c->err : (err < 0 ? err : -EIO);
     else
         gather(c, page);
     store_mam_page_free(page);
+}
+
+static void on_id(void *ud, int err, struct store_mam_page *page)
+{
+    struct mam_ctx *c = ud;
+    take_page(c, err, page);
     release(c, finish_ids);
 }
 
@@ -612,11 +616,7 @@ static void finish_metadata(struct mam_ctx *c)
 static void on_metadata(void *ud, int err, struct store_mam_page *page)
 {
     struct mam_ctx *c = ud;
-    if (err < 0 || !page)
-        c->err = c->err ? c->err : (err < 0 ? err : -EIO);
-    else
-        gather(c, page);
-    store_mam_page_free(page);
+    take_page(c, err, page);
     release(c, finish_metadata);
 }
 

@@ -64,11 +64,7 @@ static void commit_free(struct commit *c)
 {
     xml_unref(c->msg);
     xml_unref(c->orig);
-    free(c->room_jid);
-    free(c->xml);
-    free(c->sender);
-    free(c->nick);
-    free(c);
+    FREE_ALL(c->room_jid, c->xml, c->sender, c->nick, c);
 }
 
 static void bounce_unstored(struct muc *m, const struct xml_node *orig)

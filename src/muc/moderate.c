@@ -44,13 +44,8 @@ struct takedown {
 
 static void takedown_free(struct takedown *t)
 {
-    free(t->room_jid);
     xml_unref(t->req);
-    free(t->actor_jid);
-    free(t->actor_nick);
-    free(t->actor_oid);
-    free(t->reason);
-    free(t);
+    FREE_ALL(t->room_jid, t->actor_jid, t->actor_nick, t->actor_oid, t->reason, t);
 }
 
 static const char *occupant_id_of(const struct xml_node *msg)

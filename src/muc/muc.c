@@ -146,10 +146,7 @@ void muc_free(struct muc *m)
     struct tombstone *t, *ttmp;
     HASH_ITER(hh, m->tombstones, t, ttmp) {
         HASH_DEL(m->tombstones, t);
-        free(t->jid);
-        free(t->venue);
-        free(t->reason);
-        free(t);
+        FREE_ALL(t->jid, t->venue, t->reason, t);
     }
     muc_set_admins(m, NULL);
     free(m->domain);

@@ -111,12 +111,7 @@ static void occupant_free(struct room *room, struct occupant *occ)
     HASH_DEL(room->occupants, occ);
     room->noccupants--;
     count_join(room->muc, occ->bare_jid, -1);
-    free(occ->sessions);
-    free(occ->nick);
-    free(occ->fold);
-    free(occ->bare_jid);
-    free(occ->occupant_id);
-    free(occ);
+    FREE_ALL(occ->sessions, occ->nick, occ->fold, occ->bare_jid, occ->occupant_id, occ);
 }
 
 bool occupant_remove_session(struct room *room, struct muc_session *s)

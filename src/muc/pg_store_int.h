@@ -76,6 +76,16 @@ static inline void col_msg(struct store_msg *m, const PGresult *res, int row)
     m->nick = col_str(res, row, 4);
 }
 
+/* The first n rows as messages, with a spare entry so that n may be 0;
+ * reversed puts the last row first (queries that read newest first). */
+static inline struct store_msg *col_msgs(const PGresult *res, size_t n, bool reversed)
+{
+    struct store_msg *m = xcalloc(n + 1, sizeof *m);
+    for (size_t i = 0; i < n; i++)
+        col_msg(&m[reversed ? n - 1 - i : i], res, (int)i);
+    return m;
+}
+
 /* pg_store.c */
 void pg_store_log_failure(const char *what, const struct db_result *r);
 /* A write whose failure is only logged; ud is what it was doing. */

@@ -88,24 +88,30 @@ static void mamq_done(struct mamq *mq)
     free(mq);
 }
 
+/* Whether one of a query's statements failed: logged, and its error becomes
+ * the query's. */
+static bool step_failed(struct mamq *mq, const char *what, const struct db_result *r)
+{
+    if (r->status >= 0)
+        return false;
+    pg_store_log_failure(what, r);
+    mq->err = r->status;
+    return true;
+}
+
 /* max + 1 rows were asked for: the extra one says the page is not complete.
  * A backward page comes newest first and is handed on oldest first. */
 static void on_mam_rows(void *ud, const struct db_result *r)
 {
     struct mamq *mq = ud;
-    if (r->status < 0) {
-        pg_store_log_failure("an archive query", r);
-        mq->err = r->status;
+    if (step_failed(mq, "an archive query", r)) {
         mamq_done(mq);
         return;
     }
     int rows = PQntuples(r->res);
     size_t n = (size_t)rows < mq->max ? (size_t)rows : mq->max;
     struct store_mam_page *p = mq->page;
-    p->msgs = xcalloc(n + 1, sizeof *p->msgs);
-    for (size_t i = 0; i < n; i++) {
-        col_msg(&p->msgs[mq->backward ? n - 1 - i : i], r->res, (int)i);
-    }
+    p->msgs = col_msgs(r->res, n, mq->backward);
     p->n = n;
     p->complete = (size_t)rows <= mq->max;
     mamq_done(mq);
@@ -114,10 +120,7 @@ static void on_mam_rows(void *ud, const struct db_result *r)
 static void on_mam_count(void *ud, const struct db_result *r)
 {
     struct mamq *mq = ud;
-    if (r->status < 0) {
-        pg_store_log_failure("counting an archive query", r);
-        mq->err = r->status;
-    } else {
+    if (!step_failed(mq, "counting an archive query", r)) {
         mq->page->count = col_ll(r->res, 0, 0);
         mq->le_after = col_ll(r->res, 0, 1);
         mq->lt_before = col_ll(r->res, 0, 2);

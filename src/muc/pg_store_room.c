@@ -150,24 +150,29 @@ static void room_row(struct store_room *rec, const PGresult *res)
     rec->cfg = c;
 }
 
+/* Whether one of the load's statements failed: the load then fails with its
+ * error. */
+static bool load_failed(struct load *l, const struct db_result *r)
+{
+    if (r->status < 0)
+        l->err = r->status;
+    return r->status < 0;
+}
+
 static void on_room_get(void *ud, const struct db_result *r)
 {
     struct load *l = ud;
-    if (r->status < 0) {
+    if (load_failed(l, r))
         pg_store_log_failure("loading a room", r);
-        l->err = r->status;
-    } else if (PQntuples(r->res) == 1) {
+    else if (PQntuples(r->res) == 1)
         room_row(l->rec, r->res);
-    }
 }
 
 static void on_room_affils(void *ud, const struct db_result *r)
 {
     struct load *l = ud;
-    if (r->status < 0) {
-        l->err = r->status;
+    if (load_failed(l, r))
         return;
-    }
     int n = PQntuples(r->res);
     l->rec->affils = xcalloc((size_t)n + 1, sizeof *l->rec->affils);
     for (int i = 0; i < n; i++) {
@@ -184,25 +189,17 @@ static void on_room_affils(void *ud, const struct db_result *r)
 static void on_room_recent(void *ud, const struct db_result *r)
 {
     struct load *l = ud;
-    if (r->status < 0) {
-        l->err = r->status;
+    if (load_failed(l, r))
         return;
-    }
-    int n = PQntuples(r->res);
-    l->rec->recent = xcalloc((size_t)n + 1, sizeof *l->rec->recent);
+    l->rec->nrecent = (size_t)PQntuples(r->res);
     /* Newest first from the query; the room wants oldest first. */
-    for (int i = 0; i < n; i++) {
-        col_msg(&l->rec->recent[n - 1 - i], r->res, i);
-    }
-    l->rec->nrecent = (size_t)n;
+    l->rec->recent = col_msgs(r->res, l->rec->nrecent, true);
 }
 
 static void on_room_vcard(void *ud, const struct db_result *r)
 {
     struct load *l = ud;
-    if (r->status < 0) {
-        l->err = r->status;
-    } else if (PQntuples(r->res) == 1) {
+    if (!load_failed(l, r) && PQntuples(r->res) == 1) {
         l->rec->vcard = col_str(r->res, 0, 0);
         l->rec->photo_hash = col_str(r->res, 0, 1);
     }
@@ -212,9 +209,7 @@ static void on_room_vcard(void *ud, const struct db_result *r)
 static void on_tomb_get(void *ud, const struct db_result *r)
 {
     struct load *l = ud;
-    if (r->status < 0) {
-        l->err = r->status;
-    } else if (PQntuples(r->res) == 1 && !l->rec->exists) {
+    if (!load_failed(l, r) && PQntuples(r->res) == 1 && !l->rec->exists) {
         l->rec->tombstone = true;
         l->rec->venue = col_str(r->res, 0, 0);
         l->rec->reason = col_str(r->res, 0, 1);

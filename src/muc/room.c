@@ -131,22 +131,14 @@ void room_free(struct room *room)
     struct affiliation *a, *atmp;
     HASH_ITER(hh, room->affiliations, a, atmp) {
         HASH_DEL(room->affiliations, a);
-        free(a->jid);
-        free(a->nick);
-        free(a->reason);
-        free(a);
+        FREE_ALL(a->jid, a->nick, a->reason, a);
     }
     room_config_clear(&room->cfg);
     history_free(&room->history);
     vcard_clear(room);
     invite_forget_all(room);
-    free(room->recipients);
-    free(room->subject);
-    free(room->subject_from);
-    free(room->creator);
-    free(room->node);
-    free(room->jid);
-    free(room);
+    FREE_ALL(room->recipients, room->subject, room->subject_from, room->creator,
+             room->node, room->jid, room);
 }
 
 void room_destroy(struct muc *m, struct room *room, const char *venue, const char *reason)

@@ -3,16 +3,14 @@
 
 #include <stdlib.h>
 
+#include "mem.h"
 #include "muc.h"
 #include "store.h"
 
 static void msgs_free(struct store_msg *msgs, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(msgs[i].xml);
-        free(msgs[i].sender_jid);
-        free(msgs[i].nick);
-    }
+    for (size_t i = 0; i < n; i++)
+        FREE_ALL(msgs[i].xml, msgs[i].sender_jid, msgs[i].nick);
     free(msgs);
 }
 
@@ -20,25 +18,13 @@ void store_room_free(struct store_room *r)
 {
     if (!r)
         return;
-    free(r->venue);
-    free(r->reason);
-    free(r->creator);
-    if (r->cfg) {
+    if (r->cfg)
         room_config_clear(r->cfg);
-        free(r->cfg);
-    }
-    free(r->subject);
-    free(r->subject_from);
-    for (size_t i = 0; i < r->naffils; i++) {
-        free(r->affils[i].jid);
-        free(r->affils[i].nick);
-        free(r->affils[i].reason);
-    }
-    free(r->affils);
+    for (size_t i = 0; i < r->naffils; i++)
+        FREE_ALL(r->affils[i].jid, r->affils[i].nick, r->affils[i].reason);
     msgs_free(r->recent, r->nrecent);
-    free(r->vcard);
-    free(r->photo_hash);
-    free(r);
+    FREE_ALL(r->venue, r->reason, r->creator, r->cfg, r->subject, r->subject_from, r->affils,
+             r->vcard, r->photo_hash, r);
 }
 
 void store_mam_page_free(struct store_mam_page *p)
