@@ -97,6 +97,9 @@ def test_metrics_parse_and_follow_activity(stack):
 def test_health_and_unknown_paths(stack):
     env, arch, ports = stack
     for who in ("confabd", "archiver"):
+        # the link is up; the schema migration may still be finishing: 503 says so
+        ct.wait_for(lambda: get(ports[who], "/health")[0] == 200, 10 * ct.SLOW,
+                    f"{who}'s /health to say ok", detail=lambda: get(ports[who], "/health"))
         status, _, body = get(ports[who], "/health")
         assert (status, body) == (200, "ok\n"), (who, status, body)
         status, _, body = get(ports[who], "/nothing")
