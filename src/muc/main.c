@@ -2,6 +2,7 @@
 #include "compat.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ struct confabd {
     uv_timer_t backlog_timer; /* runs while intake is held for the database */
     uv_timer_t shape_timer;   /* runs while senders' bursts wait (shape.c) */
     struct ctlchan *ctl;      /* confabctl's notifications, our status (ctlchan.c) */
+    uv_timer_t trim_timer;    /* returns freed memory after bursts (on_trim) */
+    unsigned trimmed_at_rooms;
     bool held;
     bool was_up;    /* the link has been up before: a reconnect needs reconciling */
     bool stopping;  /* stop() ran: late callbacks must not start anything */
@@ -221,6 +224,22 @@ static void on_migrated(void *ud, int err, int from, int to)
     pg_store_set_ready(c->store);
 }
 
+/* glibc keeps what a burst freed (room loads' results, join storms' presences)
+ * in its free lists: after the number of rooms in memory moved by a burst's
+ * worth, give it back, as the outbox does after a backlog (outbox.c). */
+enum { TRIM_ROOMS = 64, TRIM_TICK_MS = 1000 };
+
+static void on_trim(uv_timer_t *t)
+{
+    struct confabd *c = container_of(t, struct confabd, trim_timer);
+    unsigned n = c->muc ? c->muc->nrooms : 0;
+    unsigned moved = n > c->trimmed_at_rooms ? n - c->trimmed_at_rooms : c->trimmed_at_rooms - n;
+    if (moved < TRIM_ROOMS)
+        return;
+    c->trimmed_at_rooms = n;
+    malloc_trim(0);
+}
+
 static void on_evict(uv_timer_t *t)
 {
     struct confabd *c = container_of(t, struct confabd, evict_timer);
@@ -277,6 +296,8 @@ static void start_store(struct confabd *c, const struct cfg *cfg)
                                chat_migrations_count, on_migrated, c);
     uv_timer_init(loop, &c->evict_timer);
     uv_timer_start(&c->evict_timer, on_evict, 10000, 10000);
+    uv_timer_init(loop, &c->trim_timer);
+    uv_timer_start(&c->trim_timer, on_trim, TRIM_TICK_MS, TRIM_TICK_MS);
     uv_timer_init(loop, &c->backlog_timer);
     c->ctl = ctlchan_start(c->d, c->muc, c->store);
 }
@@ -410,6 +431,7 @@ static void stop(void *svc)
         return;
     }
     uv_close((uv_handle_t *)&c->evict_timer, NULL);
+    uv_close((uv_handle_t *)&c->trim_timer, NULL);
     uv_close((uv_handle_t *)&c->backlog_timer, NULL);
     ctlchan_stop(c->ctl);
     c->ctl = NULL;
