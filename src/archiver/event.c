@@ -17,7 +17,7 @@
 static const char *const types[] = {
     "join", "leave", "nick", "groupchat", "private", "subject", "config", "role", "affiliation",
     "kick", "ban", "invite", "create", "destroy", "history", "mam", "purge", "chat", "decline",
-    "iq", "moderate",
+    "iq", "moderate", "category", "group", "policy", "wall",
 };
 static const char *const roles[] = { "none", "visitor", "participant", "moderator" };
 static const char *const affiliations[] = { "none", "outcast", "member", "admin", "owner" };
