@@ -23,4 +23,12 @@ void free_all(void *const ptrs[], size_t n);
     free_all((void *const[]){__VA_ARGS__}, \
              sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
 
+/* Give the heap's free pages back to the system when a burst has left more
+ * than min_free bytes free and free space outweighs a quarter of what is in
+ * use (glibc keeps freed memory in its lists, and idle rooms should not pay
+ * for the burst that loaded them). Cheap enough for a 1 s timer; the one
+ * place that trims. Returns whether it trimmed. */
+#include <stdbool.h>
+bool mem_trim_slack(size_t min_free);
+
 #endif

@@ -4,6 +4,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 
 #include "mem.h"
@@ -67,4 +70,18 @@ void free_all(void *const ptrs[], size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(ptrs[i]);
+}
+
+bool mem_trim_slack(size_t min_free)
+{
+#ifdef __GLIBC__
+    struct mallinfo2 mi = mallinfo2();
+    if (mi.fordblks < min_free || mi.fordblks < mi.uordblks / 4)
+        return false;
+    malloc_trim(0);
+    return true;
+#else
+    (void)min_free;
+    return false;
+#endif
 }

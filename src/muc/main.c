@@ -2,7 +2,6 @@
 #include "compat.h"
 
 #include <inttypes.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "daemon.h"
 #include "datetime.h"
 #include "log.h"
+#include "mem.h"
 #include "metrics.h"
 #include "migrate.h"
 #include "muc.h"
@@ -29,7 +29,6 @@ struct confabd {
     uv_timer_t shape_timer;   /* runs while senders' bursts wait (shape.c) */
     struct ctlchan *ctl;      /* confabctl's notifications, our status (ctlchan.c) */
     uv_timer_t trim_timer;    /* returns freed memory after bursts (on_trim) */
-    unsigned trimmed_at_rooms;
     bool held;
     bool was_up;    /* the link has been up before: a reconnect needs reconciling */
     bool stopping;  /* stop() ran: late callbacks must not start anything */
@@ -224,20 +223,15 @@ static void on_migrated(void *ud, int err, int from, int to)
     pg_store_set_ready(c->store);
 }
 
-/* glibc keeps what a burst freed (room loads' results, join storms' presences)
- * in its free lists: after the number of rooms in memory moved by a burst's
- * worth, give it back, as the outbox does after a backlog (outbox.c). */
-enum { TRIM_ROOMS = 64, TRIM_TICK_MS = 1000 };
+/* Bursts (room loads' results, join storms' presences, an outbox backlog)
+ * leave freed memory in glibc's lists: each second, hand it back once there
+ * is enough of it (mem.h, the one place that trims). */
+enum { TRIM_TICK_MS = 1000, TRIM_MIN_FREE = 1u << 20 };
 
 static void on_trim(uv_timer_t *t)
 {
-    struct confabd *c = container_of(t, struct confabd, trim_timer);
-    unsigned n = c->muc ? c->muc->nrooms : 0;
-    unsigned moved = n > c->trimmed_at_rooms ? n - c->trimmed_at_rooms : c->trimmed_at_rooms - n;
-    if (moved < TRIM_ROOMS)
-        return;
-    c->trimmed_at_rooms = n;
-    malloc_trim(0);
+    (void)t;
+    mem_trim_slack(TRIM_MIN_FREE);
 }
 
 static void on_evict(uv_timer_t *t)

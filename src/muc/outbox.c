@@ -2,7 +2,6 @@
 #include "compat.h"
 
 #include <inttypes.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +28,6 @@
 /* ...and their bytes: 8192 events of [compliance] max_event_size (64 KiB)
  * would be 512 MiB. Past this, rows wait in the table. */
 #define MEM_BYTES (32u << 20)
-/* Once this much was held and it has drained, freed memory goes back to the
- * system (glibc keeps it otherwise: issue 13 saw 1.3 GB stay for minutes). */
-#define TRIM_BYTES (8u << 20)
 /* After a failure, until the archiver answers `result` again: an archiver
  * that is away gets this many IQs per retry (each bounced by the router),
  * not a whole window. */
@@ -79,7 +75,7 @@ struct outbox {
     int64_t last_rescan;
     struct entry *next_send;   /* first entry not sent in this round */
     size_t nmem, ninflight, inflight_bytes;
-    size_t mem_bytes, peak_bytes;  /* event text held; the most since the last trim */
+    size_t mem_bytes;              /* event text held (freed memory goes back: main.c's trim timer) */
     size_t window;             /* WINDOW, or PROBE_WINDOW after a failure */
     int64_t cursor;            /* highest outbox id read */
     uint64_t unread;           /* committed rows not read back yet (estimate) */
@@ -174,8 +170,6 @@ static struct entry *entry_add(struct outbox *o, int64_t id, const char *uuid, c
     HASH_ADD_STR(o->by_uuid, uuid, e);
     o->nmem++;
     o->mem_bytes += len;
-    if (o->mem_bytes > o->peak_bytes)
-        o->peak_bytes = o->mem_bytes;
     return e;
 }
 
@@ -206,15 +200,6 @@ static void entry_remove(struct outbox *o, struct entry *e)
 static bool mem_full(const struct outbox *o)
 {
     return o->nmem >= MEM_MAX || o->mem_bytes >= MEM_BYTES;
-}
-
-/* After a burst has drained, hand the heap's free pages back to the system. */
-static void maybe_trim(struct outbox *o)
-{
-    if (o->peak_bytes < TRIM_BYTES || o->mem_bytes > o->peak_bytes / 4)
-        return;
-    malloc_trim(0);
-    o->peak_bytes = o->mem_bytes;
 }
 
 /* ---- sending ---- */
@@ -482,7 +467,6 @@ static void on_tick(uv_timer_t *t)
     maybe_fetch(o);
     pump(o);
     check_health(o);
-    maybe_trim(o);
 }
 
 /* ---- answers ---- */
