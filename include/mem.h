@@ -23,6 +23,16 @@ void free_all(void *const ptrs[], size_t n);
     free_all((void *const[]){__VA_ARGS__}, \
              sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
 
+/* Long-lived engine state (rooms, occupants, sessions, affiliations, their
+ * strings and hash tables) comes from its own allocator arena where the
+ * allocator has them (jemalloc): bursts of short-lived objects (parked
+ * stanzas, query results) then never share its pages, and the pages an idle
+ * room keeps are all its own. Freed with free(). Plain malloc elsewhere. */
+void *xmalloc_keep(size_t n);
+void *xcalloc_keep(size_t count, size_t n);
+void *xrealloc_keep(void *p, size_t n);
+char *xstrdup_keep(const char *s);
+
 /* Give the heap's free pages back to the system when a burst has left more
  * than min_free bytes free and free space outweighs a quarter of what is in
  * use (glibc keeps freed memory in its lists, and idle rooms should not pay

@@ -165,10 +165,11 @@ if want 4; then
     bench "s4-startup-$i" --scenario startup --room-prefix big --touch "$touch" --settle-ms 1000
     echo "   run $i: link up $(j .link_up_ms) ms, first served $(j .first_served_ms) ms," \
          "RSS $(j .rss_kb) KiB (empty database: $rss_empty KiB), $(j .rss_touched_kb) KiB" \
-         "with $touch rooms loaded"
+         "with $touch rooms loaded, $(j .rss_warm_kb) KiB after the first $(( touch / 4 )):" \
+         "$(j .touch_marginal_kb) KiB per room after those"
   done
   summary+=("4: $startup_rooms rooms: link up $(j .link_up_ms) ms, first served $(j .first_served_ms) ms, RSS $(j .rss_kb) KiB vs $rss_empty KiB empty: $(j "(.rss_kb - $rss_empty) * 1024 / $startup_rooms | floor") bytes per hibernated room")
-  summary+=("5: per loaded idle persistent room: $(j "(.rss_touched_kb - .rss_kb) / $touch * 100 | round / 100") KiB ($touch rooms loaded by one join each)")
+  summary+=("5: per loaded idle persistent room: $(j .touch_marginal_kb) KiB (RSS growth per room over the last $(( touch - touch / 4 )) of $touch rooms loaded by one join each); $(j "(.rss_touched_kb - .rss_kb) / $touch * 100 | round / 100") KiB counting from the empty start (the first loads' one-off costs included)")
 fi
 
 if want 5; then

@@ -13,7 +13,7 @@ build_pkgs=(
   build-essential autoconf automake libtool pkg-config autoconf-archive
   libuv1-dev libexpat1-dev libpq-dev libssl-dev libidn11-dev libinih-dev uuid-dev
   libicu-dev libjansson-dev libcmocka-dev libstrophe-dev uthash-dev
-  libsystemd-dev scdoc libmicrohttpd-dev
+  libsystemd-dev scdoc libmicrohttpd-dev libjemalloc-dev
 )
 # the demo: private PostgreSQL cluster + Prosody router; ss/ps/runuser for the scripts
 run_pkgs=(postgresql prosody procps iproute2 util-linux)

@@ -3,8 +3,8 @@
 #
 #   scripts/valgrind.sh [--unit-only | --integration-only] [PYTEST_ARGS...]
 #
-# Builds build/ (a normal build: valgrind cannot run ASan binaries;
-# CONFAB_VALGRIND_BUILD_DIR overrides), then
+# Builds build-valgrind/ (a plain build without jemalloc: valgrind cannot run ASan
+# binaries, nor follow jemalloc's arenas; CONFAB_VALGRIND_BUILD_DIR overrides), then
 # 1. runs every cmocka unit test binary, and tests/db/test_db against a private
 #    PostgreSQL (tests/db/run.sh), under valgrind: one binary is one test, and it
 #    fails on a test failure or on any valgrind error;
@@ -22,7 +22,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BD=${CONFAB_VALGRIND_BUILD_DIR:-$ROOT/build}
+BD=${CONFAB_VALGRIND_BUILD_DIR:-$ROOT/build-valgrind}
 PY=/usr/bin/python3
 unit=1
 integration=1
@@ -56,7 +56,7 @@ cd "$ROOT" || exit 1
 export PYTHONDONTWRITEBYTECODE=1
 
 echo "==== build ($BD) ===="
-if ! bash scripts/build.sh "$BD"; then
+if ! CONFAB_CONFIGURE_FLAGS="--without-jemalloc ${CONFAB_CONFIGURE_FLAGS:-}" bash scripts/build.sh "$BD"; then
   add build 0 1
   finish
 fi

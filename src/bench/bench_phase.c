@@ -292,6 +292,19 @@ static void drive_probe(int64_t now)
     }
 }
 
+/* Join rooms touch_sent+1..upto, one new occupant each: each room is read
+ * from the store. */
+static void touch_send(char *room, size_t len, unsigned upto, int64_t now)
+{
+    phase_set(PH_TOUCH, now);
+    for (; B.touch_sent < upto; B.touch_sent++) {
+        char from[128];
+        tx_room_jid(room, len, B.touch_sent + 1);
+        snprintf(from, sizeof from, "touch%u@%s/r", B.touch_sent, O.user_domain);
+        tx_join_to(from, room, "toucher", 0);
+    }
+}
+
 static void drive_startup(int64_t now)
 {
     char room[256];
@@ -306,23 +319,22 @@ static void drive_startup(int64_t now)
                 phase_set(PH_DONE, now);
                 break;
             }
-            phase_set(PH_TOUCH, now);
-            for (unsigned i = 0; i < O.touch; i++) {
-                char from[128];
-                tx_room_jid(room, sizeof room, i + 1);
-                snprintf(from, sizeof from, "touch%u@%s/r", i, O.user_domain);
-                tx_join_to(from, room, "toucher", 0);
-            }
+            touch_send(room, sizeof room, O.touch / 4 ? O.touch / 4 : 1, now);
         }
         break;
     case PH_TOUCH:
-        if (B.touch_done >= O.touch || now - B.phase_start > 60 * SEC) {
+        if (B.touch_done >= B.touch_sent || now - B.phase_start > 60 * SEC) {
             B.settle_until = now + (int64_t)O.settle_ms * MS;
             phase_set(PH_SETTLE2, now);
         }
         break;
     case PH_SETTLE2:
-        if (now >= B.settle_until) {
+        if (now < B.settle_until)
+            break;
+        if (B.touch_sent < O.touch) {
+            proc_sample(B.pid, false, &B.rss_warm);
+            touch_send(room, sizeof room, O.touch, now);
+        } else {
             proc_sample(B.pid, false, &B.rss_touched);
             phase_set(PH_DONE, now);
         }

@@ -124,6 +124,15 @@ static void print_mam(const struct usage *u)
     hist_print("MAM page", &B.lat_mam);
 }
 
+/* RSS per room loaded after the first quarter of --touch. */
+static double touch_marginal_kb(void)
+{
+    unsigned warm = O.touch / 4 ? O.touch / 4 : 1;
+    if (O.touch <= warm)
+        return 0.0;
+    return (double)(B.rss_touched.rss_kb - B.rss_warm.rss_kb) / (O.touch - warm);
+}
+
 static void print_startup(const struct usage *u)
 {
     (void)u;
@@ -132,9 +141,11 @@ static void print_startup(const struct usage *u)
            B.t_first_served ? (double)(B.t_first_served - B.t_spawn) / 1e6 : -1.0, B.probes);
     printf("  RSS %ld KiB after start (+%u ms)", B.rss_start.rss_kb, O.settle_ms);
     if (O.touch)
-        printf(", %ld KiB after loading %u rooms (%u served): %.1f KiB per loaded room",
+        printf(", %ld KiB after loading %u rooms (%u served): %.1f KiB per loaded room; "
+               "%.2f KiB per room after the first %u (%ld KiB then)",
                B.rss_touched.rss_kb, O.touch, B.touch_done,
-               (double)(B.rss_touched.rss_kb - B.rss_start.rss_kb) / O.touch);
+               (double)(B.rss_touched.rss_kb - B.rss_start.rss_kb) / O.touch,
+               touch_marginal_kb(), O.touch / 4, B.rss_warm.rss_kb);
     printf("\n");
 }
 
@@ -191,10 +202,12 @@ static void json_startup(FILE *f, const struct usage *u)
 {
     (void)u;
     fprintf(f, "\"link_up_ms\":%.2f,\"first_served_ms\":%.2f,\"rss_kb\":%ld,\"touched\":%u,"
-               "\"touch_served\":%u,\"rss_touched_kb\":%ld,",
+               "\"touch_served\":%u,\"rss_touched_kb\":%ld,\"rss_warm_kb\":%ld,"
+               "\"touch_marginal_kb\":%.2f,",
             (double)(B.t_up - B.t_spawn) / 1e6,
             B.t_first_served ? (double)(B.t_first_served - B.t_spawn) / 1e6 : -1.0,
-            B.rss_start.rss_kb, O.touch, B.touch_done, B.rss_touched.rss_kb);
+            B.rss_start.rss_kb, O.touch, B.touch_done, B.rss_touched.rss_kb, B.rss_warm.rss_kb,
+            touch_marginal_kb());
 }
 
 static void json_resources(FILE *f, const struct usage *u)

@@ -190,8 +190,10 @@ struct bench {
     /* startup */
     int64_t t_first_served, probe_next;
     unsigned probes;
-    struct proc_sample rss_start, rss_touched;
-    unsigned touch_next, touch_done;
+    /* rss_warm: after the first quarter of --touch, so the rest gives the
+     * memory of one more loaded room without the first loads' one-off costs */
+    struct proc_sample rss_start, rss_warm, rss_touched;
+    unsigned touch_next, touch_done, touch_sent;
     int64_t settle_until;
 };
 extern struct ropts O;

@@ -226,7 +226,7 @@ static void on_migrated(void *ud, int err, int from, int to)
 /* Bursts (room loads' results, join storms' presences, an outbox backlog)
  * leave freed memory in glibc's lists: each second, hand it back once there
  * is enough of it (mem.h, the one place that trims). */
-enum { TRIM_TICK_MS = 1000, TRIM_MIN_FREE = 1u << 20 };
+enum { TRIM_TICK_MS = 250, TRIM_MIN_FREE = 1u << 20 };
 
 static void on_trim(uv_timer_t *t)
 {

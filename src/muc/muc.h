@@ -40,6 +40,11 @@
 #define CONFAB_MUC_H
 
 #include <stdint.h>
+
+#include "mem.h"
+/* Hash tables are long-lived state (mem.h). */
+#undef uthash_malloc
+#define uthash_malloc(sz) xmalloc_keep(sz)
 #include <uthash.h>
 /* Every room holds small tables (occupants, sessions, affiliations): start
  * them at 4 buckets instead of uthash's 32 (512 bytes each); they double as

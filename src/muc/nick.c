@@ -99,7 +99,7 @@ static char *skeleton(const char *s)
     int32_t n = uspoof_getSkeletonUTF8(spoof_checker(), 0, s, -1, NULL, 0, &st);
     if (st != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(st))
         return NULL;
-    char *out = xmalloc((size_t)n + 1);
+    char *out = xmalloc_keep((size_t)n + 1); /* an occupant keeps it */
     st = U_ZERO_ERROR;
     uspoof_getSkeletonUTF8(spoof_checker(), 0, s, -1, out, n + 1, &st);
     if (U_FAILURE(st)) {
@@ -124,7 +124,7 @@ static char *nick_fold_plain(const char *nick)
                 *p = (char)(*p - 'A' + 'a');
     }
     /* Then drop everything that cannot be seen. */
-    char *out = xmalloc(strlen(buf) + 1);
+    char *out = xmalloc_keep(strlen(buf) + 1);
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)buf; *p;) {
         const unsigned char *start = p;

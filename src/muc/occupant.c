@@ -54,8 +54,8 @@ static void count_join(struct muc *m, const char *bare_jid, int delta)
     if (!u) {
         if (delta < 0)
             return;
-        u = xcalloc(1, sizeof *u);
-        u->jid = xstrdup(bare_jid);
+        u = xcalloc_keep(1, sizeof *u);
+        u->jid = xstrdup_keep(bare_jid);
         HASH_ADD_KEYPTR(hh, m->joined, u->jid, strlen(u->jid), u);
     }
     u->n = (unsigned)((int)u->n + delta);
@@ -69,14 +69,14 @@ static void count_join(struct muc *m, const char *bare_jid, int delta)
 struct occupant *occupant_new(struct muc *m, struct room *room, const char *nick,
                               const char *bare_jid, enum muc_role role)
 {
-    struct occupant *o = xcalloc(1, sizeof *o);
-    o->nick = xstrdup(nick);
+    struct occupant *o = xcalloc_keep(1, sizeof *o);
+    o->nick = xstrdup_keep(nick);
     o->fold = nick_fold(nick);
-    o->bare_jid = xstrdup(bare_jid);
+    o->bare_jid = xstrdup_keep(bare_jid);
     o->role = role;
     char id[45];
     occupant_compute_id(m, room->jid, bare_jid, id);
-    o->occupant_id = xstrdup(id);
+    o->occupant_id = xstrdup_keep(id);
     HASH_ADD_KEYPTR(hh, room->occupants, o->nick, strlen(o->nick), o);
     room->noccupants++;
     count_join(m, bare_jid, 1);
@@ -86,11 +86,11 @@ struct occupant *occupant_new(struct muc *m, struct room *room, const char *nick
 struct muc_session *occupant_add_session(struct room *room, struct occupant *occ,
                                          const char *full_jid)
 {
-    struct muc_session *s = xcalloc(1, sizeof *s);
-    s->jid = xstrdup(full_jid);
+    struct muc_session *s = xcalloc_keep(1, sizeof *s);
+    s->jid = xstrdup_keep(full_jid);
     s->occ = occ;
     HASH_ADD_KEYPTR(hh, room->sessions, s->jid, strlen(s->jid), s);
-    occ->sessions = xrealloc(occ->sessions, (occ->nsessions + 1) * sizeof *occ->sessions);
+    occ->sessions = xrealloc_keep(occ->sessions, (occ->nsessions + 1) * sizeof *occ->sessions);
     occ->sessions[occ->nsessions++] = s;
     occ->current = s;
     room->recipients_dirty = true;

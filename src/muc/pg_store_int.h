@@ -60,6 +60,12 @@ static inline char *col_str(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? NULL : xstrdup(PQgetvalue(res, row, col));
 }
 
+/* A string the loaded room keeps (mem.h's long-lived arena). */
+static inline char *col_keep(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : xstrdup_keep(PQgetvalue(res, row, col));
+}
+
 static inline long long col_ll(const PGresult *res, int row, int col)
 {
     return strtoll(PQgetvalue(res, row, col), NULL, 10);

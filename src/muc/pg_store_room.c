@@ -121,13 +121,13 @@ static void room_row(struct store_room *rec, const PGresult *res)
 {
     struct room_config *c = xcalloc(1, sizeof *c);
     rec->exists = true;
-    rec->creator = col_str(res, 0, 0);
+    rec->creator = col_keep(res, 0, 0);
     rec->created_ms = col_ll(res, 0, 1);
     rec->locked = col_bool(res, 0, 2);
-    c->name = col_str(res, 0, 3);
-    c->desc = col_str(res, 0, 4);
-    c->lang = col_str(res, 0, 5);
-    c->password = col_str(res, 0, 6);
+    c->name = col_keep(res, 0, 3);
+    c->desc = col_keep(res, 0, 4);
+    c->lang = col_keep(res, 0, 5);
+    c->password = col_keep(res, 0, 6);
     c->persistent = col_bool(res, 0, 7);
     c->public_list = col_bool(res, 0, 8);
     c->members_only = col_bool(res, 0, 9);
@@ -143,8 +143,8 @@ static void room_row(struct store_room *rec, const PGresult *res)
     c->presence_broadcast = parse_roles(PQgetvalue(res, 0, 18));
     c->get_member_list = parse_roles(PQgetvalue(res, 0, 19));
     c->history_length = (unsigned)col_ll(res, 0, 20);
-    rec->subject = col_str(res, 0, 21);
-    rec->subject_from = col_str(res, 0, 22);
+    rec->subject = col_keep(res, 0, 21);
+    rec->subject_from = col_keep(res, 0, 22);
     rec->last_seq = (uint64_t)col_ll(res, 0, 23);
     rec->subject_ms = PQgetisnull(res, 0, 24) ? 0 : col_ll(res, 0, 24);
     rec->cfg = c;
@@ -179,9 +179,9 @@ static void on_room_affils(void *ud, const struct db_result *r)
         struct store_affil *a = &l->rec->affils[l->rec->naffils];
         if (perm_affil_parse(PQgetvalue(r->res, i, 1), &a->affil) < 0)
             continue;
-        a->jid = col_str(r->res, i, 0);
-        a->nick = col_str(r->res, i, 2);
-        a->reason = col_str(r->res, i, 3);
+        a->jid = col_keep(r->res, i, 0);
+        a->nick = col_keep(r->res, i, 2);
+        a->reason = col_keep(r->res, i, 3);
         l->rec->naffils++;
     }
 }

@@ -18,10 +18,10 @@ struct room *room_find(struct muc *m, const char *jid)
 void room_config_defaults(const struct muc *m, struct room_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    cfg->name = xstrdup("");
-    cfg->desc = xstrdup("");
-    cfg->lang = xstrdup("");
-    cfg->password = xstrdup("");
+    cfg->name = xstrdup_keep("");
+    cfg->desc = xstrdup_keep("");
+    cfg->lang = xstrdup_keep("");
+    cfg->password = xstrdup_keep("");
     cfg->persistent = m->lim.persistent_default;
     cfg->public_list = true;
     cfg->allow_invites = false;
@@ -51,10 +51,10 @@ void room_config_clear(struct room_config *cfg)
 struct room *room_create(struct muc *m, const char *jid, const char *node, const char *creator,
                          int64_t now)
 {
-    struct room *room = xcalloc(1, sizeof *room);
-    room->jid = xstrdup(jid);
-    room->node = xstrdup(node);
-    room->creator = xstrdup(creator);
+    struct room *room = xcalloc_keep(1, sizeof *room);
+    room->jid = xstrdup_keep(jid);
+    room->node = xstrdup_keep(node);
+    room->creator = xstrdup_keep(creator);
     room->created_ms = now;
     room->locked = true;
     room->muc = m;
@@ -84,12 +84,12 @@ void room_save_affiliation(struct room *room, const char *jid)
 
 struct room *room_from_store(struct muc *m, const char *jid, struct store_room *rec)
 {
-    struct room *room = xcalloc(1, sizeof *room);
+    struct room *room = xcalloc_keep(1, sizeof *room);
     room->muc = m;
-    room->jid = xstrdup(jid);
+    room->jid = xstrdup_keep(jid);
     const char *at = strchr(jid, '@');
     room->node = xstrndup(jid, at ? (size_t)(at - jid) : strlen(jid));
-    room->creator = xstrdup(rec->creator ? rec->creator : "");
+    room->creator = xstrdup_keep(rec->creator ? rec->creator : "");
     room->created_ms = rec->created_ms;
     room->locked = rec->locked;
     /* The record's configuration moves into the room. */
@@ -103,7 +103,7 @@ struct room *room_from_store(struct muc *m, const char *jid, struct store_room *
     vcard_from_store(room, rec);
     for (size_t i = 0; i < rec->naffils; i++) {
         struct store_affil *sa = &rec->affils[i];
-        struct affiliation *a = xcalloc(1, sizeof *a);
+        struct affiliation *a = xcalloc_keep(1, sizeof *a);
         a->jid = sa->jid;
         a->affil = sa->affil;
         a->nick = sa->nick;
@@ -200,8 +200,8 @@ void room_set_affiliation(struct room *room, const char *jid_in, enum muc_affil 
             free(bare_jid);
             return;
         }
-        a = xcalloc(1, sizeof *a);
-        a->jid = xstrdup(bare_jid);
+        a = xcalloc_keep(1, sizeof *a);
+        a->jid = xstrdup_keep(bare_jid);
         HASH_ADD_KEYPTR(hh, room->affiliations, a->jid, strlen(a->jid), a);
     }
     a->affil = affil;
