@@ -79,6 +79,16 @@ def history_bodies(client, room, nick):
     return [m.findtext(q("body", NS_CLIENT)) for m in client.join(room, nick).history]
 
 
+def assert_continues(client, dsn, room, seq):
+    """A new message after the import gets the seq after the imported ones."""
+    client.groupchat(room, "after import")
+    client.wait_groupchat(room, "after import")
+    with psycopg.connect(dsn) as conn:
+        got = conn.execute("SELECT max(seq) FROM messages m JOIN rooms r ON r.id = m.room_id "
+                           "WHERE r.jid = %s", (room,)).fetchone()[0]
+    assert got == seq, f"{room}: the new message got seq {got}, not {seq}"
+
+
 def restart_confabd(muc, config_text):
     muc.confabd.stop()
     muc.confabd.config.write_text(config_text)
@@ -137,12 +147,7 @@ def test_round_trip_into_a_fresh_database(muc, pg, tmp_path):
         err = muc.client("frank").join_error(room, "Frank")
         assert err.find(f".//{{urn:ietf:params:xml:ns:xmpp-stanzas}}forbidden") is not None, \
             ct.describe(err)
-        # new messages continue after the imported seq numbers
-        carol.groupchat(room, "after import")
-        carol.wait_groupchat(room, "after import")
-        with psycopg.connect(dsn) as conn:
-            assert conn.execute("SELECT max(seq) FROM messages m JOIN rooms r ON r.id = "
-                                "m.room_id WHERE r.jid = %s", (room,)).fetchone()[0] == 6
+        assert_continues(carol, dsn, room, 6)
     finally:
         muc.end_test()
         restart_confabd(muc, original)
