@@ -15,9 +15,11 @@
 #include "compat.h"
 
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uuid/uuid.h>
 
 #include "ctl.h"
@@ -298,8 +300,8 @@ static int q(struct import *im, const char *what, const char *sql, int n, const 
  * same row overlaid with the file's configuration (keys that are no column
  * are ignored by jsonb_populate_record). */
 static const char room_new_sql[] =
-    "INSERT INTO rooms (jid, creator, category_id) VALUES ($1, $2, "
-    "coalesce((SELECT id FROM categories WHERE name = $3), 0)) RETURNING id";
+    "INSERT INTO rooms (jid, creator, category_id) SELECT $1, $2, id FROM categories "
+    "WHERE name = $3 RETURNING id";
 static const char room_cfg_sql[] =
     "WITH d AS (DELETE FROM rooms WHERE id = $1::bigint RETURNING *) "
     "INSERT INTO rooms SELECT p.* FROM d, jsonb_populate_record(NULL::rooms, "
@@ -379,10 +381,15 @@ static int flush_batch(struct import *im)
     return rc;
 }
 
+/* Who ran the import, for the event's actor nick: never empty (the archiver
+ * refuses an empty nick, and the event would stay in the outbox). */
 static const char *login(void)
 {
     const char *u = getenv("SUDO_USER");
-    return u ? u : getenv("USER") ? getenv("USER") : "confabctl";
+    const struct passwd *pw = u && *u ? NULL : getpwuid(getuid());
+    if (!(u && *u))
+        u = pw && pw->pw_name && *pw->pw_name ? pw->pw_name : "confabctl";
+    return u;
 }
 
 /* The compliance `create` event recording the import (who, when, from where,
@@ -477,11 +484,17 @@ static int full_room(struct import *im, json_t *rec)
                    NULL);
     }
     if (rc == 0)
-        rc = q(im, "creating the room (is its category here?)", room_new_sql, 3, v, &r);
+        rc = q(im, "creating the room", room_new_sql, 3, v, &r);
+    if (rc == 0 && PQntuples(r) == 0) {
+        ctl_err("%s:%ld: %s: category \"%s\" does not exist in this database; create it "
+                "first", im->file, im->line, im->jid, v[2]);
+        rc = EX_DATAERR;
+    }
+    if (rc == 0)
+        snprintf(im->id, sizeof im->id, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
     if (rc)
         return rc;
-    snprintf(im->id, sizeof im->id, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
     char *c = json_dumps(cfg, JSON_COMPACT), *a = NULL, *vc = NULL;
     const char *cv[] = { im->id, c };
     rc = q(im, "configuring the room", room_cfg_sql, 2, cv, NULL);

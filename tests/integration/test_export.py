@@ -167,6 +167,16 @@ def test_levels_filters_and_bad_lines(muc, tmp_path):
     assert recs[1] == {"type": "room", "jid": room} and recs[2]["type"] == "end"
     out = ctl(muc.confabd.config, "export", "--category", "nosuch", "--out", c, rc=1)
     assert "no such category" in out, out
+    ctl(muc.confabd.config, "export", "--category", "default", "--room", room, "--out", c)
+    assert [r["jid"] for r in records(c) if r["type"] == "room"] == [room]
+    # a room of a category this database lacks is refused, and rolled back
+    moved = room.replace("export-", "moved-")
+    c.write_text(c.read_text().replace(room, moved).replace('"category": "default"',
+                                                            '"category": "nosuch"'))
+    out = ctl(muc.confabd.config, "import", c, rc=65)
+    assert f'{c}:2: {moved}: category "nosuch" does not exist' in out, out
+    out = ctl(muc.confabd.config, "rooms", "show", moved, rc=1)
+    assert "no such room" in out, out
     # a bad line is named, and nothing is changed
     lines = (tmp_path / "dir.jsonl").read_text().splitlines()
     lines.insert(2, '{"type": "message", "room": "x@y", "seq": 1}')
@@ -201,6 +211,16 @@ def test_import_conflicts_and_a_running_confabd(muc, pg, tmp_path):
     erin = muc.client("erin")
     ct.wait_for(lambda: history_bodies(erin, room, "Erin") == BODIES or
                 erin.leave(room, "Erin"), 3 * ct.SLOW, "the replaced room's history")
+    # a loaded room with fewer messages than the file: confabd continues after the file's
+    other = muc.create_room(muc.client("alice"), "Owner", config={
+        "muc#roomconfig_persistentroom": "1"}, prefix="export")
+    copy = tmp_path / "other.jsonl"
+    copy.write_text(f.read_text().replace(room, other))
+    ctl(muc.confabd.config, "import", copy, "--replace")
+    frank = muc.client("frank")
+    ct.wait_for(lambda: history_bodies(frank, other, "Frank") == BODIES or
+                frank.leave(other, "Frank"), 3 * ct.SLOW, "the imported history")
+    assert_continues(frank, pg.dsn("confab"), other, 6)
     with psycopg.connect(pg.dsn("confab")) as conn:
         xml = [r[0] for r in conn.execute("SELECT xml FROM compliance_outbox WHERE room = %s "
                                           "AND xml LIKE '%%type=''create''%%'", (room,))]
