@@ -156,6 +156,7 @@ local function export(host, file)
 	local archive = sm.open(host, "muc_log", "archive");
 	local log_by_default = config.get(host, "muc_log_by_default");
 	if log_by_default == nil then log_by_default = true; end
+	local log_all = config.get(host, "muc_log_all_rooms") == true;
 	local default_history = config.get(host, "max_history_messages") or 20;
 	local jids = {};
 	for room_jid in pairs(rooms_store:get(nil) or {}) do jids[#jids + 1] = room_jid; end
@@ -176,6 +177,7 @@ local function export(host, file)
 		elseif frozen then
 			local affs, by_nick = affiliations_of(frozen);
 			local cfg = config_of(frozen, affs, log_by_default, default_history);
+			if log_all then cfg.logging = true; end -- muc_mam archives every room then
 			out:write(json.encode({ type = "room"; jid = room_jid; config = cfg;
 				affiliations = #affs > 0 and affs or json.null; }), "\n");
 			counts.rooms = counts.rooms + 1;

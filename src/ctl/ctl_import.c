@@ -47,7 +47,7 @@ struct import {
     long line;
     struct stanzaid *sids;
     json_t *rooms;          /* pass 1: JIDs of rooms with their configuration */
-    json_t *existing;       /* JID -> "room" | "tombstone" in the database */
+    json_t *existing;       /* pass 1: rooms seen; then JID -> "room" | "tombstone" here */
     /* the room being imported (pass 2) */
     char *jid;
     char id[24];
@@ -157,6 +157,9 @@ static int check_room(struct import *im, json_t *r)
         return bad(im, "the room JID is not in its prepared (stringprep) form");
     }
     free(prepared);
+    if (json_object_get(im->existing, jid))
+        return bad(im, "the room appears twice in the file");
+    json_object_set_new(im->existing, jid, json_true()); /* pass 1 only: reset before pass 2 */
     json_t *cfg = json_object_get(r, "config");
     if (cfg && !json_is_null(cfg)) {
         if (!json_is_object(cfg) || !is_str(cfg, "creator", false))
@@ -265,6 +268,7 @@ static const char existing_sql[] =
 
 static int find_existing(struct import *im)
 {
+    json_object_clear(im->existing);
     char *list = json_dumps(im->rooms, JSON_COMPACT);
     const char *v[] = { list };
     PGresult *r = NULL;
