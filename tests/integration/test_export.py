@@ -92,15 +92,19 @@ def assert_continues(client, dsn, room, seq):
 def restart_confabd(muc, config_text):
     muc.confabd.stop()
     muc.confabd.config.write_text(config_text)
+    mark = muc.confabd.mark()  # the log goes on: wait for this run's lines
     muc.confabd.start()
-    muc.confabd.wait_link_up()
+    muc.confabd.wait_link_up(after=mark)
+    muc.confabd.wait_log(r"store: chat database available", after=mark, timeout=20)
 
 
 def test_round_trip_into_a_fresh_database(muc, pg, tmp_path):
     room = populate(muc)
+    gone = muc.create_room(muc.client("dave"), "Dave", config=CONFIG, prefix="export-gone")
+    ctl(muc.confabd.config, "rooms", "destroy", gone, "--reason", "merged", "--venue", room)
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
-    out = ctl(muc.confabd.config, "export", "--room", room, "--out", first)
-    assert "exported 1 room, 5 messages" in out, out
+    out = ctl(muc.confabd.config, "export", "--room", room, "--room", gone, "--out", first)
+    assert "exported 1 room, 5 messages, 1 tombstone" in out, out
     recs = records(first)
     assert recs[0]["format"] == "confab-export" and recs[0]["version"] == 1
     r = recs[1]
@@ -115,12 +119,14 @@ def test_round_trip_into_a_fresh_database(muc, pg, tmp_path):
     assert "we grow" in r["vcard"]["vcard"]
     msgs = [x for x in recs if x["type"] == "message"]
     assert [m["body"] for m in msgs] == BODIES and [m["seq"] for m in msgs] == [1, 2, 3, 4, 5]
-    assert recs[-1] == {"type": "end", "rooms": 1, "messages": 5, "tombstones": 0}
+    t = recs[-2]
+    assert (t["type"], t["jid"], t["venue"], t["reason"]) == ("tombstone", gone, room, "merged")
+    assert recs[-1] == {"type": "end", "rooms": 1, "messages": 5, "tombstones": 1}
 
     ini, dsn = fresh_ini(muc, pg, tmp_path, "fresh")
     out = ctl(ini, "import", first)
-    assert "1 room created" in out and "5 messages" in out, out
-    ctl(ini, "export", "--room", room, "--out", second)
+    assert "1 room created" in out and "5 messages, 1 tombstone" in out, out
+    ctl(ini, "export", "--room", room, "--room", gone, "--out", second)
     again = records(second)
     for a, b in zip(again, recs):
         if a.get("config") and b.get("config"):
