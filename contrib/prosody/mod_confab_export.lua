@@ -206,6 +206,11 @@ function module.command(arg)
 		print("mod_confab_export: " .. host .. " is not a host or component of this Prosody");
 		return 78;
 	end
+	if require "core.configmanager".get(host, "component_module") ~= "muc" then
+		print("mod_confab_export: " .. host .. " is not a muc component (Component \"" .. host
+			.. "\" \"muc\")");
+		return 78;
+	end
 	local counts, err = export(host, file);
 	if not counts then
 		print("mod_confab_export: " .. tostring(err));

@@ -101,6 +101,10 @@ def test_prosody_muc_to_confab(prosody_muc, pg, tmp_path):
 
     # the documented sequence: export with Prosody's tool, switch the domain to confab
     out = tmp_path / "prosody-muc.jsonl"
+    r = subprocess.run(["prosodyctl", "--config", str(router.config), "mod_confab_export",
+                        ct.DOMAIN, str(out)], stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode != 0 and "is not a muc component" in r.stdout + r.stderr, r
     said = prosodyctl(router, "mod_confab_export", ct.MUC_DOMAIN, out)
     assert "exported 2 rooms, 4 messages" in said, said
     recs = [json.loads(line) for line in out.read_text().splitlines()]
