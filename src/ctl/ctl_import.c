@@ -591,7 +591,7 @@ static int import_record(struct import *im, json_t *r)
 
 static int import_file(struct import *im)
 {
-    rewind(im->f);
+    rewind(im->f); /* seekable: checked when it was opened */
     im->line = 0;
     int rc = 0;
     json_decref(next_record(im, &rc)); /* the header, checked in pass 1 */
@@ -676,6 +676,13 @@ int ctl_import_main(struct ctl *c, int argc, char **argv)
     im.f = fopen(im.file, "r");
     if (!im.f) {
         ctl_err("import: cannot read %s: %m", im.file);
+        return EX_NOINPUT;
+    }
+    /* Two passes (check everything, then import): the file is read twice. */
+    if (fseek(im.f, 0, SEEK_SET) != 0) {
+        ctl_err("import: %s cannot be read twice (a pipe?); import from a regular file",
+                im.file);
+        fclose(im.f);
         return EX_NOINPUT;
     }
     im.rooms = json_array();

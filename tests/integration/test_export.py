@@ -193,6 +193,9 @@ def test_levels_filters_and_bad_lines(muc, tmp_path):
     bad.write_text("\n".join(lines[:2]) + "\n")
     out = ctl(muc.confabd.config, "import", bad, rc=65)
     assert "without its end record" in out, out
+    bad.write_text('{"format": "confab-export", "version": 2}\n')
+    out = ctl(muc.confabd.config, "import", bad, rc=65)
+    assert "format version 2 is newer than this confabctl reads (1)" in out, out
     bad.write_text("\n".join(lines[:2] + lines[1:2] + lines[2:]) + "\n")
     out = ctl(muc.confabd.config, "import", bad, rc=65)
     assert f"{bad}:3: the room appears twice" in out, out
