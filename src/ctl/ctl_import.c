@@ -58,7 +58,7 @@ struct import {
     long long room_messages, room_affiliations;
     /* pass 1: where we are; pass 2: what was done */
     uint64_t last_seq;
-    bool ended;
+    bool ended, warned_domain;
     long long n_rooms, n_messages, n_tombstones;
     long long created, replaced, skipped, messages, tombstones;
 };
@@ -159,6 +159,12 @@ static int check_room(struct import *im, json_t *r)
     free(prepared);
     if (json_object_get(im->existing, jid))
         return bad(im, "the room appears twice in the file");
+    const char *domain = im->c->cfg->component.domain;
+    if (domain && strcmp(strchr(jid, '@') + 1, domain) != 0 && !im->warned_domain) {
+        im->warned_domain = true; /* imported all the same: another confabd may serve it */
+        ctl_err("%s:%ld: warning: %s is not a room of this service (%s); this confabd will "
+                "not serve it (further ones are not reported)", im->file, im->line, jid, domain);
+    }
     json_object_set_new(im->existing, jid, json_true()); /* pass 1 only: reset before pass 2 */
     json_t *cfg = json_object_get(r, "config");
     if (cfg && !json_is_null(cfg)) {
