@@ -129,5 +129,6 @@ check "installed confabd serves /metrics and /health" metrics_smoke confabd list
 check "installed confab-archiver serves /metrics and /health" metrics_smoke confab-archiver archiver_listen
 check "schemas and Prosody module" sh -c 'ls /usr/share/confab/schema/chat/*.sql \
     /usr/share/confab/schema/compliance/*.sql /usr/share/confab/prosody/mod_confab_tap.lua \
-    /usr/share/confab/prosody/mod_confab_multicast.lua >/dev/null'
+    /usr/share/confab/prosody/mod_confab_multicast.lua \
+    /usr/share/confab/prosody/mod_confab_export.lua >/dev/null'
 finish

@@ -141,6 +141,9 @@ void ctl_sha256_hex(const char *data, size_t len, char out[65]);
 int ctl_notify(struct ctl *c, const char *op, const char *room, const char *venue,
                const char *reason);
 int ctl_rooms_main(struct ctl *c, int argc, char **argv);
+/* export and import (ctl_export.c, ctl_import.c; docs/export-format.md). */
+int ctl_export_main(struct ctl *c, int argc, char **argv);
+int ctl_import_main(struct ctl *c, int argc, char **argv);
 int ctl_history_main(struct ctl *c, int argc, char **argv);
 int ctl_compliance_main(struct ctl *c, int argc, char **argv);
 

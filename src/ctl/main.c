@@ -44,6 +44,13 @@ static void usage(FILE *out)
           "  history purge --room ROOM --before DATE\n"
           "                          delete the room's messages older than DATE (YYYY-MM-DD\n"
           "                          or XEP-0082, e.g. 2024-05-01T12:00:00Z), in batches\n"
+          "  export [--level all|directory|content] [--room ROOM]... [--rooms-matching GLOB]\n"
+          "         [--category NAME] [--since DATE] [--until DATE] [--out FILE]\n"
+          "                          rooms, configuration, affiliations, vCards, tombstones and\n"
+          "                          history as confab's export format (JSON lines)\n"
+          "  import FILE [--skip-existing | --replace]\n"
+          "                          an export file (or contrib/prosody's) into this database,\n"
+          "                          one transaction per room; running confabds are told\n"
           "\n"
           "Compliance database ([archiver] dsn, or --dsn DSN after the command):\n"
           "  compliance verify [--from DATE] [--to DATE] [--checkpoints FILE --pubkey PUB]\n"
@@ -125,6 +132,8 @@ static int dispatch(struct ctl *c, int argc, char **argv)
         { "rooms", ctl_rooms_main },
         { "history", ctl_history_main },
         { "messages", ctl_messages_main },
+        { "export", ctl_export_main },
+        { "import", ctl_import_main },
         { "compliance", ctl_compliance_main },
     };
     const char *family = argv[0];

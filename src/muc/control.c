@@ -40,6 +40,10 @@ static void reload_history(struct muc *m, struct room *room, const struct store_
         history_push_from(&room->history, rec->recent[i].seq, rec->recent[i].ts_ms,
                           rec->recent[i].xml, rec->recent[i].xml_len, rec->recent[i].sender_jid,
                           rec->recent[i].nick, true);
+    /* confabctl import may have brought messages beyond the seq this room
+     * reached: the next message must not reuse one of theirs. */
+    if (rec->last_seq > room->last_seq)
+        room->last_seq = rec->last_seq;
     (void)m;
 }
 

@@ -612,16 +612,42 @@ def test_retention_sweep_records_a_purge_event(stack, env):
     assert_each_once(stack, bodies)
 
 
+def persistent_room_with(env, prefix, n):
+    """A confabd, and a persistent room of alice's with n stored messages."""
+    d = env.confabd()
+    alice, room = env.owner_room(prefix, {"muc#roomconfig_persistentroom": True})
+    tag = secrets.token_hex(4)
+    bodies = [f"{prefix} {tag} #{i}" for i in range(n)]
+    send_stream(alice, room, bodies)
+    wait_bodies_stored(env, bodies)
+    return d, room, bodies
+
+
+def test_confabctl_import_records_a_create_event(stack, env, tmp_path):
+    """`confabctl import` writes one `create` event per imported room into confabd's
+    outbox, in the room's transaction; the archiver accepts it (actor the service, nick
+    the operator, how many messages came from which file)."""
+    d, room, _bodies = persistent_room_with(env, "imported", 3)
+    f = tmp_path / "room.jsonl"
+    for args in (("export", "--room", room, "--out", f), ("import", f, "--replace")):
+        r = ct.run_tool("confabctl", "-c", d.config, *args)
+        assert r.returncode == 0, r.stdout + r.stderr
+    env.wait_drained()
+    rows = ct.wait_for(lambda: stack.events(
+        "SELECT actor_jid, actor_nick, reason, detail FROM events WHERE room = %s "
+        "AND type = 'create' AND detail LIKE '%%<import %%'", (room,)) or None,
+        20 * SLOW, "the import's create event", interval=0.2)
+    assert len(rows) == 1, rows
+    actor, nick, reason, detail = rows[0]
+    assert (actor, reason) == (MUC_DOMAIN, "imported by confabctl import") and nick, rows
+    assert "messages='3'" in detail.replace('"', "'") and str(f) in detail, detail
+
+
 def test_confabctl_history_purge_records_a_purge_event(stack, env):
     """`confabctl history purge` (an administrator's purge, not confabd's sweep) writes a
     `purge` event to confabd's outbox in each batch's transaction; confabd's sender takes
     it to the archiver like any other event."""
-    d = env.confabd()
-    alice, room = env.owner_room("adminpurge", {"muc#roomconfig_persistentroom": True})
-    tag = secrets.token_hex(4)
-    bodies = [f"ap {tag} #{i}" for i in range(7)]
-    send_stream(alice, room, bodies)
-    wait_bodies_stored(env, bodies)
+    d, room, bodies = persistent_room_with(env, "adminpurge", 7)
     r = ct.run_tool("confabctl", "-c", d.config, "history", "purge", "--room", room,
                     "--before", "2999-01-01T00:00:00Z")
     assert r.returncode == 0, r.stderr
