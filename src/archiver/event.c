@@ -1,12 +1,12 @@
 /* Compliance events: validation and reduction to table columns (event.h). */
 #include "compat.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "datetime.h"
+#include "digest.h"
 #include "event.h"
 #include "jid.h"
 #include "mem.h"
@@ -345,18 +345,11 @@ int cevent_from_tap(struct cevent *ev, const struct xml_node *el, const char *se
  * the serialised stanza: the same copy sent twice is stored once. */
 static void content_uuid(struct cevent *ev, const char *sender, const char *stanza)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
+    unsigned char md[DIGEST_LEN];
     static const char label[] = "confab forwarded copy v1";
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
-        !EVP_DigestUpdate(ctx, label, sizeof label) ||
-        !EVP_DigestUpdate(ctx, sender, strlen(sender) + 1) ||
-        !EVP_DigestUpdate(ctx, stanza, strlen(stanza)) || !EVP_DigestFinal_ex(ctx, md, &n)) {
-        fprintf(stderr, "FATAL OpenSSL SHA-256 failed\n");
-        abort();
-    }
-    EVP_MD_CTX_free(ctx);
+    const void *parts[] = { label, sender, stanza };
+    const size_t lens[] = { sizeof label, strlen(sender) + 1, strlen(stanza) };
+    digest_sha256(parts, lens, ARRAY_SIZE(parts), md);
     md[6] = (unsigned char)((md[6] & 0x0f) | 0x80);
     md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
     snprintf(ev->uuid, sizeof ev->uuid,

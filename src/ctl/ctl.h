@@ -134,8 +134,6 @@ const char *ctl_col_time(const PGresult *r, int row, int col, char *buf, size_t 
 int ctl_db_main(struct ctl *c, int argc, char **argv);
 int ctl_status_main(struct ctl *c, int argc, char **argv);
 int ctl_messages_main(struct ctl *c, int argc, char **argv);
-/* Lower-case hex SHA-256 of data[0..len) into out[65]. */
-void ctl_sha256_hex(const char *data, size_t len, char out[65]);
 /* NOTIFY confab_control: {"op", "room", "venue", "reason", "actor"} to every
  * running confabd (ctl_status.c); venue and reason may be NULL. */
 int ctl_notify(struct ctl *c, const char *op, const char *room, const char *venue,

@@ -16,6 +16,7 @@
 
 #include "ctl.h"
 #include "datetime.h"
+#include "digest.h"
 #include "hashchain.h"
 #include "mem.h"
 #include "migrate.h"
@@ -86,12 +87,6 @@ struct verifier {
     char expected[2 * HASHCHAIN_LEN + 1], stored[2 * HASHCHAIN_LEN + 1];
     char why[200];
 };
-
-static void hex(const unsigned char *b, char *out)
-{
-    for (size_t i = 0; i < HASHCHAIN_LEN; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
 
 static void i64(int64_t v, char buf[24])
 {
@@ -174,8 +169,8 @@ static bool check_row(struct verifier *w, const PGresult *r, int i, struct hashc
     snprintf(w->why, sizeof w->why, "%s", w->v.why);
     snprintf(w->bad_uuid, sizeof w->bad_uuid, "%s", PQgetvalue(r, i, 1));
     datetime_format(row->row.event_time_us / 1000, w->bad_time);
-    hex(expected, w->expected);
-    hex(row->stored, w->stored);
+    digest_hex(expected, HASHCHAIN_LEN, w->expected);
+    digest_hex(row->stored, HASHCHAIN_LEN, w->stored);
     return false;
 }
 
