@@ -151,9 +151,10 @@ struct ctl_compliance_opts {
         *before, *checkpoints, *pubkey;
     long long limit;                     /* search rows; 0: no limit */
     bool all;
+    bool all_copies;                     /* search: every copy of a 1:1 message */
 };
 /* Connect to the compliance database and check its schema has what the
- * officer tools need (migrations 1..6). */
+ * officer tools need (migrations 1..10). */
 int ctl_compliance_open(struct ctl *c, const struct ctl_compliance_opts *o);
 /* --from and --to as text PostgreSQL parses (XEP-0082, UTC): from and to
  * point into the buffers, or are NULL when not given. */
