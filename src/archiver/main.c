@@ -52,6 +52,9 @@ static void apply_cfg(struct archiverd *a, const struct cfg *cfg)
     const char *rooms = *cfg->archiver_room_services ? cfg->archiver_room_services
                                                      : cfg->component.domain;
     archiver_set_tap_policy(a->svc, rooms, cfg->archiver_record_signals);
+    if (!rooms || !*rooms)
+        log_info("archiver: no [archiver] room_services: router-tap copies of room private "
+                 "messages are recorded as chat besides confabd's own events");
 }
 
 static void on_fail_soon(uv_timer_t *t)
