@@ -92,6 +92,9 @@ struct cfg {
     char *archiver_dsn;
     uint64_t archiver_max_queue;    /* events outstanding before answering wait */
     char *archiver_senders;         /* domains allowed to send events ("" = any domain) */
+    char *archiver_room_services;   /* confab's room services: tap copies to/from them are
+                                       confabd's to record ("" = [component] domain) */
+    bool archiver_record_signals;   /* keep bodiless chat states/receipts/markers as `signal` */
     char *archiver_checkpoint_key;  /* Ed25519 private key (PEM) signing checkpoints ("" = none) */
     char *archiver_checkpoint_file; /* signed checkpoints are appended here */
     uint64_t archiver_checkpoint_every;       /* events between checkpoints at most */

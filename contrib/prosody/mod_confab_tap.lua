@@ -17,9 +17,14 @@
 -- direction='in': the message as the user sent it (received from the client);
 -- direction='out': as it was delivered to the user (sent to the client). A
 -- message between two local users is copied twice, as Cisco's Message
--- Archiver logs it. The archiver answers 'result' once the copy is committed;
--- copies it could not take (type='wait' errors, timeouts, the archiver being
--- offline) are sent again, with the same UUID, so a copy is stored once.
+-- Archiver logs it; the archiver gives both copies one message key, and
+-- decides what is recorded at all: copies to or from confab's room services
+-- (confabd records those), bounces without text and, unless asked for, chat
+-- states are acknowledged and not stored (docs/compliance.md, "What a tap
+-- copy becomes"), whatever tap or router sent them. The archiver answers
+-- 'result' once the copy is committed; copies it could not take
+-- (type='wait' errors, timeouts, the archiver being offline) are sent again,
+-- with the same UUID, so a copy is stored once.
 --
 -- Configuration (docs/compliance.md):
 --   modules_enabled = { …, "confab_tap" }
@@ -30,8 +35,10 @@
 --                                    -- "Enable Outbound Message Logging")
 --   confab_tap_groupchat = false     -- also copy type='groupchat' (confabd
 --                                    -- already records room traffic)
---   confab_tap_require_body = false  -- skip messages without <body/>
---                                    -- (chat states, receipts)
+--   confab_tap_require_body = false  -- do not even send messages without
+--                                    -- <body/> (the archiver keeps what has
+--                                    -- content of its own: reactions, errors
+--                                    -- with text; this option drops them)
 --   confab_tap_max_pending = 10000   -- copies kept for retry; beyond, the
 --                                    -- oldest is dropped and logged
 --   confab_tap_retry = 5             -- seconds before a copy is sent again

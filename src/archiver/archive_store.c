@@ -375,6 +375,7 @@ void archive_store_event_json(struct buf *b, const struct cevent *ev)
                                  ev->stanza };
     for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
         json_str(b, keys[i], vals[i]);
+    json_str(b, "msg_key", *ev->msg_key ? ev->msg_key : NULL);
     json_time(b, "event_time", true, ev->time_ms);
     json_time(b, "stamp", ev->has_stamp, ev->stamp_ms);
     buf_puts(b, ",\"rcpt\":[");

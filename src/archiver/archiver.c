@@ -10,6 +10,12 @@
 #include "mem.h"
 #include "stanza.h"
 
+/* A list of prepared domains. */
+struct domains {
+    char **v;
+    size_t n;
+};
+
 struct archiver {
     char *domain;
     struct service_info info;
@@ -20,8 +26,9 @@ struct archiver {
     size_t max_queue;
     size_t outstanding;
     bool full_logged;
-    char **senders;
-    size_t nsenders;
+    struct domains senders;
+    struct domains room_services;
+    struct tapclass_policy tap_policy;  /* points into room_services */
     int64_t (*now_ms)(void);
 };
 
@@ -53,20 +60,38 @@ struct archiver *archiver_new(const char *domain, service_send_fn *send, void *u
     return a;
 }
 
-static void free_senders(struct archiver *a)
+static void domains_free(struct domains *l)
 {
-    for (size_t i = 0; i < a->nsenders; i++)
-        free(a->senders[i]);
-    free(a->senders);
-    a->senders = NULL;
-    a->nsenders = 0;
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    *l = (struct domains){ 0 };
+}
+
+/* A comma/space separated list of domains, prepared; what is not a domain is
+ * logged (what: the configuration key) and left out. */
+static void domains_parse(struct domains *l, const char *list, const char *what)
+{
+    domains_free(l);
+    char *copy = xstrdup(list ? list : ""), *save = NULL;
+    for (char *t = strtok_r(copy, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+        char *d = NULL;
+        if (jid_prep_domain(t, &d) < 0) {
+            log_warn("archiver: ignoring malformed %s domain '%s'", what, t);
+            continue;
+        }
+        l->v = xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+        l->v[l->n++] = d;
+    }
+    free(copy);
 }
 
 void archiver_free(struct archiver *a)
 {
     if (!a)
         return;
-    free_senders(a);
+    domains_free(&a->senders);
+    domains_free(&a->room_services);
     free(a->domain);
     free(a);
 }
@@ -85,18 +110,17 @@ void archiver_set_max_queue(struct archiver *a, size_t max)
 
 void archiver_set_senders(struct archiver *a, const char *domains)
 {
-    free_senders(a);
-    char *copy = xstrdup(domains ? domains : ""), *save = NULL;
-    for (char *t = strtok_r(copy, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
-        char *d = NULL;
-        if (jid_prep_domain(t, &d) < 0) {
-            log_warn("archiver: ignoring malformed sender domain '%s'", t);
-            continue;
-        }
-        a->senders = xrealloc(a->senders, (a->nsenders + 1) * sizeof *a->senders);
-        a->senders[a->nsenders++] = d;
-    }
-    free(copy);
+    domains_parse(&a->senders, domains, "sender");
+}
+
+void archiver_set_tap_policy(struct archiver *a, const char *room_services, bool record_signals)
+{
+    domains_parse(&a->room_services, room_services, "room service");
+    a->tap_policy = (struct tapclass_policy){
+        .record_signals = record_signals,
+        .room_services = (const char *const *)a->room_services.v,
+        .nroom_services = a->room_services.n,
+    };
 }
 
 size_t archiver_outstanding(const struct archiver *a)
@@ -151,10 +175,10 @@ static bool sender_allowed(const struct archiver *a, const struct jid *from)
 {
     if (from->node || from->resource)
         return false;
-    if (!a->nsenders)
+    if (!a->senders.n)
         return true;
-    for (size_t i = 0; i < a->nsenders; i++)
-        if (strcmp(a->senders[i], from->domain) == 0)
+    for (size_t i = 0; i < a->senders.n; i++)
+        if (strcmp(a->senders.v[i], from->domain) == 0)
             return true;
     return false;
 }
@@ -212,8 +236,13 @@ static void intake(struct archiver *a, const struct xml_node *st, const struct x
     struct cevent ev;
     const char *why = NULL;
     bool is_tap = strcmp(el->name, "tap") == 0;
-    int r = is_tap ? cevent_from_tap(&ev, el, from->domain, &why)
+    int r = is_tap ? cevent_from_tap(&ev, el, from->domain, &a->tap_policy, &why)
                    : cevent_from_event(&ev, el, from->domain, &why);
+    if (r == -ENOENT) {   /* a copy the policy does not record: taken, nothing to store */
+        if (iq)
+            reply_result(a, iq);
+        return;
+    }
     if (r < 0) {
         rejected(st, is_tap ? "tap copy" : "event", why);
         reply_error(a, iq, "bad-request", why);
@@ -262,7 +291,7 @@ static bool domain_message(struct archiver *a, const struct xml_node *st, const 
     }
     struct cevent ev;
     const char *why = NULL;
-    int r = cevent_from_forwarded(&ev, fwd, from->domain, a->now_ms(), &why);
+    int r = cevent_from_forwarded(&ev, fwd, from->domain, &a->tap_policy, a->now_ms(), &why);
     if (r == -ENOENT)
         return true;
     if (r < 0) {

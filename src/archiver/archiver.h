@@ -48,6 +48,11 @@ void archiver_set_max_queue(struct archiver *a, size_t max);
 /* Who may send events: a comma/space separated list of domains; NULL or ""
  * accepts any bare domain JID (a server or a component, never a user). */
 void archiver_set_senders(struct archiver *a, const char *domains);
+/* What tap copies are recorded (tapclass.h): room_services lists confab's
+ * room services (comma/space separated; their traffic is confabd's to
+ * record), record_signals keeps bodiless chat states, receipts and markers.
+ * Copies not recorded are still answered result. */
+void archiver_set_tap_policy(struct archiver *a, const char *room_services, bool record_signals);
 /* Events accepted and not yet answered by the store. */
 size_t archiver_outstanding(const struct archiver *a);
 

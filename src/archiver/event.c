@@ -1,15 +1,16 @@
 /* Compliance events: validation and reduction to table columns (event.h). */
 #include "compat.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "datetime.h"
+#include "digest.h"
 #include "event.h"
 #include "jid.h"
 #include "mem.h"
+#include "msgkey.h"
 #include "stanza.h"
 
 #define NS_SERVER "jabber:server"
@@ -17,14 +18,14 @@
 static const char *const types[] = {
     "join", "leave", "nick", "groupchat", "private", "subject", "config", "role", "affiliation",
     "kick", "ban", "invite", "create", "destroy", "history", "mam", "purge", "chat", "decline",
-    "iq", "moderate", "category", "group", "policy", "wall",
+    "iq", "moderate", "category", "group", "policy", "wall", "error", "signal",
 };
 static const char *const roles[] = { "none", "visitor", "participant", "moderator" };
 static const char *const affiliations[] = { "none", "outcast", "member", "admin", "owner" };
 
 /* Types whose event must carry the message it records. */
 static const char *const message_types[] = { "groupchat", "private", "subject", "history",
-                                             "chat" };
+                                             "chat", "error", "signal" };
 /* Types that are done to someone. */
 static const char *const target_types[] = { "private", "role", "affiliation", "kick", "ban",
                                             "invite", "nick", "decline", "iq" };
@@ -288,6 +289,30 @@ int cevent_from_event(struct cevent *ev, const struct xml_node *el, const char *
     return 0;
 }
 
+/* ---- copies of 1:1 messages (tap, mod_service_log) ---- */
+
+/* Type the copy (tapclass.h) and give it its message key (msgkey.h), once
+ * its people are known. -ENOENT when it is not recorded. */
+static int classify_copy(struct cevent *ev, const struct xml_node *st,
+                         const struct tapclass_policy *policy, const char **why)
+{
+    enum tapclass c = tapclass_of(st, ev->actor_jid, ev->target_jid, policy);
+    if (c == TAPCLASS_SKIP) {
+        cevent_clear(ev);
+        *why = "not a message between users (skipped by policy)";
+        return -ENOENT;
+    }
+    ev->type = tapclass_event_type(c);
+    take_message(ev, st);
+    const struct msgkey_in k = {
+        .from = ev->actor_jid, .to = ev->target_jid, .type = ev->msg_type,
+        .id = stanza_id(st), .body = ev->body, .subject = ev->subject, .thread = ev->thread,
+        .time_ms = ev->time_ms,
+    };
+    msgkey_compute(&k, ev->msg_key);
+    return 0;
+}
+
 /* ---- <tap/> ---- */
 
 /* Who sent and who received a tapped message. The session is the client
@@ -309,7 +334,7 @@ static const char *take_tap_people(struct cevent *ev, const char *from, const ch
 }
 
 int cevent_from_tap(struct cevent *ev, const struct xml_node *el, const char *sender,
-                    const char **why)
+                    const struct tapclass_policy *policy, const char **why)
 {
     memset(ev, 0, sizeof *ev);
     const char *id = xml_attr(el, "id"), *time = xml_attr(el, "time");
@@ -333,7 +358,9 @@ int cevent_from_tap(struct cevent *ev, const struct xml_node *el, const char *se
                                       xml_attr(el, "session"));
     if (err)
         return fail(ev, why, err);
-    take_message(ev, st);
+    int r = classify_copy(ev, st, policy, why);
+    if (r < 0)
+        return r;
     ev->stanza = xml_to_string(st, NULL);
     ev->sender = xstrdup(sender);
     return 0;
@@ -345,18 +372,11 @@ int cevent_from_tap(struct cevent *ev, const struct xml_node *el, const char *se
  * the serialised stanza: the same copy sent twice is stored once. */
 static void content_uuid(struct cevent *ev, const char *sender, const char *stanza)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
+    unsigned char md[DIGEST_LEN];
     static const char label[] = "confab forwarded copy v1";
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
-        !EVP_DigestUpdate(ctx, label, sizeof label) ||
-        !EVP_DigestUpdate(ctx, sender, strlen(sender) + 1) ||
-        !EVP_DigestUpdate(ctx, stanza, strlen(stanza)) || !EVP_DigestFinal_ex(ctx, md, &n)) {
-        fprintf(stderr, "FATAL OpenSSL SHA-256 failed\n");
-        abort();
-    }
-    EVP_MD_CTX_free(ctx);
+    const void *parts[] = { label, sender, stanza };
+    const size_t lens[] = { sizeof label, strlen(sender) + 1, strlen(stanza) };
+    digest_sha256(parts, lens, ARRAY_SIZE(parts), md);
     md[6] = (unsigned char)((md[6] & 0x0f) | 0x80);
     md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
     snprintf(ev->uuid, sizeof ev->uuid,
@@ -366,7 +386,7 @@ static void content_uuid(struct cevent *ev, const char *sender, const char *stan
 }
 
 int cevent_from_forwarded(struct cevent *ev, const struct xml_node *fwd, const char *sender,
-                          int64_t now_ms, const char **why)
+                          const struct tapclass_policy *policy, int64_t now_ms, const char **why)
 {
     memset(ev, 0, sizeof *ev);
     const struct xml_node *st = forwarded_stanza(ev, fwd, why);
@@ -382,7 +402,9 @@ int cevent_from_forwarded(struct cevent *ev, const struct xml_node *fwd, const c
         return fail(ev, why, "the forwarded message has no valid from");
     if (stanza_to(st) && !(ev->target_jid = prep_jid(stanza_to(st), false, false)))
         return fail(ev, why, "the forwarded message has a malformed to");
-    take_message(ev, st);
+    int r = classify_copy(ev, st, policy, why);
+    if (r < 0)
+        return r;
     ev->stanza = xml_to_string(st, NULL);
     content_uuid(ev, sender, ev->stanza);
     ev->sender = xstrdup(sender);

@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #include "compat.h"
+#include "digest.h"
+#include "tapclass.h"
 #include "xml.h"
 
 #define NS_COMPLIANCE "urn:confab:compliance:0"
@@ -42,6 +44,7 @@ struct cevent {
     char *stanza;                    /* the forwarded stanza, serialised */
     bool has_stamp;
     int64_t stamp_ms;                /* its XEP-0203 delay stamp */
+    char msg_key[DIGEST_HEX_LEN];    /* copies of 1:1 messages: msgkey.h; "" for others */
 };
 
 /* Parse an <event/> element sent by `sender`. 0, or -EINVAL with *why set to
@@ -49,14 +52,18 @@ struct cevent {
  * log). On error *ev is left empty. */
 MUST_CHECK int cevent_from_event(struct cevent *ev, const struct xml_node *el, const char *sender,
                                  const char **why);
-/* Parse a <tap/> element (a copy of one message passing c2s). */
+/* Parse a <tap/> element (a copy of one message passing c2s). Its type is
+ * what tapclass.h says (policy may be NULL: defaults); -ENOENT (not an error)
+ * when the copy is not recorded: *why then says why. */
 MUST_CHECK int cevent_from_tap(struct cevent *ev, const struct xml_node *el, const char *sender,
-                               const char **why);
+                               const struct tapclass_policy *policy, const char **why);
 /* Parse a bare <forwarded/> (ejabberd mod_service_log). now_ms is used when
  * it carries no delay. -ENOENT (not an error) when the forwarded stanza is
- * not a message: presence and IQ copies are not archived. */
+ * not a message (presence and IQ copies are not archived) or tapclass.h
+ * skips it. */
 MUST_CHECK int cevent_from_forwarded(struct cevent *ev, const struct xml_node *fwd,
-                                     const char *sender, int64_t now_ms, const char **why);
+                                     const char *sender, const struct tapclass_policy *policy,
+                                     int64_t now_ms, const char **why);
 void cevent_clear(struct cevent *ev);
 
 /* Is s an RFC 4122 textual UUID (any version, any case)? */

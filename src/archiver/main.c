@@ -47,6 +47,14 @@ static void apply_cfg(struct archiverd *a, const struct cfg *cfg)
 {
     archiver_set_max_queue(a->svc, (size_t)cfg->archiver_max_queue);
     archiver_set_senders(a->svc, cfg->archiver_senders);
+    /* confabd's domain from the same file by default: its rooms' traffic is
+     * recorded by confabd, not again from the tap. */
+    const char *rooms = *cfg->archiver_room_services ? cfg->archiver_room_services
+                                                     : cfg->component.domain;
+    archiver_set_tap_policy(a->svc, rooms, cfg->archiver_record_signals);
+    if (!rooms || !*rooms)
+        log_info("archiver: no [archiver] room_services: router-tap copies of room private "
+                 "messages are recorded as chat besides confabd's own events");
 }
 
 static void on_fail_soon(uv_timer_t *t)

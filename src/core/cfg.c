@@ -97,6 +97,8 @@ static const struct key keys[] = {
     { "archiver", "dsn", K_STRING, OFF(archiver_dsn), "dbname=confab_compliance", NOLIMIT, false, 0 },
     { "archiver", "max_queue", K_UINT, OFF(archiver_max_queue), "100000", 1, 10000000, true, 0 },
     { "archiver", "senders", K_STRING, OFF(archiver_senders), "", NOLIMIT, true, 0 },
+    { "archiver", "room_services", K_STRING, OFF(archiver_room_services), "", NOLIMIT, true, 0 },
+    { "archiver", "record_signals", K_BOOL, OFF(archiver_record_signals), "false", NOLIMIT, true, 0 },
     { "archiver", "checkpoint_key", K_STRING, OFF(archiver_checkpoint_key), "", NOLIMIT, false, 0 },
     { "archiver", "checkpoint_file", K_STRING, OFF(archiver_checkpoint_file), "", NOLIMIT, false, 0 },
     { "metrics", "listen", K_LISTEN, OFF(metrics_listen), "", NOLIMIT, false, 0 },
@@ -589,6 +591,7 @@ void cfg_free(struct cfg *c)
     free(c->multicast);
     free(c->archiver_dsn);
     free(c->archiver_senders);
+    free(c->archiver_room_services);
     free(c->archiver_checkpoint_key);
     free(c->archiver_checkpoint_file);
     free(c->metrics_listen);

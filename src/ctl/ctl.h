@@ -134,8 +134,6 @@ const char *ctl_col_time(const PGresult *r, int row, int col, char *buf, size_t 
 int ctl_db_main(struct ctl *c, int argc, char **argv);
 int ctl_status_main(struct ctl *c, int argc, char **argv);
 int ctl_messages_main(struct ctl *c, int argc, char **argv);
-/* Lower-case hex SHA-256 of data[0..len) into out[65]. */
-void ctl_sha256_hex(const char *data, size_t len, char out[65]);
 /* NOTIFY confab_control: {"op", "room", "venue", "reason", "actor"} to every
  * running confabd (ctl_status.c); venue and reason may be NULL. */
 int ctl_notify(struct ctl *c, const char *op, const char *room, const char *venue,
@@ -156,9 +154,10 @@ struct ctl_compliance_opts {
         *before, *checkpoints, *pubkey;
     long long limit;                     /* search rows; 0: no limit */
     bool all;
+    bool all_copies;                     /* search: every copy of a 1:1 message */
 };
 /* Connect to the compliance database and check its schema has what the
- * officer tools need (migrations 1..6). */
+ * officer tools need (migrations 1..10). */
 int ctl_compliance_open(struct ctl *c, const struct ctl_compliance_opts *o);
 /* --from and --to as text PostgreSQL parses (XEP-0082, UTC): from and to
  * point into the buffers, or are NULL when not given. */

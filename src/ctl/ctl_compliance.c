@@ -16,6 +16,7 @@
 
 #include "ctl.h"
 #include "datetime.h"
+#include "digest.h"
 #include "hashchain.h"
 #include "mem.h"
 #include "migrate.h"
@@ -24,8 +25,8 @@
 extern const struct migration compliance_migrations[];
 extern const size_t compliance_migrations_count;
 
-/* chain_gaps and holds arrive with migration 6. */
-#define COMPLIANCE_SCHEMA_NEEDED 6
+/* chain_gaps and holds arrive with migration 6, msg_key (search) with 10. */
+#define COMPLIANCE_SCHEMA_NEEDED 10
 /* Rows per query while verifying. */
 #define VERIFY_PAGE 2000
 
@@ -86,12 +87,6 @@ struct verifier {
     char expected[2 * HASHCHAIN_LEN + 1], stored[2 * HASHCHAIN_LEN + 1];
     char why[200];
 };
-
-static void hex(const unsigned char *b, char *out)
-{
-    for (size_t i = 0; i < HASHCHAIN_LEN; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
 
 static void i64(int64_t v, char buf[24])
 {
@@ -174,8 +169,8 @@ static bool check_row(struct verifier *w, const PGresult *r, int i, struct hashc
     snprintf(w->why, sizeof w->why, "%s", w->v.why);
     snprintf(w->bad_uuid, sizeof w->bad_uuid, "%s", PQgetvalue(r, i, 1));
     datetime_format(row->row.event_time_us / 1000, w->bad_time);
-    hex(expected, w->expected);
-    hex(row->stored, w->stored);
+    digest_hex(expected, HASHCHAIN_LEN, w->expected);
+    digest_hex(row->stored, HASHCHAIN_LEN, w->stored);
     return false;
 }
 
@@ -398,7 +393,7 @@ static int parse_opts(struct ctl *c, int argc, char **argv, const char *allowed,
         { "out", required_argument, NULL, 'o' },   { "slice", required_argument, NULL, 's' },
         { "reason", required_argument, NULL, 'R' }, { "before", required_argument, NULL, 'b' },
         { "limit", required_argument, NULL, 'l' }, { "all", no_argument, NULL, 'a' },
-        { "json", no_argument, NULL, 'J' },
+        { "json", no_argument, NULL, 'J' },      { "all-copies", no_argument, NULL, 'c' },
         { "checkpoints", required_argument, NULL, 'C' },
         { "pubkey", required_argument, NULL, 'P' },  { NULL, 0, NULL, 0 },
     };
@@ -429,6 +424,7 @@ static int parse_opts(struct ctl *c, int argc, char **argv, const char *allowed,
         case 'R': o->reason = optarg; break;
         case 'b': o->before = optarg; break;
         case 'a': o->all = true; break;
+        case 'c': o->all_copies = true; break;
         case 'C': o->checkpoints = optarg; break;
         case 'P': o->pubkey = optarg; break;
         case 'l': {
@@ -450,7 +446,7 @@ int ctl_compliance_main(struct ctl *c, int argc, char **argv)
     static const struct {
         const char *verb, *allowed;
     } verbs[] = {
-        { "verify", "ftCP" }, { "search", "urftwyFl" }, { "export", "rftos" },
+        { "verify", "ftCP" }, { "search", "urftwyFlc" }, { "export", "rftos" },
         { "hold", "urRa" }, { "purge", "bR" }, { "keygen", "o" }, { "migrate", "" },
     };
     if (argc < 2)

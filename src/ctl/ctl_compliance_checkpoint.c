@@ -23,6 +23,7 @@
 #include "checkpoint.h"
 #include "ctl.h"
 #include "datetime.h"
+#include "digest.h"
 #include "mem.h"
 
 /* ---- keygen ---- */
@@ -152,12 +153,6 @@ struct report {
     bool truncated;
 };
 
-static void hex(const unsigned char *b, char out[2 * HASHCHAIN_LEN + 1])
-{
-    for (size_t i = 0; i < HASHCHAIN_LEN; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
 static void fmt_time(int64_t ms, char out[DATETIME_FMT_MAX])
 {
     datetime_format(ms, out);
@@ -214,7 +209,7 @@ static void compare(const struct ctl_checkpoints *cps, const PGresult *r, int64_
             continue;
         const char *stored = lookup(r, cp->seq);
         char signed_hex[2 * HASHCHAIN_LEN + 1];
-        hex(cp->hash, signed_hex);
+        digest_hex(cp->hash, HASHCHAIN_LEN, signed_hex);
         if (!stored) {
             rep->purged++; /* inside a purged run: nothing left to compare */
             continue;
@@ -255,7 +250,7 @@ static int print_json(const struct ctl_checkpoints *cps, const struct report *re
                           "head", (json_int_t)head, "checkpoints", cj);
     if (rep->bad) {
         fmt_time(rep->bad->time_ms, t);
-        hex(rep->bad->hash, h);
+        digest_hex(rep->bad->hash, HASHCHAIN_LEN, h);
         json_object_set_new(o, "seq", json_integer(rep->bad->seq));
         json_object_set_new(o, "signed_time", json_string(t));
         json_object_set_new(o, "signed_hash", json_string(h));
@@ -274,7 +269,7 @@ static void print_rewritten(const struct report *rep)
 {
     char t[DATETIME_FMT_MAX], h[2 * HASHCHAIN_LEN + 1];
     fmt_time(rep->bad->time_ms, t);
-    hex(rep->bad->hash, h);
+    digest_hex(rep->bad->hash, HASHCHAIN_LEN, h);
     printf("rewritten at or before seq %" PRId64 ": the chain's hash there differs from the "
            "checkpoint signed at %s\n", rep->bad->seq, t);
     if (rep->good_before)

@@ -14,6 +14,7 @@
 #include "ctl.h"
 #include "datetime.h"
 #include "mem.h"
+#include "purge_digest.h"
 
 /* Oldest first along messages_room_ts; keyed by the primary key, so a row is
  * deleted exactly once. Idempotent, as db.c requires. */
@@ -21,7 +22,7 @@
     "WITH victims AS (SELECT seq FROM messages WHERE room_id = $1 AND ts < $2::timestamptz " \
     "ORDER BY ts LIMIT $3::integer), " \
     "gone AS (DELETE FROM messages m USING victims v WHERE m.room_id = $1 AND m.seq = v.seq " \
-    "RETURNING m.seq) "
+    "RETURNING m.seq, m.body) "
 static const char batch_sql[] = PURGE_BATCH "SELECT count(*) FROM gone";
 
 /* The same batch when confabd sends a compliance stream: the batch also writes
@@ -32,15 +33,16 @@ static const char batch_sql[] = PURGE_BATCH "SELECT count(*) FROM gone";
  * a quote), so they go into the XML as they are. */
 static const char batch_event_sql[] =
     PURGE_BATCH ", "
-    "s AS (SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM gone HAVING count(*) > 0), "
+    "s AS (SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi, " PURGE_TEXTS_SHA256("body", "seq")
+    " AS h FROM gone HAVING count(*) > 0), "
     "e AS (SELECT gen_random_uuid() AS u, s.* FROM s), "
     "o AS (INSERT INTO compliance_outbox (uuid, room, xml) SELECT u, $5, format("
     "'<event xmlns=''urn:confab:compliance:0'' id=''%s'' type=''purge'' time=''%s'' "
     "room=''%s''><actor jid=''%s''/><reason>%s</reason><detail><purge "
     "xmlns=''urn:confab:compliance:0'' reason=''%s'' before=''%s'' messages=''%s'' "
-    "first-seq=''%s'' last-seq=''%s''/></detail></event>', u, "
+    "first-seq=''%s'' last-seq=''%s'' texts-sha256=''%s''/></detail></event>', u, "
     "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
-    "$5::text, $4::text, $6::text, $6::text, $2::text, n, lo, hi) FROM e) "
+    "$5::text, $4::text, $6::text, $6::text, $2::text, n, lo, hi, h) FROM e) "
     "SELECT coalesce((SELECT n FROM s), 0)";
 
 int ctl_purge_batches(struct ctl *c, const char *room_id, const char *room_jid,

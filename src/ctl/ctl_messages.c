@@ -22,6 +22,7 @@
 
 #include "ctl.h"
 #include "datetime.h"
+#include "digest.h"
 #include "mem.h"
 #include "servicekey.h"
 #include "stanza.h"
@@ -144,11 +145,9 @@ static char *event_xml(const struct ctl *c, const struct msg_opts *o, const char
     struct xml_node *d = xml_add(xml_add(ev, "detail", ev->ns), "retracted", ev->ns);
     xml_set_attr(d, "stanza-id", sid);
     xml_set_attr(d, "how", o->replace ? "replaced" : "removed");
-    if (body) {
-        char hex[65];
-        ctl_sha256_hex(body, strlen(body), hex);
-        xml_set_attr(d, "text-sha256", hex);
-    }
+    char hex[DIGEST_HEX_LEN];   /* as confabd's: the empty text when there was no body */
+    digest_sha256_hex(body ? body : "", body ? strlen(body) : 0, hex);
+    xml_set_attr(d, "text-sha256", hex);
     char *s = xml_to_string(ev, NULL);
     xml_unref(ev);
     return s;

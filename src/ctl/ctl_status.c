@@ -5,7 +5,6 @@
 #include "compat.h"
 
 #include <jansson.h>
-#include <openssl/sha.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,12 +124,4 @@ int ctl_status_main(struct ctl *c, int argc, char **argv)
         rc = print_status(c, r, all);
     PQclear(r);
     return rc;
-}
-
-void ctl_sha256_hex(const char *data, size_t len, char out[65])
-{
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)data, len, md);
-    for (size_t i = 0; i < sizeof md; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
 }

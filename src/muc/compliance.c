@@ -2,9 +2,7 @@
  * from engine state, and handing them to the outbox. No I/O here. */
 #include "compat.h"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +10,7 @@
 #include "buf.h"
 #include "compliance.h"
 #include "datetime.h"
+#include "digest.h"
 #include "mem.h"
 #include "reply.h"
 #include "stanza.h"
@@ -171,19 +170,6 @@ void compliance_forward_once(struct xml_node *ev, const struct xml_node *st, int
 
 /* ---- the size cap ([compliance] max_event_size) ---- */
 
-static void sha256_hex(const char *data, size_t len, char out[65])
-{
-    unsigned char md[32];
-    unsigned int n = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
-        !EVP_DigestUpdate(ctx, data, len) || !EVP_DigestFinal_ex(ctx, md, &n))
-        abort();   /* OpenSSL without SHA-256: nothing sensible to do */
-    EVP_MD_CTX_free(ctx);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 static size_t serialized_len(const struct xml_node *n)
 {
     struct buf b;
@@ -215,8 +201,8 @@ static struct xml_node *stanza_stub(const struct xml_node *st, size_t max)
     struct buf b;
     buf_init(&b);
     xml_serialize(st, NULL, &b);
-    char hex[65], bytes[24];
-    sha256_hex(b.data, b.len, hex);
+    char hex[DIGEST_HEX_LEN], bytes[24];
+    digest_sha256_hex(b.data, b.len, hex);
     snprintf(bytes, sizeof bytes, "%zu", b.len);
     buf_free(&b);
     struct xml_node *stub = xml_new(st->name, st->ns);
@@ -482,14 +468,10 @@ void compliance_moderate(struct muc *m, const struct room *room, int64_t now,
     compliance_party(ev, "actor", actor_jid, actor_nick, NULL, NULL);
     struct xml_node *d = xml_new("retracted", NS_COMPLIANCE);
     xml_set_attr(d, "stanza-id", sid);
-    if (text) {
-        unsigned char md[SHA256_DIGEST_LENGTH];
-        char hex[2 * SHA256_DIGEST_LENGTH + 1];
-        SHA256((const unsigned char *)text, strlen(text), md);
-        for (size_t i = 0; i < sizeof md; i++)
-            snprintf(hex + 2 * i, 3, "%02x", md[i]);
-        xml_set_attr(d, "text-sha256", hex);
-    }
+    /* Always there: a message without a body replaced the empty text. */
+    char hex[DIGEST_HEX_LEN];
+    digest_sha256_hex(text ? text : "", text ? strlen(text) : 0, hex);
+    xml_set_attr(d, "text-sha256", hex);
     compliance_detail(ev, d);
     xml_unref(d);
     compliance_reason(ev, reason);

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "mem.h"
 #include "pg_store_int.h"
+#include "purge_digest.h"
 
 /* One retention batch, room by room through the (room_id, ts) index: never a
  * scan of the whole table; rooms without any limit are not even visited. */
@@ -26,17 +27,18 @@ const struct db_stmt pg_store_retention_stmts[] = {
      * the outbox in the batch's own transaction ($2: confabd's domain, the
      * actor). The count of deleted messages comes back as a row. */
     { "retention_batch_ev",
-      "WITH d AS (" RETENTION_DELETE " RETURNING room_id, seq), "
-      "s AS (SELECT r.jid, count(*) AS n, min(d.seq) AS lo, max(d.seq) AS hi FROM d "
+      "WITH d AS (" RETENTION_DELETE " RETURNING room_id, seq, body), "
+      "s AS (SELECT r.jid, count(*) AS n, min(d.seq) AS lo, max(d.seq) AS hi, "
+      PURGE_TEXTS_SHA256("d.body", "d.seq") " AS h FROM d "
       "JOIN rooms r ON r.id = d.room_id GROUP BY r.jid), "
       "e AS (SELECT gen_random_uuid() AS u, s.* FROM s), "
       "o AS (INSERT INTO compliance_outbox (uuid, room, xml) SELECT u, jid, format("
       "'<event xmlns=''urn:confab:compliance:0'' id=''%s'' type=''purge'' time=''%s'' "
       "room=''%s''><actor jid=''%s''/><reason>retention</reason><detail><purge "
       "xmlns=''urn:confab:compliance:0'' reason=''retention'' messages=''%s'' "
-      "first-seq=''%s'' last-seq=''%s''/></detail></event>', u, "
+      "first-seq=''%s'' last-seq=''%s'' texts-sha256=''%s''/></detail></event>', u, "
       "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
-      "jid, $2::text, n, lo, hi) FROM e) "
+      "jid, $2::text, n, lo, hi, h) FROM e) "
       "SELECT coalesce(sum(n), 0)::bigint FROM s", 2 },
     { "tomb_expire", "DELETE FROM tombstones WHERE expires_at < now()", 0 },
 };

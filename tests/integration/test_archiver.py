@@ -174,7 +174,7 @@ class Env:
         self.passwords = {u: f"{u}-pw-{secrets.token_hex(4)}" for u in ("alice", "bob")}
         self.pg = ct.Postgres(databases=(DB,))
         self.router = ct.ProsodyRouter(
-            self.secrets, modules=("confab_tap", "carbons"), plugin_paths=(str(TAP_DIR),),
+            self.secrets, modules=("confab_tap", "carbons", "mam"), plugin_paths=(str(TAP_DIR),),
             host_config=f'confab_tap_archiver = "{ARCHIVE_DOMAIN}"\nconfab_tap_retry = 1\n'
                         f'confab_tap_timeout = 5')
         self.archiver = None
@@ -512,13 +512,20 @@ def test_bounded_queue_answers_wait(stack):
 
 # ------------------------------------------------------------------ the Prosody tap
 
+def chat(sender, receiver, to, body, mid=None):
+    """sender says body to `to` (receiver's bare or full JID); returns once receiver
+    has it."""
+    id_attr = f" id='{mid}'" if mid else ""
+    sender.send_raw(f"<message to='{to}' type='chat'{id_attr}><body>{escape(body)}</body>"
+                    "</message>")
+    receiver.wait_message(lambda m: m.findtext("{jabber:client}body") == body)
+
+
 def test_tap_copies_chat_in_and_out(stack):
     alice, bob = stack.client("alice"), stack.client("bob")
     bob.send_raw("<presence/>")
     body = f"tap check {secrets.token_hex(4)}"
-    alice.send_raw(f"<message to='bob@{DOMAIN}' type='chat' id='t1'><body>{body}</body>"
-                   "</message>")
-    bob.wait_message(lambda m: m.findtext("{jabber:client}body") == body)
+    chat(alice, bob, f"bob@{DOMAIN}", body, "t1")
     rows = stack.wait_rows("SELECT direction, actor_jid, target_jid, msg_type, sender "
                            "FROM events WHERE type = 'chat' AND body = %s ORDER BY direction",
                            body, count=2)
@@ -572,6 +579,137 @@ def test_tap_retries_while_the_archiver_is_away(stack):
     rows = stack.wait_rows("SELECT direction FROM events WHERE body = %s ORDER BY direction",
                            body, count=2, timeout=20)
     assert rows == [("in",), ("out",)]
+
+
+# ------------------------------------------------------------------ fidelity (issue 17 item 7)
+
+def search(stack, *args):
+    """confabctl compliance search as an officer runs it, JSON rows."""
+    r = ct.run_tool("confabctl", "-c", stack.archiver.config, "compliance", "search",
+                    "--format", "json", *args, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def sentinel(stack, alice, bob):
+    """A 1:1 message sent after whatever a test did, waited for in the archive: the
+    tap's copies of anything before it have been committed (one component stream,
+    one ordered intake)."""
+    body = f"sentinel {secrets.token_hex(4)}"
+    chat(alice, bob, bob.jid, body)
+    stack.wait_rows("SELECT seq FROM events WHERE body = %s", body, count=2)
+
+
+def test_one_to_one_message_is_one_row_in_search_with_both_directions(stack):
+    alice, bob = stack.client("alice"), stack.client("bob")
+    bob.send_raw("<presence/>")
+    body = f"once please {secrets.token_hex(4)}"
+    chat(alice, bob, f"bob@{DOMAIN}", body, "once1")
+    copies = stack.wait_rows("SELECT direction, msg_key FROM events WHERE body = %s "
+                             "ORDER BY direction", body, count=2)
+    assert [d for d, _ in copies] == ["in", "out"]
+    assert copies[0][1] and copies[0][1] == copies[1][1], copies   # one key
+    # the officer's view and the search: one message, both directions known
+    view = stack.rows("SELECT from_jid, to_jid, directions, copies, delivered_to "
+                      "FROM compliance_messages WHERE body = %s", body)
+    assert view == [(f"alice@{DOMAIN}", f"bob@{DOMAIN}", ["in", "out"], 2, [bob.jid])], view
+    rows = search(stack, "--words", body.split()[-1])
+    assert [(r["type"], r["directions"], r["copies"], r["body"]) for r in rows] == [
+        ("chat", "in+out", 2, body)], rows
+    every = search(stack, "--words", body.split()[-1], "--all-copies")
+    assert sorted(r["direction"] for r in every) == ["in", "out"]
+    assert all(r["copies"] == 1 for r in every)
+    # Cisco's JM keeps every copy, as Cisco's Message Archiver logs them
+    assert len(stack.rows("SELECT 1 FROM jm WHERE body_string = %s", body)) == 2
+    # the same id with another text is another message, not hidden behind the first
+    other = f"not the same {secrets.token_hex(4)}"
+    chat(alice, bob, f"bob@{DOMAIN}", other, "once1")
+    stack.wait_rows("SELECT seq FROM events WHERE body = %s", other, count=2)
+    assert len(search(stack, "--user", f"alice@{DOMAIN}", "--words",
+                      f"{body.split()[-1]} or {other.split()[-1]}")) == 2
+
+
+def test_error_bounces_and_replays_are_not_chat_events(stack):
+    """A bounce says nothing and is not recorded; an error stanza that carries text
+    is kept as type error; MAM results and carbons from the user's own account, and
+    what confab's room service sends, are not recorded again by the archiver."""
+    (since,) = stack.one("SELECT coalesce(max(seq), 0) FROM events")
+    alice, bob = stack.client("alice"), stack.client("bob")
+    bob.send_raw("<presence/>")
+    alice.send_raw("<presence/>")
+    # a message to an account that does not exist: Prosody bounces it
+    lost = f"to nobody {secrets.token_hex(4)}"
+    alice.send_raw(f"<message to='nobody@{DOMAIN}' type='chat' id='b1'><body>{lost}</body>"
+                   "</message>")
+    alice.wait_message(lambda m: m.get("type") == "error" and m.get("id") == "b1")
+    # an error-typed message carrying text (the evasion case): delivered, so kept
+    hidden = f"hidden in an error {secrets.token_hex(4)}"
+    alice.send_raw(f"<message to='{bob.jid}' type='error' id='e1'><body>{hidden}</body>"
+                   "<error type='cancel'><undefined-condition "
+                   "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")
+    # alice reads her archive (Prosody's mod_mam, slixmpp's XEP-0313 plugin)
+    alice.xmpp.register_plugin("xep_0313")
+
+    async def mam():
+        return await alice.xmpp.plugin["xep_0313"].retrieve(jid=None, iterator=False,
+                                                             timeout=10)
+    alice.loop.run_until_complete(mam())
+    # copies as an older tap (or mod_service_log) sends them: the archiver decides
+    for copy in (tap("out", f"<message xmlns='jabber:client' from='alice@{DOMAIN}'>"
+                            f"<result xmlns='urn:xmpp:mam:2' id='r1'><forwarded "
+                            f"xmlns='{NS_FORWARD}'>{message('replayed', mtype='chat')}"
+                            "</forwarded></result></message>", session=alice.jid),
+                 tap("out", message("a room PM", frm=f"{ROOM}/carol", mtype="chat"),
+                     session=alice.jid),
+                 tap("out", f"<message xmlns='jabber:client' from='{ROOM}'><result "
+                            f"xmlns='urn:xmpp:mam:2' id='r2'/></message>", session=alice.jid)):
+        assert_result(stack.fake.send(copy))
+    sentinel(stack, alice, bob)
+    rows = stack.rows("SELECT type, direction, msg_type, body, actor_jid, target_jid "
+                      "FROM events WHERE seq > %s AND sender = %s ORDER BY seq", since, DOMAIN)
+    kinds = [(t, d, b) for t, d, _, b, _, _ in rows]
+    assert ("chat", "in", lost) in kinds                      # what alice said is kept
+    assert not [r for r in rows if r[2] == "error" and r[3] is None], rows  # no bounce
+    assert ("error", "in", hidden) in kinds                   # text in an error is kept
+    assert all(t != "chat" or b is not None for t, _, b in kinds), rows  # no replay
+    from_fake = stack.rows("SELECT count(*) FROM events WHERE seq > %s AND sender = %s",
+                           since, MUC_DOMAIN)
+    assert from_fake == [(0,)]
+    assert not [r for r in rows if MUC_DOMAIN in (r[4] or "") + (r[5] or "")], rows
+
+
+def test_chat_states_follow_the_record_signals_switch(stack):
+    """Chat states (slixmpp's XEP-0085 plugin) are skipped by default and recorded as
+    type signal with [archiver] record_signals = true."""
+    def send_composing(sender, to):
+        sender.xmpp.register_plugin("xep_0085")
+        m = sender.xmpp.make_message(mto=to, mtype="chat")
+        m["chat_state"] = "composing"
+        m["id"] = f"cs-{secrets.token_hex(4)}"
+        m.send()
+        sender.pump(0.05)
+        return m["id"]
+
+    alice, bob = stack.client("alice"), stack.client("bob")
+    bob.send_raw("<presence/>")
+    skipped = send_composing(alice, bob.jid)
+    bob.wait_message(lambda m: m.get("id") == skipped)
+    sentinel(stack, alice, bob)
+    assert stack.rows("SELECT type FROM events WHERE stanza LIKE %s", f"%{skipped}%") == []
+
+    stack.archiver.stop()
+    signals = stack.new_archiver("archiver-signals",
+                                 extra="[archiver]\nrecord_signals = true\n")
+    try:
+        stack.start_archiver(daemon=signals)
+        kept = send_composing(alice, bob.jid)
+        bob.wait_message(lambda m: m.get("id") == kept)
+        rows = stack.wait_rows("SELECT type, direction, body FROM events WHERE stanza LIKE %s "
+                               "ORDER BY direction", f"%{kept}%", count=2)
+        assert rows == [("signal", "in", None), ("signal", "out", None)], rows
+    finally:
+        signals.check_clean_exit()
+        stack.start_archiver()
 
 
 # ------------------------------------------------------------------ Cisco's queries

@@ -14,6 +14,8 @@ compliance database and a router restart lose nothing and duplicate nothing;
 [compliance] policy = strict refuses messages with wait/resource-constraint once
 the backlog bound or the unreachable timeout is hit, relaxed does not."""
 
+import hashlib
+import json
 import re
 import secrets
 import signal
@@ -23,7 +25,7 @@ import pytest
 
 import confabtest as ct
 from confabtest import (ARCHIVE_DOMAIN, DOMAIN, MUC_DOMAIN, NS_CLIENT, NS_MUC_ADMIN,
-                        NS_MUC_USER, NS_STANZAS, describe, local_name, status_codes)
+                        NS_MUC_USER, NS_SID, NS_STANZAS, describe, local_name, status_codes)
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -50,7 +52,7 @@ class Stack:
         self.router = ct.ProsodyRouter(
             self.secrets, modules=("confab_tap",), plugin_paths=(str(TAP_DIR),),
             host_config=f'confab_tap_archiver = "{ARCHIVE_DOMAIN}"\nconfab_tap_retry = 1\n'
-                        f'confab_tap_timeout = 5\nconfab_tap_require_body = true')
+                        f'confab_tap_timeout = 5')
         self.archiver = None
         self.ndb = 0
         try:
@@ -593,6 +595,12 @@ def the_purge_event(stack, room):
     return rows[0]
 
 
+def texts_sha256(bodies):
+    """A purge event's digest of the texts it removed (include/purge_digest.h)."""
+    data = "".join(f"{len(b.encode())}:{b}," for b in bodies)
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
 def test_retention_sweep_records_a_purge_event(stack, env):
     """The retention sweep deletes expired messages and records one `purge` event per
     room in the same transaction (the sweep first runs 5 s after start-up)."""
@@ -609,6 +617,7 @@ def test_retention_sweep_records_a_purge_event(stack, env):
     actor, reason, detail = the_purge_event(stack, room)
     assert (actor, reason) == (MUC_DOMAIN, "retention")
     assert "messages='5'" in detail or 'messages="5"' in detail, detail
+    assert f"texts-sha256='{texts_sha256(bodies)}'" in detail.replace('"', "'"), detail
     assert_each_once(stack, bodies)
 
 
@@ -656,3 +665,83 @@ def test_confabctl_history_purge_records_a_purge_event(stack, env):
     actor, reason, detail = the_purge_event(stack, room)
     assert (actor, reason) == (MUC_DOMAIN, "history purge"), (actor, reason, detail)
     assert "messages='7'" in detail or 'messages="7"' in detail, detail
+    assert f"texts-sha256='{texts_sha256(bodies)}'" in detail.replace('"', "'"), detail
+
+
+# ------------------------------------------------------------------ fidelity (issue 17 item 7)
+
+def officer_search(stack, *args):
+    r = ct.run_tool("confabctl", "-c", stack.archiver.config, "compliance", "search", *args,
+                    timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_each_message_once_nick_changes_in_order_moderation_hashed(stack, env):
+    """Through the real tap and the real confabd: a private message in a room is one
+    `private` event (not again as the tap's two copies); a 1:1 message is one search
+    row with both directions; a room's MAM results are no chat events; the search
+    lists a room's events in chain order with the nick change; a moderation carries
+    the SHA-256 of the text it took down."""
+    env.confabd()
+    alice, room = env.owner_room("fidelity", {"muc#roomconfig_persistentroom": True,
+                                              "muc#roomconfig_enablelogging": True})
+    bob = env.client("bob")
+    bob.join(room, "Bob")
+    tag = secrets.token_hex(4)
+    psst = f"psst {tag}"
+    bob.send(f"<message to='{room}/Alice' type='chat' id='pm1'><body>{psst}</body>"
+             f"<x xmlns='{NS_MUC_USER}'/></message>")
+    alice.wait(lambda s: s.findtext(f"{{{NS_CLIENT}}}body") == psst, what="the PM")
+    bob.send(f"<presence to='{room}/Robert'/>")
+    bob.wait(lambda s: local_name(s) == "presence" and s.get("from") == f"{room}/Robert"
+             and 110 in status_codes(s), what="bob's new nick")
+    after = f"after the nick change {tag}"
+    bob.groupchat(room, after)
+    alice.wait_groupchat(room, after)
+    spam = f"buy potions {tag}"
+    bob.groupchat(room, spam)
+    seen = alice.wait_groupchat(room, spam)
+    sid = seen.find(f"{{{NS_SID}}}stanza-id").get("id")
+    r = alice.iq(room, "set", f"<moderate xmlns='urn:xmpp:message-moderate:1' id='{sid}'>"
+                              "<retract xmlns='urn:xmpp:message-retract:1'/><reason>spam"
+                              "</reason></moderate>")
+    assert r.get("type") == "result", describe(r)
+    r = alice.iq(room, "set", f"<query xmlns='{NS_MAM}' queryid='fq'/>")
+    assert r.get("type") == "result", describe(r)
+    chat = f"one to one {tag}"
+    alice.send(f"<message to='{bob.full_jid}' type='chat' id='c1'><body>{chat}</body>"
+               "</message>")
+    bob.wait(lambda s: s.findtext(f"{{{NS_CLIENT}}}body") == chat, what="the 1:1 chat")
+    env.wait_drained()
+    # the tap's copies of the 1:1 chat come after everything above (one tap, in order)
+    ct.wait_for(lambda: len(body_events(stack, chat)) == 2, 20 * SLOW, "the tap's copies",
+                interval=0.2)
+    assert [t for t, _, _ in body_events(stack, psst)] == ["private"]
+    muc_copies = stack.events(
+        "SELECT type, actor_jid, target_jid FROM events WHERE room IS NULL AND "
+        "(actor_jid LIKE %s OR target_jid LIKE %s)", (f"%@{MUC_DOMAIN}%", f"%@{MUC_DOMAIN}%"))
+    assert muc_copies == [], muc_copies
+
+    # one row per 1:1 message, both directions known
+    rows = json.loads(officer_search(stack, "--words", tag, "--type", "chat", "--format",
+                                     "json"))
+    assert [(r["body"], r["directions"], r["copies"]) for r in rows] == [(chat, "in+out", 2)]
+    # the room in chain order, the nick change with both nicks, before what followed it
+    table = officer_search(stack, "--room", room).splitlines()
+    head = table[0].split()
+    assert head == ["seq", "time", "type", "room", "from", "nick", "to", "dir", "text"]
+    seqs = [int(line.split()[0]) for line in table[1:-1]]
+    assert seqs == sorted(seqs) and len(seqs) == int(table[-1].split()[0][1:])
+    types = [line.split()[2] for line in table[1:-1]]
+    nick_line = next(line for line in table[1:-1] if line.split()[2] == "nick")
+    assert " Bob " in nick_line and " Robert" in nick_line, nick_line
+    assert types.index("nick") < types.index("groupchat") < types.index("moderate"), types
+    # the moderation: who, why, and the hash of the text taken down
+    (detail, actor, reason), = stack.events(
+        "SELECT detail, actor_jid, reason FROM events WHERE room = %s AND type = 'moderate'",
+        (room,))
+    assert (actor, reason) == (alice.full_jid, "spam")
+    digest = hashlib.sha256(spam.encode()).hexdigest()
+    assert f"text-sha256='{digest}'" in detail.replace('"', "'"), detail
+    assert f"stanza-id='{sid}'" in detail.replace('"', "'"), detail

@@ -1,7 +1,9 @@
 """The control channel (issue 17 item 3): confabctl's changes reach a running confabd
 through PostgreSQL LISTEN/NOTIFY within a second, and `confabctl status` shows what
 the running confabd publishes. Real Prosody, PostgreSQL, clients and confabctl."""
+import hashlib
 import json
+import re
 import time
 
 import psycopg
@@ -124,10 +126,22 @@ def test_messages_remove_replace_and_clear_reach_a_loaded_room(muc, pg, tmp_path
         events = [x for (x,) in db.execute("SELECT xml FROM compliance_outbox WHERE room = %s",
                                            (room,))]
     moderated = [e for e in events if "type='moderate'" in e or 'type="moderate"' in e]
-    assert len(moderated) == 3 and all("Olivia" in e and "text-sha256" in e for e in moderated), \
-        events
+    assert len(moderated) == 3 and all("Olivia" in e for e in moderated), events
+    # each carries the hash of the text it took down
+    hashes = {re.search(r"text-sha256=.([0-9a-f]{64})", e).group(1) for e in moderated}
+    assert hashes == {hashlib.sha256(b.encode()).hexdigest()
+                      for b in ("buy cheap potions", "hello", "CHEAP deals")}, events
     run("rooms", "clear", room, "--before", "2099-01-01")
     history_becomes(muc.client("dave"), room, "Later", [])
+    # the clear's purge event digests the texts it removed, in order (a taken-down
+    # message has none left; include/purge_digest.h)
+    left = ["", "This message was replaced by the Persistent Chat administrator.", "",
+            "cheap talk"]
+    digest = hashlib.sha256("".join(f"{len(t.encode())}:{t}," for t in left).encode())
+    with psycopg.connect(pg.dsn("confab")) as db:
+        purges = [x for (x,) in db.execute("SELECT xml FROM compliance_outbox WHERE room = %s "
+                                           "AND xml LIKE %s", (room, "%type='purge'%"))]
+    assert len(purges) == 1 and f"texts-sha256='{digest.hexdigest()}'" in purges[0], purges
 
 
 def test_rooms_report_filters_and_occupants_now(muc):

@@ -230,7 +230,7 @@ def test_search_formats_and_filters(env, off):
         "SELECT uuid::text FROM events WHERE room = %s AND body_tsv @@ "
         "websearch_to_tsquery('simple', 'budget') AND (split_part(actor_jid, '/', 1) = %s "
         "OR split_part(target_jid, '/', 1) = %s OR %s = ANY (recipients)) "
-        "ORDER BY event_time, seq", ROOM, f"bob@{DOMAIN}", f"bob@{DOMAIN}", BOB["jid"])
+        "ORDER BY seq", ROOM, f"bob@{DOMAIN}", f"bob@{DOMAIN}", BOB["jid"])
     assert [r["uuid"] for r in rows] == [u for (u,) in expected]
     assert [r["uuid"] for r in rows] == [env.sent["gc1"], env.sent["pm"]]
     assert rows[1]["body"] == "psst, budget & <secrets>"
@@ -239,13 +239,15 @@ def test_search_formats_and_filters(env, off):
     j = json.loads(off.ctl("search", "--room", ROOM, "--from", OLD_DAY2, "--format",
                            "json").stdout)
     assert [e["type"] for e in j] == ["join", "history", "kick", "leave"]
+    assert [e["seq"] for e in j] == sorted(e["seq"] for e in j)   # chain order
     assert j[2]["target_jid"] == BOB["jid"] and j[2]["reason"] == "off topic"
     assert all(e["time"].startswith(OLD_DAY2) for e in j)
 
     t = off.ctl("search", "--words", '"contract draft"')
     assert t.returncode == 0
     lines = t.stdout.splitlines()
-    assert lines[0].split() == ["seq", "time", "type", "room", "from", "nick", "to", "text"]
+    assert lines[0].split() == ["seq", "time", "type", "room", "from", "nick", "to", "dir",
+                                "text"]
     assert "contract draft attached" in lines[1] and ROOM2 in lines[1]
     assert lines[-1] == "(1 event)"
 

@@ -43,7 +43,7 @@ static void test_every_byte_round_trips(void **state)
         .room = "r@conference.example.com", .actor_jid = "alice@example.com/d",
         .body = all, .subject = "line\nbreak\r\n\x01\x1f", .stanza = "<m a='1' b=\"2\">&amp;</m>",
         .detail = "h\xc3\xa9llo \xf0\x9f\x98\x80", .recipients = recipients, .nrecipients = 2,
-        .has_stamp = true, .stamp_ms = 0,
+        .has_stamp = true, .stamp_ms = 0, .msg_key = "9f86d081",
     };
     json_t *o = encode(&ev);
     assert_string_equal(str(o, "uuid"), ev.uuid);
@@ -52,6 +52,7 @@ static void test_every_byte_round_trips(void **state)
     assert_string_equal(str(o, "subject"), ev.subject);
     assert_string_equal(str(o, "stanza"), ev.stanza);
     assert_string_equal(str(o, "detail"), ev.detail);
+    assert_string_equal(str(o, "msg_key"), "9f86d081");
     assert_string_equal(str(o, "event_time"), "2026-02-03T09:01:00.123Z");
     assert_string_equal(str(o, "stamp"), "1970-01-01T00:00:00Z");
     assert_null(str(o, "target_jid"));
@@ -74,8 +75,9 @@ static void test_minimal_event(void **state)
     assert_null(str(o, "stamp"));
     assert_string_equal(str(o, "event_time"), "1969-12-31T23:59:59.500Z");
     assert_int_equal(json_array_size(json_object_get(o, "rcpt")), 0);
+    assert_null(str(o, "msg_key"));   /* room events have none */
     /* the keys compliance_put_batch() reads, and nothing else */
-    assert_int_equal(json_object_size(o), 23);
+    assert_int_equal(json_object_size(o), 24);
     json_decref(o);
 }
 

@@ -45,7 +45,7 @@ static int parse_event(const char *xml, struct cevent *ev, const char **why)
     struct xml_node *st = unit_parse(iq);
     free(iq);
     const struct xml_node *el = xml_first(st);
-    int r = strcmp(el->name, "tap") == 0 ? cevent_from_tap(ev, el, MUCD, why)
+    int r = strcmp(el->name, "tap") == 0 ? cevent_from_tap(ev, el, MUCD, NULL, why)
                                           : cevent_from_event(ev, el, MUCD, why);
     xml_unref(st);
     return r;
@@ -265,8 +265,8 @@ static void test_forwarded_copy(void **state)
     struct cevent a, b;
     const char *why = NULL;
     const struct xml_node *fwd = xml_child(st, "forwarded", NS_FORWARD);
-    assert_int_equal(cevent_from_forwarded(&a, fwd, "example.com", 1000, &why), 0);
-    assert_int_equal(cevent_from_forwarded(&b, fwd, "example.com", 2000, &why), 0);
+    assert_int_equal(cevent_from_forwarded(&a, fwd, "example.com", NULL, 1000, &why), 0);
+    assert_int_equal(cevent_from_forwarded(&b, fwd, "example.com", NULL, 2000, &why), 0);
     assert_true(cevent_uuid_valid(a.uuid));
     assert_string_equal(a.uuid, b.uuid);   /* the same copy twice: one row */
     assert_int_equal(a.uuid[14], '8');     /* version 8 (name-based, SHA-256) */
@@ -281,8 +281,154 @@ static void test_forwarded_copy(void **state)
                     "xmlns='urn:xmpp:forward:0'><presence xmlns='jabber:client' from='a@b/c'/>"
                     "</forwarded></message>");
     assert_int_equal(cevent_from_forwarded(&a, xml_child(st, "forwarded", NS_FORWARD),
-                                           "example.com", 1000, &why), -ENOENT);
+                                           "example.com", NULL, 1000, &why), -ENOENT);
     xml_unref(st);
+}
+
+/* ---- msgkey.c, tapclass.c: one message once, and only messages ---- */
+
+static void tap_copy(const char *dir, const char *session, const char *msg_attrs,
+                     const char *payload, const char *time, struct cevent *ev)
+{
+    char xml[2048];
+    const char *why = NULL;
+    snprintf(xml, sizeof xml,
+             "<tap xmlns='urn:confab:compliance:0' id='" UUID1 "' direction='%s' time='%s' "
+             "session='%s'><forwarded xmlns='urn:xmpp:forward:0'><message "
+             "xmlns='jabber:client' %s>%s</message></forwarded></tap>",
+             dir, time, session, msg_attrs, payload);
+    assert_int_equal(parse_event(xml, ev, &why), 0);
+}
+
+static void test_msgkey_shared_by_copies(void **state)
+{
+    (void)state;
+    struct cevent in, out, out2, other, noid1, noid2, noid3;
+    tap_copy("in", "alice@example.com/laptop", "to='bob@example.com' type='chat' id='x1'",
+             "<body>hi bob</body>", "2024-05-01T10:00:00.100Z", &in);
+    tap_copy("out", "bob@example.com/phone",
+             "from='alice@example.com/laptop' to='bob@example.com' type='chat' id='x1'",
+             "<body>hi bob</body>", "2024-05-01T10:00:00.130Z", &out);
+    tap_copy("out", "bob@example.com/desk",
+             "from='alice@example.com/laptop' to='bob@example.com' type='chat' id='x1'",
+             "<body>hi bob</body>", "2024-05-01T10:09:00Z", &out2);
+    assert_int_equal(strlen(in.msg_key), 64);
+    assert_string_equal(in.msg_key, out.msg_key);   /* in and out: one message */
+    assert_string_equal(in.msg_key, out2.msg_key);  /* each resource's copy, any time */
+    /* The same id with another text is another message: nothing hides behind a key. */
+    tap_copy("in", "alice@example.com/laptop", "to='bob@example.com' type='chat' id='x1'",
+             "<body>something else</body>", "2024-05-01T10:00:00.100Z", &other);
+    assert_string_not_equal(in.msg_key, other.msg_key);
+    /* Without an id: the 10-second window of the copy's time. */
+    tap_copy("in", "alice@example.com/laptop", "to='bob@example.com' type='chat'",
+             "<body>ok</body>", "2024-05-01T10:00:01Z", &noid1);
+    tap_copy("out", "bob@example.com/phone", "from='alice@example.com/laptop' type='chat'",
+             "<body>ok</body>", "2024-05-01T10:00:01.050Z", &noid2);
+    tap_copy("in", "alice@example.com/laptop", "to='bob@example.com' type='chat'",
+             "<body>ok</body>", "2024-05-01T10:05:00Z", &noid3);
+    assert_string_equal(noid1.msg_key, noid2.msg_key);
+    assert_string_not_equal(noid1.msg_key, noid3.msg_key); /* said again later: twice */
+    assert_string_not_equal(noid1.msg_key, in.msg_key);
+    struct cevent *all[] = { &in, &out, &out2, &other, &noid1, &noid2, &noid3 };
+    for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+        cevent_clear(all[i]);
+}
+
+static void test_room_events_have_no_key(void **state)
+{
+    (void)state;
+    struct cevent ev;
+    const char *why = NULL;
+    assert_int_equal(parse_event(GC_EVENT, &ev, &why), 0);
+    assert_string_equal(ev.msg_key, "");
+    cevent_clear(&ev);
+}
+
+struct class_case {
+    const char *msg;      /* the message's attributes and payload */
+    const char *from, *to;
+    bool signals;
+    enum tapclass want;
+};
+
+static void test_tapclass(void **state)
+{
+    (void)state;
+    static const char *const rooms[] = { "conference.example.com" };
+    static const struct class_case cases[] = {
+        { "type='chat'><body>hi</body>", "a@x/1", "b@x", false, TAPCLASS_CHAT },
+        /* a bodiless message with content of its own (a reaction) is still said */
+        { "type='chat'><reactions xmlns='urn:xmpp:reactions:0' id='m1'><reaction>+1"
+          "</reaction></reactions>", "a@x/1", "b@x", false, TAPCLASS_CHAT },
+        /* chat states, receipts, markers: per the switch */
+        { "type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/>"
+          "<no-store xmlns='urn:xmpp:hints'/>", "a@x/1", "b@x", false, TAPCLASS_SKIP },
+        { "type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/>",
+          "a@x/1", "b@x", true, TAPCLASS_SIGNAL },
+        { "><received xmlns='urn:xmpp:receipts' id='m1'/>", "a@x/1", "b@x", false,
+          TAPCLASS_SKIP },
+        { "><displayed xmlns='urn:xmpp:chat-markers:0' id='m1'/><thread>t</thread>",
+          "a@x/1", "b@x", true, TAPCLASS_SIGNAL },
+        /* a chat state with a body, or with text inside it, is a message */
+        { "type='chat'><active xmlns='http://jabber.org/protocol/chatstates'/><body>hi"
+          "</body>", "a@x/1", "b@x", false, TAPCLASS_CHAT },
+        { "type='chat'><active xmlns='http://jabber.org/protocol/chatstates'>psst</active>",
+          "a@x/1", "b@x", false, TAPCLASS_CHAT },
+        /* errors: a bounce says nothing; one that carries text was delivered text */
+        { "type='error'><error type='cancel'><service-unavailable "
+          "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>", "b@x", "a@x/1", false,
+          TAPCLASS_SKIP },
+        { "type='error'><body>secret</body><error type='cancel'/>", "a@x/1", "b@x/2",
+          false, TAPCLASS_ERROR },
+        /* replays from the user's own account */
+        { "><result xmlns='urn:xmpp:mam:2' id='r1'><forwarded xmlns='urn:xmpp:forward:0'/>"
+          "</result>", "a@x", "a@x/1", false, TAPCLASS_SKIP },
+        { "><sent xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'/></sent>",
+          "a@x", "a@x/2", false, TAPCLASS_SKIP },
+        /* ... but not from someone else: a fake replay is a message to record */
+        { "><result xmlns='urn:xmpp:mam:2' id='r1'><forwarded xmlns='urn:xmpp:forward:0'/>"
+          "</result>", "b@x/1", "a@x/1", false, TAPCLASS_CHAT },
+        /* what confab's rooms relay is confabd's to record */
+        { "type='chat'><body>pm</body>", "a@x/1", "room@conference.example.com/bob", false,
+          TAPCLASS_SKIP },
+        { "type='chat'><body>pm</body>", "room@conference.example.com/al", "b@x/1", false,
+          TAPCLASS_SKIP },
+        { "><result xmlns='urn:xmpp:mam:2'/>", "room@conference.example.com", "b@x/1", false,
+          TAPCLASS_SKIP },
+        /* another MUC service (not confab's) is a user-to-service message */
+        { "type='chat'><body>pm</body>", "a@x/1", "room@muc.other.org/bob", false,
+          TAPCLASS_CHAT },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        const struct class_case *c = &cases[i];
+        char xml[1024];
+        snprintf(xml, sizeof xml, "<message xmlns='jabber:client' %s</message>", c->msg);
+        struct xml_node *st = unit_parse(xml);
+        struct tapclass_policy p = { .record_signals = c->signals, .room_services = rooms,
+                                     .nroom_services = 1 };
+        enum tapclass got = tapclass_of(st, c->from, c->to, &p);
+        if (got != c->want)
+            fail_msg("case %zu (%s): class %d, expected %d", i, c->msg, got, c->want);
+        xml_unref(st);
+    }
+    assert_string_equal(tapclass_event_type(TAPCLASS_ERROR), "error");
+    assert_null(tapclass_event_type(TAPCLASS_SKIP));
+}
+
+/* A copy the policy does not record is answered result and not stored. */
+static void test_skipped_copy_is_acknowledged(void **state)
+{
+    (void)state;
+    struct cevent ev;
+    const char *why = NULL;
+    assert_int_equal(parse_event("<tap xmlns='urn:confab:compliance:0' id='" UUID1 "' "
+                                 "direction='out' time='2024-05-01T10:00:00Z' "
+                                 "session='bob@example.com/phone'>"
+                                 "<forwarded xmlns='urn:xmpp:forward:0'>"
+                                 "<message xmlns='jabber:client' from='alice@example.com/l' "
+                                 "type='chat'><gone xmlns='http://jabber.org/protocol/chatstates'"
+                                 "/></message></forwarded></tap>", &ev, &why), -ENOENT);
+    assert_non_null(why);
 }
 
 static void test_uuid_valid(void **state)
@@ -587,6 +733,10 @@ int main(void)
         cmocka_unit_test(test_event_errors),
         cmocka_unit_test(test_tap),
         cmocka_unit_test(test_forwarded_copy),
+        cmocka_unit_test(test_msgkey_shared_by_copies),
+        cmocka_unit_test(test_room_events_have_no_key),
+        cmocka_unit_test(test_tapclass),
+        cmocka_unit_test(test_skipped_copy_is_acknowledged),
         cmocka_unit_test(test_uuid_valid),
         cmocka_unit_test(test_result_only_after_commit),
         cmocka_unit_test(test_store_verdicts),
