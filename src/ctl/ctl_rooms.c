@@ -33,17 +33,9 @@ static int parse_opts(struct ctl *c, int argc, char **argv, const char *allowed,
         { "venue", required_argument, NULL, 'e' }, { "json", no_argument, NULL, 'J' },
         { "before", required_argument, NULL, 'b' }, { NULL, 0, NULL, 0 },
     };
-    int ch, idx = 0;
+    int ch, rc;
     ctl_getopt_reset();
-    while ((ch = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
-        if (ch == 'J') {
-            c->json = true;
-            continue;
-        }
-        if (ch == '?')
-            return ctl_bad_option("rooms", argv);
-        if (!strchr(allowed, ch))
-            return ctl_usage("rooms %s does not take --%s", argv[0], longopts[idx].name);
+    while ((ch = ctl_getopt_verb(c, "rooms", argc, argv, longopts, allowed, &rc)) != -1) {
         switch (ch) {
         case 'a': o->all = true; break;
         case 'o': o->owner = optarg; break;
@@ -55,6 +47,8 @@ static int parse_opts(struct ctl *c, int argc, char **argv, const char *allowed,
         case 'b': o->before = optarg; break;
         }
     }
+    if (rc)
+        return rc;
     int want = want_room ? 1 : 0;
     if (argc - optind != want)
         return ctl_usage(want ? "rooms %s: expected one ROOM" : "rooms %s takes no arguments",
@@ -63,12 +57,6 @@ static int parse_opts(struct ctl *c, int argc, char **argv, const char *allowed,
     return 0;
 }
 
-/* Connect, then make sure the tables are the ones we know. */
-static int open_db(struct ctl *c)
-{
-    int rc = ctl_connect(c);
-    return rc ? rc : ctl_require_schema(c);
-}
 
 static const char *yes_no(bool v)
 {
@@ -163,7 +151,7 @@ static int rooms_list(struct ctl *c, const struct room_opts *o)
 {
     PGresult *r = NULL;
     const char *v[] = { o->all ? "true" : "false" };
-    int rc = open_db(c);
+    int rc = ctl_open(c);
     if (rc == 0)
         rc = ctl_query(c, "listing rooms", list_sql, 1, v, &r);
     if (rc)
@@ -352,7 +340,7 @@ static int rooms_show(struct ctl *c, const struct room_opts *o)
     struct show s = { 0 };
     int rc = ctl_room_jid(c, o->room, &jid);
     if (rc == 0)
-        rc = open_db(c);
+        rc = ctl_open(c);
     if (rc == 0)
         rc = show_fetch(c, jid, &s);
     if (rc == 0 && c->json) {
@@ -448,7 +436,7 @@ static int rooms_create(struct ctl *c, const struct room_opts *o)
         rc = EX_DATAERR;
     }
     if (rc == 0)
-        rc = open_db(c);
+        rc = ctl_open(c);
     if (rc == 0)
         rc = insert_room(c, jid, owner, o);
     free(owner);
@@ -506,7 +494,7 @@ static int rooms_destroy(struct ctl *c, const struct room_opts *o)
     if (rc == 0 && o->venue)
         rc = ctl_bare_jid("venue", o->venue, &venue);
     if (rc == 0)
-        rc = open_db(c);
+        rc = ctl_open(c);
     if (rc == 0)
         rc = destroy_room(c, jid, venue, o->reason);
     free(venue);
@@ -527,7 +515,7 @@ static int rooms_clear(struct ctl *c, const struct room_opts *o)
         return ctl_usage("rooms clear: --before %s is not a date", o->before);
     int rc = ctl_room_jid(c, o->room, &jid);
     if (rc == 0)
-        rc = open_db(c);
+        rc = ctl_open(c);
     if (rc == 0)
         rc = ctl_room_id(c, jid, &id);
     if (rc == 0)
@@ -562,9 +550,11 @@ int ctl_rooms_main(struct ctl *c, int argc, char **argv)
         { "clear", "br", true, rooms_clear },
     };
     if (argc < 2)
-        return ctl_usage("rooms: expected list, show, create, destroy, clear or report");
+        return ctl_usage("rooms: expected list, show, create, destroy, clear, report or set-category");
     if (strcmp(argv[1], "report") == 0)
         return ctl_rooms_report(c, argc - 1, argv + 1);
+    if (strcmp(argv[1], "set-category") == 0)
+        return ctl_rooms_set_category(c, argc - 1, argv + 1);
     for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
         if (strcmp(argv[1], verbs[i].verb) != 0)
             continue;
