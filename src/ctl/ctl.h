@@ -12,7 +12,10 @@
  * ctl_history.c), and the compliance officer's tools on the compliance
  * database ([archiver] dsn): ctl_compliance.c (dispatch, verify),
  * ctl_compliance_search.c, ctl_compliance_export.c, ctl_compliance_hold.c
- * (legal holds and retention purge).
+ * (legal holds and retention purge); categories and groups (issue 16):
+ * ctl_category.c (and rooms set-category), ctl_group.c, ctl_ldap.c (group sync),
+ * ctl_principal.c, and ctl_tx.c, which makes each administrative change one
+ * transaction with its compliance event and NOTIFYs.
  *
  * Every command returns an exit status (sysexits.h): 0 ok, 64 usage, 65 bad
  * input, 69 database unavailable, 78 configuration (or schema too new), 1 any

@@ -158,8 +158,12 @@ static int parse_opts(struct ctl *c, int argc, char **argv, const char *allowed,
                          "expected one NAME" : "category %s takes no arguments", argv[0]);
     o->args = argv + optind;
     o->name = npos == 1 ? argv[optind] : NULL;
-    if (o->name && (!*o->name || strlen(o->name) > 200))
-        return ctl_usage("category %s: a name is 1 to 200 bytes", argv[0]);
+    bool control = false;
+    for (const char *p = o->name; p && *p; p++)
+        control = control || (unsigned char)*p < 0x20 || *p == 0x7f;
+    if (o->name && (!*o->name || strlen(o->name) > 200 || control))
+        return ctl_usage("category %s: a name is 1 to 200 bytes, no control characters",
+                         argv[0]);
     return 0;
 }
 

@@ -23,7 +23,7 @@
 
 struct group_opts {
     const char *description, *filter, *officer, *reason;
-    bool all, csv;
+    bool all, csv, allow_empty;
     char **args;
     int nargs;
 };
@@ -49,12 +49,14 @@ static int cmp_str(const void *a, const void *b)
 
 static bool jidset_has(const struct jidset *s, const char *jid)
 {
-    return bsearch(&jid, s->v, s->n, sizeof *s->v, cmp_str) != NULL;
+    return s->n && bsearch(&jid, s->v, s->n, sizeof *s->v, cmp_str) != NULL;
 }
 
 /* Sort, drop duplicates. */
 static void jidset_normalise(struct jidset *s)
 {
+    if (!s->n)
+        return;
     qsort(s->v, s->n, sizeof *s->v, cmp_str);
     size_t k = 0;
     for (size_t i = 0; i < s->n; i++) {
@@ -89,6 +91,7 @@ static int parse_opts(struct ctl *c, int argc, char **argv, const char *allowed,
         { "ldap-filter", required_argument, NULL, 'f' },
         { "officer", required_argument, NULL, 'o' }, { "reason", required_argument, NULL, 'r' },
         { "all", no_argument, NULL, 'a' },           { "csv", no_argument, NULL, 'v' },
+        { "allow-empty", no_argument, NULL, 'E' },
         { "json", no_argument, NULL, 'J' },          { NULL, 0, NULL, 0 },
     };
     int ch, rc;
@@ -101,6 +104,7 @@ static int parse_opts(struct ctl *c, int argc, char **argv, const char *allowed,
         case 'r': o->reason = optarg; break;
         case 'a': o->all = true; break;
         case 'v': o->csv = true; break;
+        case 'E': o->allow_empty = true; break;
         }
     }
     o->args = argv + optind;
@@ -225,14 +229,24 @@ static int replace_members(struct ctl *c, const struct group_opts *o, const char
     return rc;
 }
 
-static int print_counts(const struct ctl *c, const char *name, const char *verb,
-                        const struct change_counts *n, size_t total, size_t skipped)
+static json_t *counts_json(const char *name, const char *verb, const struct change_counts *n,
+                           size_t total, size_t skipped)
 {
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "group", name, "action", verb, "added",
+                     (json_int_t)n->added, "removed", (json_int_t)n->removed, "members",
+                     (json_int_t)total, "skipped", (json_int_t)skipped);
+}
+
+/* One line, or JSON: printed, or appended to all (group sync --all). */
+static int print_counts(const struct ctl *c, const char *name, const char *verb,
+                        const struct change_counts *n, size_t total, size_t skipped,
+                        json_t *all)
+{
+    if (c->json && all)
+        return json_array_append_new(all, counts_json(name, verb, n, total, skipped)) ? CTL_FAIL
+                                                                                       : 0;
     if (c->json)
-        return ctl_print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "group", name,
-                                        "action", verb, "added", (json_int_t)n->added,
-                                        "removed", (json_int_t)n->removed, "members",
-                                        (json_int_t)total, "skipped", (json_int_t)skipped));
+        return ctl_print_json(counts_json(name, verb, n, total, skipped));
     printf("%s %s: %zu added, %zu removed, %zu member%s", verb, name, n->added, n->removed,
            total, total == 1 ? "" : "s");
     if (skipped)
@@ -294,7 +308,8 @@ static int group_add_remove(struct ctl *c, struct group_opts *o, bool add)
         rc = replace_members(c, o, o->args[0], g.id, verb, &have, &want, &n);
     }
     if (rc == 0)
-        rc = print_counts(c, o->args[0], add ? "added to" : "removed from", &n, want.n, 0);
+        rc = print_counts(c, o->args[0], add ? "added to" : "removed from", &n, want.n, 0,
+                          NULL);
     jidset_free(&args);
     jidset_free(&have);
     jidset_free(&want);
@@ -314,7 +329,19 @@ static int group_remove(struct ctl *c, struct group_opts *o)
 
 /* ---- sync ---- */
 
-static int sync_one(struct ctl *c, const struct group_opts *o, const char *name)
+/* An empty answer that would empty a group is more often a typo in the filter
+ * or a directory in trouble than a real change, and it takes walls down. */
+static int check_not_emptied(const struct group_opts *o, const char *name,
+                             const struct jidset *have, const struct jidset *want)
+{
+    if (want->n || !have->n || o->allow_empty)
+        return 0;
+    ctl_err("%s: the filter found nobody; refusing to remove all %zu members (check the "
+            "filter and the directory, or add --allow-empty)", name, have->n);
+    return CTL_FAIL;
+}
+
+static int sync_one(struct ctl *c, const struct group_opts *o, const char *name, json_t *all)
 {
     struct group_row g = { 0 };
     struct jidset have = { 0 }, want = { 0 };
@@ -332,9 +359,11 @@ static int sync_one(struct ctl *c, const struct group_opts *o, const char *name)
     if (rc == 0)
         rc = read_members(c, g.id, &have);
     if (rc == 0)
+        rc = check_not_emptied(o, name, &have, &want);
+    if (rc == 0)
         rc = replace_members(c, o, name, g.id, "sync", &have, &want, &n);
     if (rc == 0)
-        rc = print_counts(c, name, "synchronised", &n, want.n, skipped);
+        rc = print_counts(c, name, "synchronised", &n, want.n, skipped, all);
     jidset_free(&have);
     jidset_free(&want);
     group_row_free(&g);
@@ -349,17 +378,20 @@ static int group_sync(struct ctl *c, struct group_opts *o)
         return EX_USAGE;
     int rc = ctl_open(c);
     if (rc || !o->all)
-        return rc ? rc : sync_one(c, o, o->args[0]);
+        return rc ? rc : sync_one(c, o, o->args[0], NULL);
     PGresult *r = NULL;
     rc = ctl_query(c, "listing LDAP groups",
                    "SELECT name FROM groups WHERE source = 'ldap' ORDER BY name", 0, NULL, &r);
-    bool json = c->json;
-    c->json = false; /* one line per group; --json gives the last group's counts only */
+    json_t *all = json_array();
+    /* Each group is its own transaction: one that fails stops the run, those
+     * before it stay synchronised. */
     for (int i = 0; rc == 0 && i < PQntuples(r); i++)
-        rc = sync_one(c, o, PQgetvalue(r, i, 0));
-    c->json = json;
-    if (rc == 0 && PQntuples(r) == 0 && !json)
+        rc = sync_one(c, o, PQgetvalue(r, i, 0), all);
+    if (rc == 0 && c->json)
+        rc = ctl_print_json(json_incref(all));
+    else if (rc == 0 && PQntuples(r) == 0)
         printf("no LDAP groups to synchronise\n");
+    json_decref(all);
     PQclear(r);
     return rc;
 }
@@ -524,7 +556,7 @@ int ctl_group_main(struct ctl *c, int argc, char **argv)
     } verbs[] = {
         { "create", "dfor", group_create }, { "add", "or", group_add },
         { "remove", "or", group_remove },   { "list", "v", group_list },
-        { "sync", "aor", group_sync },
+        { "sync", "aorE", group_sync },
     };
     if (argc < 2)
         return ctl_usage("group: expected create, add, remove, list or sync");

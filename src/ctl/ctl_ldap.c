@@ -70,8 +70,8 @@ static int search(struct ldap_run *r, const char *base, int scope, const char *f
 {
     int rc = ldap_search_ext_s(r->ld, base, scope, filter, attrs, 0, NULL, NULL, &r->timeout, 0,
                                res);
-    if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED)
-        return 0;
+    if (rc == LDAP_SUCCESS)
+        return 0; /* a size limit is an error too: a cut list would drop members */
     if (rc == LDAP_NO_SUCH_OBJECT && scope == LDAP_SCOPE_BASE) {
         ldap_msgfree(*res);
         *res = NULL;

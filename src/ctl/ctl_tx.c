@@ -91,7 +91,10 @@ struct xml_node *ctl_tx_event(struct ctl_tx *t, const char *type, const char *ro
     if (room)
         xml_set_attr(ev, "room", room);
     struct xml_node *a = xml_add(ev, "actor", NS_COMPLIANCE);
-    xml_set_attr(a, "jid", t->c->cfg->component.domain);
+    /* The service acts; a config without [component] domain writes no events
+     * anyway ([compliance] archiver is confabd's), but the tree wants a name. */
+    const char *domain = t->c->cfg->component.domain;
+    xml_set_attr(a, "jid", domain ? domain : "confabctl");
     xml_set_attr(a, "nick", t->officer);
     if (reason && *reason)
         xml_add_text_child(ev, "reason", NS_COMPLIANCE, reason);

@@ -353,6 +353,28 @@ def test_group_sync_from_ldap(cat, slapd):
     assert (r["added"], r["removed"]) == (0, 0)
     assert detail_of(one_event(cat, n, "group"), "group").findall(cq("member")) == []
 
+    # --all with --json: one object per group
+    got = {r["group"]: r for r in cat.json("group", "sync", "--all")}
+    assert set(got) >= {"traders", "analysts", "research"}, got
+    assert got["traders"]["members"] == 2 and got["research"]["skipped"] == 1, got
+
+
+def test_sync_refuses_to_empty_a_group_unless_told(cat, slapd):
+    s = ct.Slapd.SUFFIX
+    slapd.load(f"dn: ou=temps,{s}\nobjectClass: organizationalUnit\nou: temps\n\n"
+               f"dn: uid=temp1,ou=temps,{s}\nobjectClass: inetOrgPerson\nuid: temp1\n"
+               f"cn: Temp\nsn: Temp\nmail: temp1@{D}\ndepartmentNumber: temps\n\n")
+    cat.ok("group", "create", "temps", "--ldap-filter", "(departmentNumber=temps)")
+    assert "1 added" in cat.ok("group", "sync", "temps")
+    slapd.modify(f"dn: uid=temp1,ou=temps,{s}\nchangetype: delete\n")
+    n = len(cat.events())
+    err = cat.fails(1, "group", "sync", "temps")
+    assert "found nobody" in err and "--allow-empty" in err, err
+    assert len(cat.events()) == n and cat.json("group", "list", "temps")["members"] == 1
+    out = cat.ok("group", "sync", "temps", "--allow-empty")
+    assert "0 added, 1 removed, 0 members" in out, out
+    assert cat.json("group", "list", "temps")["members"] == 0
+
 
 def test_ldap_failures_are_clear(cat, slapd, tmp_path):
     cat.ok("group", "create", "badfilter", "--ldap-filter", "(((cn=")
