@@ -170,7 +170,7 @@ enum show_col {
     S_ID, S_JID, S_NAME, S_DESC, S_CREATOR, S_CREATED, S_LOCKED, S_PERSISTENT, S_PUBLIC,
     S_MEMBERS_ONLY, S_MODERATED, S_PASSWORD, S_WHOIS, S_SUBJ_CHANGE, S_INVITES, S_LOGGING,
     S_PM, S_MAX_USERS, S_PRESENCE, S_MEMBER_LIST, S_HISTORY, S_AGE, S_SUBJECT, S_SUBJ_FROM,
-    S_SUBJ_AT, S_LANG
+    S_SUBJ_AT, S_LANG, S_CATEGORY
 };
 
 static const char show_sql[] =
@@ -179,7 +179,8 @@ static const char show_sql[] =
     "change_subject, allow_invites, logging, allow_pm, max_users, "
     "array_to_string(presence_broadcast, ','), array_to_string(get_member_list, ','), "
     "history_length, max_history_age::text, subject, subject_from, "
-    "(extract(epoch FROM subject_at) * 1000)::bigint, lang FROM rooms WHERE jid = $1";
+    "(extract(epoch FROM subject_at) * 1000)::bigint, lang, "
+    "(SELECT c.name FROM categories c WHERE c.id = rooms.category_id) FROM rooms WHERE jid = $1";
 
 static const char affils_sql[] =
     "SELECT jid, affiliation, nick, reason FROM affiliations WHERE room_id = $1 "
@@ -236,13 +237,14 @@ static json_t *show_json_config(const PGresult *r)
         ctl_col_bool(r, 0, S_SUBJ_CHANGE), "allow_invites", ctl_col_bool(r, 0, S_INVITES),
         "logging", ctl_col_bool(r, 0, S_LOGGING));
     json_t *more = json_pack(
-        "{s:s, s:I, s:o, s:o, s:I, s:s?, s:s?, s:s?, s:s?}", "allow_pm",
+        "{s:s, s:I, s:o, s:o, s:I, s:s?, s:s?, s:s?, s:s?, s:s?}", "allow_pm",
         ctl_col(r, 0, S_PM), "max_users", (json_int_t)ctl_col_ll(r, 0, S_MAX_USERS),
         "presence_broadcast", json_list(ctl_col(r, 0, S_PRESENCE)), "get_member_list",
         json_list(ctl_col(r, 0, S_MEMBER_LIST)), "history_length",
         (json_int_t)ctl_col_ll(r, 0, S_HISTORY), "max_history_age", ctl_col(r, 0, S_AGE),
         "subject", ctl_col(r, 0, S_SUBJECT), "subject_from", ctl_col(r, 0, S_SUBJ_FROM),
-        "subject_at", ctl_col_time(r, 0, S_SUBJ_AT, subj_at, sizeof subj_at));
+        "subject_at", ctl_col_time(r, 0, S_SUBJ_AT, subj_at, sizeof subj_at), "category",
+        ctl_col(r, 0, S_CATEGORY));
     if (o && more)
         json_object_update(o, more);
     json_decref(more);
@@ -288,14 +290,14 @@ static void show_text_config(const PGresult *r)
 {
     char created[DATETIME_FMT_MAX], subj_at[DATETIME_FMT_MAX];
     const char *const labels[] = {
-        "jid", "name", "description", "creator", "created", "locked", "persistent", "public",
+        "jid", "name", "description", "category", "creator", "created", "locked", "persistent", "public",
         "members-only", "moderated", "password", "whois", "change subject", "invites",
         "logging", "private messages", "max users", "presence broadcast", "get member list",
         "history length", "max history age", "subject", "subject from", "subject set",
     };
     const char *const values[] = {
         ctl_col(r, 0, S_JID), ctl_col(r, 0, S_NAME), ctl_col(r, 0, S_DESC),
-        ctl_col(r, 0, S_CREATOR), ctl_col_time(r, 0, S_CREATED, created, sizeof created),
+        ctl_col(r, 0, S_CATEGORY), ctl_col(r, 0, S_CREATOR), ctl_col_time(r, 0, S_CREATED, created, sizeof created),
         yes_no(ctl_col_bool(r, 0, S_LOCKED)), yes_no(ctl_col_bool(r, 0, S_PERSISTENT)),
         yes_no(ctl_col_bool(r, 0, S_PUBLIC)), yes_no(ctl_col_bool(r, 0, S_MEMBERS_ONLY)),
         yes_no(ctl_col_bool(r, 0, S_MODERATED)), yes_no(ctl_col_bool(r, 0, S_PASSWORD)),

@@ -224,6 +224,8 @@ def test_delete_refused_while_holding_rooms_and_set_category(cat):
         cat.listener.wait("room-changed", room)
         cat.listener.wait("category-changed", "Research")
     assert cat.json("category", "show", "Research")["rooms"] == 2
+    assert cat.json("rooms", "show", "desk1")["category"] == "Research"
+    assert "category:" in cat.ok("rooms", "show", "desk1")
 
     n = len(cat.events())
     err = cat.fails(1, "category", "delete", "Research")
