@@ -69,6 +69,18 @@ struct cfg_muc {
     uint64_t admin_burst;
 };
 
+/* [ldap]: the directory confabctl group sync reads (ctl_ldap.c). */
+struct cfg_ldap {
+    char *uri;                  /* ldap://host:port, ldaps://, ldapi:// ("" = none) */
+    char *bind_dn;              /* "" = anonymous bind */
+    char *bind_password_file;   /* read by confabctl only, at sync time */
+    char *base;                 /* search base of group filters and memberUid look-ups */
+    char *jid_attribute;        /* the user entry's attribute holding the JID */
+    char *jid_domain;           /* set: the attribute is a localpart, JID = value@jid_domain */
+    uint64_t timeout_ms;        /* network and search time limit */
+    bool starttls;
+};
+
 struct cfg {
     char *path;
     struct cfg_endpoint component;  /* [component] */
@@ -103,6 +115,7 @@ struct cfg {
     enum log_level log_level;       /* [log] */
     char *metrics_listen;           /* [metrics] listen: confabd's HTTP metrics ("" = off) */
     char *metrics_archiver_listen;  /* [metrics] archiver_listen: confab-archiver's */
+    struct cfg_ldap ldap;           /* [ldap] */
 };
 
 /* Read and validate path for role. On success fills *out (owned; cfg_free) and

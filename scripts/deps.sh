@@ -13,18 +13,20 @@ build_pkgs=(
   build-essential autoconf automake libtool pkg-config autoconf-archive
   libuv1-dev libexpat1-dev libpq-dev libssl-dev libidn11-dev libinih-dev uuid-dev
   libicu-dev libjansson-dev libcmocka-dev libstrophe-dev uthash-dev
-  libsystemd-dev scdoc libmicrohttpd-dev libjemalloc-dev
+  libsystemd-dev scdoc libmicrohttpd-dev libjemalloc-dev libldap-dev
 )
 # the demo: private PostgreSQL cluster + Prosody router; ss/ps/runuser for the scripts
 run_pkgs=(postgresql prosody procps iproute2 util-linux)
 # tests: ejabberd as a second router, Python clients, console clients driven in tmux
 # (test_clients_terminal.py), fuzzing, valgrind; the Debian package (scripts/package.sh:
-# dpkg-buildpackage, lintian, systemd-analyze verify, man -w)
+# dpkg-buildpackage, lintian, systemd-analyze verify, man -w); a private OpenLDAP slapd
+# and its ldapadd/ldapmodify for confabctl group sync (test_categories_ctl.py)
 test_pkgs=(
   ejabberd python3 python3-slixmpp python3-pytest python3-psycopg python3-prometheus-client
   tmux profanity poezio prometheus
   clang libclang-rt-14-dev libfuzzer-14-dev valgrind libxml2-utils
   debhelper dpkg-dev fakeroot lintian systemd man-db
+  slapd ldap-utils
 )
 
 mode=all

@@ -26,6 +26,10 @@ static const char *const affiliations[] = { "none", "outcast", "member", "admin"
 /* Types whose event must carry the message it records. */
 static const char *const message_types[] = { "groupchat", "private", "subject", "history",
                                              "chat", "error", "signal" };
+/* Types that may concern no room: 1:1 chat and the administration of
+ * categories, groups and service policy (a `category` event of a room moved
+ * between categories names the room). */
+static const char *const roomless_types[] = { "chat", "category", "group", "policy" };
 /* Types that are done to someone. */
 static const char *const target_types[] = { "private", "role", "affiliation", "kick", "ban",
                                             "invite", "nick", "decline", "iq" };
@@ -256,7 +260,7 @@ static const char *take_header(struct cevent *ev, const struct xml_node *el)
     if (!time || datetime_parse(time, &ev->time_ms) < 0)
         return "time must be an XEP-0082 DateTime";
     const char *room = xml_attr(el, "room");
-    bool room_event = strcmp(ev->type, "chat") != 0;
+    bool room_event = !find(roomless_types, ARRAY_SIZE(roomless_types), ev->type);
     if (room_event && !room)
         return "room is required";
     if (room && !(ev->room = prep_jid(room, true, true)))

@@ -113,6 +113,14 @@ static const struct key keys[] = {
     { "link", "max_stanza_size", K_SIZE, OFF(link.max_stanza_size), "512KiB", 4096, (uint64_t)1 << 30, false, 0 },
     { "link", "max_output_queue", K_SIZE, OFF(link.max_output_queue), "16MiB", 65536, (uint64_t)1 << 34, true, 0 },
     { "log", "level", K_LOGLEVEL, OFF(log_level), "info", NOLIMIT, true, 0 },
+    { "ldap", "uri", K_STRING, OFF(ldap.uri), "", NOLIMIT, false, 0 },
+    { "ldap", "bind_dn", K_STRING, OFF(ldap.bind_dn), "", NOLIMIT, false, 0 },
+    { "ldap", "bind_password_file", K_STRING, OFF(ldap.bind_password_file), "", NOLIMIT, false, 0 },
+    { "ldap", "base", K_STRING, OFF(ldap.base), "", NOLIMIT, false, 0 },
+    { "ldap", "jid_attribute", K_STRING, OFF(ldap.jid_attribute), "mail", NOLIMIT, false, 0 },
+    { "ldap", "jid_domain", K_DOMAIN, OFF(ldap.jid_domain), "", NOLIMIT, false, 0 },
+    { "ldap", "timeout", K_DURATION, OFF(ldap.timeout_ms), "10s", MS(1000), MS(600000), false, 0 },
+    { "ldap", "starttls", K_BOOL, OFF(ldap.starttls), "false", NOLIMIT, false, 0 },
 };
 
 struct parse_ctx {
@@ -321,6 +329,10 @@ static const char *assign(struct cfg *c, const struct key *k, const char *v, cha
         /* fall through - a service JID is a domain */
     case K_DOMAIN: {
         char *d = NULL;
+        if (!*v && k->def && !*k->def) { /* an optional domain: "" is unset */
+            set_string(c, k->off, xstrdup(""));
+            return NULL;
+        }
         if (jid_prep_domain(v, &d) < 0)
             return k->type == K_MULTICAST ? "must be auto, off or a service's JID (a domain)"
                                            : "is not a valid domain name";
@@ -596,6 +608,10 @@ void cfg_free(struct cfg *c)
     free(c->archiver_checkpoint_file);
     free(c->metrics_listen);
     free(c->metrics_archiver_listen);
+    char **ldap[] = { &c->ldap.uri, &c->ldap.bind_dn, &c->ldap.bind_password_file,
+                      &c->ldap.base, &c->ldap.jid_attribute, &c->ldap.jid_domain };
+    for (size_t i = 0; i < ARRAY_SIZE(ldap); i++)
+        free(*ldap[i]);
     memset(c, 0, sizeof *c);
 }
 

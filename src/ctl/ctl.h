@@ -12,7 +12,10 @@
  * ctl_history.c), and the compliance officer's tools on the compliance
  * database ([archiver] dsn): ctl_compliance.c (dispatch, verify),
  * ctl_compliance_search.c, ctl_compliance_export.c, ctl_compliance_hold.c
- * (legal holds and retention purge).
+ * (legal holds and retention purge); categories and groups (issue 16):
+ * ctl_category.c (and rooms set-category), ctl_group.c, ctl_ldap.c (group sync),
+ * ctl_principal.c, and ctl_tx.c, which makes each administrative change one
+ * transaction with its compliance event and NOTIFYs.
  *
  * Every command returns an exit status (sysexits.h): 0 ok, 64 usage, 65 bad
  * input, 69 database unavailable, 78 configuration (or schema too new), 1 any
@@ -75,6 +78,18 @@ struct ctl_migration {
  * watchdog: when it is lost the run is cancelled (m->err -ECANCELED). */
 void ctl_migrate(struct ctl *c, const char *dsn, const char *name,
                  const struct migration *list, size_t n, struct ctl_migration *m);
+/* One statement of ctl_atomic: SQL with n text parameters (borrowed). */
+struct ctl_stmt {
+    const char *sql;
+    int n;
+    const char *const *values;
+};
+/* Run stmts[0..n) as one transaction (db_exec_atomic) and wait: all commit or
+ * none do. On success out[i] (when out is not NULL) is statement i's result
+ * (PQclear each); on failure prints "confabctl: WHAT: reason" and returns an
+ * exit status. */
+int ctl_atomic(struct ctl *c, const char *what, const struct ctl_stmt *stmts, size_t n,
+               PGresult **out);
 /* The chat schema version of the database (0 when there is none yet). */
 int ctl_schema_version(struct ctl *c, int *version);
 /* The schema version of the database c is connected to, refusing (EX_CONFIG)
@@ -95,6 +110,14 @@ int ctl_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * silent: ctl_bad_option reports what it rejected, in our one line. */
 void ctl_getopt_reset(void);
 int ctl_bad_option(const char *family, char **argv);
+/* The next option of a verb that takes only the options whose codes are in
+ * allowed (--json, code 'J', is every verb's and handled here): its code, or
+ * -1 at the end, or -1 with *rc set after a usage error. */
+struct option;
+int ctl_getopt_verb(struct ctl *c, const char *family, int argc, char **argv,
+                    const struct option *longopts, const char *allowed, int *rc);
+/* ctl_connect, then refuse a schema that is not this binary's. */
+int ctl_open(struct ctl *c);
 
 /* A table printed with aligned columns. Cells are copied; control characters
  * (room names come from XMPP users) are shown as '?'. */
@@ -138,12 +161,62 @@ int ctl_messages_main(struct ctl *c, int argc, char **argv);
  * running confabd (ctl_status.c); venue and reason may be NULL. */
 int ctl_notify(struct ctl *c, const char *op, const char *room, const char *venue,
                const char *reason);
+/* The same notification's JSON text (malloc'd), for a statement of a bigger
+ * transaction: CTL_NOTIFY_SQL with it as $1 is delivered at that commit. */
+char *ctl_notify_payload(const char *op, const char *room, const char *venue,
+                         const char *reason);
+#define CTL_NOTIFY_SQL "SELECT pg_notify('confab_control', $1)"
 int ctl_rooms_main(struct ctl *c, int argc, char **argv);
 /* export and import (ctl_export.c, ctl_import.c; docs/export-format.md). */
 int ctl_export_main(struct ctl *c, int argc, char **argv);
 int ctl_import_main(struct ctl *c, int argc, char **argv);
 int ctl_history_main(struct ctl *c, int argc, char **argv);
 int ctl_compliance_main(struct ctl *c, int argc, char **argv);
+
+/* ---- categories, groups, principals (issue 16) ---- */
+
+/* ctl_tx.c: one change = its statements + its compliance event (to confabd's
+ * outbox when [compliance] archiver is set) + NOTIFYs, in one transaction. */
+struct ctl_tx;
+struct xml_node;
+/* officer: the operator's name for the event's actor nick (NULL: the login). */
+struct ctl_tx *ctl_tx_new(struct ctl *c, const char *officer);
+/* A statement of the change (at most 8 parameters, copied). */
+void ctl_tx_add(struct ctl_tx *t, const char *sql, int n, const char *const *values);
+size_t ctl_tx_count(const struct ctl_tx *t);
+/* Start the change's event (type, room or NULL, reason or NULL); returns its
+ * <detail/> for the caller to fill (owned by the tx). */
+struct xml_node *ctl_tx_event(struct ctl_tx *t, const char *type, const char *room,
+                              const char *reason);
+/* A control-channel notification (op, name) sent at the commit. */
+void ctl_tx_notify(struct ctl_tx *t, const char *op, const char *name);
+/* Commit everything; out[i] (if out) gets the result of the i-th ctl_tx_add. */
+int ctl_tx_run(struct ctl_tx *t, const char *what, PGresult **out);
+void ctl_tx_free(struct ctl_tx *t);
+/* The operator's login name (the default officer). */
+const char *ctl_login_name(void);
+
+/* ctl_principal.c */
+#define CTL_GROUP_NAME_MAX 64
+struct ctl_principal {
+    const char *kind;   /* static: "jid", "domain", "group", "everyone" */
+    char *name;         /* prepared JID or domain, group name; "" for everyone */
+};
+/* 0, or EX_DATAERR after saying what is wrong with arg. */
+int ctl_principal_parse(const char *arg, struct ctl_principal *p);
+void ctl_principal_clear(struct ctl_principal *p);
+bool ctl_group_name_valid(const char *name);
+
+int ctl_category_main(struct ctl *c, int argc, char **argv);
+/* rooms set-category ROOM CATEGORY (ctl_category.c). */
+int ctl_rooms_set_category(struct ctl *c, int argc, char **argv);
+int ctl_group_main(struct ctl *c, int argc, char **argv);
+/* ctl_ldap.c: the bare JIDs the group filter finds in [ldap] (blocking libldap:
+ * a CLI may wait). *jids is an array, maybe with repeats (free each and it);
+ * entries without a usable JID are counted in *skipped. 0 or an exit status
+ * after one line on stderr. */
+int ctl_ldap_members(const struct cfg *cfg, const char *filter, char ***jids, size_t *n,
+                     size_t *skipped);
 
 /* ---- compliance (ctl_compliance*.c) ---- */
 

@@ -308,6 +308,12 @@ int ctl_require_schema(struct ctl *c)
     return rc;
 }
 
+int ctl_open(struct ctl *c)
+{
+    int rc = ctl_connect(c);
+    return rc ? rc : ctl_require_schema(c);
+}
+
 static void on_migrated(void *ud, int err, int from, int to)
 {
     struct ctl_migration *m = ud;
@@ -327,4 +333,65 @@ void ctl_migrate(struct ctl *c, const char *dsn, const char *name,
         }
         uv_run(&c->loop, UV_RUN_ONCE);
     }
+}
+
+/* ---- several statements, one transaction ---- */
+
+struct atomic_wait {
+    size_t left;
+    struct pending *p;      /* one per op */
+};
+
+struct atomic_op {
+    struct atomic_wait *w;
+    size_t i;
+};
+
+static void on_atomic_result(void *ud, const struct db_result *r)
+{
+    struct atomic_op *op = ud;
+    on_result(&op->w->p[op->i], r);
+    op->w->left--;
+}
+
+int ctl_atomic(struct ctl *c, const char *what, const struct ctl_stmt *stmts, size_t n,
+               PGresult **out)
+{
+    struct db_op *ops = xcalloc(n, sizeof *ops);
+    struct atomic_op *uds = xcalloc(n, sizeof *uds);
+    struct atomic_wait w = { .left = n, .p = xcalloc(n, sizeof *w.p) };
+    for (size_t i = 0; i < n; i++) {
+        uds[i] = (struct atomic_op){ .w = &w, .i = i };
+        ops[i] = (struct db_op){ .sql = stmts[i].sql, .nparams = stmts[i].n,
+                                 .values = stmts[i].values, .cb = on_atomic_result,
+                                 .ud = &uds[i] };
+    }
+    int rc = c->lost ? -ECANCELED : db_exec_atomic(c->db, ops, n);
+    bool done = true;
+    if (rc == 0) {
+        for (bool ok = true; w.left && ok;)
+            ok = uv_run(&c->loop, UV_RUN_ONCE) != 0 || !w.left;
+        done = !w.left;
+    }
+    struct pending *bad = NULL, failed = { .status = rc < 0 ? rc : -EPROTO };
+    if (rc < 0 || !done) {
+        failed.message = xstrdup(rc < 0 ? "not queued" : "the statements never completed");
+        bad = &failed;
+    }
+    for (size_t i = 0; i < n && !bad; i++)
+        if (w.p[i].status < 0)
+            bad = &w.p[i];   /* every op carries the failed statement's error */
+    int status = bad ? report(c, what, bad) : 0;
+    for (size_t i = 0; i < n; i++) {
+        if (status == 0 && out)
+            out[i] = w.p[i].res;
+        else
+            PQclear(w.p[i].res);
+        free(w.p[i].message);
+    }
+    free(failed.message);
+    free(w.p);
+    free(uds);
+    free(ops);
+    return status;
 }

@@ -12,7 +12,6 @@
 #include "compat.h"
 
 #include <getopt.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,12 +239,6 @@ static int run(struct ctl *c, const struct msg_opts *o)
 
 /* ---- options ---- */
 
-static const char *login_name(void)
-{
-    const struct passwd *pw = getpwuid(getuid());
-    return pw ? pw->pw_name : "unknown";
-}
-
 static int parse_match(const char *s, enum match *m)
 {
     static const char *const names[] = { "any", "all", "exact" };
@@ -314,7 +307,7 @@ int ctl_messages_main(struct ctl *c, int argc, char **argv)
         o.room = room;
         o.sender = sender;
         if (!o.officer)
-            o.officer = login_name();
+            o.officer = ctl_login_name();
         rc = ctl_connect(c);
     }
     if (rc == 0)

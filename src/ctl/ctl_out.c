@@ -56,6 +56,22 @@ int ctl_bad_option(const char *family, char **argv)
                      word);
 }
 
+int ctl_getopt_verb(struct ctl *c, const char *family, int argc, char **argv,
+                    const struct option *longopts, const char *allowed, int *rc)
+{
+    int ch, idx = 0;
+    *rc = 0;
+    while ((ch = getopt_long(argc, argv, "", longopts, &idx)) == 'J')
+        c->json = true;
+    if (ch == -1)
+        return -1;
+    if (ch == '?')
+        *rc = ctl_bad_option(family, argv);
+    else if (!strchr(allowed, ch))
+        *rc = ctl_usage("%s %s does not take --%s", family, argv[0], longopts[idx].name);
+    return *rc ? -1 : ch;
+}
+
 /* ---- text tables ---- */
 
 struct ctl_table {

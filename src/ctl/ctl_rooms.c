@@ -33,17 +33,9 @@ static int parse_opts(struct ctl *c, int argc, char **argv, const char *allowed,
         { "venue", required_argument, NULL, 'e' }, { "json", no_argument, NULL, 'J' },
         { "before", required_argument, NULL, 'b' }, { NULL, 0, NULL, 0 },
     };
-    int ch, idx = 0;
+    int ch, rc;
     ctl_getopt_reset();
-    while ((ch = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
-        if (ch == 'J') {
-            c->json = true;
-            continue;
-        }
-        if (ch == '?')
-            return ctl_bad_option("rooms", argv);
-        if (!strchr(allowed, ch))
-            return ctl_usage("rooms %s does not take --%s", argv[0], longopts[idx].name);
+    while ((ch = ctl_getopt_verb(c, "rooms", argc, argv, longopts, allowed, &rc)) != -1) {
         switch (ch) {
         case 'a': o->all = true; break;
         case 'o': o->owner = optarg; break;
@@ -55,6 +47,8 @@ static int parse_opts(struct ctl *c, int argc, char **argv, const char *allowed,
         case 'b': o->before = optarg; break;
         }
     }
+    if (rc)
+        return rc;
     int want = want_room ? 1 : 0;
     if (argc - optind != want)
         return ctl_usage(want ? "rooms %s: expected one ROOM" : "rooms %s takes no arguments",
@@ -63,12 +57,6 @@ static int parse_opts(struct ctl *c, int argc, char **argv, const char *allowed,
     return 0;
 }
 
-/* Connect, then make sure the tables are the ones we know. */
-static int open_db(struct ctl *c)
-{
-    int rc = ctl_connect(c);
-    return rc ? rc : ctl_require_schema(c);
-}
 
 static const char *yes_no(bool v)
 {
@@ -163,7 +151,7 @@ static int rooms_list(struct ctl *c, const struct room_opts *o)
 {
     PGresult *r = NULL;
     const char *v[] = { o->all ? "true" : "false" };
-    int rc = open_db(c);
+    int rc = ctl_open(c);
     if (rc == 0)
         rc = ctl_query(c, "listing rooms", list_sql, 1, v, &r);
     if (rc)
@@ -182,7 +170,7 @@ enum show_col {
     S_ID, S_JID, S_NAME, S_DESC, S_CREATOR, S_CREATED, S_LOCKED, S_PERSISTENT, S_PUBLIC,
     S_MEMBERS_ONLY, S_MODERATED, S_PASSWORD, S_WHOIS, S_SUBJ_CHANGE, S_INVITES, S_LOGGING,
     S_PM, S_MAX_USERS, S_PRESENCE, S_MEMBER_LIST, S_HISTORY, S_AGE, S_SUBJECT, S_SUBJ_FROM,
-    S_SUBJ_AT, S_LANG
+    S_SUBJ_AT, S_LANG, S_CATEGORY
 };
 
 static const char show_sql[] =
@@ -191,7 +179,8 @@ static const char show_sql[] =
     "change_subject, allow_invites, logging, allow_pm, max_users, "
     "array_to_string(presence_broadcast, ','), array_to_string(get_member_list, ','), "
     "history_length, max_history_age::text, subject, subject_from, "
-    "(extract(epoch FROM subject_at) * 1000)::bigint, lang FROM rooms WHERE jid = $1";
+    "(extract(epoch FROM subject_at) * 1000)::bigint, lang, "
+    "(SELECT c.name FROM categories c WHERE c.id = rooms.category_id) FROM rooms WHERE jid = $1";
 
 static const char affils_sql[] =
     "SELECT jid, affiliation, nick, reason FROM affiliations WHERE room_id = $1 "
@@ -248,13 +237,14 @@ static json_t *show_json_config(const PGresult *r)
         ctl_col_bool(r, 0, S_SUBJ_CHANGE), "allow_invites", ctl_col_bool(r, 0, S_INVITES),
         "logging", ctl_col_bool(r, 0, S_LOGGING));
     json_t *more = json_pack(
-        "{s:s, s:I, s:o, s:o, s:I, s:s?, s:s?, s:s?, s:s?}", "allow_pm",
+        "{s:s, s:I, s:o, s:o, s:I, s:s?, s:s?, s:s?, s:s?, s:s?}", "allow_pm",
         ctl_col(r, 0, S_PM), "max_users", (json_int_t)ctl_col_ll(r, 0, S_MAX_USERS),
         "presence_broadcast", json_list(ctl_col(r, 0, S_PRESENCE)), "get_member_list",
         json_list(ctl_col(r, 0, S_MEMBER_LIST)), "history_length",
         (json_int_t)ctl_col_ll(r, 0, S_HISTORY), "max_history_age", ctl_col(r, 0, S_AGE),
         "subject", ctl_col(r, 0, S_SUBJECT), "subject_from", ctl_col(r, 0, S_SUBJ_FROM),
-        "subject_at", ctl_col_time(r, 0, S_SUBJ_AT, subj_at, sizeof subj_at));
+        "subject_at", ctl_col_time(r, 0, S_SUBJ_AT, subj_at, sizeof subj_at), "category",
+        ctl_col(r, 0, S_CATEGORY));
     if (o && more)
         json_object_update(o, more);
     json_decref(more);
@@ -300,14 +290,14 @@ static void show_text_config(const PGresult *r)
 {
     char created[DATETIME_FMT_MAX], subj_at[DATETIME_FMT_MAX];
     const char *const labels[] = {
-        "jid", "name", "description", "creator", "created", "locked", "persistent", "public",
+        "jid", "name", "description", "category", "creator", "created", "locked", "persistent", "public",
         "members-only", "moderated", "password", "whois", "change subject", "invites",
         "logging", "private messages", "max users", "presence broadcast", "get member list",
         "history length", "max history age", "subject", "subject from", "subject set",
     };
     const char *const values[] = {
         ctl_col(r, 0, S_JID), ctl_col(r, 0, S_NAME), ctl_col(r, 0, S_DESC),
-        ctl_col(r, 0, S_CREATOR), ctl_col_time(r, 0, S_CREATED, created, sizeof created),
+        ctl_col(r, 0, S_CATEGORY), ctl_col(r, 0, S_CREATOR), ctl_col_time(r, 0, S_CREATED, created, sizeof created),
         yes_no(ctl_col_bool(r, 0, S_LOCKED)), yes_no(ctl_col_bool(r, 0, S_PERSISTENT)),
         yes_no(ctl_col_bool(r, 0, S_PUBLIC)), yes_no(ctl_col_bool(r, 0, S_MEMBERS_ONLY)),
         yes_no(ctl_col_bool(r, 0, S_MODERATED)), yes_no(ctl_col_bool(r, 0, S_PASSWORD)),
@@ -352,7 +342,7 @@ static int rooms_show(struct ctl *c, const struct room_opts *o)
     struct show s = { 0 };
     int rc = ctl_room_jid(c, o->room, &jid);
     if (rc == 0)
-        rc = open_db(c);
+        rc = ctl_open(c);
     if (rc == 0)
         rc = show_fetch(c, jid, &s);
     if (rc == 0 && c->json) {
@@ -448,7 +438,7 @@ static int rooms_create(struct ctl *c, const struct room_opts *o)
         rc = EX_DATAERR;
     }
     if (rc == 0)
-        rc = open_db(c);
+        rc = ctl_open(c);
     if (rc == 0)
         rc = insert_room(c, jid, owner, o);
     free(owner);
@@ -506,7 +496,7 @@ static int rooms_destroy(struct ctl *c, const struct room_opts *o)
     if (rc == 0 && o->venue)
         rc = ctl_bare_jid("venue", o->venue, &venue);
     if (rc == 0)
-        rc = open_db(c);
+        rc = ctl_open(c);
     if (rc == 0)
         rc = destroy_room(c, jid, venue, o->reason);
     free(venue);
@@ -527,7 +517,7 @@ static int rooms_clear(struct ctl *c, const struct room_opts *o)
         return ctl_usage("rooms clear: --before %s is not a date", o->before);
     int rc = ctl_room_jid(c, o->room, &jid);
     if (rc == 0)
-        rc = open_db(c);
+        rc = ctl_open(c);
     if (rc == 0)
         rc = ctl_room_id(c, jid, &id);
     if (rc == 0)
@@ -562,9 +552,11 @@ int ctl_rooms_main(struct ctl *c, int argc, char **argv)
         { "clear", "br", true, rooms_clear },
     };
     if (argc < 2)
-        return ctl_usage("rooms: expected list, show, create, destroy, clear or report");
+        return ctl_usage("rooms: expected list, show, create, destroy, clear, report or set-category");
     if (strcmp(argv[1], "report") == 0)
         return ctl_rooms_report(c, argc - 1, argv + 1);
+    if (strcmp(argv[1], "set-category") == 0)
+        return ctl_rooms_set_category(c, argc - 1, argv + 1);
     for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
         if (strcmp(argv[1], verbs[i].verb) != 0)
             continue;

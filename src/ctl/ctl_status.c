@@ -28,21 +28,27 @@ static char *actor(void)
 
 /* A notification is sent at the commit of the statement that carries it; a
  * confabd that is not running reads the change from the store when it starts. */
-int ctl_notify(struct ctl *c, const char *op, const char *room, const char *venue,
-               const char *reason)
+char *ctl_notify_payload(const char *op, const char *room, const char *venue,
+                         const char *reason)
 {
     char *who = actor();
     json_t *o = json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "op", op, "room", room, "venue", venue,
                           "reason", reason, "actor", who);
     char *payload = json_dumps(o, JSON_COMPACT);
-    const char *v[] = { payload };
-    PGresult *r = NULL;
-    int rc = ctl_query(c, "telling running confabds", "SELECT pg_notify('confab_control', $1)", 1,
-                       v, &r);
-    PQclear(r);
-    free(payload);
     json_decref(o);
     free(who);
+    return payload;
+}
+
+int ctl_notify(struct ctl *c, const char *op, const char *room, const char *venue,
+               const char *reason)
+{
+    char *payload = ctl_notify_payload(op, room, venue, reason);
+    const char *v[] = { payload };
+    PGresult *r = NULL;
+    int rc = ctl_query(c, "telling running confabds", CTL_NOTIFY_SQL, 1, v, &r);
+    PQclear(r);
+    free(payload);
     return rc;
 }
 

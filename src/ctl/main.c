@@ -1,5 +1,6 @@
 /* confabctl — wiring only: global options, the config file, dispatch to the
- * command families (ctl_db.c, ctl_rooms.c, ctl_history.c, ctl_compliance.c). */
+ * command families (ctl_db.c, ctl_rooms.c, ctl_history.c, ctl_compliance.c,
+ * ctl_category.c, ctl_group.c). */
 #include "compat.h"
 
 #include <getopt.h>
@@ -41,6 +42,26 @@ static void usage(FILE *out)
           "                          [--text TEXT] [--officer NAME] [--reason TEXT] [--apply]\n"
           "                          take messages down (a tombstone) or replace their text;\n"
           "                          a dry run that lists them unless --apply\n"
+          "  rooms set-category ROOM CATEGORY [--officer NAME] [--reason TEXT]\n"
+          "                          move the room into CATEGORY (its walls apply at once)\n"
+          "  category create NAME [--description TEXT] [--invitations yes|no]\n"
+          "                  [--history yes|no] [--file-posting yes|no]\n"
+          "                  [--privacy open|closed|secret] [--type normal|auditorium]\n"
+          "                  [--max-occupants N] [--allow P] [--deny P] [--creator P]\n"
+          "  category set NAME [the same settings] [--allow P] [--deny P] [--creator P]\n"
+          "                  [--unallow P] [--undeny P] [--uncreator P]\n"
+          "                          P (repeatable): user@domain, domain:DOMAIN, group:NAME\n"
+          "                          or everyone; denied wins over allowed\n"
+          "  category list [--csv] | show NAME | delete NAME\n"
+          "                          delete is refused while the category holds rooms\n"
+          "  group create NAME [--description TEXT] [--ldap-filter FILTER]\n"
+          "  group add|remove NAME JID...   members of a local group\n"
+          "  group list [NAME] [--csv]      groups, or one group and its members\n"
+          "  group sync NAME | --all [--allow-empty]\n"
+          "                          replace an LDAP group's members ([ldap]); emptying\n"
+          "                          a group needs --allow-empty\n"
+          "                          category/group/set-category also take --officer NAME\n"
+          "                          and --reason TEXT for the compliance event\n"
           "  history purge --room ROOM --before DATE\n"
           "                          delete the room's messages older than DATE (YYYY-MM-DD\n"
           "                          or XEP-0082, e.g. 2024-05-01T12:00:00Z), in batches\n"
@@ -135,6 +156,8 @@ static int dispatch(struct ctl *c, int argc, char **argv)
         { "export", ctl_export_main },
         { "import", ctl_import_main },
         { "compliance", ctl_compliance_main },
+        { "category", ctl_category_main },
+        { "group", ctl_group_main },
     };
     const char *family = argv[0];
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)

@@ -224,7 +224,7 @@ static void on_migrated(void *ud, int err, int from, int to)
 }
 
 /* Bursts (room loads' results, join storms' presences, an outbox backlog)
- * leave freed memory in glibc's lists: each second, hand it back once there
+ * leave freed memory in the allocator: four times a second, hand it back once there
  * is enough of it (mem.h, the one place that trims). */
 enum { TRIM_TICK_MS = 250, TRIM_MIN_FREE = 1u << 20 };
 

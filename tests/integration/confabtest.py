@@ -501,6 +501,62 @@ modules:
 ROUTERS = {"prosody": ProsodyRouter, "ejabberd": EjabberdRouter}
 
 
+# --------------------------------------------------------------------------- LDAP
+
+class Slapd:
+    """A private OpenLDAP slapd (Debian's package) on ldap://127.0.0.1:<free port>,
+    with its own slapd.conf and mdb database under a work directory, suffix
+    dc=example,dc=com and a root DN that loads and changes entries (ldapadd,
+    ldapmodify from ldap-utils). For confabctl group sync (issue 16)."""
+
+    SUFFIX = "dc=example,dc=com"
+    ROOT_DN = "cn=admin,dc=example,dc=com"
+    SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
+
+    def __init__(self):
+        import secrets as _secrets
+        self.dir = make_workdir("confab-slapd-")
+        self.port = free_port()
+        self.uri = f"ldap://{HOST}:{self.port}"
+        self.password = "ldap-" + _secrets.token_hex(6)
+        (self.dir / "data").mkdir()
+        conf = self.dir / "slapd.conf"
+        conf.write_text("".join(f"include /etc/ldap/schema/{s}.schema\n" for s in self.SCHEMAS)
+                        + f"pidfile {self.dir}/slapd.pid\nmodulepath /usr/lib/ldap\n"
+                        "moduleload back_mdb\ndatabase mdb\nmaxsize 10485760\n"
+                        f'suffix "{self.SUFFIX}"\nrootdn "{self.ROOT_DN}"\n'
+                        f"rootpw {self.password}\ndirectory {self.dir}/data\n")
+        self.proc = Proc(["/usr/sbin/slapd", "-f", conf, "-h", self.uri + "/", "-d", "0"],
+                         self.dir / "slapd.log")
+        try:
+            wait_for(lambda: port_accepts(self.port) or not self.proc.alive(), 20 * SLOW,
+                     "slapd to listen", interval=0.05)
+            assert self.proc.alive(), f"slapd exited\n{tail(self.dir / 'slapd.log')}"
+            self.load(f"dn: {self.SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\n"
+                      "o: Example\ndc: example\n")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _tool(self, tool, ldif):
+        r = subprocess.run([f"/usr/bin/{tool}", "-x", "-H", self.uri, "-D", self.ROOT_DN,
+                            "-w", self.password], input=ldif, capture_output=True, text=True,
+                           timeout=30 * SLOW)
+        assert r.returncode == 0, f"{tool}: {r.returncode}\n{r.stderr}\n{ldif}"
+
+    def load(self, ldif):
+        """Add the entries of ldif."""
+        self._tool("ldapadd", ldif)
+
+    def modify(self, ldif):
+        """Apply ldif's changes (changetype: modify / delete ...)."""
+        self._tool("ldapmodify", ldif)
+
+    def stop(self):
+        self.proc.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------- daemons
 
 def config_text(router_addr, domain_secret, pg=None, *, muc_domain=MUC_DOMAIN,

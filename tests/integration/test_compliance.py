@@ -745,3 +745,31 @@ def test_each_message_once_nick_changes_in_order_moderation_hashed(stack, env):
     digest = hashlib.sha256(spam.encode()).hexdigest()
     assert f"text-sha256='{digest}'" in detail.replace('"', "'"), detail
     assert f"stanza-id='{sid}'" in detail.replace('"', "'"), detail
+
+
+def test_confabctl_category_and_group_changes_reach_the_archive(stack, env):
+    """Issue 16: confabctl's category, group and set-category changes write their
+    events to confabd's outbox in the change's transaction; confabd's sender takes
+    them to the archiver, which stores the room-less ones too (room NULL), with the
+    service as actor and the officer as nick."""
+    d = env.confabd()
+    alice, room = env.owner_room("walled", {"muc#roomconfig_persistentroom": True})
+    tag = secrets.token_hex(3)
+    cat, grp = f"Desk{tag}", f"desk{tag}"
+
+    def ctl(*args):
+        r = ct.run_tool("confabctl", "-c", d.config, *args, "--officer", "Olivia")
+        assert r.returncode == 0, f"{args}: {r.stdout}{r.stderr}"
+    ctl("group", "create", grp)
+    ctl("group", "add", grp, f"bob@{DOMAIN}")
+    ctl("category", "create", cat, "--allow", "everyone", "--deny", f"group:{grp}")
+    ctl("rooms", "set-category", room, cat)
+    env.wait_drained()
+    rows = ct.wait_for(lambda: (lambda r: r if len(r) == 4 else None)(stack.events(
+        "SELECT type, room, actor_jid, actor_nick, detail FROM events "
+        "WHERE type IN ('category', 'group') AND (detail LIKE %s OR detail LIKE %s) "
+        "ORDER BY seq", (f"%{cat}%", f"%{grp}%"))), 20 * SLOW, "the four events", interval=0.2)
+    assert [r[0] for r in rows] == ["group", "group", "category", "category"], rows
+    assert [r[1] for r in rows] == [None, None, None, room], rows
+    assert all(r[2] == MUC_DOMAIN and r[3] == "Olivia" for r in rows), rows
+    assert f"bob@{DOMAIN}" in rows[1][4] and f"name='{grp}'" in rows[2][4].replace('"', "'"), rows
