@@ -650,7 +650,7 @@ static void list_role(struct muc_req *r, struct room *room, enum muc_role which,
     struct xml_node *q = xml_add(res, "query", NS_MUC_ADMIN);
     bool see = a->occ && presence_may_see_jid(room, a->occ);
     for (const struct occupant *o = room->occupants; o; o = o->hh.next) {
-        if (o->role != which)
+        if (o->role != which || crowd_hidden(r->muc, o))
             continue;
         struct xml_node *item = xml_add(q, "item", NS_MUC_ADMIN);
         xml_set_attr(item, "affiliation", perm_affil_name(occupant_affiliation(room, o)));

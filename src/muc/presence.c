@@ -627,6 +627,8 @@ static void probe(struct muc_req *r, struct room *room, struct muc_session *s, c
         return;
     }
     struct occupant *target = occupant_by_nick(room, nick);
+    if (target && target != s->occ && crowd_hidden(r->muc, target))
+        target = NULL; /* a hidden admin is not there for anyone else */
     if (!target) {
         probe_absent(r, room, s->occ, nick);
         return;

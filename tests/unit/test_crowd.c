@@ -186,6 +186,14 @@ static void test_hidden_admin(void **state)
     struct xml_node *q = xml_child(fx_result("d1"), "query", NS_DISCO_ITEMS);
     assert_int_equal(fx_children(q, "item", NS_DISCO_ITEMS), 2);
     fx_clear();
+    /* Not in the moderator list, not answered to a probe. */
+    fx_in("<iq type='get' id='l1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
+          "'><item role='moderator'/></query></iq>");
+    q = xml_child(fx_result("l1"), "query", NS_MUC_ADMIN);
+    assert_int_equal(fx_children(q, "item", NS_MUC_ADMIN), 1);
+    fx_in("<presence type='probe' from='" ALICE "' to='" ROOM "/boss'/>");
+    assert_int_equal(fx_count("presence", NULL, ALICE, ROOM "/boss"), 0);
+    fx_clear();
     fx_in("<presence from='" BOB "' to='" ROOM "/boss' type='unavailable'/>");
     assert_int_equal(fx_count("presence", "unavailable", OWNER, ROOM "/boss"), 0);
     assert_int_equal(fx_count("presence", "unavailable", BOB, ROOM "/boss"), 1);
