@@ -404,6 +404,11 @@ struct xml_node *presence_build(struct muc *m, struct room *room, const struct o
  * its own sessions get 110 and the real JID. */
 void presence_broadcast(struct muc *m, struct room *room, struct occupant *occ,
                         const struct pres_opts *o);
+/* After a role change from was (§8.3-8.4, §9): a broadcast, or, when the new
+ * role is no longer broadcast (presencebroadcast, Auditorium), an unavailable
+ * presence to those who saw it and the new role to the occupant itself. */
+void presence_role_changed(struct muc *m, struct room *room, struct occupant *occ,
+                           enum muc_role was, const struct pres_opts *o);
 /* The two halves of a broadcast, for callers that must interleave (§8.2). */
 void presence_send_self(struct muc *m, struct room *room, struct occupant *occ,
                         const struct pres_opts *o);

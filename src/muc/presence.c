@@ -180,6 +180,26 @@ void presence_broadcast(struct muc *m, struct room *room, struct occupant *occ,
     }
 }
 
+/* A role that is no longer broadcast (an Auditorium's presenter losing
+ * voice): whoever saw the occupant sees it leave, as it never saw the
+ * audience come; the occupant itself sees its new role. */
+void presence_role_changed(struct muc *m, struct room *room, struct occupant *occ,
+                           enum muc_role was, const struct pres_opts *o)
+{
+    enum muc_role now = occ->role;
+    unsigned pb = room->cfg.presence_broadcast;
+    if (perm_presence_broadcast(now, pb) || !perm_presence_broadcast(was, pb)) {
+        presence_broadcast(m, room, occ, o);
+        return;
+    }
+    struct pres_opts gone = *o;
+    gone.type = "unavailable";
+    occ->role = was;   /* the audience it had */
+    presence_send_others(m, room, occ, &gone);
+    occ->role = now;
+    send_self(m, room, occ, o);
+}
+
 void presence_remove_occupant(struct muc *m, struct room *room, struct occupant *occ,
                               const struct pres_opts *o)
 {

@@ -103,6 +103,26 @@ static void test_auditorium(void **state)
     assert_int_equal(fx_count("presence", "unavailable", OWNER, ROOM "/alice"), 0);
 }
 
+/* A presenter who loses voice joins the audience: the room sees it leave. */
+static void test_auditorium_devoice(void **state)
+{
+    fx_room(ROOM, OWNER, TYPE("auditorium"));
+    join(ALICE, "alice");
+    fx_in("<iq type='set' id='v1' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
+          "'><item nick='alice' role='participant'/></query></iq>");
+    fx_result("v1");
+    assert_int_equal(fx_count("presence", AVAIL, OWNER, ROOM "/alice"), 1);
+    fx_clear();
+    fx_in("<iq type='set' id='v2' from='" OWNER "' to='" ROOM "'><query xmlns='" NS_MUC_ADMIN
+          "'><item nick='alice' role='visitor'/></query></iq>");
+    fx_result("v2");
+    assert_int_equal(fx_count("presence", "unavailable", OWNER, ROOM "/alice"), 1);
+    assert_int_equal(fx_count("presence", AVAIL, OWNER, ROOM "/alice"), 0);
+    struct xml_node *self = fx_one("presence", AVAIL, ALICE, ROOM "/alice");
+    struct xml_node *item = xml_child(xml_child(self, "x", NS_MUC_USER), "item", NS_MUC_USER);
+    assert_string_equal(xml_attr(item, "role"), "visitor");
+}
+
 static void set_limit(unsigned n)
 {
     struct muc_limits l = fx.m->lim;
@@ -216,6 +236,7 @@ int main(void)
         T(test_privacy_and_type_in_form_and_disco),
         T(test_bad_privacy_refused),
         T(test_auditorium),
+        T(test_auditorium_devoice),
         T(test_presence_limit),
         T(test_presence_limit_off),
         T(test_hidden_admin),
