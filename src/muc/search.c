@@ -51,8 +51,6 @@ struct filter {
 
 static void filter_clear(struct filter *f);
 
-/* ---- XEP-0059 ---- */
-
 static void reply_error(struct muc *m, const struct xml_node *iq, const char *condition,
                         const char *text, const char *app)
 {
