@@ -54,6 +54,8 @@ struct cfg_muc {
     uint64_t message_queue;
     uint64_t presence_queue;
     bool rate_exempt_moderators;
+    uint64_t presence_limit;
+    bool hidden_admins;
     uint64_t max_presence_size;
     bool create_rooms;
     bool persistent_default;

@@ -112,6 +112,17 @@ bench_run() {
 }
 j() { echo "$LAST" | jq -r "$1"; }
 
+# The [muc] lines: bench-muc.ini, where $BENCH_MUC_SET ("key = value" lines)
+# replaces the keys it names (a key may be set only once).
+muc_lines() {
+  local ini keys
+  ini="$(dirname "${BASH_SOURCE[0]}")/bench-muc.ini"
+  if [ -z "${BENCH_MUC_SET:-}" ]; then cat "$ini"; return; fi
+  keys=$(printf '%s\n' "$BENCH_MUC_SET" | sed -n 's/^\([a-z_]*\) *=.*/\1/p' | paste -sd'|')
+  grep -Ev "^($keys) *=" "$ini" || true
+  printf '%s\n' "$BENCH_MUC_SET"
+}
+
 # write_cfg FILE PORT: confabd on $MUC behind confab-bench at PORT, durable
 # storage in the private cluster, no per-occupant rate limits, $LOG_LEVEL.
 write_cfg() {
@@ -125,7 +136,7 @@ secret = $SECRET
 dsn = host=127.0.0.1 port=$PGPORT user=postgres dbname=confab
 durability = commit
 [muc]
-$(cat "$(dirname "${BASH_SOURCE[0]}")/bench-muc.ini")
+$(muc_lines)
 [log]
 level = $LOG_LEVEL
 CFG

@@ -4,6 +4,7 @@
 #
 #   scripts/bench-scenarios.sh [--quick] [--only 1,2,3,4,5] [--keep]
 #                              [--rates1 "R ..."] [--rates2 "R ..."] [--startup-rooms N]
+#                              [--big-room N]
 #
 #   1  one room of 1,000 occupants, every occupant sends: deliveries/s and latency
 #      at each offered rate of --rates1 (msg/s; deliveries = rate x 1,000)
@@ -16,6 +17,12 @@
 #   5  memory: RSS per idle occupant (1,000 rooms x 20 occupants minus 1,000 rooms
 #      x 1, no chat) and per loaded idle room (1,000 persistent rooms loaded by one
 #      join each after start-up)
+#   6  large room (issue 16): one room of --big-room (default 5,000) occupants joins
+#      (paced, $S6_JOIN_RATE joins/s, default 200; 0: all at once) and chats (every occupant sends, 20 msg/s in all), first
+#      with [muc] presence_limit = 0 (before: every presence to everyone), then with
+#      presence_limit = 75 (after: non-moderators' presence to moderators only):
+#      joins/s, deliveries/s and the presences confabd sent. Not in the default
+#      --only list: run it with --only 6
 #
 # Like bench-store.sh: a private PostgreSQL 15 on 127.0.0.1 (fsync and
 # synchronous_commit on), a fresh confabd from $BUILD (default build/; CONFABD=PATH
@@ -39,7 +46,7 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 MUC=conference.bench.local
 NICE=${BENCH_NICE:--10}
 
-quick=0 keep=0 only="1,2,3,4,5" rates1="" rates2="" startup_rooms=""
+quick=0 keep=0 only="1,2,3,4,5" rates1="" rates2="" startup_rooms="" big_room=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -48,16 +55,18 @@ while [ $# -gt 0 ]; do
     --rates1) rates1=$2; shift ;;
     --rates2) rates2=$2; shift ;;
     --startup-rooms) startup_rooms=$2; shift ;;
-    -h|--help) sed -n '2,27p' "$0" | grep -v '^set ' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --big-room) big_room=$2; shift ;;
+    -h|--help) sed -n '2,34p' "$0" | grep -v '^set ' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-scenarios.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 if [ "$quick" = 1 ]; then
-  : "${rates1:=100 300}" "${rates2:=1000 3000}" "${startup_rooms:=10000}"
+  : "${rates1:=100 300}" "${rates2:=1000 3000}" "${startup_rooms:=10000}" "${big_room:=300}"
   duration=4 warmup=1 storm_rooms=100 mem_rooms=200 touch=200
 else
   : "${rates1:=250 500 1000 2000}" "${rates2:=1000 2500 5000 10000}" "${startup_rooms:=100000}"
+  : "${big_room:=5000}"
   duration=10 warmup=3 storm_rooms=500 mem_rooms=1000 touch=1000
 fi
 
@@ -186,6 +195,22 @@ if want 5; then
        "$mem_rooms rooms x 20 occupants $twenty KiB"
   summary+=("5: per idle occupant: $per_occ KiB ((RSS with ${mem_rooms}x20 - ${mem_rooms}x1) / $(( mem_rooms * 19 )))")
   summary+=("5: per new room with its one occupant: $per_room KiB ((RSS with ${mem_rooms}x1 - empty) / $mem_rooms)")
+fi
+
+if want 6; then
+  echo; echo "== scenario 6: one room of $big_room occupants joining and chatting (issue 16)"
+  for limit in 0 75; do
+    BENCH_MUC_SET="presence_limit = $limit" \
+      bench "s6-limit$limit" --scenario chat --rooms 1 --occupants "$big_room" --rate 20 \
+      --join-rate "${S6_JOIN_RATE:-200}" --duration "$duration" --warmup "$warmup" --drain 10 --history 0 \
+      --timeout 900 --room-prefix "s6r${RUN}x$limit"
+    line="presence_limit $limit: $(j .joins) joins, $(j .joins_per_s) joins/s (join p99"
+    line="$line $(j .lat_join.p99) ms, failed $(j .joins_failed)); $(j .deliveries_per_s)"
+    line="$line deliveries/s, lost $(j .lost); $(j .presences) presences sent;"
+    line="$line confabd $(j .confabd_cpu_pct)%, RSS $(j .confabd_rss_kb) KiB"
+    echo "   $line"
+    summary+=("6: $line")
+  done
 fi
 
 echo

@@ -174,11 +174,12 @@ static void json_rooms(FILE *f, const struct usage *u)
                ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"dup\":%" PRIu64
                ",\"reordered\":%" PRIu64 ",\"misrouted\":%" PRIu64 ",\"joins\":%u,"
                "\"joins_failed\":%u,\"joins_per_s\":%.1f,\"history_per_join\":%.2f,"
-               "\"history_per_setup_join\":%.2f,",
+               "\"history_per_setup_join\":%.2f,\"presences\":%" PRIu64 ",",
             B.M, B.N, B.S, O.rate, O.duration, B.k_next, B.reflected, B.rejected_msgs,
             B.reflected_win / u->wdur, B.deliveries_win / u->wdur, B.expected, B.received_unique,
             u->lost, B.dup, B.reordered, B.misrouted, B.joins_done - B.joins_failed,
-            B.joins_failed, joins_per_s(), history_per_join(), history_per_setup_join());
+            B.joins_failed, joins_per_s(), history_per_join(), history_per_setup_join(),
+            B.presence_in);
     hist_json(f, "lat_all", &B.lat_all, true);
     hist_json(f, "lat_reflect", &B.lat_reflect, true);
     hist_json(f, "lat_fanout", &B.lat_fanout, true);

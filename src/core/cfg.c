@@ -62,6 +62,8 @@ static const struct key keys[] = {
     { "muc", "message_queue", K_UINT, OFF(muc.message_queue), "50", 0, 100000, true, 0 },
     { "muc", "presence_queue", K_UINT, OFF(muc.presence_queue), "10", 0, 100000, true, 0 },
     { "muc", "rate_exempt_moderators", K_BOOL, OFF(muc.rate_exempt_moderators), "false", NOLIMIT, true, 0 },
+    { "muc", "presence_limit", K_UINT, OFF(muc.presence_limit), "75", 0, 1000000, true, 0 },
+    { "muc", "hidden_admins", K_BOOL, OFF(muc.hidden_admins), "false", NOLIMIT, true, 0 },
     { "muc", "max_presence_size", K_SIZE, OFF(muc.max_presence_size), "8KiB", 512, 1 << 20, true, 0 },
     { "muc", "create_rooms", K_BOOL, OFF(muc.create_rooms), "true", NOLIMIT, true, 0 },
     { "muc", "persistent_default", K_BOOL, OFF(muc.persistent_default), "false", NOLIMIT, true, 0 },

@@ -192,6 +192,7 @@ struct event {
     char *bare;
     bool remove;
     bool no_actor;             /* the service acted, not the requester */
+    enum muc_role was;         /* the role before the request (crowd.c: who saw it) */
     int codes[2];
     char *reason;
 };
@@ -233,7 +234,8 @@ static void add_event(struct events *es, struct occupant *occ, bool remove, int 
         es->ev = xrealloc(es->ev, es->cap * sizeof *es->ev);
     }
     es->ev[es->n++] = (struct event){ .nick = xstrdup(occ->nick), .bare = xstrdup(occ->bare_jid),
-                                      .remove = remove, .codes = { code, 0 },
+                                      .remove = remove, .was = occ->role,
+                                      .codes = { code, 0 },
                                       .reason = reason ? xstrdup(reason) : NULL };
 }
 
@@ -295,8 +297,8 @@ static void affil_events(struct room *room, const char *jid, enum muc_affil old,
         if (role == ROLE_NONE) {
             add_event(es, o, true, affil == AFFIL_OUTCAST ? 301 : 321, reason);
         } else {
-            o->role = role;
             add_event(es, o, false, 0, reason);
+            o->role = role;
         }
     }
     if (!inside && old != affil)
@@ -391,7 +393,7 @@ static void events_rest(struct muc *m, struct room *room, struct events *es, con
             presence_send_others(m, room, occ, &o);
             occupant_remove(room, occ);
         } else {
-            presence_broadcast(m, room, occ, &o);
+            presence_role_changed(m, room, occ, es->ev[i].was, &o);
         }
     }
 }
@@ -596,8 +598,8 @@ static void admin_set(struct muc_req *r, struct room *room, const struct xml_nod
             if (c->role == ROLE_NONE) {
                 add_event(&an->es, c->target, true, 307, c->reason);
             } else {
-                c->target->role = c->role;
                 add_event(&an->es, c->target, false, 0, c->reason);
+                c->target->role = c->role;
             }
         } else {
             an->affiliations = true;
@@ -650,7 +652,7 @@ static void list_role(struct muc_req *r, struct room *room, enum muc_role which,
     struct xml_node *q = xml_add(res, "query", NS_MUC_ADMIN);
     bool see = a->occ && presence_may_see_jid(room, a->occ);
     for (const struct occupant *o = room->occupants; o; o = o->hh.next) {
-        if (o->role != which)
+        if (o->role != which || crowd_hidden(r->muc, o))
             continue;
         struct xml_node *item = xml_add(q, "item", NS_MUC_ADMIN);
         xml_set_attr(item, "affiliation", perm_affil_name(occupant_affiliation(room, o)));

@@ -209,6 +209,7 @@ static void limits_from_cfg(const struct cfg *cfg, struct muc_limits *lim)
         .admin_burst = (unsigned)c->admin_burst, .msg_queue = (unsigned)c->message_queue,
         .presence_queue = (unsigned)c->presence_queue,
         .rate_exempt_moderators = c->rate_exempt_moderators,
+        .presence_limit = (unsigned)c->presence_limit, .hidden_admins = c->hidden_admins,
     };
 }
 

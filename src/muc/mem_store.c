@@ -264,12 +264,70 @@ static void save_vcard(void *st, const struct room *room, const char *vcard,
 {
 }
 
+/* ---- the directory: the rooms in the engine ---- */
+
+/* Rooms carry no category in memory yet: every one is in `default`
+ * (schema/chat/008). */
+static const char mem_category[] = "default";
+
+static int by_jid(const void *a, const void *b)
+{
+    return strcmp((*(struct room *const *)a)->jid, (*(struct room *const *)b)->jid);
+}
+
+static struct room **dir_matches(struct muc *m, const struct store_dir_query *q, size_t *n)
+{
+    struct room **v = xmalloc((m->nrooms + 1) * sizeof *v);
+    size_t k = 0;
+    for (struct room *room = m->rooms; room; room = room->hh.next) {
+        enum muc_affil a = q->viewer ? room_affiliation(room, q->viewer) : AFFIL_NONE;
+        if (directory_visible(&room->cfg, room->locked, a, q->viewer_admin) &&
+            (!q->category || strcmp(q->category, mem_category) == 0) &&
+            directory_matches(q, room->jid, room->cfg.name, room->cfg.desc))
+            v[k++] = room;
+    }
+    qsort(v, k, sizeof *v, by_jid);
+    *n = k;
+    return v;
+}
+
+static void dir_copy(struct store_dir_room *d, const struct room *room)
+{
+    const struct room_config *c = &room->cfg;
+    *d = (struct store_dir_room){
+        .jid = xstrdup(room->jid), .name = xstrdup(c->name ? c->name : ""),
+        .desc = xstrdup(c->desc ? c->desc : ""), .lang = xstrdup(c->lang ? c->lang : ""),
+        .category = xstrdup(mem_category), .category_id = 1, .members_only = c->members_only,
+        .password_protected = c->password_protected, .whois_anyone = c->whois_anyone,
+    };
+}
+
+static void list_rooms(void *st, const struct store_dir_query *q, store_dir_cb *cb, void *ud)
+{
+    size_t n, lo = 0, hi = 0;
+    struct room **v = dir_matches(st, q, &n);
+    const char **keys = xmalloc((n + 1) * sizeof *keys);
+    for (size_t i = 0; i < n; i++)
+        keys[i] = v[i]->jid;
+    directory_window(q, keys, n, false, &lo, &hi);
+    struct store_dir_page *p = xcalloc(1, sizeof *p);
+    p->rooms = xcalloc(hi - lo + 1, sizeof *p->rooms);
+    for (size_t i = lo; i < hi; i++)
+        dir_copy(&p->rooms[p->n++], v[i]);
+    p->count = n;
+    p->first_index = lo;
+    free(keys);
+    free(v);
+    cb(ud, 0, p);
+}
+
 void mem_store_init(struct muc_store *ops, struct muc *m)
 {
     *ops = (struct muc_store){
         .load_room = load_room, .save_room = save_room, .save_affiliation = save_affiliation,
         .append_message = append_message, .delete_room = delete_room, .mam_query = mam_query,
         .barrier = barrier, .available = available, .attach_event = put_event,
-        .put_event = put_event, .save_vcard = save_vcard, .in_memory = true, .st = m,
+        .put_event = put_event, .save_vcard = save_vcard, .list_rooms = list_rooms,
+        .in_memory = true, .st = m,
     };
 }

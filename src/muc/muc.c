@@ -40,7 +40,7 @@ void muc_limits_default(struct muc_limits *lim)
         .persistent_default = false, .log_by_default = true, .max_mam_page = 100,
         .max_message_bytes = 32768, .max_joined_rooms = 100, .max_affiliations = 2000,
         .max_list_items = 200, .admin_rate = 5, .admin_burst = 20, .msg_queue = 50,
-        .presence_queue = 10,
+        .presence_queue = 10, .presence_limit = 75,
     };
 }
 

@@ -21,6 +21,7 @@
  *   invite.c     mediated invitations, voice requests, nick registration (§7.8, 7.13, 7.10)
  *   roomdisco.c  room disco#info/#items, muc#roominfo, reserved nick, muc#unique (§6.3-6.5, 7.12)
  *   search.c     the room directory: service disco#items, XEP-0055 and XEP-0433, RSM-paged
+ *   directory.c  the directory's pure rules: who finds which room, word matches, RSM windows
  *   vcard.c      the room's vCard-temp and avatar (XEP-0054, XEP-0486)
  *   mam.c        the room archive: XEP-0313 queries, XEP-0059 paging
  *   moderate.c   taking messages down: XEP-0425 moderation, XEP-0424 retraction
@@ -29,6 +30,8 @@
  *   budget.c     output owed for accepted stanzas, for the input gate (flow.h)
  *   adhoc.c      service administrators and their XEP-0050 commands (§2)
  *   perm.c       the §5 privilege tables (perm.h)
+ *   roomkind.c   Lync's privacy (Open/Closed/Secret) and type (Normal/Auditorium) over the flags
+ *   crowd.c      who sees whose presence: presencebroadcast, presence_limit, hidden admins
  *   compliance.c compliance events built from engine state (compliance.h)
  *   store.c      the storage interface the engine calls (store.h)
  *   mem_store.c  its backend without a database: rooms and archive in memory
@@ -106,6 +109,8 @@ struct muc_limits {
     unsigned msg_queue;            /* messages one session may have waiting (shape.c) */
     unsigned presence_queue;       /* presence updates likewise */
     bool rate_exempt_moderators;   /* moderators, admins and owners are not shaped */
+    unsigned presence_limit;       /* Lync's ParticipantUpdateLimit (crowd.c); 0 = none */
+    bool hidden_admins;            /* service admins join unseen (crowd.c) */
 };
 
 struct muc_io {
@@ -404,6 +409,11 @@ struct xml_node *presence_build(struct muc *m, struct room *room, const struct o
  * its own sessions get 110 and the real JID. */
 void presence_broadcast(struct muc *m, struct room *room, struct occupant *occ,
                         const struct pres_opts *o);
+/* After a role change from was (§8.3-8.4, §9): a broadcast, or, when the new
+ * role is no longer broadcast (presencebroadcast, Auditorium), an unavailable
+ * presence to those who saw it and the new role to the occupant itself. */
+void presence_role_changed(struct muc *m, struct room *room, struct occupant *occ,
+                           enum muc_role was, const struct pres_opts *o);
 /* The two halves of a broadcast, for callers that must interleave (§8.2). */
 void presence_send_self(struct muc *m, struct room *room, struct occupant *occ,
                         const struct pres_opts *o);
@@ -489,6 +499,61 @@ void search_handle(struct muc *m, const struct xml_node *iq, const struct xml_no
 /* XEP-0433 extended channel search: the form, or a search. */
 void search_channels(struct muc *m, const struct xml_node *iq, const struct xml_node *search);
 
+/* roomkind.c: the room form's {urn:confab:roomconfig} fields and their mapping. */
+#define ROOMKIND_PRIVACY "{urn:confab:roomconfig}privacy"
+#define ROOMKIND_TYPE "{urn:confab:roomconfig}type"
+enum room_privacy { PRIVACY_OPEN, PRIVACY_CLOSED, PRIVACY_SECRET, PRIVACY_NONE };
+enum room_type { TYPE_NORMAL, TYPE_AUDITORIUM };
+enum room_privacy roomkind_privacy(const struct room_config *c);
+enum room_type roomkind_type(const struct room_config *c);
+void roomkind_set_privacy(struct room_config *c, enum room_privacy p);
+void roomkind_set_type(struct room_config *c, enum room_type t);
+const char *roomkind_privacy_name(enum room_privacy p);  /* NULL for PRIVACY_NONE */
+const char *roomkind_type_name(enum room_type t);
+int roomkind_privacy_parse(const char *s, enum room_privacy *out);
+int roomkind_type_parse(const char *s, enum room_type *out);
+void roomkind_form_fields(struct xml_node *x, const struct room_config *c);
+/* A member, admin or owner of the room, or a service admin. */
+bool roomkind_insider(const struct muc *m, const struct room *room, const char *bare_jid);
+/* May bare_jid read the room's vCard and avatar hash (not a Secret room's outsiders)? */
+bool roomkind_may_see_card(const struct muc *m, const struct room *room, const char *bare_jid);
+
+/* crowd.c: whose presence reaches whom. */
+/* A service admin who joined unseen ([muc] hidden_admins): never broadcast, never listed. */
+bool crowd_hidden(const struct muc *m, const struct occupant *occ);
+/* More occupants than [muc] presence_limit: non-moderators' presence goes to moderators only. */
+bool crowd_large(const struct muc *m, const struct room *room);
+/* Does viewer get subject's presence (joins, changes, leaves, the roster on entry)? */
+bool crowd_shows(const struct muc *m, const struct room *room, const struct occupant *subject,
+                 const struct occupant *viewer);
+/* Occupants others may know of: the count in muc#roominfo, the paged list. */
+unsigned crowd_visible_count(const struct muc *m, const struct room *room);
+
+/* directory.c */
+bool directory_visible(const struct room_config *c, bool locked, enum muc_affil viewer_affil,
+                       bool viewer_admin);
+bool directory_matches(const struct store_dir_query *q, const char *jid, const char *name,
+                       const char *desc);
+/* The page [*lo, *hi) of keys (room JIDs, in JID order unless users_first)
+ * that q's after/before/index/max/backward ask for; false when users_first
+ * and q names a room not among them. */
+bool directory_window(const struct store_dir_query *q, const char *const *keys, size_t n,
+                      bool users_first, size_t *lo, size_t *hi);
+/* An XEP-0059 <set/> in a request (directory.c; mam.c has its own by seq). */
+#define NS_RSM "http://jabber.org/protocol/rsm"
+struct rsm_req {
+    bool present;
+    long max;            /* -1: not given */
+    char *after, *before;
+    bool last_page;      /* an empty <before/> */
+    long index;          /* -1: not given */
+};
+/* false (with why) for a <set/> that cannot be honoured. */
+bool rsm_req_parse(const struct xml_node *query, struct rsm_req *q, const char **why);
+void rsm_req_clear(struct rsm_req *q);
+/* q's paging fields from r, pages at most max long. */
+void rsm_req_window(const struct rsm_req *r, unsigned max, struct store_dir_query *q);
+
 /* moderate.c */
 bool moderate_wants(const struct xml_node *q);
 void moderate_handle(struct muc_req *r, struct room *room, const struct xml_node *q);
@@ -503,7 +568,7 @@ void moderate_self_retraction(struct muc_req *r, struct room *room, const struct
 /* <vCard xmlns='vcard-temp'/> to the room: anyone reads it, owners set it. */
 void vcard_handle(struct muc_req *r, struct room *room, const struct xml_node *vcard);
 /* The muc#roominfo_avatarhash field, when the room has an avatar. */
-void vcard_roominfo(struct xml_node *form, const struct room *room);
+void vcard_roominfo(struct xml_node *form, const struct muc_req *r, const struct room *room);
 /* Take the stored vCard (rec->vcard, rec->photo_hash) into the room. */
 void vcard_from_store(struct room *room, struct store_room *rec);
 void vcard_clear(struct room *room);

@@ -136,6 +136,7 @@ static struct xml_node *config_form(const struct muc *m, const struct room *room
     /* The one archive switch: it also decides whether XEP-0313 answers. */
     form_add_bool(x, F("enablelogging"), "Archive the discussion (history search, XEP-0313)",
                   c->logging);
+    roomkind_form_fields(x, c);
     add_jid_list(x, room, F("roomadmins"), "Room admins", AFFIL_ADMIN);
     add_jid_list(x, room, F("roomowners"), "Room owners", AFFIL_OWNER);
     return x;
@@ -151,6 +152,8 @@ struct pending {
     size_t nowners;
     bool set_admins;
     bool set_owners;
+    int privacy;     /* enum room_privacy submitted, -1: none */
+    int type;        /* enum room_type submitted, -1: none */
 };
 
 /* A field reader: NULL, or why the value is refused (named with the field in the
@@ -283,6 +286,30 @@ static const char *read_owners(const struct muc *m, const struct form_field *fl,
     return read_jids(fl, &p->owners, &p->nowners, &p->set_owners);
 }
 
+static const char *read_privacy(const struct muc *m, const struct form_field *fl,
+                                struct pending *p, size_t off)
+{
+    enum room_privacy v;
+    if (!fl->nvalues || !*fl->values[0])
+        return NULL;
+    if (roomkind_privacy_parse(fl->values[0], &v) < 0)
+        return "not open, closed or secret";
+    p->privacy = (int)v;
+    return NULL;
+}
+
+static const char *read_type(const struct muc *m, const struct form_field *fl,
+                             struct pending *p, size_t off)
+{
+    enum room_type v;
+    if (!fl->nvalues)
+        return NULL;
+    if (roomkind_type_parse(fl->values[0], &v) < 0)
+        return "not normal or auditorium";
+    p->type = (int)v;
+    return NULL;
+}
+
 #define AT(member) offsetof(struct room_config, member)
 
 /* The fields a submission may set. Fields not listed are ignored, as XEP-0004
@@ -320,7 +347,21 @@ static const struct {
     { "muc#maxhistoryfetch", read_history, 0 },
     { F("roomadmins"), read_admins, 0 },
     { F("roomowners"), read_owners, 0 },
+    { ROOMKIND_PRIVACY, read_privacy, 0 },
+    { ROOMKIND_TYPE, read_type, 0 },
 };
+
+/* A client sends the whole form back with one field changed: Lync's
+ * privacy and type win only when they differ from what the room is now,
+ * else the XEP-0045 fields they map onto decide (either way the two agree
+ * afterwards). */
+static void kind_rule(const struct room_config *now, struct pending *p)
+{
+    if (p->privacy >= 0 && p->privacy != (int)roomkind_privacy(now))
+        roomkind_set_privacy(&p->cfg, (enum room_privacy)p->privacy);
+    if (p->type >= 0 && p->type != (int)roomkind_type(now))
+        roomkind_set_type(&p->cfg, (enum room_type)p->type);
+}
 
 /* Prosody has no passwordprotectedroom field: a secret alone switches the
  * password on, an empty one off. With the field, the two must agree. */
@@ -336,9 +377,10 @@ static const char *password_rule(const struct form *f, struct room_config *c,
 }
 
 /* Reads every known field into p. Returns NULL, or why it refused the field *var. */
-static const char *read_form(const struct muc *m, const struct form *f, struct pending *p,
-                             const char **var)
+static const char *read_form(const struct muc *m, const struct room *room, const struct form *f,
+                             struct pending *p, const char **var)
 {
+    p->privacy = p->type = -1;
     for (size_t i = 0; i < ARRAY_SIZE(config_fields); i++) {
         const struct form_field *fl = form_get(f, config_fields[i].var);
         if (!fl)
@@ -348,6 +390,7 @@ static const char *read_form(const struct muc *m, const struct form *f, struct p
         if (why)
             return why;
     }
+    kind_rule(&room->cfg, p);
     return password_rule(f, &p->cfg, var);
 }
 
@@ -521,7 +564,7 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
     struct pending p = { 0 };
     copy_config(&p.cfg, &room->cfg);
     const char *var = NULL;
-    const char *why = read_form(m, &f, &p, &var);
+    const char *why = read_form(m, room, &f, &p, &var);
     char *text = why ? xasprintf("%s: %s", var, why) : NULL;
     form_free(&f);
     bool ownerless = !why && owners_after_form(room, &p) == 0;

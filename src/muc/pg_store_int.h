@@ -40,9 +40,13 @@ struct pg_store {
 
 /* Each concern's prepared statements; pg_store.c prepares them all. */
 extern const struct db_stmt pg_store_room_stmts[], pg_store_msg_stmts[], pg_store_mam_stmts[],
-    pg_store_outbox_stmts[], pg_store_retention_stmts[], pg_store_control_stmts[];
+    pg_store_outbox_stmts[], pg_store_retention_stmts[], pg_store_control_stmts[],
+    pg_store_dir_stmts[];
 extern const size_t pg_store_room_nstmts, pg_store_msg_nstmts, pg_store_mam_nstmts,
-    pg_store_outbox_nstmts, pg_store_retention_nstmts, pg_store_control_nstmts;
+    pg_store_outbox_nstmts, pg_store_retention_nstmts, pg_store_control_nstmts,
+    pg_store_dir_nstmts;
+/* pg_store_dir.c */
+void pg_store_dir_list(void *st, const struct store_dir_query *q, store_dir_cb *cb, void *ud);
 void pg_store_control_reader_up(struct pg_store *s);
 
 static inline const char *sql_bool(bool v)

@@ -102,7 +102,8 @@ struct audience {
     size_t nhide;
 };
 
-static void audience_collect(struct room *room, const struct occupant *subject,
+/* Who gets subject's presence (crowd.c), split by whether they see real JIDs. */
+static void audience_collect(struct muc *m, struct room *room, const struct occupant *subject,
                              struct audience *a)
 {
     size_t n = HASH_COUNT(room->sessions);
@@ -110,7 +111,7 @@ static void audience_collect(struct room *room, const struct occupant *subject,
     a->hide = xmalloc((n ? n : 1) * sizeof *a->hide);
     a->nsee = a->nhide = 0;
     for (struct muc_session *s = room->sessions; s; s = s->hh.next) {
-        if (s->occ == subject)
+        if (s->occ == subject || !crowd_shows(m, room, subject, s->occ))
             continue;
         if (presence_may_see_jid(room, s->occ))
             a->see[a->nsee++] = s->jid;
@@ -145,21 +146,19 @@ void presence_send_others(struct muc *m, struct room *room, struct occupant *occ
                           const struct pres_opts *o)
 {
     /* Whose arrival was not shown is not shown leaving either. */
-    if (perm_presence_broadcast(occ->role, room->cfg.presence_broadcast)) {
-        struct audience a;
-        audience_collect(room, occ, &a);
-        if (a.nsee) {
-            struct xml_node *p = presence_build(m, room, occ, true, false, o);
-            muc_send_each(m, p, a.see, a.nsee);
-            xml_unref(p);
-        }
-        if (a.nhide) {
-            struct xml_node *p = presence_build(m, room, occ, false, false, o);
-            muc_send_each(m, p, a.hide, a.nhide);
-            xml_unref(p);
-        }
-        audience_free(&a);
+    struct audience a;
+    audience_collect(m, room, occ, &a);
+    if (a.nsee) {
+        struct xml_node *p = presence_build(m, room, occ, true, false, o);
+        muc_send_each(m, p, a.see, a.nsee);
+        xml_unref(p);
     }
+    if (a.nhide) {
+        struct xml_node *p = presence_build(m, room, occ, false, false, o);
+        muc_send_each(m, p, a.hide, a.nhide);
+        xml_unref(p);
+    }
+    audience_free(&a);
 }
 
 void presence_send_self(struct muc *m, struct room *room, struct occupant *occ,
@@ -179,6 +178,26 @@ void presence_broadcast(struct muc *m, struct room *room, struct occupant *occ,
         presence_send_others(m, room, occ, o);
         send_self(m, room, occ, o);
     }
+}
+
+/* A role that is no longer broadcast (an Auditorium's presenter losing
+ * voice): whoever saw the occupant sees it leave, as it never saw the
+ * audience come; the occupant itself sees its new role. */
+void presence_role_changed(struct muc *m, struct room *room, struct occupant *occ,
+                           enum muc_role was, const struct pres_opts *o)
+{
+    enum muc_role now = occ->role;
+    unsigned pb = room->cfg.presence_broadcast;
+    if (perm_presence_broadcast(now, pb) || !perm_presence_broadcast(was, pb)) {
+        presence_broadcast(m, room, occ, o);
+        return;
+    }
+    struct pres_opts gone = *o;
+    gone.type = "unavailable";
+    occ->role = was;   /* the audience it had */
+    presence_send_others(m, room, occ, &gone);
+    occ->role = now;
+    send_self(m, room, occ, o);
 }
 
 void presence_remove_occupant(struct muc *m, struct room *room, struct occupant *occ,
@@ -361,7 +380,7 @@ static void send_roster(struct muc *m, struct room *room, struct occupant *newco
     bool see = presence_may_see_jid(room, newcomer);
     static const struct pres_opts plain = { 0 };
     for (struct occupant *o = room->occupants; o; o = o->hh.next) {
-        if (o == newcomer || !perm_presence_broadcast(o->role, room->cfg.presence_broadcast))
+        if (o == newcomer || !crowd_shows(m, room, o, newcomer))
             continue;
         struct xml_node *p = presence_build(m, room, o, see, false, &plain);
         send_to(m, p, to);
@@ -406,18 +425,7 @@ static void welcome(struct muc_req *r, struct room *room, struct occupant *occ,
     send_roster(m, room, occ, r->from_full);
     if (broadcast) {
         /* Everyone else first; the newcomer's own copy ends its roster. */
-        struct pres_opts others = { 0 };
-        struct audience a;
-        if (perm_presence_broadcast(occ->role, room->cfg.presence_broadcast)) {
-            audience_collect(room, occ, &a);
-            struct xml_node *p = presence_build(m, room, occ, true, false, &others);
-            muc_send_each(m, p, a.see, a.nsee);
-            xml_unref(p);
-            p = presence_build(m, room, occ, false, false, &others);
-            muc_send_each(m, p, a.hide, a.nhide);
-            xml_unref(p);
-            audience_free(&a);
-        }
+        presence_send_others(m, room, occ, &(struct pres_opts){ 0 });
         for (size_t i = 0; i < occ->nsessions; i++)
             if (strcmp(occ->sessions[i]->jid, r->from_full) != 0)
                 send_self_to(m, room, occ, occ->sessions[i]->jid, &o);
@@ -639,6 +647,8 @@ static void probe(struct muc_req *r, struct room *room, struct muc_session *s, c
         return;
     }
     struct occupant *target = occupant_by_nick(room, nick);
+    if (target && target != s->occ && crowd_hidden(r->muc, target))
+        target = NULL; /* a hidden admin is not there for anyone else */
     if (!target) {
         probe_absent(r, room, s->occ, nick);
         return;

@@ -49,8 +49,7 @@ static void room_features(struct xml_node *q, const struct room *room)
  * (how many) and who owns it (real JIDs) are not told to anyone else. */
 static bool roominfo_for_insiders(const struct muc_req *r, const struct room *room)
 {
-    return !room->cfg.members_only || room_affiliation(room, r->from_bare) >= AFFIL_MEMBER ||
-           muc_is_admin(r->muc, r->from_bare);
+    return !room->cfg.members_only || roomkind_insider(r->muc, room, r->from_bare);
 }
 
 static void roominfo_form(const struct muc_req *r, struct xml_node *q, const struct room *room)
@@ -59,7 +58,7 @@ static void roominfo_form(const struct muc_req *r, struct xml_node *q, const str
     struct xml_node *x = form_new("result", NS_MUC_ROOMINFO, NULL, NULL);
     form_add_field(x, "text-single", "muc#roominfo_description", "Description", room->cfg.desc);
     char n[16];
-    snprintf(n, sizeof n, "%u", room->noccupants);
+    snprintf(n, sizeof n, "%u", crowd_visible_count(r->muc, room));
     if (insider)
         form_add_field(x, "text-single", "muc#roominfo_occupants", "Number of occupants", n);
     form_add_field(x, "text-single", "muc#roominfo_subject", "Subject",
@@ -83,7 +82,8 @@ static void roominfo_form(const struct muc_req *r, struct xml_node *q, const str
                   room->cfg.change_subject);
     form_add_bool(x, "muc#roomconfig_changesubject", "Occupants may change the subject",
                   room->cfg.change_subject);
-    vcard_roominfo(x, room);
+    roomkind_form_fields(x, &room->cfg);
+    vcard_roominfo(x, r, room);
     xml_append(q, x);
 }
 
@@ -131,13 +131,82 @@ void roomdisco_info(struct muc_req *r, struct room *room, const struct xml_node 
     xml_unref(res);
 }
 
+/* Who may page through the occupants (issue 16: above [muc] presence_limit
+ * the roster no longer tells them): moderators, room admins and owners,
+ * service admins. */
+static bool may_list_occupants(const struct muc_req *r, const struct room *room)
+{
+    const struct muc_session *s = session_by_jid(room, r->from_full);
+    return (s && s->occ->role == ROLE_MODERATOR) ||
+           room_affiliation(room, r->from_bare) >= AFFIL_ADMIN ||
+           muc_is_admin(r->muc, r->from_bare);
+}
+
+static int by_key(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Occupant JIDs (room@service/nick) others may know of, sorted (owned). */
+static char **occupant_keys(const struct muc *m, const struct room *room, size_t *n)
+{
+    char **v = xmalloc((room->noccupants + 1) * sizeof *v);
+    size_t k = 0;
+    for (const struct occupant *o = room->occupants; o; o = o->hh.next)
+        if (!crowd_hidden(m, o))
+            v[k++] = xasprintf("%s/%s", room->jid, o->nick);
+    qsort(v, k, sizeof *v, by_key);
+    *n = k;
+    return v;
+}
+
+static void occupant_page(struct muc_req *r, struct room *room, struct xml_node *q,
+                          const struct rsm_req *rsm)
+{
+    size_t n, lo = 0, hi = 0;
+    char **keys = occupant_keys(r->muc, room, &n);
+    struct store_dir_query w = { 0 };
+    rsm_req_window(rsm, rsm->present ? 100 : (unsigned)n, &w);
+    directory_window(&w, (const char *const *)keys, n, false, &lo, &hi);
+    for (size_t i = lo; i < hi; i++) {
+        struct xml_node *item = xml_add(q, "item", NS_DISCO_ITEMS);
+        xml_set_attr(item, "jid", keys[i]);
+        xml_set_attr(item, "name", strchr(keys[i], '/') + 1);
+    }
+    if (rsm->present) {
+        struct xml_node *set = xml_add(q, "set", NS_RSM);
+        char num[24];
+        if (hi > lo) {
+            snprintf(num, sizeof num, "%zu", lo);
+            xml_set_attr(xml_add_text_child(set, "first", NS_RSM, keys[lo]), "index", num);
+            xml_add_text_child(set, "last", NS_RSM, keys[hi - 1]);
+        }
+        snprintf(num, sizeof num, "%zu", n);
+        xml_add_text_child(set, "count", NS_RSM, num);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+}
+
 void roomdisco_items(struct muc_req *r, struct room *room, const struct xml_node *query)
 {
-    /* Occupant lists are not disclosed through disco (§6.5 allows an empty list). */
+    /* Occupant lists are disclosed through disco to those who run the room
+     * only (§6.5 allows an empty list for everyone else). */
+    struct rsm_req rsm;
+    const char *why = NULL;
+    if (!rsm_req_parse(query, &rsm, &why)) {
+        muc_bounce(r, "bad-request", why);
+        rsm_req_clear(&rsm);
+        return;
+    }
     struct xml_node *res = stanza_iq_result(r->st);
-    xml_add(res, "query", NS_DISCO_ITEMS);
+    struct xml_node *q = xml_add(res, "query", NS_DISCO_ITEMS);
+    if (may_list_occupants(r, room))
+        occupant_page(r, room, q, &rsm);
     muc_send(r->muc, res);
     xml_unref(res);
+    rsm_req_clear(&rsm);
 }
 
 void roomdisco_unique(struct muc *m, const struct xml_node *iq)

@@ -2,15 +2,19 @@
  * a data form (XEP-0055) and extended channel search (XEP-0433), all paged
  * with XEP-0059 result set management.
  *
- * All three list the same rooms: public (muc#roomconfig_publicroom) and
- * unlocked, among those in memory. Persistent rooms that left memory while
- * idle (docs/storage.md) are not listed, as disco#items never listed them.
+ * All three list the same rooms, every room in the store whether it is in
+ * memory or not (store.h list_rooms, an asynchronous query): Open and Closed
+ * rooms (muc#roomconfig_publicroom) to everyone, Secret ones (unlisted and
+ * members-only) to their members, admins and owners and to service admins,
+ * locked rooms never (directory.c). Occupant counts come from the rooms in
+ * memory: a room that is not has nobody inside.
  *
  * The RSM id of a room is its JID, and pages are keyset pages in JID order:
  * a room created or destroyed between two requests shifts nothing, and an
  * <after/> naming a room that has gone meanwhile pages on from where it would
  * sort instead of failing (XEP-0059 §2.5 says item-not-found, which would
- * leave a client paging a busy service without a way forward). */
+ * leave a client paging a busy service without a way forward). XEP-0433's
+ * nusers order sorts the first DIRECTORY_SORT_MAX matches in memory. */
 #include "compat.h"
 
 #include <stdio.h>
@@ -19,12 +23,12 @@
 #include <strings.h>
 
 #include "form.h"
+#include "jid.h"
 #include "mem.h"
 #include "muc.h"
 #include "reply.h"
 #include "stanza.h"
 
-#define NS_RSM "http://jabber.org/protocol/rsm"
 #define NS_CHANNEL_SEARCH_PARAMS "urn:xmpp:channel-search:0:search-params"
 #define NS_CHANNEL_SEARCH_ERROR "urn:xmpp:channel-search:0:error"
 #define ORDER_ADDRESS "{urn:xmpp:channel-search:0:order}address"
@@ -34,8 +38,10 @@
 /* Most results in one page of a search; disco#items without <set/> answers
  * every room, as it always did. */
 #define SEARCH_PAGE_MAX 100
-
-/* ---- which rooms ---- */
+/* disco#items without <set/>: every room, up to this many. */
+#define DIRECTORY_ALL_MAX 10000
+/* XEP-0433's nusers order: matches sorted by occupancy in memory. */
+#define DIRECTORY_SORT_MAX 1000
 
 struct filter {
     char **words;        /* every word must occur in a searched field */
@@ -43,165 +49,7 @@ struct filter {
     bool in_name, in_desc, in_addr;
 };
 
-static bool word_in(const char *field, const char *word)
-{
-    return field && strcasestr(field, word) != NULL;
-}
-
-static bool matches(const struct room *room, const struct filter *f)
-{
-    for (size_t i = 0; f && i < f->nwords; i++) {
-        const char *w = f->words[i];
-        if (!(f->in_name && word_in(room->cfg.name, w)) &&
-            !(f->in_desc && word_in(room->cfg.desc, w)) && !(f->in_addr && word_in(room->jid, w)))
-            return false;
-    }
-    return true;
-}
-
-static int by_jid(const void *a, const void *b)
-{
-    return strcmp((*(struct room *const *)a)->jid, (*(struct room *const *)b)->jid);
-}
-
-/* XEP-0433's nusers order: busiest first, then by JID so a page is stable
- * while nobody comes or goes. */
-static int by_users(const void *a, const void *b)
-{
-    const struct room *x = *(struct room *const *)a, *y = *(struct room *const *)b;
-    if (x->noccupants != y->noccupants)
-        return x->noccupants > y->noccupants ? -1 : 1;
-    return strcmp(x->jid, y->jid);
-}
-
-/* The listed rooms matching f (NULL: all), sorted; *n of them (owned array). */
-static struct room **listed(struct muc *m, const struct filter *f, bool users_first, size_t *n)
-{
-    struct room **v = xmalloc((m->nrooms + 1) * sizeof *v);
-    size_t k = 0;
-    for (struct room *room = m->rooms; room; room = room->hh.next)
-        if (room->cfg.public_list && !room->locked && matches(room, f))
-            v[k++] = room;
-    qsort(v, k, sizeof *v, users_first ? by_users : by_jid);
-    *n = k;
-    return v;
-}
-
-/* ---- XEP-0059 ---- */
-
-struct rsm {
-    bool present;
-    long max;            /* -1: not given */
-    char *after, *before;
-    bool last_page;      /* an empty <before/> */
-    long index;          /* -1: not given */
-};
-
-static void rsm_clear(struct rsm *q)
-{
-    free(q->after);
-    free(q->before);
-}
-
-static long number(const struct xml_node *set, const char *name, bool *bad)
-{
-    const struct xml_node *e = xml_child(set, name, NS_RSM);
-    if (!e)
-        return -1;
-    char *text = xml_text(e), *end = NULL;
-    long v = strtol(text, &end, 10);
-    if (!*text || *end || v < 0)
-        *bad = true;
-    free(text);
-    return v;
-}
-
-/* Returns false (with a reason) for a <set/> that cannot be honoured. */
-static bool rsm_parse(const struct xml_node *query, struct rsm *q, const char **why)
-{
-    *q = (struct rsm){ .max = -1, .index = -1 };
-    const struct xml_node *set = xml_child(query, "set", NS_RSM);
-    if (!set)
-        return true;
-    q->present = true;
-    bool bad = false;
-    q->max = number(set, "max", &bad);
-    q->index = number(set, "index", &bad);
-    const struct xml_node *a = xml_child(set, "after", NS_RSM);
-    const struct xml_node *b = xml_child(set, "before", NS_RSM);
-    q->after = a ? xml_text(a) : NULL;
-    q->before = b ? xml_text(b) : NULL;
-    if (q->before && !*q->before) {
-        free(q->before);
-        q->before = NULL;
-        q->last_page = true;
-    }
-    if (bad)
-        *why = "RSM <max/> and <index/> are non-negative integers";
-    else if (q->after && !*q->after)
-        *why = "RSM <after/> names an item";
-    else if (q->index >= 0 && (a || b))
-        *why = "RSM <index/> does not combine with <after/> or <before/>";
-    else
-        return true;
-    return false;
-}
-
-/* Where key would be in v: the first room after it (or, with at, at it). In
- * nusers order the key has no place of its own: the room must still be
- * listed. Returns false when it is not. */
-static bool position(struct room **v, size_t n, const char *key, bool users_first, bool after,
-                     size_t *pos)
-{
-    for (size_t i = 0; i < n; i++) {
-        int c = strcmp(v[i]->jid, key);
-        if (users_first ? c == 0 : c >= 0) {
-            *pos = i + (c == 0 && after);
-            return true;
-        }
-    }
-    *pos = n;
-    return !users_first;
-}
-
-/* The page [*lo, *hi) of v that q asks for; page_max caps it (0: no cap). */
-static bool rsm_window(const struct rsm *q, struct room **v, size_t n, bool users_first,
-                       size_t page_max, size_t *lo, size_t *hi)
-{
-    size_t max = q->max >= 0 ? (size_t)q->max : page_max ? page_max : n;
-    if (page_max && max > page_max)
-        max = page_max;
-    size_t from = 0, to = n;
-    if (q->after && !position(v, n, q->after, users_first, true, &from))
-        return false;
-    if (q->before && !position(v, n, q->before, users_first, false, &to))
-        return false;
-    if (q->index >= 0)
-        from = (size_t)q->index < n ? (size_t)q->index : n;
-    if (to < from)
-        to = from;
-    /* <before/> pages backwards: the last max rooms before it. */
-    bool backward = q->before || q->last_page;
-    *lo = backward && to - from > max ? to - max : from;
-    *hi = !backward && to - from > max ? from + max : to;
-    return true;
-}
-
-static void rsm_result(struct xml_node *parent, struct room **v, size_t n, size_t lo, size_t hi)
-{
-    struct xml_node *set = xml_add(parent, "set", NS_RSM);
-    if (hi > lo) {
-        char idx[24];
-        snprintf(idx, sizeof idx, "%zu", lo);
-        xml_set_attr(xml_add_text_child(set, "first", NS_RSM, v[lo]->jid), "index", idx);
-        xml_add_text_child(set, "last", NS_RSM, v[hi - 1]->jid);
-    }
-    char count[24];
-    snprintf(count, sizeof count, "%zu", n);
-    xml_add_text_child(set, "count", NS_RSM, count);
-}
-
-/* ---- answers ---- */
+static void filter_clear(struct filter *f);
 
 static void reply_error(struct muc *m, const struct xml_node *iq, const char *condition,
                         const char *text, const char *app)
@@ -213,62 +61,199 @@ static void reply_error(struct muc *m, const struct xml_node *iq, const char *co
     xml_unref(e);
 }
 
-static const char *room_name(const struct room *room)
+/* ---- one directory request, answered when the store has listed ---- */
+
+/* What a listed room shows: its stored row and, from memory, who is inside. */
+struct entry {
+    const struct store_dir_room *r;
+    unsigned nusers;
+};
+
+/* Items for a page under parent, one per room. */
+typedef void add_item_fn(struct xml_node *parent, const struct entry *e);
+
+struct dir_req {
+    struct muc *m;
+    struct xml_node *iq;        /* the request (a reference) */
+    struct xml_node *res;       /* the result being built */
+    struct xml_node *items;     /* where add puts the items */
+    struct xml_node *set_parent;/* where the <set/> goes; NULL: none */
+    add_item_fn *add;
+    bool users_first;
+    struct rsm_req rsm;
+    struct store_dir_query q;
+    struct filter f;
+    char *viewer;
+    char *category;
+};
+
+/* The room's name, or its node when it has none (owned). */
+static char *room_name(const struct store_dir_room *r)
 {
-    return room->cfg.name && *room->cfg.name ? room->cfg.name : room->node;
+    if (r->name && *r->name)
+        return xstrdup(r->name);
+    const char *at = strchr(r->jid, '@');
+    return at ? xstrndup(r->jid, (size_t)(at - r->jid)) : xstrdup(r->jid);
 }
 
-/* A page of rooms for query (with its <set/>) under parent, by add_item. */
-typedef void add_item_fn(struct xml_node *parent, const struct room *room);
-
-static bool page(struct muc *m, const struct xml_node *iq, const struct xml_node *query,
-                 const struct filter *f, bool users_first, size_t page_max,
-                 struct xml_node *items, struct xml_node *set_parent, add_item_fn *add)
+static unsigned nusers(struct muc *m, const char *jid)
 {
-    struct rsm q;
-    const char *why = NULL;
-    if (!rsm_parse(query, &q, &why)) {
-        reply_error(m, iq, "bad-request", why, NULL);
-        rsm_clear(&q);
-        return false;
+    const struct room *room = room_find(m, jid);
+    return room ? crowd_visible_count(m, room) : 0;
+}
+
+static void rsm_result(struct xml_node *parent, const struct entry *v, size_t n, size_t first,
+                       size_t count)
+{
+    struct xml_node *set = xml_add(parent, "set", NS_RSM);
+    if (n) {
+        char idx[24];
+        snprintf(idx, sizeof idx, "%zu", first);
+        xml_set_attr(xml_add_text_child(set, "first", NS_RSM, v[0].r->jid), "index", idx);
+        xml_add_text_child(set, "last", NS_RSM, v[n - 1].r->jid);
     }
-    size_t n, lo = 0, hi = 0;
-    struct room **v = listed(m, f, users_first, &n);
-    bool ok = rsm_window(&q, v, n, users_first, q.present ? SEARCH_PAGE_MAX : page_max, &lo, &hi);
-    if (!ok) {
-        reply_error(m, iq, "item-not-found", "no such room in this listing", NULL);
-    } else {
-        for (size_t i = lo; i < hi; i++)
-            add(items, v[i]);
-        if (q.present || page_max)
-            rsm_result(set_parent, v, n, lo, hi);
-    }
-    free(v);
-    rsm_clear(&q);
+    char c[24];
+    snprintf(c, sizeof c, "%zu", count);
+    xml_add_text_child(set, "count", NS_RSM, c);
+}
+
+/* XEP-0433's nusers order: busiest first, then by JID so a page is stable
+ * while nobody comes or goes. */
+static int by_users(const void *a, const void *b)
+{
+    const struct entry *x = a, *y = b;
+    if (x->nusers != y->nusers)
+        return x->nusers > y->nusers ? -1 : 1;
+    return strcmp(x->r->jid, y->r->jid);
+}
+
+static void dir_req_free(struct dir_req *d)
+{
+    xml_unref(d->res);
+    xml_unref(d->iq);
+    rsm_req_clear(&d->rsm);
+    filter_clear(&d->f);
+    FREE_ALL(d->viewer, d->category, d);
+}
+
+/* The page the store returned, or (nusers) the window of the sorted matches. */
+static bool dir_page(struct dir_req *d, struct store_dir_page *p, struct entry *v, size_t *lo,
+                     size_t *hi, size_t *count)
+{
+    for (size_t i = 0; i < p->n; i++)
+        v[i] = (struct entry){ .r = &p->rooms[i], .nusers = nusers(d->m, p->rooms[i].jid) };
+    /* WALL: wall_denies() goes here at merge (p->rooms[i].category_id, d->viewer) */
+    *lo = 0;
+    *hi = p->n;
+    *count = p->count;
+    if (!d->users_first)
+        return true;
+    qsort(v, p->n, sizeof *v, by_users);
+    const char **keys = xmalloc((p->n + 1) * sizeof *keys);
+    for (size_t i = 0; i < p->n; i++)
+        keys[i] = v[i].r->jid;
+    bool ok = directory_window(&d->q, keys, p->n, true, lo, hi);
+    free(keys);
+    *count = p->n;
     return ok;
 }
 
-static void send_result(struct muc *m, struct xml_node *res, bool ok)
+static void on_listed(void *ud, int err, struct store_dir_page *p)
 {
-    if (ok)
-        muc_send(m, res);
-    xml_unref(res);
+    struct dir_req *d = ud;
+    if (err < 0 || !p) {
+        reply_error(d->m, d->iq, "resource-constraint",
+                    "the room directory is unavailable; retry", NULL);
+        store_dir_page_free(p);
+        dir_req_free(d);
+        return;
+    }
+    struct entry *v = xmalloc((p->n + 1) * sizeof *v);
+    size_t lo, hi, count;
+    if (!dir_page(d, p, v, &lo, &hi, &count)) {
+        reply_error(d->m, d->iq, "item-not-found", "no such room in this listing", NULL);
+    } else {
+        for (size_t i = lo; i < hi; i++)
+            d->add(d->items, &v[i]);
+        if (d->set_parent)
+            rsm_result(d->set_parent, v + lo, hi - lo,
+                       d->users_first ? lo : p->first_index, count);
+        muc_send(d->m, d->res);
+    }
+    free(v);
+    store_dir_page_free(p);
+    dir_req_free(d);
+}
+
+/* Starts the listing that answers iq with res (its items under items, by
+ * add); page_max caps a page (0: disco#items without <set/>, every room).
+ * Takes f. Answers the errors itself. */
+static void dir_list(struct muc *m, const struct xml_node *iq, const struct xml_node *query,
+                     struct filter *f, const char *category, bool users_first, size_t page_max,
+                     struct xml_node *res, struct xml_node *items, struct xml_node *set_parent,
+                     add_item_fn *add)
+{
+    struct dir_req *d = xcalloc(1, sizeof *d);
+    const char *why = NULL;
+    d->f = *f;
+    *f = (struct filter){ 0 };
+    if (!rsm_req_parse(query, &d->rsm, &why)) {
+        reply_error(m, iq, "bad-request", why, NULL);
+        xml_unref(res);
+        dir_req_free(d);
+        return;
+    }
+    d->m = m;
+    d->iq = xml_ref((struct xml_node *)iq);
+    d->res = res;
+    d->items = items;
+    d->add = add;
+    d->users_first = users_first;
+    d->set_parent = d->rsm.present || page_max ? set_parent : NULL;
+    struct jid from = { 0 };
+    if (jid_parse(&from, stanza_from(iq)) == 0)
+        d->viewer = jid_format(&from, true);
+    jid_clear(&from);
+    d->category = category && *category ? xstrdup(category) : NULL;
+    d->q = (struct store_dir_query){
+        .words = (const char *const *)d->f.words, .nwords = d->f.nwords,
+        .in_name = d->f.in_name, .in_desc = d->f.in_desc, .in_addr = d->f.in_addr,
+        .category = d->category, .viewer = d->viewer,
+        .viewer_admin = d->viewer && muc_is_admin(m, d->viewer),
+    };
+    rsm_req_window(&d->rsm, d->rsm.present || page_max ? SEARCH_PAGE_MAX : DIRECTORY_ALL_MAX,
+                   &d->q);
+    struct store_dir_query q = d->q;
+    if (users_first) /* every match, sorted and windowed in on_listed */
+        q = (struct store_dir_query){ .words = q.words, .nwords = q.nwords,
+                                      .in_name = q.in_name, .in_desc = q.in_desc,
+                                      .in_addr = q.in_addr, .category = q.category,
+                                      .viewer = q.viewer, .viewer_admin = q.viewer_admin,
+                                      .index = -1, .max = DIRECTORY_SORT_MAX };
+    const struct muc_store *s = m->store;
+    if (s->list_rooms)
+        s->list_rooms(s->st, &q, on_listed, d);
+    else
+        m->mem_store.list_rooms(m->mem_store.st, &q, on_listed, d);
 }
 
 /* ---- XEP-0030 disco#items ---- */
 
-static void disco_item(struct xml_node *q, const struct room *room)
+static void disco_item(struct xml_node *q, const struct entry *e)
 {
     struct xml_node *item = xml_add(q, "item", NS_DISCO_ITEMS);
-    xml_set_attr(item, "jid", room->jid);
-    xml_set_attr(item, "name", room_name(room));
+    char *name = room_name(e->r);
+    xml_set_attr(item, "jid", e->r->jid);
+    xml_set_attr(item, "name", name);
+    free(name);
 }
 
 void search_disco_items(struct muc *m, const struct xml_node *iq, const struct xml_node *query)
 {
     struct xml_node *res = stanza_iq_result(iq);
     struct xml_node *q = xml_add(res, "query", NS_DISCO_ITEMS);
-    send_result(m, res, page(m, iq, query, NULL, false, 0, q, q, disco_item));
+    struct filter every = { .in_name = true };
+    dir_list(m, iq, query, &every, NULL, false, 0, res, q, q, disco_item);
 }
 
 /* ---- the search form's text ---- */
@@ -307,6 +292,7 @@ static void add_text_fields(struct xml_node *x)
     form_add_bool(x, "sinname", "Search in name", true);
     form_add_bool(x, "sindescription", "Search in description", true);
     form_add_bool(x, "sinaddress", "Search in address", true);
+    form_add_field(x, "text-single", "category", "Category (its exact name; empty: any)", NULL);
 }
 
 /* ---- XEP-0055 ---- */
@@ -325,15 +311,18 @@ static void search_form(struct muc *m, const struct xml_node *iq)
     xml_unref(res);
 }
 
-static void result_item(struct xml_node *x, const struct room *room)
+static void result_item(struct xml_node *x, const struct entry *e)
 {
     char n[16];
-    snprintf(n, sizeof n, "%u", room->noccupants);
+    snprintf(n, sizeof n, "%u", e->nusers);
+    char *name = room_name(e->r);
     struct xml_node *item = xml_add(x, "item", NS_DATA_FORMS);
-    form_add_field(item, NULL, "jid", NULL, room->jid);
-    form_add_field(item, NULL, "name", NULL, room_name(room));
-    form_add_field(item, NULL, "description", NULL, room->cfg.desc ? room->cfg.desc : "");
+    form_add_field(item, NULL, "jid", NULL, e->r->jid);
+    form_add_field(item, NULL, "name", NULL, name);
+    form_add_field(item, NULL, "description", NULL, e->r->desc ? e->r->desc : "");
+    form_add_field(item, NULL, "category", NULL, e->r->category ? e->r->category : "");
     form_add_field(item, NULL, "occupants", NULL, n);
+    free(name);
 }
 
 static void search_run(struct muc *m, const struct xml_node *iq, const struct xml_node *query)
@@ -347,6 +336,7 @@ static void search_run(struct muc *m, const struct xml_node *iq, const struct xm
     }
     struct filter f;
     filter_from_form(&fm, &f);
+    char *category = xstrdup(form_value(&fm, "category") ? form_value(&fm, "category") : "");
     form_free(&fm);
     struct xml_node *res = stanza_iq_result(iq);
     struct xml_node *q = xml_add(res, "query", NS_SEARCH);
@@ -355,10 +345,11 @@ static void search_run(struct muc *m, const struct xml_node *iq, const struct xm
     form_add_field(rep, "jid-single", "jid", "Room", NULL);
     form_add_field(rep, "text-single", "name", "Name", NULL);
     form_add_field(rep, "text-single", "description", "Description", NULL);
+    form_add_field(rep, "text-single", "category", "Category", NULL);
     form_add_field(rep, "text-single", "occupants", "Occupants", NULL);
     xml_append(q, x);
-    send_result(m, res, page(m, iq, query, &f, false, SEARCH_PAGE_MAX, x, q, result_item));
-    filter_clear(&f);
+    dir_list(m, iq, query, &f, category, false, SEARCH_PAGE_MAX, res, x, q, result_item);
+    free(category);
 }
 
 void search_handle(struct muc *m, const struct xml_node *iq, const struct xml_node *query)
@@ -387,18 +378,20 @@ static void channel_form(struct muc *m, const struct xml_node *iq)
     xml_unref(res);
 }
 
-static void channel_item(struct xml_node *result, const struct room *room)
+static void channel_item(struct xml_node *result, const struct entry *e)
 {
-    const struct room_config *c = &room->cfg;
+    const struct store_dir_room *c = e->r;
     struct xml_node *item = xml_add(result, "item", NS_CHANNEL_SEARCH);
-    xml_set_attr(item, "address", room->jid);
-    xml_add_text_child(item, "name", NS_CHANNEL_SEARCH, room_name(room));
+    xml_set_attr(item, "address", c->jid);
+    char *name = room_name(c);
+    xml_add_text_child(item, "name", NS_CHANNEL_SEARCH, name);
+    free(name);
     if (c->desc && *c->desc)
         xml_add_text_child(item, "description", NS_CHANNEL_SEARCH, c->desc);
     if (c->lang && *c->lang)
         xml_add_text_child(item, "language", NS_CHANNEL_SEARCH, c->lang);
     char n[16];
-    snprintf(n, sizeof n, "%u", room->noccupants);
+    snprintf(n, sizeof n, "%u", e->nusers);
     xml_add_text_child(item, "nusers", NS_CHANNEL_SEARCH, n);
     xml_add_text_child(item, "service-type", NS_CHANNEL_SEARCH, "xep-0045");
     /* As the XEP's example: present when anyone may enter without credentials. */
@@ -453,8 +446,8 @@ static void channel_run(struct muc *m, const struct xml_node *iq, const struct x
     if (channel_query_ok(m, iq, &fm, &f, &users_first)) {
         struct xml_node *res = stanza_iq_result(iq);
         struct xml_node *r = xml_add(res, "result", NS_CHANNEL_SEARCH);
-        send_result(m, res, page(m, iq, search, &f, users_first, SEARCH_PAGE_MAX, r, r,
-                                 channel_item));
+        dir_list(m, iq, search, &f, form_value(&fm, "category"), users_first, SEARCH_PAGE_MAX,
+                 res, r, r, channel_item);
     }
     filter_clear(&f);
     form_free(&fm);

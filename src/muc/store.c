@@ -34,3 +34,14 @@ void store_mam_page_free(struct store_mam_page *p)
     msgs_free(p->msgs, p->n);
     free(p);
 }
+
+void store_dir_page_free(struct store_dir_page *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n; i++) {
+        struct store_dir_room *r = &p->rooms[i];
+        FREE_ALL(r->jid, r->name, r->desc, r->lang, r->category);
+    }
+    FREE_ALL(p->rooms, p);
+}

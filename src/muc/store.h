@@ -108,7 +108,38 @@ struct store_event {
     size_t xml_len;
 };
 
+/* The room directory (search.c): rooms in the store, listed or not to the
+ * viewer (Open and Closed to everyone, Secret to its members, locked never),
+ * matching every word, keyset-paged in JID order (bytewise, as strcmp). */
+struct store_dir_query {
+    const char *const *words;  /* each in the name, description or address (case-insensitive) */
+    size_t nwords;
+    bool in_name, in_desc, in_addr;
+    const char *category;      /* the category's name; NULL = any */
+    const char *viewer;        /* bare JID of who asks */
+    bool viewer_admin;         /* a service admin: every Secret room */
+    const char *after;         /* RSM: rooms after this JID; NULL = from the start */
+    const char *before;        /* rooms before this JID; NULL = to the end */
+    bool backward;             /* the page that ends at `before` (or at the end) */
+    long index;                /* RSM <index/>: skip this many (forward only); -1 = none */
+    unsigned max;              /* page size */
+};
+
+struct store_dir_room {
+    char *jid, *name, *desc, *lang, *category;
+    int64_t category_id;
+    bool members_only, password_protected, whois_anyone;
+};
+
+struct store_dir_page {
+    struct store_dir_room *rooms;  /* JID order */
+    size_t n;
+    size_t count;                  /* every match, paged or not */
+    size_t first_index;            /* RSM index of rooms[0] */
+};
+
 typedef void store_loaded_cb(void *ud, int err, struct store_room *rec);
+typedef void store_dir_cb(void *ud, int err, struct store_dir_page *page);
 typedef void store_done_cb(void *ud, int err);
 typedef void store_mam_cb(void *ud, int err, struct store_mam_page *page);
 
@@ -148,6 +179,9 @@ struct muc_store {
      * store without messages (the unit tests' fakes). */
     void (*replace_message)(void *st, const struct room *room, uint64_t seq, const char *xml,
                             size_t len);
+    /* The directory (struct store_dir_query). NULL: the memory store's, over
+     * the rooms in the engine (the unit tests' fakes). */
+    void (*list_rooms)(void *st, const struct store_dir_query *q, store_dir_cb *cb, void *ud);
     /* Rooms exist only in the engine (mem_store.c): there is nothing to load
      * a room from, so none is looked up nor evicted when idle. */
     bool in_memory;
@@ -156,5 +190,6 @@ struct muc_store {
 
 void store_room_free(struct store_room *r);
 void store_mam_page_free(struct store_mam_page *p);
+void store_dir_page_free(struct store_dir_page *p);
 
 #endif

@@ -106,9 +106,9 @@ static int photo_hashes(const struct xml_node *vc, char **out)
     return rc;
 }
 
-void vcard_roominfo(struct xml_node *form, const struct room *room)
+void vcard_roominfo(struct xml_node *form, const struct muc_req *r, const struct room *room)
 {
-    if (!room->avatar_hash)
+    if (!room->avatar_hash || !roomkind_may_see_card(r->muc, room, r->from_bare))
         return;
     struct xml_node *f = form_add_field(form, "text-multi", "muc#roominfo_avatarhash",
                                         "Avatar hash", NULL);
@@ -162,7 +162,10 @@ void vcard_handle(struct muc_req *r, struct room *room, const struct xml_node *v
         muc_bounce(r, "service-unavailable", NULL);
         return;
     }
-    if (strcmp(stanza_type(r->st), "get") == 0)
+    if (strcmp(stanza_type(r->st), "get") == 0 &&
+        !roomkind_may_see_card(r->muc, room, r->from_bare))
+        muc_bounce(r, "forbidden", "this room's vCard is for its members");
+    else if (strcmp(stanza_type(r->st), "get") == 0)
         send_vcard(r, room);
     else
         set_vcard(r, room, vcard);

@@ -1546,7 +1546,7 @@ def ensure_unprivileged_user(name=UNPRIVILEGED_USER):
 class TmuxClient:
     """A console program in a detached tmux session of its own tmux server."""
 
-    width, height = 200, 60
+    width, height = 200, 72  # the room form (issue 16 added privacy and type) fits whole
 
     def __init__(self, name, home, argv, user=None, env=None):
         self.name = name

@@ -262,7 +262,7 @@ static void test_search_by_words(void **state)
     assert_string_equal(xml_attr(x, "type"), "result");
     struct xml_node *rep = xml_child(x, "reported", NS_DATA_FORMS);
     assert_non_null(rep);
-    assert_int_equal(fx_children(rep, "field", NS_DATA_FORMS), 4);
+    assert_int_equal(fx_children(rep, "field", NS_DATA_FORMS), 5);   /* jid, name, description, category, occupants */
     char *got = result_jids(x);
     assert_string_equal(got, "alpha@" DOMAIN ",echo@" DOMAIN);   /* not the hidden room */
     free(got);
@@ -373,6 +373,43 @@ static void test_channel_search_errors(void **state)
     fx_error("e4", "bad-request", NS_CS_ERROR, "invalid-search-terms");
 }
 
+/* Issue 16: a Secret room (unlisted, members-only) is found by its
+ * affiliated users and service admins only; Closed ones by everyone. */
+static void test_secret_rooms_only_for_members(void **state)
+{
+    fx_room("secret@" DOMAIN, OWNER,
+            "<field var='{urn:confab:roomconfig}privacy'><value>secret</value></field>");
+    fx_room("closed@" DOMAIN, OWNER,
+            "<field var='{urn:confab:roomconfig}privacy'><value>closed</value></field>");
+    fx_clear();
+    items_req("a1", "");
+    assert_items(items_query("a1"), "closed@" DOMAIN);
+    fx_in("<iq type='get' id='o1' from='" OWNER "' to='" DOMAIN "'>"
+          "<query xmlns='http://jabber.org/protocol/disco#items'/></iq>");
+    assert_items(items_query("o1"), "closed@" DOMAIN ",secret@" DOMAIN);
+    muc_set_admins(fx.m, "wicca@shakespeare.example");
+    items_req("a2", "");
+    assert_items(items_query("a2"), "closed@" DOMAIN ",secret@" DOMAIN);
+}
+
+/* The category field: rooms in memory are all in `default`. */
+static void test_search_by_category(void **state)
+{
+    rooms();
+    search_req("c1", "<field var='category'><value>default</value></field>", "");
+    struct xml_node *x = xml_child(xml_child(fx_result("c1"), "query", "jabber:iq:search"), "x",
+                                   NS_DATA_FORMS);
+    char *got = result_jids(x);
+    assert_string_equal(got, "alpha@" DOMAIN ",bravo@" DOMAIN ",charlie@" DOMAIN
+                             ",delta@" DOMAIN ",echo@" DOMAIN);
+    free(got);
+    search_req("c2", "<field var='category'><value>traders</value></field>", "");
+    x = xml_child(xml_child(fx_result("c2"), "query", "jabber:iq:search"), "x", NS_DATA_FORMS);
+    got = result_jids(x);
+    assert_string_equal(got, "");
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +431,8 @@ int main(void)
         T(test_channel_search_words),
         T(test_channel_search_all_by_users),
         T(test_channel_search_errors),
+        T(test_secret_rooms_only_for_members),
+        T(test_search_by_category),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
