@@ -244,6 +244,17 @@ static const char *take_recipients(struct cevent *ev, const struct xml_node *el)
     return NULL;
 }
 
+/* Events of the service rather than of one room: a one-to-one chat, and the
+ * administration events of categories, groups and policy (issue 16). */
+static bool roomless(const char *type)
+{
+    static const char *const service_types[] = { "chat", "category", "group", "policy" };
+    for (size_t i = 0; i < ARRAY_SIZE(service_types); i++)
+        if (strcmp(type, service_types[i]) == 0)
+            return true;
+    return false;
+}
+
 static const char *take_header(struct cevent *ev, const struct xml_node *el)
 {
     const char *id = xml_attr(el, "id"), *time = xml_attr(el, "time");
@@ -255,8 +266,7 @@ static const char *take_header(struct cevent *ev, const struct xml_node *el)
     if (!time || datetime_parse(time, &ev->time_ms) < 0)
         return "time must be an XEP-0082 DateTime";
     const char *room = xml_attr(el, "room");
-    bool room_event = strcmp(ev->type, "chat") != 0;
-    if (room_event && !room)
+    if (!roomless(ev->type) && !room)
         return "room is required";
     if (room && !(ev->room = prep_jid(room, true, true)))
         return "room must be a bare room@service JID";

@@ -140,7 +140,11 @@ void ctl_sha256_hex(const char *data, size_t len, char out[65]);
  * running confabd (ctl_status.c); venue and reason may be NULL. */
 int ctl_notify(struct ctl *c, const char *op, const char *room, const char *venue,
                const char *reason);
+/* Who runs confabctl, "confabctl (user@host)" (to free): the actor of notifications. */
+char *ctl_actor(void);
 int ctl_rooms_main(struct ctl *c, int argc, char **argv);
+/* policy show | set KEY VALUE | unset KEY (ctl_policy.c). */
+int ctl_policy_main(struct ctl *c, int argc, char **argv);
 int ctl_history_main(struct ctl *c, int argc, char **argv);
 int ctl_compliance_main(struct ctl *c, int argc, char **argv);
 

@@ -15,7 +15,7 @@
 #include "ctl.h"
 
 /* Who did it, for the rooms' occupants and the log: the operator's login. */
-static char *actor(void)
+char *ctl_actor(void)
 {
     const struct passwd *pw = getpwuid(getuid());
     char host[64] = "localhost";
@@ -32,7 +32,7 @@ static char *actor(void)
 int ctl_notify(struct ctl *c, const char *op, const char *room, const char *venue,
                const char *reason)
 {
-    char *who = actor();
+    char *who = ctl_actor();
     json_t *o = json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "op", op, "room", room, "venue", venue,
                           "reason", reason, "actor", who);
     char *payload = json_dumps(o, JSON_COMPACT);

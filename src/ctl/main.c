@@ -44,6 +44,12 @@ static void usage(FILE *out)
           "  history purge --room ROOM --before DATE\n"
           "                          delete the room's messages older than DATE (YYYY-MM-DD\n"
           "                          or XEP-0082, e.g. 2024-05-01T12:00:00Z), in batches\n"
+          "  policy show             the service policy: each key, its value, from the policy\n"
+          "                          table or [muc]\n"
+          "  policy set KEY VALUE    change it in every running confabd (create_persistent\n"
+          "                          anyone|creators|admins, max_rooms, max_rooms_per_user,\n"
+          "                          default_max_occupants, owners_may_change all|none|LIST)\n"
+          "  policy unset KEY        back to [muc]'s value\n"
           "\n"
           "Compliance database ([archiver] dsn, or --dsn DSN after the command):\n"
           "  compliance verify [--from DATE] [--to DATE] [--checkpoints FILE --pubkey PUB]\n"
@@ -126,6 +132,7 @@ static int dispatch(struct ctl *c, int argc, char **argv)
         { "history", ctl_history_main },
         { "messages", ctl_messages_main },
         { "compliance", ctl_compliance_main },
+        { "policy", ctl_policy_main },
     };
     const char *family = argv[0];
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)

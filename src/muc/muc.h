@@ -53,9 +53,11 @@
 #include "flow.h"
 #include "history.h"
 #include "perm.h"
+#include "policy.h"
 #include "service.h"
 #include "stanzaid.h"
 #include "store.h"
+#include "wall.h"
 
 #define NS_MUC "http://jabber.org/protocol/muc"
 #define NS_MUC_USER "http://jabber.org/protocol/muc#user"
@@ -73,6 +75,8 @@
 #define NS_DELAY "urn:xmpp:delay"
 #define NS_HINTS "urn:xmpp:hints"
 #define NS_SELF_PING "urn:xmpp:ping"
+/* The room's category in its configuration form (a list-single; wall.h). */
+#define ROOMCONFIG_CATEGORY "{urn:confab:muc}roomconfig_category"
 
 /* Service-wide limits and defaults ([muc] in the configuration). */
 struct muc_limits {
@@ -101,6 +105,9 @@ struct muc_limits {
     unsigned msg_queue;            /* messages one session may have waiting (shape.c) */
     unsigned presence_queue;       /* presence updates likewise */
     bool rate_exempt_moderators;   /* moderators, admins and owners are not shaped */
+    /* [muc]'s policy keys (policy.h): the defaults when the store has no row.
+     * Its max_rooms and max_rooms_per_user are the two above. */
+    struct muc_policy policy;
 };
 
 struct muc_io {
@@ -221,6 +228,7 @@ struct room {
     struct invitation *invitations; /* pending, bounded (invite.c) */
     struct token_bucket relay_bucket; /* declines, invitations from outside the room */
     struct token_bucket outsider_admin_bucket; /* admin/owner IQs of senders not in the room */
+    int64_t category_id;       /* rooms.category_id: whose walls and settings apply (wall.h) */
     UT_hash_handle hh;
 };
 
@@ -266,6 +274,12 @@ struct muc {
     size_t nadmins;
     void *compliance_ud;
     struct muc_flow flow;            /* output owed and shaped senders (flow.h) */
+    struct walls walls;              /* categories and groups (wall.c) */
+    struct muc_policy policy;        /* in force: lim.policy with the store's rows (svcpolicy.c) */
+    struct store_setting *policy_rows;  /* the store's policy rows, as loaded */
+    size_t npolicy_rows;
+    bool policy_warned;              /* a bad row was logged */
+    bool service_loaded;             /* walls and policy came from the store once */
 };
 
 /* A stanza addressed to a room or an occupant, with parsed addresses. */
@@ -310,6 +324,11 @@ void muc_forget_room(struct muc *m, struct room *room);
 void muc_control_destroyed(struct muc *m, const char *jid, const char *venue,
                            const char *reason, const char *actor);
 void muc_control_changed(struct muc *m, const char *jid);
+/* Categories, groups or policy changed (category-changed, group-changed,
+ * policy-changed): reload them all, then remove whoever a wall now shuts out. */
+void muc_control_service_changed(struct muc *m);
+/* The first load at start (no sweep needed: no room is in memory yet). */
+void muc_load_service(struct muc *m);
 
 /* room.c */
 /* Write the room row (config, lock, subject) to the store. */
@@ -502,6 +521,23 @@ void vcard_roominfo(struct xml_node *form, const struct room *room);
 /* Take the stored vCard (rec->vcard, rec->photo_hash) into the room. */
 void vcard_from_store(struct room *room, struct store_room *rec);
 void vcard_clear(struct room *room);
+
+/* svcpolicy.c: the service policy (policy.h) applied to rooms */
+/* Take the store's policy rows (rec may be NULL: none) and recompute m->policy. */
+void svcpolicy_load(struct muc *m, const struct store_service *rec);
+/* m->policy from lim.policy and the rows; [muc]'s limits follow it. */
+void svcpolicy_refresh(struct muc *m);
+void svcpolicy_free(struct muc *m);
+/* May bare_jid make a room of category_id persistent (create_persistent)? */
+bool svcpolicy_may_persist(const struct muc *m, int64_t category_id, const char *bare_jid);
+/* The first setting an owner may not change that cfg/category change; NULL if none. */
+const char *svcpolicy_locked_change(const struct muc *m, const struct room *room,
+                                    const struct room_config *cfg, int64_t category_id,
+                                    const char *bare_jid);
+/* Remove from an owner's form the fields of settings the policy locks. */
+void svcpolicy_strip_form(const struct muc *m, struct xml_node *form, const char *bare_jid);
+/* A new room's configuration from its category's defaults and the policy. */
+void svcpolicy_new_room(const struct muc *m, struct room *room);
 
 /* mam.c */
 /* Is this IQ payload XEP-0313's (urn:xmpp:mam:2)? */

@@ -105,6 +105,7 @@ static struct db_stmt *all_stmts(size_t *n)
         { pg_store_outbox_stmts, &pg_store_outbox_nstmts },
         { pg_store_retention_stmts, &pg_store_retention_nstmts },
         { pg_store_control_stmts, &pg_store_control_nstmts },
+        { pg_store_wall_stmts, &pg_store_wall_nstmts },
         { core_stmts, &core_nstmts },
     };
     size_t total = 0;
@@ -144,7 +145,9 @@ struct pg_store *pg_store_new(uv_loop_t *loop, const struct pg_store_cfg *cfg)
         .mam_query = pg_store_mam_query, .barrier = pg_store_msg_barrier,
         .replace_message = pg_store_msg_replace,
         .available = available, .attach_event = pg_store_outbox_attach_event,
-        .put_event = pg_store_outbox_put_event, .save_vcard = pg_store_room_save_vcard, .st = s,
+        .put_event = pg_store_outbox_put_event, .save_vcard = pg_store_room_save_vcard,
+        .load_service = pg_store_wall_load, .revoke_walled = pg_store_wall_revoke,
+        .save_category = pg_store_wall_save_category, .st = s,
     };
     return s;
 }
