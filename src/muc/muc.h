@@ -28,6 +28,8 @@
  *   shape.c      per-sender queues that delay bursts instead of bouncing (flow.h)
  *   budget.c     output owed for accepted stanzas, for the input gate (flow.h)
  *   adhoc.c      service administrators and their XEP-0050 commands (§2)
+ *   wall.c       categories and ethical walls: who may reach a category's rooms (wall.h)
+ *   svcpolicy.c  the service policy (policy.h) applied to rooms
  *   perm.c       the §5 privilege tables (perm.h)
  *   compliance.c compliance events built from engine state (compliance.h)
  *   store.c      the storage interface the engine calls (store.h)
