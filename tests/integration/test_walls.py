@@ -27,16 +27,19 @@ def notify(db, op, name):
                (json.dumps({"op": op, "room": name, "actor": "test_walls"}),))
 
 
+def migrated(db):
+    """confabd migrates the schema once its link is up: wait for this branch's (9)."""
+    ct.wait_for(lambda: db.execute("SELECT to_regclass('policy') IS NOT NULL").fetchone()[0],
+                15 * ct.SLOW, "confabd's schema migration")
+
+
 class Walls:
     """One category of the test's own, changed the way confabctl changes it."""
 
     def __init__(self, pg, muc):
         self.muc = muc
         self.db = psycopg.connect(pg.dsn("confab"), autocommit=True)
-        # confabd migrates the schema once its link is up: wait for this branch's (9)
-        ct.wait_for(lambda: self.db.execute(
-            "SELECT to_regclass('policy') IS NOT NULL").fetchone()[0], 15 * ct.SLOW,
-            "confabd's schema migration")
+        migrated(self.db)
         self.name = f"traders-{random.randrange(1 << 32):08x}"
         self.id = self.db.execute("INSERT INTO categories (name) VALUES (%s) RETURNING id",
                                   (self.name,)).fetchone()[0]
@@ -274,7 +277,36 @@ def test_policy_creators_and_locked_settings(muc, walls):
         ctl(muc, "policy", "unset", "owners_may_change")
 
 
-def test_policy_set_refuses_bad_values(muc):
+def test_policy_set_refuses_bad_values(muc, pg):
+    with psycopg.connect(pg.dsn("confab"), autocommit=True) as db:
+        migrated(db)
     r = ct.run_tool("confabctl", "-c", muc.confabd.config, "policy", "set", "create_persistent",
                     "everybody")
     assert r.returncode == 65 and "anyone, creators or admins" in r.stderr, r.stderr
+
+
+def test_policy_change_is_a_compliance_event(muc, pg, tmp_path):
+    """With a compliance stream configured, `policy set` writes a `policy` event (no
+    room, the key, the value and the previous one, escaped by PostgreSQL) to the outbox
+    in the statement that changes the row."""
+    with psycopg.connect(pg.dsn("confab"), autocommit=True) as db:
+        migrated(db)
+    ini = tmp_path / "ctl.ini"
+    ini.write_text(muc.confabd.config.read_text().replace(
+        "archiver =\n", f"archiver = {ct.ARCHIVE_DOMAIN}\n", 1))
+    try:
+        for value in ("7", "9"):
+            r = ct.run_tool("confabctl", "-c", ini, "policy", "set", "max_rooms_per_user", value)
+            assert r.returncode == 0, r.stderr
+        with psycopg.connect(pg.dsn("confab")) as db:
+            events = [x for (x,) in db.execute(
+                "SELECT xml FROM compliance_outbox WHERE room IS NULL AND xml LIKE "
+                "'%type=\"policy\"%max_rooms_per_user%' ORDER BY id")]
+        assert len(events) >= 2, events
+        last = ct.ET.fromstring(events[-1])
+        pol = last.find("{urn:confab:compliance:0}detail/{urn:confab:compliance:0}policy")
+        assert pol is not None and pol.get("value") == "9" and pol.get("previous") == "7", \
+            events[-1]
+        assert last.find("{urn:confab:compliance:0}actor").get("jid") == ct.MUC_DOMAIN
+    finally:
+        ctl(muc, "policy", "unset", "max_rooms_per_user")
