@@ -4,6 +4,7 @@
  * the store when next used. */
 #include "compat.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,11 +91,11 @@ static void on_service_loaded(void *ud, int err, struct store_service *rec)
 {
     struct service_load *l = ud;
     struct muc *m = l->m;
-    if (err < 0) {
+    if (err < 0 && err != -ECANCELED) {
         /* The walls in force stay: better the last known than none. */
         m->io.log(m->io.ud, "control: could not load categories, groups and policy; the "
                             "previous ones stay in force until the next change");
-    } else {
+    } else if (err == 0) {
         wall_load(m, rec);
         svcpolicy_load(m, rec);
         m->service_loaded = true;

@@ -59,7 +59,8 @@ static bool svc_failed(struct svc_load *l, const struct db_result *r)
 {
     if (r->status < 0 && l->err == 0) {
         l->err = r->status;
-        pg_store_log_failure("loading categories, groups and policy", r);
+        if (r->status != -ECANCELED)   /* stopping: nothing went wrong */
+            pg_store_log_failure("loading categories, groups and policy", r);
     }
     return r->status < 0;
 }
@@ -173,7 +174,8 @@ static void on_revoked(void *ud, const struct db_result *r)
 {
     struct revoke *v = ud;
     if (r->status < 0) {
-        pg_store_log_failure("revoking affiliations behind an ethical wall", r);
+        if (r->status != -ECANCELED)
+            pg_store_log_failure("revoking affiliations behind an ethical wall", r);
         v->cb(v->ud, r->status, NULL, 0);
         free(v);
         return;
