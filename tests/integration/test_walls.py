@@ -310,3 +310,28 @@ def test_policy_change_is_a_compliance_event(muc, pg, tmp_path):
         assert last.find("{urn:confab:compliance:0}actor").get("jid") == ct.MUC_DOMAIN
     finally:
         ctl(muc, "policy", "unset", "max_rooms_per_user")
+
+
+def test_category_settings_invitations_and_history(muc, walls):
+    """A category with invitations = no and history = no: an owner's invitation is
+    refused with the category named, a newcomer gets no join history, MAM answers
+    service-unavailable and disco#info offers no MAM; messages still flow."""
+    alice, bob = muc.client("alice"), muc.client("bob")
+    walls.db.execute("UPDATE categories SET invitations = false, history = false WHERE id = %s",
+                     (walls.id,))
+    room = walled_room(muc, walls, alice)
+    for i in range(3):
+        alice.groupchat(room, f"said {i}")
+        alice.wait_groupchat(room, f"said {i}")
+    alice.send(f"<message to='{room}'><x xmlns='{NS_MUC_USER}'><invite to='{U['bob']}'/></x>"
+               f"</message>")
+    err = alice.wait_error("message", room)
+    assert error_condition(err) == "not-allowed" and walls.name in error_text(err), describe(err)
+    join = bob.join(room, "Bob")
+    assert join.history == [], [describe(m) for m in join.history]
+    assert iq_error(bob, room, "set", f"<query xmlns='{NS_MAM}'/>") == "service-unavailable"
+    info = bob.iq(room, "get", "<query xmlns='http://jabber.org/protocol/disco#info'/>")
+    features = {f.get("var") for f in info.iter("{http://jabber.org/protocol/disco#info}feature")}
+    assert NS_MAM not in features, features
+    bob.groupchat(room, "still here")
+    alice.wait_groupchat(room, "still here")

@@ -304,6 +304,25 @@ static void test_category_settings(void **state)
     fx_error("m", "service-unavailable", NULL, NULL);
 }
 
+/* A user walled off from default cannot create a room there (where every new
+ * room starts); an administrator can. */
+static void test_walled_creation(void **state)
+{
+    struct store_principal p[] = { PRI(1, "allowed", "everyone", ""),
+                                   PRI(1, "denied", "jid", ANALYST_BARE) };
+    load(p, 2);
+    fx_in("<presence from='" ANALYST_BARE "/a' to='new@" DOMAIN "/ana'><x xmlns='" NS_MUC "'/>"
+          "</presence>");
+    struct xml_node *e = fx_expect_error("presence", ANALYST_BARE "/a", NULL, "not-allowed", NULL);
+    assert_non_null(strstr(error_text(e), "category default"));
+    assert_null(room_find(fx.m, "new@" DOMAIN));
+    muc_set_admins(fx.m, ANALYST_BARE);
+    fx_clear();
+    fx_in("<presence from='" ANALYST_BARE "/a' to='new@" DOMAIN "/ana'><x xmlns='" NS_MUC "'/>"
+          "</presence>");
+    assert_non_null(room_find(fx.m, "new@" DOMAIN));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +335,7 @@ int main(void)
         FX_TEST(test_policy_locks, &opts),
         FX_TEST(test_policy_persistent, &opts),
         FX_TEST(test_category_settings, &opts),
+        FX_TEST(test_walled_creation, &opts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
