@@ -260,10 +260,12 @@ static void revoke(struct muc *m, struct room *room, struct affiliation *a, cons
 void wall_sweep_room(struct muc *m, struct room *room)
 {
     char *reason = wall_reason(m, room);
+    unsigned removed = 0;
     struct occupant *o, *otmp;
     HASH_ITER(hh, room->occupants, o, otmp) {
         if (!wall_denies(m, room->category_id, o->bare_jid))
             continue;
+        removed++;
         /* §9.4's kick and §10.6's affiliation change in one presence. */
         static const int codes[] = { 307, 321, 0 };
         struct pres_opts po = { .codes = codes, .reason = reason };
@@ -278,6 +280,13 @@ void wall_sweep_room(struct muc *m, struct room *room)
     HASH_ITER(hh, room->affiliations, a, atmp)
         if (strchr(a->jid, '@') && wall_denies(m, room->category_id, a->jid))
             revoke(m, room, a, reason);
+    if (removed) {
+        /* The operator sees what a change of walls did (the users: compliance). */
+        char *line = xasprintf("wall: %u occupant%s removed from %s (%s)", removed,
+                               removed == 1 ? "" : "s", room->jid, reason);
+        m->io.log(m->io.ud, line);
+        free(line);
+    }
     free(reason);
 }
 

@@ -200,6 +200,7 @@ def test_wall_going_up_removes_occupants_and_revokes(muc, walls):
     seen = bob.wait(lambda s: s.get("from") == f"{room}/Frank" and s.get("type") == "unavailable",
                     5, "frank's removal seen by bob")
     assert 307 in status_codes(seen)
+    muc.confabd.wait_log(r"wall: 1 occupant removed from " + room.replace(".", r"\."))
 
     def revoked():
         n = walls.db.execute("SELECT count(*) FROM affiliations WHERE jid = %s AND room_id IN "
