@@ -510,11 +510,12 @@ static bool other_config_changed(const struct room_config *a, const struct room_
  * anonymous rooms, so never 174), 104 for any other change; as Prosody, a
  * submission that changes nothing is not announced. Owner and admin lists are
  * announced by the affiliation presences instead (§10.6). */
-static void change_codes(const struct room *room, const struct room_config *old, int codes[4])
+static void change_codes(const struct room *room, const struct room_config *old,
+                         int64_t old_category, int codes[4])
 {
     size_t n = 0;
     const struct room_config *c = &room->cfg;
-    if (other_config_changed(c, old))
+    if (other_config_changed(c, old) || room->category_id != old_category)
         codes[n++] = 104;
     if (c->logging != old->logging)
         codes[n++] = c->logging ? 170 : 171;
@@ -650,7 +651,7 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
     int codes[4] = { 0 };
     /* Also on the form that unlocks a new room: what it changed from the
      * defaults is news to whoever is inside (Prosody does the same). */
-    change_codes(room, &old, codes);
+    change_codes(room, &old, old_category, codes);
     muc_result_then_notice(m, r->st, room, codes);
     if (room->cfg.members_only && !old.members_only)
         enforce_members_only(m, room);

@@ -134,6 +134,31 @@ static void traders_room(void)
     assert_int_equal(room_find(fx.m, ROOM)->category_id, 2);
 }
 
+/* Moving a room is a configuration change (§10.2.1's 104); a category the
+ * owner does not create rooms in is refused, naming the field. */
+static void test_category_field(void **state)
+{
+    load(pris, sizeof pris / sizeof *pris);
+    fx_room(ROOM, TRADER_BARE "/desk", NULL);
+    fx_in("<iq type='set' id='c' from='" TRADER_BARE "/desk' to='" ROOM "'>"
+          "<query xmlns='" NS_MUC_OWNER "'><x xmlns='jabber:x:data' type='submit'>"
+          "<field var='" ROOMCONFIG_CATEGORY "'><value>traders</value></field></x></query></iq>");
+    fx_result("c");
+    struct xml_node *n = fx_one("message", "groupchat", TRADER_BARE "/desk", ROOM);
+    assert_true(has_code(n, "104"));
+    fx_room("other@" DOMAIN, OWNER_BARE "/o", NULL);
+    fx_in("<iq type='set' id='d' from='" OWNER_BARE "/o' to='other@" DOMAIN "'>"
+          "<query xmlns='" NS_MUC_OWNER "'><x xmlns='jabber:x:data' type='submit'>"
+          "<field var='" ROOMCONFIG_CATEGORY "'><value>traders</value></field></x></query></iq>");
+    fx_error("d", "not-acceptable", NULL, NULL);
+    assert_non_null(strstr(error_text(fx_reply("d")), "may not create rooms in that category"));
+    fx_in("<iq type='set' id='e' from='" OWNER_BARE "/o' to='other@" DOMAIN "'>"
+          "<query xmlns='" NS_MUC_OWNER "'><x xmlns='jabber:x:data' type='submit'>"
+          "<field var='" ROOMCONFIG_CATEGORY "'><value>nowhere</value></field></x></query></iq>");
+    fx_error("e", "not-acceptable", NULL, NULL);
+    assert_int_equal(room_find(fx.m, "other@" DOMAIN)->category_id, 1);
+}
+
 /* A walled-off user finds nothing: join, disco#info, MAM, registration,
  * messages all answer item-not-found, as for a room that does not exist. */
 static void test_walled_sees_nothing(void **state)
@@ -336,6 +361,7 @@ int main(void)
         FX_TEST(test_policy_persistent, &opts),
         FX_TEST(test_category_settings, &opts),
         FX_TEST(test_walled_creation, &opts),
+        FX_TEST(test_category_field, &opts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
