@@ -69,6 +69,9 @@ struct cfg_muc {
     uint64_t max_list_items;
     uint64_t admin_rate;
     uint64_t admin_burst;
+    char *create_persistent;       /* anyone | creators | admins (policy.h) */
+    uint64_t default_max_occupants;
+    char *owners_may_change;       /* all | none | setting names (policy.h) */
 };
 
 /* [ldap]: the directory confabctl group sync reads (ctl_ldap.c). */

@@ -16,9 +16,10 @@
 #include "jid.h"
 #include "log.h"
 #include "mem.h"
+#include "policy.h"
 
 enum ktype { K_DURABILITY, K_UINT, K_BOOL, K_STRING, K_DOMAIN, K_ROUTER, K_SECRET, K_SECRET_FILE, K_DURATION, K_SIZE,
-             K_POLICY, K_LOGLEVEL, K_LISTEN, K_MULTICAST };
+             K_POLICY, K_LOGLEVEL, K_LISTEN, K_MULTICAST, K_MUCPOLICY };
 
 #define ROLE(r) (1u << (r))
 
@@ -77,6 +78,9 @@ static const struct key keys[] = {
     { "muc", "max_list_items", K_UINT, OFF(muc.max_list_items), "200", 1, 100000, true, 0 },
     { "muc", "admin_rate", K_UINT, OFF(muc.admin_rate), "5", 0, 1000000, true, 0 },
     { "muc", "admin_burst", K_UINT, OFF(muc.admin_burst), "20", 1, 1000000, true, 0 },
+    { "muc", "create_persistent", K_MUCPOLICY, OFF(muc.create_persistent), "anyone", NOLIMIT, true, 0 },
+    { "muc", "default_max_occupants", K_UINT, OFF(muc.default_max_occupants), "0", 0, 1000000, true, 0 },
+    { "muc", "owners_may_change", K_MUCPOLICY, OFF(muc.owners_may_change), "all", NOLIMIT, true, 0 },
     { "storage", "dsn", K_STRING, OFF(storage_dsn), "dbname=confab", NOLIMIT, false, 0 },
     { "storage", "fts_language", K_STRING, OFF(storage_fts_language), "simple", NOLIMIT, false, 0 },
     { "storage", "durability", K_DURABILITY, OFF(storage_durable), "commit", NOLIMIT, false, 0 },
@@ -294,6 +298,19 @@ static const char *assign(struct cfg *c, const struct key *k, const char *v, cha
         else
             return "must be true or false";
         return NULL;
+    case K_MUCPOLICY: {
+        /* The service policy's own parser (policy.h): [muc] gives its defaults. */
+        struct muc_policy p = { 0 };
+        char *bad = NULL;
+        int rc = policy_set(&p, k->name, v, &bad);
+        free(bad);
+        if (rc < 0)
+            return strcmp(k->name, "create_persistent") == 0
+                       ? "must be anyone, creators or admins"
+                       : "must be all, none, or room settings (docs/configuration.md)";
+        set_string(c, k->off, xstrdup(v));
+        return NULL;
+    }
     case K_STRING:
     case K_SECRET:
         if (k->type == K_SECRET && !*v)
@@ -599,6 +616,8 @@ void cfg_free(struct cfg *c)
     endpoint_free(&c->archiver);
     free(c->service_name);
     free(c->muc.admins);
+    free(c->muc.create_persistent);
+    free(c->muc.owners_may_change);
     free(c->storage_dsn);
     free(c->storage_fts_language);
     free(c->compliance_archiver);
@@ -627,6 +646,7 @@ static bool key_differs(const struct key *k, const struct cfg *a, const struct c
     const void *fa = (const char *)a + k->off, *fb = (const char *)b + k->off;
     switch (k->type) {
     case K_STRING: case K_DOMAIN: case K_SECRET: case K_SECRET_FILE: case K_LISTEN: case K_MULTICAST:
+    case K_MUCPOLICY:
         return str_differs(*(char *const *)fa, *(char *const *)fb);
     case K_ROUTER: {
         const struct cfg_endpoint *ea = fa, *eb = fb;
@@ -649,7 +669,7 @@ static void copy_key(const struct key *k, struct cfg *dst, const struct cfg *src
     void *fd = (char *)dst + k->off;
     const void *fs = (const char *)src + k->off;
     switch (k->type) {
-    case K_STRING:
+    case K_STRING: case K_MUCPOLICY:
         set_string(dst, k->off, xstrdup(*(char *const *)fs ? *(char *const *)fs : ""));
         break;
     case K_DURATION: case K_SIZE: case K_UINT:

@@ -170,6 +170,10 @@ int ctl_rooms_main(struct ctl *c, int argc, char **argv);
 /* export and import (ctl_export.c, ctl_import.c; docs/export-format.md). */
 int ctl_export_main(struct ctl *c, int argc, char **argv);
 int ctl_import_main(struct ctl *c, int argc, char **argv);
+/* Who runs confabctl, "confabctl (user@host)" (to free): the actor of notifications. */
+char *ctl_actor(void);
+/* policy show | set KEY VALUE | unset KEY (ctl_policy.c). */
+int ctl_policy_main(struct ctl *c, int argc, char **argv);
 int ctl_history_main(struct ctl *c, int argc, char **argv);
 int ctl_compliance_main(struct ctl *c, int argc, char **argv);
 

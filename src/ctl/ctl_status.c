@@ -14,7 +14,7 @@
 #include "ctl.h"
 
 /* Who did it, for the rooms' occupants and the log: the operator's login. */
-static char *actor(void)
+char *ctl_actor(void)
 {
     const struct passwd *pw = getpwuid(getuid());
     char host[64] = "localhost";
@@ -31,7 +31,7 @@ static char *actor(void)
 char *ctl_notify_payload(const char *op, const char *room, const char *venue,
                          const char *reason)
 {
-    char *who = actor();
+    char *who = ctl_actor();
     json_t *o = json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "op", op, "room", room, "venue", venue,
                           "reason", reason, "actor", who);
     char *payload = json_dumps(o, JSON_COMPACT);

@@ -72,6 +72,12 @@ static void usage(FILE *out)
           "  import FILE [--skip-existing | --replace]\n"
           "                          an export file (or contrib/prosody's) into this database,\n"
           "                          one transaction per room; running confabds are told\n"
+          "  policy show             the service policy: each key, its value, from the policy\n"
+          "                          table or [muc]\n"
+          "  policy set KEY VALUE    change it in every running confabd (create_persistent\n"
+          "                          anyone|creators|admins, max_rooms, max_rooms_per_user,\n"
+          "                          default_max_occupants, owners_may_change all|none|LIST)\n"
+          "  policy unset KEY        back to [muc]'s value\n"
           "\n"
           "Compliance database ([archiver] dsn, or --dsn DSN after the command):\n"
           "  compliance verify [--from DATE] [--to DATE] [--checkpoints FILE --pubkey PUB]\n"
@@ -158,6 +164,7 @@ static int dispatch(struct ctl *c, int argc, char **argv)
         { "compliance", ctl_compliance_main },
         { "category", ctl_category_main },
         { "group", ctl_group_main },
+        { "policy", ctl_policy_main },
     };
     const char *family = argv[0];
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)

@@ -234,6 +234,12 @@ static void run_grant(struct muc *m, const struct xml_node *iq, const struct for
     }
     char *bare = jid_format(&user, true);
     jid_clear(&user);
+    /* The administrator passes walls; whom it names does not (wall.h). */
+    if (wall_denies(m, room->category_id, bare)) {
+        out->note = xasprintf("nothing done: %s", WALL_GRANT_REFUSED);
+        free(bare);
+        return;
+    }
     admin_apply_affiliation(m, room, bare, AFFIL_OWNER, "granted by a service administrator",
                             NULL, true);
     out->note = xasprintf("%s is now an owner of %s", bare, room->jid);

@@ -37,6 +37,7 @@ struct change {
     char *jid;                 /* affiliation changes: bare JID (owned) */
     char *reserve;             /* ...and the nick it registers (jid and nick given) */
     char *reason;
+    const char *why;           /* the error's text when this item is refused */
 };
 
 static void actor_init(struct muc_req *r, struct room *room, struct actor *a)
@@ -117,6 +118,10 @@ static const char *check_affil_item(struct room *room, const struct actor *a, st
     bool self = strcmp(c->jid, from_bare) == 0;
     /* owners_left_after is checked over the whole request below. */
     const char *err = perm_check_affil_change(a->affil, old, c->affil, self, 1);
+    if (!err && c->affil >= AFFIL_MEMBER && wall_denies(room->muc, room->category_id, c->jid)) {
+        c->why = WALL_GRANT_REFUSED;
+        return "not-acceptable";
+    }
     if (err || !xml_attr(c->item, "jid") || !xml_attr(c->item, "nick"))
         return err;
     /* An item with both jid and nick also reserves the nick (as §7.10's
@@ -575,7 +580,8 @@ static void admin_set(struct muc_req *r, struct room *room, const struct xml_nod
         return;
     const char *err = parse_items(r, room, &a, query, &changes, &n);
     if (err) {
-        muc_bounce(r, err, NULL);
+        /* parse_items stops at the item it refuses: the last one. */
+        muc_bounce(r, err, n ? changes[n - 1].why : NULL);
         free_changes(changes, n);
         return;
     }

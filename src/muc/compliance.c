@@ -632,6 +632,41 @@ void compliance_affiliation(struct muc *m, const struct room *room, const char *
     compliance_attach(m, ev);
 }
 
+/* ---- ethical walls (wall.c) ---- */
+
+static struct xml_node *wall_event(struct muc *m, const struct room *room, const char *room_jid,
+                                   const char *jid, const char *nick, enum muc_affil old,
+                                   const char *action, const char *reason)
+{
+    struct xml_node *ev = compliance_event(m, "wall", room, m->io.now_ms(m->io.ud));
+    if (!ev)
+        return NULL;
+    if (!room)
+        xml_set_attr(ev, "room", room_jid);
+    compliance_party(ev, "actor", m->domain, NULL, NULL, NULL);
+    compliance_party(ev, "target", jid, nick, NULL, perm_affil_name(old));
+    compliance_reason(ev, reason);
+    struct xml_node *d = xml_add(ev, "detail", NS_COMPLIANCE);
+    xml_set_attr(xml_add(d, "wall", NS_COMPLIANCE), "action", action);
+    return ev;
+}
+
+void compliance_wall(struct muc *m, const struct room *room, const char *jid, const char *nick,
+                     enum muc_affil old, const char *action, const char *reason, bool attach)
+{
+    struct xml_node *ev = wall_event(m, room, room->jid, jid, nick, old, action, reason);
+    if (attach)
+        compliance_attach(m, ev);
+    else
+        compliance_emit(m, ev);
+}
+
+void compliance_wall_stored(struct muc *m, const char *room_jid, const char *jid,
+                            enum muc_affil old, const char *reason)
+{
+    compliance_emit(m, wall_event(m, NULL, room_jid, jid, NULL, old, "revoked", reason));
+}
+
 /* ---- configuration and destruction (owner.c, adhoc.c, room.c) ---- */
 
 struct xml_node *compliance_config_begin(const struct muc_req *r, const struct room *room)

@@ -142,6 +142,15 @@ struct xml_node *compliance_destroy_command(struct muc *m, const struct room *ro
                                             int64_t now);
 void compliance_destroy_empty(struct muc *m, const struct room *room);
 
+/* `wall`: an ethical wall (wall.h) removed occupant nick (action "removed",
+ * emitted) or revoked bare jid's affiliation old (action "revoked", attached:
+ * the affiliation's row follows), acted by the service. */
+void compliance_wall(struct muc *m, const struct room *room, const char *jid, const char *nick,
+                     enum muc_affil old, const char *action, const char *reason, bool attach);
+/* The same for an affiliation the store revoked in a room not in memory (emitted). */
+void compliance_wall_stored(struct muc *m, const char *room_jid, const char *jid,
+                            enum muc_affil old, const char *reason);
+
 /* The event as text; raw (may be NULL) is an already serialised <message
  * (without namespace, as history stores it) forwarded with its delay stamp. */
 char *compliance_serialize(const struct xml_node *ev, const char *raw, size_t raw_len,

@@ -4,6 +4,7 @@
  * the store when next used. */
 #include "compat.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,8 +52,14 @@ static void on_refreshed(void *ud, int err, struct store_room *rec)
 {
     struct refresh *f = ud;
     struct room *room = room_find(f->m, f->jid);
-    if (err == 0 && room && rec && rec->exists)
+    if (err == 0 && room && rec && rec->exists) {
         reload_history(f->m, room, rec);
+        /* confabctl rooms set-category: the new category's walls apply now. */
+        if (rec->category_id > 0 && rec->category_id != room->category_id) {
+            room->category_id = rec->category_id;
+            wall_sweep_room(f->m, room);
+        }
+    }
     else if (err == 0 && room && rec && !rec->exists && room_is_empty(room))
         muc_forget_room(f->m, room);
     store_room_free(rec);
@@ -75,4 +82,50 @@ void muc_control_changed(struct muc *m, const char *jid)
     f->m = m;
     f->jid = xstrdup(jid);
     m->store->load_room(m->store->st, jid, room->history.cap, on_refreshed, f);
+}
+
+/* ---- categories, groups and policy (wall.c, svcpolicy.c) ---- */
+
+struct service_load {
+    struct muc *m;
+    bool sweep;
+};
+
+static void on_service_loaded(void *ud, int err, struct store_service *rec)
+{
+    struct service_load *l = ud;
+    struct muc *m = l->m;
+    if (err < 0 && err != -ECANCELED) {
+        /* The walls in force stay: better the last known than none. */
+        m->io.log(m->io.ud, "control: could not load categories, groups and policy; the "
+                            "previous ones stay in force until the next change");
+    } else if (err == 0) {
+        wall_load(m, rec);
+        svcpolicy_load(m, rec);
+        m->service_loaded = true;
+        if (l->sweep)
+            wall_sweep_all(m);
+    }
+    store_service_free(rec);
+    free(l);
+}
+
+static void load_service(struct muc *m, bool sweep)
+{
+    const struct muc_store *s = m->store;
+    if (!s->load_service)
+        return;
+    struct service_load *l = xmalloc(sizeof *l);
+    *l = (struct service_load){ .m = m, .sweep = sweep };
+    s->load_service(s->st, on_service_loaded, l);
+}
+
+void muc_load_service(struct muc *m)
+{
+    load_service(m, false);
+}
+
+void muc_control_service_changed(struct muc *m)
+{
+    load_service(m, true);
 }

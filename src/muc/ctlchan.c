@@ -3,7 +3,8 @@
  * A notification's payload is one JSON object: {"op": "room-destroyed",
  * "room": JID, "venue": JID, "reason": text, "actor": who} or {"op":
  * "room-changed", "room": JID} (configuration, affiliations, messages removed
- * or replaced). Anything else is logged once and ignored: a newer confabctl
+ * or replaced, category) or {"op": "category-changed" | "group-changed" |
+ * "policy-changed", "room": the category's or group's name}. Anything else is logged once and ignored: a newer confabctl
  * may know operations this confabd does not. */
 #include "compat.h"
 
@@ -40,20 +41,53 @@ static const char *str(json_t *o, const char *key)
     return v && *v ? v : NULL;
 }
 
+static void room_destroyed(struct ctlchan *c, json_t *o, const char *room)
+{
+    log_info("control: %s destroyed by %s", room, str(o, "actor") ? str(o, "actor") : "?");
+    muc_control_destroyed(c->m, room, str(o, "venue"), str(o, "reason"),
+                          str(o, "actor") ? str(o, "actor") : "confabctl");
+}
+
+static void room_changed(struct ctlchan *c, json_t *o, const char *room)
+{
+    log_debug("control: %s changed", room);
+    muc_control_changed(c->m, room);
+}
+
+/* "room" names the category or group; everything is reloaded either way. */
+static void service_changed(struct ctlchan *c, json_t *o, const char *name)
+{
+    log_info("control: %s %s: reloading categories, groups and policy", str(o, "op"),
+             name ? name : "");
+    muc_control_service_changed(c->m);
+}
+
+static const struct {
+    const char *op;
+    bool needs_room;
+    void (*apply)(struct ctlchan *c, json_t *o, const char *room);
+} ops[] = {
+    { "room-destroyed", true, room_destroyed },
+    { "room-changed", true, room_changed },
+    { "category-changed", false, service_changed },
+    { "group-changed", false, service_changed },
+    { "policy-changed", false, service_changed },
+};
+
 static void on_notify(void *ud, const char *channel, const char *payload)
 {
     struct ctlchan *c = ud;
     json_error_t e;
     json_t *o = json_loads(payload, 0, &e);
     const char *op = o ? str(o, "op") : NULL, *room = o ? str(o, "room") : NULL;
-    if (op && room && strcmp(op, "room-destroyed") == 0) {
-        log_info("control: %s destroyed by %s", room, str(o, "actor") ? str(o, "actor") : "?");
-        muc_control_destroyed(c->m, room, str(o, "venue"), str(o, "reason"),
-                              str(o, "actor") ? str(o, "actor") : "confabctl");
-    } else if (op && room && strcmp(op, "room-changed") == 0) {
-        log_debug("control: %s changed", room);
-        muc_control_changed(c->m, room);
-    } else if (!c->warned_unknown) {
+    for (size_t i = 0; op && i < ARRAY_SIZE(ops); i++) {
+        if (strcmp(op, ops[i].op) != 0 || (ops[i].needs_room && !room))
+            continue;
+        ops[i].apply(c, o, room);
+        json_decref(o);
+        return;
+    }
+    if (!c->warned_unknown) {
         c->warned_unknown = true;
         log_warn("control: ignored a notification on %s that this confabd does not know "
                  "(%.200s); further ones are not logged", channel, payload);
@@ -102,7 +136,11 @@ static void publish(struct ctlchan *c)
 
 static void on_timer(uv_timer_t *t)
 {
-    publish(t->data);
+    struct ctlchan *c = t->data;
+    publish(c);
+    /* Walls must be known: a load that failed at start is tried again. */
+    if (!c->m->service_loaded)
+        muc_load_service(c->m);
 }
 
 struct ctlchan *ctlchan_start(struct daemon *d, struct muc *m, struct pg_store *s)

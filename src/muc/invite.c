@@ -118,8 +118,22 @@ static void send_invite(struct muc *m, struct room *room, const char *invitee,
     xml_unref(msg);
 }
 
+/* The category's invitations = no (Lync's per-category setting). */
+static bool invitations_refused(struct muc_req *r, const struct room *room)
+{
+    const struct category *c = wall_category(r->muc, room->category_id);
+    if (!c || c->invitations || muc_is_admin(r->muc, r->from_bare))
+        return false;
+    char *text = xasprintf("invitations are disabled in the rooms of category %s", c->name);
+    muc_bounce(r, "not-allowed", text);
+    free(text);
+    return true;
+}
+
 static void invite(struct muc_req *r, struct room *room, const struct xml_node *inv)
 {
+    if (invitations_refused(r, room))
+        return;
     struct muc_session *s = session_by_jid(room, r->from_full);
     enum muc_affil affil = room_affiliation(room, r->from_bare);
     enum muc_role role = s ? s->occ->role : ROLE_NONE;
@@ -144,6 +158,11 @@ static void invite(struct muc_req *r, struct room *room, const struct xml_node *
     char *bare = jid_format(&to, true);
     if (room_affiliation(room, bare) == AFFIL_OUTCAST) {
         muc_bounce(r, "forbidden", "the invitee is banned from this room");
+    } else if (wall_denies(r->muc, room->category_id, bare)) {
+        /* Refused, not dropped: the inviter knows the room, and an invitation
+         * silently lost would look like one ignored. The text names no list. */
+        muc_bounce(r, "not-acceptable",
+                   "the invitee may not enter rooms of this category (ethical wall)");
     } else {
         /* §9.3: in a members-only room the invitation makes the invitee a member. */
         if (room->cfg.members_only && room_affiliation(room, bare) == AFFIL_NONE)

@@ -210,7 +210,14 @@ static void limits_from_cfg(const struct cfg *cfg, struct muc_limits *lim)
         .presence_queue = (unsigned)c->presence_queue,
         .rate_exempt_moderators = c->rate_exempt_moderators,
         .presence_limit = (unsigned)c->presence_limit, .hidden_admins = c->hidden_admins,
+        .policy = { .default_max_occupants = c->default_max_occupants },
     };
+    /* cfg.c validated both (policy_set). */
+    char *why = NULL;
+    (void)policy_set(&lim->policy, "create_persistent", c->create_persistent, &why);
+    free(why);
+    (void)policy_set(&lim->policy, "owners_may_change", c->owners_may_change, &why);
+    free(why);
 }
 
 static void on_migrated(void *ud, int err, int from, int to)
@@ -222,6 +229,8 @@ static void on_migrated(void *ud, int err, int from, int to)
     if (err == -ECANCELED || c->stopping || !daemon_migrated(c->d, "chat", err, from, to))
         return;
     pg_store_set_ready(c->store);
+    /* Categories, groups and policy before the first stanza reaches a room. */
+    muc_load_service(c->muc);
 }
 
 /* Bursts (room loads' results, join storms' presences, an outbox backlog)

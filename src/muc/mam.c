@@ -711,7 +711,7 @@ void mam_handle(struct muc_req *r, struct room *room, const struct xml_node *pay
     bool get = strcmp(stanza_type(r->st), "get") == 0;
     bool query = strcmp(payload->name, "query") == 0;
     bool metadata = get && strcmp(payload->name, "metadata") == 0;
-    if (!room->cfg.logging) {
+    if (!room->cfg.logging || !wall_history_on(r->muc, room)) {
         muc_bounce(r, "service-unavailable", "this room does not make its archive available");
         return;
     }
@@ -742,7 +742,7 @@ void mam_handle(struct muc_req *r, struct room *room, const struct xml_node *pay
 void mam_disco_features(struct xml_node *q, const struct room *room)
 {
     static const char *const features[] = { NS_MAM, NS_MAM_EXTENDED, NS_FULLTEXT };
-    if (!room->cfg.logging)
+    if (!room->cfg.logging || !wall_history_on(room->muc, room))
         return;
     for (size_t i = 0; i < ARRAY_SIZE(features); i++)
         xml_set_attr(xml_add(q, "feature", NS_DISCO_INFO), "var", features[i]);

@@ -266,13 +266,24 @@ static void save_vcard(void *st, const struct room *room, const char *vcard,
 
 /* ---- the directory: the rooms in the engine ---- */
 
-/* Rooms carry no category in memory yet: every one is in `default`
- * (schema/chat/008). */
-static const char mem_category[] = "default";
 
 static int by_jid(const void *a, const void *b)
 {
     return strcmp((*(struct room *const *)a)->jid, (*(struct room *const *)b)->jid);
+}
+
+/* The query's category (by name) and walls (open_cats). */
+static bool dir_category_ok(const struct muc *m, const struct store_dir_query *q, int64_t id)
+{
+    const struct category *c = wall_category(m, id);
+    if (q->category && (!c || strcmp(q->category, c->name) != 0))
+        return false;
+    if (!q->open_cats)
+        return true;
+    for (size_t i = 0; i < q->nopen_cats; i++)
+        if (q->open_cats[i] == id)
+            return true;
+    return false;
 }
 
 static struct room **dir_matches(struct muc *m, const struct store_dir_query *q, size_t *n)
@@ -282,7 +293,7 @@ static struct room **dir_matches(struct muc *m, const struct store_dir_query *q,
     for (struct room *room = m->rooms; room; room = room->hh.next) {
         enum muc_affil a = q->viewer ? room_affiliation(room, q->viewer) : AFFIL_NONE;
         if (directory_visible(&room->cfg, room->locked, a, q->viewer_admin) &&
-            (!q->category || strcmp(q->category, mem_category) == 0) &&
+            dir_category_ok(m, q, room->category_id) &&
             directory_matches(q, room->jid, room->cfg.name, room->cfg.desc))
             v[k++] = room;
     }
@@ -291,13 +302,15 @@ static struct room **dir_matches(struct muc *m, const struct store_dir_query *q,
     return v;
 }
 
-static void dir_copy(struct store_dir_room *d, const struct room *room)
+static void dir_copy(const struct muc *m, struct store_dir_room *d, const struct room *room)
 {
     const struct room_config *c = &room->cfg;
+    const struct category *cat = wall_category(m, room->category_id);
     *d = (struct store_dir_room){
         .jid = xstrdup(room->jid), .name = xstrdup(c->name ? c->name : ""),
         .desc = xstrdup(c->desc ? c->desc : ""), .lang = xstrdup(c->lang ? c->lang : ""),
-        .category = xstrdup(mem_category), .category_id = 1, .members_only = c->members_only,
+        .category = xstrdup(cat ? cat->name : ""), .category_id = room->category_id,
+        .members_only = c->members_only,
         .password_protected = c->password_protected, .whois_anyone = c->whois_anyone,
     };
 }
@@ -313,7 +326,7 @@ static void list_rooms(void *st, const struct store_dir_query *q, store_dir_cb *
     struct store_dir_page *p = xcalloc(1, sizeof *p);
     p->rooms = xcalloc(hi - lo + 1, sizeof *p->rooms);
     for (size_t i = lo; i < hi; i++)
-        dir_copy(&p->rooms[p->n++], v[i]);
+        dir_copy(st, &p->rooms[p->n++], v[i]);
     p->count = n;
     p->first_index = lo;
     free(keys);

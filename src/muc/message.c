@@ -614,6 +614,8 @@ static void send_history_entry(struct muc *m, struct room *room, const struct hi
 void message_send_history(struct muc *m, struct room *room, const char *to,
                           const struct history_req *req, int64_t now)
 {
+    if (!wall_history_on(m, room))
+        return;
     /* ' to=''' + delay element: what each copy adds to the stored bytes. */
     size_t extra = strlen(to) + 6 + strlen(room->jid) + sizeof "<delay xmlns='" NS_DELAY
                    "' from='' stamp='2000-01-01T00:00:00.000Z'/>";

@@ -41,6 +41,8 @@ void muc_limits_default(struct muc_limits *lim)
         .max_message_bytes = 32768, .max_joined_rooms = 100, .max_affiliations = 2000,
         .max_list_items = 200, .admin_rate = 5, .admin_burst = 20, .msg_queue = 50,
         .presence_queue = 10, .presence_limit = 75,
+        .policy = { .create_persistent = POLICY_CREATE_ANYONE,
+                    .owners_may_change = POLICY_ALL_SETTINGS },
     };
 }
 
@@ -113,6 +115,8 @@ struct muc *muc_new(const char *domain, const char *name, const struct muc_limit
     servicekey_derive(key, "iq-id", m->iq_key);
     mem_store_init(&m->mem_store, m);
     m->store = &m->mem_store;
+    wall_init(m);
+    svcpolicy_refresh(m);
     refresh_info(m);
     return m;
 }
@@ -149,6 +153,8 @@ void muc_free(struct muc *m)
         FREE_ALL(t->jid, t->venue, t->reason, t);
     }
     muc_set_admins(m, NULL);
+    wall_free(&m->walls);
+    svcpolicy_free(m);
     free(m->domain);
     free(m->name);
     free(m);
@@ -165,6 +171,7 @@ void muc_set_name(struct muc *m, const char *name)
 void muc_set_limits(struct muc *m, const struct muc_limits *lim)
 {
     m->lim = *lim;
+    svcpolicy_refresh(m);
 }
 
 void muc_set_compliance(struct muc *m, muc_compliance_sink *sink, void *ud)
@@ -299,22 +306,42 @@ static bool reconcile_answer(struct muc_req *r, struct room *room)
     return true;
 }
 
-/* Rooms that are locked exist only for their owners (§7.2.1). */
+/* Rooms that are locked exist only for their owners (§7.2.1); rooms behind
+ * an ethical wall do not exist for whom it shuts out (wall.h). */
 static struct room *visible_room(struct muc *m, const char *jid, const char *from_bare)
 {
     struct room *room = room_find(m, jid);
     if (room && room->locked && room_affiliation(room, from_bare) != AFFIL_OWNER)
         return NULL;
+    if (room && wall_denies(m, room->category_id, from_bare))
+        return NULL;
     return room;
+}
+
+/* A presence to a room the sender is walled off from: a join is answered as
+ * for a room that cannot be entered because it is not there (§7.2.1's
+ * item-not-found); anything else means nothing to a room one is not in. */
+static void walled_presence(struct muc_req *r)
+{
+    if (!stanza_type(r->st))
+        muc_bounce(r, "item-not-found", "no such room");
 }
 
 static void dispatch(struct muc_req *r, const char *room_jid)
 {
     struct muc *m = r->muc;
     switch (stanza_kind(r->st)) {
-    case STANZA_PRESENCE:
-        presence_handle(r, room_find(m, room_jid));
+    case STANZA_PRESENCE: {
+        struct room *room = room_find(m, room_jid);
+        /* An occupant a wall went up against is removed by the sweep;
+         * until then what it sends (a leave) still counts. */
+        if (room && !session_by_jid(room, r->from_full) &&
+            wall_denies(m, room->category_id, r->from_bare))
+            walled_presence(r);
+        else
+            presence_handle(r, room);
         break;
+    }
     case STANZA_MESSAGE: {
         struct room *room = visible_room(m, room_jid, r->from_bare);
         if (!room) {

@@ -29,6 +29,8 @@
  *   shape.c      per-sender queues that delay bursts instead of bouncing (flow.h)
  *   budget.c     output owed for accepted stanzas, for the input gate (flow.h)
  *   adhoc.c      service administrators and their XEP-0050 commands (§2)
+ *   wall.c       categories and ethical walls: who may reach a category's rooms (wall.h)
+ *   svcpolicy.c  the service policy (policy.h) applied to rooms
  *   perm.c       the §5 privilege tables (perm.h)
  *   roomkind.c   Lync's privacy (Open/Closed/Secret) and type (Normal/Auditorium) over the flags
  *   crowd.c      who sees whose presence: presencebroadcast, presence_limit, hidden admins
@@ -61,9 +63,11 @@
 #include "flow.h"
 #include "history.h"
 #include "perm.h"
+#include "policy.h"
 #include "service.h"
 #include "stanzaid.h"
 #include "store.h"
+#include "wall.h"
 
 #define NS_MUC "http://jabber.org/protocol/muc"
 #define NS_MUC_USER "http://jabber.org/protocol/muc#user"
@@ -81,6 +85,8 @@
 #define NS_DELAY "urn:xmpp:delay"
 #define NS_HINTS "urn:xmpp:hints"
 #define NS_SELF_PING "urn:xmpp:ping"
+/* The room's category in its configuration form (a list-single; wall.h). */
+#define ROOMCONFIG_CATEGORY "{urn:confab:muc}roomconfig_category"
 
 /* Service-wide limits and defaults ([muc] in the configuration). */
 struct muc_limits {
@@ -111,6 +117,9 @@ struct muc_limits {
     bool rate_exempt_moderators;   /* moderators, admins and owners are not shaped */
     unsigned presence_limit;       /* Lync's ParticipantUpdateLimit (crowd.c); 0 = none */
     bool hidden_admins;            /* service admins join unseen (crowd.c) */
+    /* [muc]'s policy keys (policy.h): the defaults when the store has no row.
+     * Its max_rooms and max_rooms_per_user are the two above. */
+    struct muc_policy policy;
 };
 
 struct muc_io {
@@ -231,6 +240,7 @@ struct room {
     struct invitation *invitations; /* pending, bounded (invite.c) */
     struct token_bucket relay_bucket; /* declines, invitations from outside the room */
     struct token_bucket outsider_admin_bucket; /* admin/owner IQs of senders not in the room */
+    int64_t category_id;       /* rooms.category_id: whose walls and settings apply (wall.h) */
     UT_hash_handle hh;
 };
 
@@ -276,6 +286,12 @@ struct muc {
     size_t nadmins;
     void *compliance_ud;
     struct muc_flow flow;            /* output owed and shaped senders (flow.h) */
+    struct walls walls;              /* categories and groups (wall.c) */
+    struct muc_policy policy;        /* in force: lim.policy with the store's rows (svcpolicy.c) */
+    struct store_setting *policy_rows;  /* the store's policy rows, as loaded */
+    size_t npolicy_rows;
+    bool policy_warned;              /* a bad row was logged */
+    bool service_loaded;             /* walls and policy came from the store once */
 };
 
 /* A stanza addressed to a room or an occupant, with parsed addresses. */
@@ -320,6 +336,11 @@ void muc_forget_room(struct muc *m, struct room *room);
 void muc_control_destroyed(struct muc *m, const char *jid, const char *venue,
                            const char *reason, const char *actor);
 void muc_control_changed(struct muc *m, const char *jid);
+/* Categories, groups or policy changed (category-changed, group-changed,
+ * policy-changed): reload them all, then remove whoever a wall now shuts out. */
+void muc_control_service_changed(struct muc *m);
+/* The first load at start (no sweep needed: no room is in memory yet). */
+void muc_load_service(struct muc *m);
 
 /* room.c */
 /* Write the room row (config, lock, subject) to the store. */
@@ -502,8 +523,6 @@ void search_channels(struct muc *m, const struct xml_node *iq, const struct xml_
 /* roomkind.c: the room form's {urn:confab:roomconfig} fields and their mapping. */
 #define ROOMKIND_PRIVACY "{urn:confab:roomconfig}privacy"
 #define ROOMKIND_TYPE "{urn:confab:roomconfig}type"
-enum room_privacy { PRIVACY_OPEN, PRIVACY_CLOSED, PRIVACY_SECRET, PRIVACY_NONE };
-enum room_type { TYPE_NORMAL, TYPE_AUDITORIUM };
 enum room_privacy roomkind_privacy(const struct room_config *c);
 enum room_type roomkind_type(const struct room_config *c);
 void roomkind_set_privacy(struct room_config *c, enum room_privacy p);
@@ -572,6 +591,23 @@ void vcard_roominfo(struct xml_node *form, const struct muc_req *r, const struct
 /* Take the stored vCard (rec->vcard, rec->photo_hash) into the room. */
 void vcard_from_store(struct room *room, struct store_room *rec);
 void vcard_clear(struct room *room);
+
+/* svcpolicy.c: the service policy (policy.h) applied to rooms */
+/* Take the store's policy rows (rec may be NULL: none) and recompute m->policy. */
+void svcpolicy_load(struct muc *m, const struct store_service *rec);
+/* m->policy from lim.policy and the rows; [muc]'s limits follow it. */
+void svcpolicy_refresh(struct muc *m);
+void svcpolicy_free(struct muc *m);
+/* May bare_jid make a room of category_id persistent (create_persistent)? */
+bool svcpolicy_may_persist(const struct muc *m, int64_t category_id, const char *bare_jid);
+/* The first setting an owner may not change that cfg/category change; NULL if none. */
+const char *svcpolicy_locked_change(const struct muc *m, const struct room *room,
+                                    const struct room_config *cfg, int64_t category_id,
+                                    const char *bare_jid);
+/* Remove from an owner's form the fields of settings the policy locks. */
+void svcpolicy_strip_form(const struct muc *m, struct xml_node *form, const char *bare_jid);
+/* A new room's configuration from its category's defaults and the policy. */
+void svcpolicy_new_room(const struct muc *m, struct room *room);
 
 /* mam.c */
 /* Is this IQ payload XEP-0313's (urn:xmpp:mam:2)? */

@@ -94,7 +94,22 @@ static void add_maxusers(struct xml_node *x, const struct muc *m, const struct r
  * XEP text by test_form_registry). The history length is muc#maxhistoryfetch,
  * the registered name; Prosody's unregistered muc#roomconfig_historylength is
  * still read on submit. */
-static struct xml_node *config_form(const struct muc *m, const struct room *room)
+/* The room's category (wall.h): the viewer (NULL: none, as compliance records
+ * the form) may choose among the categories it may create rooms in. */
+static void add_category(struct xml_node *x, const struct muc *m, const struct room *room,
+                         const char *viewer)
+{
+    const struct category *cur = wall_category(m, room->category_id);
+    struct xml_node *f = form_add_field(x, "list-single", ROOMCONFIG_CATEGORY,
+                                        "Category (ethical walls, settings)",
+                                        cur ? cur->name : "default");
+    for (const struct category *c = m->walls.cats; c; c = c->hh.next)
+        if (c == cur || (viewer && wall_may_create(m, c->id, viewer)))
+            form_add_option(f, c->name, c->name);
+}
+
+static struct xml_node *config_form(const struct muc *m, const struct room *room,
+                                    const char *viewer)
 {
     const struct room_config *c = &room->cfg;
     char title[600];
@@ -139,6 +154,7 @@ static struct xml_node *config_form(const struct muc *m, const struct room *room
     roomkind_form_fields(x, c);
     add_jid_list(x, room, F("roomadmins"), "Room admins", AFFIL_ADMIN);
     add_jid_list(x, room, F("roomowners"), "Room owners", AFFIL_OWNER);
+    add_category(x, m, room, viewer);
     return x;
 }
 
@@ -146,6 +162,8 @@ static struct xml_node *config_form(const struct muc *m, const struct room *room
 
 struct pending {
     struct room_config cfg;
+    int64_t category_id;
+    const char *actor;         /* bare JID of who submits */
     char **admins;
     size_t nadmins;
     char **owners;
@@ -310,6 +328,22 @@ static const char *read_type(const struct muc *m, const struct form_field *fl,
     return NULL;
 }
 
+/* A category by name: one that exists, and the room's or one the submitter
+ * may create rooms in (wall_may_create). */
+static const char *read_category(const struct muc *m, const struct form_field *fl,
+                                 struct pending *p, size_t off)
+{
+    if (!fl->nvalues)
+        return NULL;
+    const struct category *c = wall_category_named(m, fl->values[0]);
+    if (!c)
+        return "no such category";
+    if (c->id != p->category_id && !wall_may_create(m, c->id, p->actor))
+        return "you may not create rooms in that category";
+    p->category_id = c->id;
+    return NULL;
+}
+
 #define AT(member) offsetof(struct room_config, member)
 
 /* The fields a submission may set. Fields not listed are ignored, as XEP-0004
@@ -349,6 +383,7 @@ static const struct {
     { F("roomowners"), read_owners, 0 },
     { ROOMKIND_PRIVACY, read_privacy, 0 },
     { ROOMKIND_TYPE, read_type, 0 },
+    { ROOMCONFIG_CATEGORY, read_category, 0 },
 };
 
 /* A client sends the whole form back with one field changed: Lync's
@@ -518,11 +553,12 @@ static bool other_config_changed(const struct room_config *a, const struct room_
  * anonymous rooms, so never 174), 104 for any other change; as Prosody, a
  * submission that changes nothing is not announced. Owner and admin lists are
  * announced by the affiliation presences instead (§10.6). */
-static void change_codes(const struct room *room, const struct room_config *old, int codes[4])
+static void change_codes(const struct room *room, const struct room_config *old,
+                         int64_t old_category, int codes[4])
 {
     size_t n = 0;
     const struct room_config *c = &room->cfg;
-    if (other_config_changed(c, old))
+    if (other_config_changed(c, old) || room->category_id != old_category)
         codes[n++] = 104;
     if (c->logging != old->logging)
         codes[n++] = c->logging ? 170 : 171;
@@ -544,6 +580,55 @@ static void enforce_members_only(struct muc *m, struct room *room)
     }
 }
 
+/* Does a list name a user the walls of category_id shut out? */
+static bool lists_walled(const struct muc *m, int64_t category_id, char **l, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (wall_denies(m, category_id, l[i]))
+            return true;
+    return false;
+}
+
+/* The service policy and the walls over a valid form: true when refused
+ * (and answered). */
+static bool policy_refused(struct muc_req *r, const struct room *room, const struct pending *p)
+{
+    struct muc *m = r->muc;
+    const char *locked = svcpolicy_locked_change(m, room, &p->cfg, p->category_id, r->from_bare);
+    if (locked) {
+        char *text = xasprintf("the service policy does not let room owners change the "
+                               "setting %s (confabctl policy show: owners_may_change)", locked);
+        muc_bounce(r, "forbidden", text);
+        free(text);
+        return true;
+    }
+    if (p->cfg.persistent && !room->cfg.persistent &&
+        !svcpolicy_may_persist(m, p->category_id, r->from_bare)) {
+        muc_bounce(r, "not-allowed", m->policy.create_persistent == POLICY_CREATE_ADMINS
+                                         ? "only service administrators may make rooms "
+                                           "persistent on this service"
+                                         : "only the creators of the room's category may "
+                                           "make rooms persistent on this service");
+        return true;
+    }
+    if (lists_walled(m, p->category_id, p->admins, p->nadmins) ||
+        lists_walled(m, p->category_id, p->owners, p->nowners)) {
+        muc_bounce(r, "not-acceptable", WALL_GRANT_REFUSED);
+        return true;
+    }
+    return false;
+}
+
+/* A new category: stored, and its walls apply to who is inside now. */
+static void moved_category(struct muc *m, struct room *room, int64_t old)
+{
+    if (old == room->category_id)
+        return;
+    if (m->store->save_category)
+        m->store->save_category(m->store->st, room);
+    wall_sweep_room(m, room);
+}
+
 static void submit(struct muc_req *r, struct room *room, const struct xml_node *x)
 {
     struct muc *m = r->muc;
@@ -561,7 +646,7 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
         form_free(&f);
         return;
     }
-    struct pending p = { 0 };
+    struct pending p = { .category_id = room->category_id, .actor = r->from_bare };
     copy_config(&p.cfg, &room->cfg);
     const char *var = NULL;
     const char *why = read_form(m, room, &f, &p, &var);
@@ -572,6 +657,10 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
         muc_bounce(r, ownerless ? "conflict" : "not-acceptable",
                    ownerless ? "a room needs an owner" : text);
         free(text);
+        pending_free(&p);
+        return;
+    }
+    if (policy_refused(r, room, &p)) {
         pending_free(&p);
         return;
     }
@@ -596,13 +685,16 @@ static void submit(struct muc_req *r, struct room *room, const struct xml_node *
     free_list(p.owners, p.nowners);
     history_resize(&room->history, room->cfg.history_length);
     room->locked = false;
+    int64_t old_category = room->category_id;
+    room->category_id = p.category_id;
     compliance_config(r, room, ev);
     room_save(room);
     compliance_flush(m);
+    moved_category(m, room, old_category);
     int codes[4] = { 0 };
     /* Also on the form that unlocks a new room: what it changed from the
      * defaults is news to whoever is inside (Prosody does the same). */
-    change_codes(room, &old, codes);
+    change_codes(room, &old, old_category, codes);
     muc_result_then_notice(m, r->st, room, codes);
     if (room->cfg.members_only && !old.members_only)
         enforce_members_only(m, room);
@@ -676,7 +768,11 @@ void owner_handle(struct muc_req *r, struct room *room, const struct xml_node *q
     if (strcmp(type, "get") == 0) {
         struct xml_node *res = stanza_iq_result(r->st);
         struct xml_node *q = xml_add(res, "query", NS_MUC_OWNER);
-        xml_append(q, config_form(r->muc, room));
+        struct xml_node *form = config_form(r->muc, room, r->from_bare);
+        /* Settings the service policy locks are not the owner's to see as
+         * changeable (Cisco's "room owners can change …" switches). */
+        svcpolicy_strip_form(r->muc, form, r->from_bare);
+        xml_append(q, form);
         muc_send(r->muc, res);
         xml_unref(res);
     } else if (d) {
@@ -698,5 +794,5 @@ void owner_handle(struct muc_req *r, struct room *room, const struct xml_node *q
 
 struct xml_node *owner_config_form(const struct muc *m, const struct room *room)
 {
-    return config_form(m, room);
+    return config_form(m, room, NULL);
 }

@@ -106,6 +106,7 @@ static struct db_stmt *all_stmts(size_t *n)
         { pg_store_retention_stmts, &pg_store_retention_nstmts },
         { pg_store_control_stmts, &pg_store_control_nstmts },
         { pg_store_dir_stmts, &pg_store_dir_nstmts },
+        { pg_store_wall_stmts, &pg_store_wall_nstmts },
         { core_stmts, &core_nstmts },
     };
     size_t total = 0;
@@ -146,7 +147,9 @@ struct pg_store *pg_store_new(uv_loop_t *loop, const struct pg_store_cfg *cfg)
         .replace_message = pg_store_msg_replace,
         .available = available, .attach_event = pg_store_outbox_attach_event,
         .put_event = pg_store_outbox_put_event, .save_vcard = pg_store_room_save_vcard,
-        .list_rooms = pg_store_dir_list, .st = s,
+        .list_rooms = pg_store_dir_list,
+        .load_service = pg_store_wall_load, .revoke_walled = pg_store_wall_revoke,
+        .save_category = pg_store_wall_save_category, .st = s,
     };
     return s;
 }

@@ -1,6 +1,7 @@
 /* pg_store_dir.c — the room directory over every room in the store (store.h list_rooms): visibility, words, category, keyset pages by JID. */
 #include "compat.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 /* $1 service admin, $2 viewer's bare JID, $3 category name (NULL: any),
  * $4 words separated by spaces, $5-$7 search name/description/address,
  * $8 after, $9 before (NULL: open), $10 skip (RSM index), $11 backward,
- * $12 limit. Visibility as directory.c: Open and Closed rooms to everyone,
+ * $12 limit, $13 the categories the viewer may see (NULL: all). Visibility as directory.c: Open and Closed rooms to everyone,
  * Secret ones to those the affiliations list as member or above (by bare
  * JID or domain), locked rooms never. JIDs compare bytewise (COLLATE "C"),
  * as the engine's strcmp: the RSM keys of both stores agree. One row even
@@ -26,6 +27,7 @@
     "affiliations a WHERE a.room_id = r.id AND a.jid IN ($2::text, split_part($2::text, '@', 2)) " \
     "AND a.affiliation IN ('member', 'admin', 'owner'))))) " \
     "AND ($3::text IS NULL OR c.name = $3::text) " \
+    "AND ($13::bigint[] IS NULL OR r.category_id = ANY($13::bigint[])) " \
     "AND NOT EXISTS (SELECT 1 FROM regexp_split_to_table($4::text, ' ') w WHERE w <> '' " \
     "AND NOT (($5::boolean AND strpos(lower(r.name), lower(w)) > 0) " \
     "OR ($6::boolean AND strpos(lower(r.description), lower(w)) > 0) " \
@@ -40,7 +42,7 @@ const struct db_stmt pg_store_dir_stmts[] = {
       DIR_MATCHES " SELECT p.jid, p.name, p.description, p.lang, p.category, p.category_id, "
       "p.members_only, p.password_protected, p.whois_anyone, p.idx, t.total "
       "FROM (SELECT count(*) FROM m) t(total) LEFT JOIN LATERAL (" DIR_PAGE ") p ON true "
-      "ORDER BY p.idx", 12 },
+      "ORDER BY p.idx", 13 },
 };
 const size_t pg_store_dir_nstmts = ARRAY_SIZE(pg_store_dir_stmts);
 
@@ -83,6 +85,17 @@ static void on_dir_rows(void *ud, const struct db_result *r)
     free(dq);
 }
 
+/* PostgreSQL's text form of a bigint[]: {1,2,3}. */
+static char *int64_array_literal(const int64_t *v, size_t n)
+{
+    char *out = xmalloc(n * 21 + 3), *p = out;
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s%" PRId64, i ? "," : "", v[i]);
+    strcpy(p, "}");
+    return out;
+}
+
 /* On the writer: it carries every change in order, so a room configured a
  * moment ago is listed (the reader might not have seen its row yet). */
 void pg_store_dir_list(void *st, const struct store_dir_query *q, store_dir_cb *cb, void *ud)
@@ -103,16 +116,17 @@ void pg_store_dir_list(void *st, const struct store_dir_query *q, store_dir_cb *
         strcat(words, q->words[i]);
     }
     char skip[24], limit[24];
+    char *cats = q->open_cats ? int64_array_literal(q->open_cats, q->nopen_cats) : NULL;
     snprintf(skip, sizeof skip, "%ld", q->index > 0 ? q->index : 0L);
     snprintf(limit, sizeof limit, "%u", q->max);
     const char *v[] = {
         sql_bool(q->viewer_admin), q->viewer ? q->viewer : "", q->category, words,
         sql_bool(q->in_name), sql_bool(q->in_desc), sql_bool(q->in_addr), q->after, q->before,
-        skip, sql_bool(q->backward), limit,
+        skip, sql_bool(q->backward), limit, cats,
     };
     struct dirq *dq = xcalloc(1, sizeof *dq);
     dq->cb = cb;
     dq->ud = ud;
-    pg_store_exec(s, "dir_list", 12, v, on_dir_rows, dq);
-    free(words);
+    pg_store_exec(s, "dir_list", 13, v, on_dir_rows, dq);
+    FREE_ALL(words, cats);
 }

@@ -41,10 +41,10 @@ struct pg_store {
 /* Each concern's prepared statements; pg_store.c prepares them all. */
 extern const struct db_stmt pg_store_room_stmts[], pg_store_msg_stmts[], pg_store_mam_stmts[],
     pg_store_outbox_stmts[], pg_store_retention_stmts[], pg_store_control_stmts[],
-    pg_store_dir_stmts[];
+    pg_store_dir_stmts[], pg_store_wall_stmts[];
 extern const size_t pg_store_room_nstmts, pg_store_msg_nstmts, pg_store_mam_nstmts,
     pg_store_outbox_nstmts, pg_store_retention_nstmts, pg_store_control_nstmts,
-    pg_store_dir_nstmts;
+    pg_store_dir_nstmts, pg_store_wall_nstmts;
 /* pg_store_dir.c */
 void pg_store_dir_list(void *st, const struct store_dir_query *q, store_dir_cb *cb, void *ud);
 void pg_store_control_reader_up(struct pg_store *s);
@@ -142,6 +142,12 @@ void pg_store_msg_replace(void *st, const struct room *room, uint64_t seq, const
 /* pg_store_mam.c */
 void pg_store_mam_query(void *st, const char *room_jid, const struct store_mam_query *q,
                         store_mam_cb *cb, void *ud);
+
+/* pg_store_wall.c */
+void pg_store_wall_load(void *st, store_service_cb *cb, void *ud);
+void pg_store_wall_revoke(void *st, const char *const *admins, size_t nadmins,
+                          store_revoked_cb *cb, void *ud);
+void pg_store_wall_save_category(void *st, const struct room *room);
 
 /* pg_store_retention.c */
 /* Expired messages and tombstones, every minute on cleanup_timer. */

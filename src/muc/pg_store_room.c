@@ -20,7 +20,7 @@ const struct db_stmt pg_store_room_stmts[] = {
     { "room_get",
       "SELECT r.creator, (extract(epoch FROM r.created_at) * 1000)::bigint, " ROOM_COLUMNS ", "
       "greatest(r.last_seq, coalesce((SELECT max(seq) FROM messages m WHERE m.room_id = r.id), 0)), "
-      "(extract(epoch FROM r.subject_at) * 1000)::bigint "
+      "(extract(epoch FROM r.subject_at) * 1000)::bigint, r.category_id "
       "FROM rooms r WHERE r.jid = $1", 1 },
     { "room_affils",
       "SELECT a.jid, a.affiliation, a.nick, a.reason FROM affiliations a "
@@ -35,10 +35,13 @@ const struct db_stmt pg_store_room_stmts[] = {
       "SELECT venue, reason FROM tombstones WHERE jid = $1 "
       "AND (expires_at IS NULL OR expires_at > now())", 1 },
     { "room_put",
-      "INSERT INTO rooms (jid, creator, created_at, " ROOM_COLUMNS ", last_seq, subject_at) VALUES ("
+      /* The category is the engine's only when the row is new: later it is
+       * confabctl's (rooms set-category) or an owner's (room_category_put). */
+      "INSERT INTO rooms (jid, creator, created_at, " ROOM_COLUMNS ", last_seq, subject_at, "
+      "category_id) VALUES ("
       "$1, $2, to_timestamp($3::double precision / 1000), $4, $5, $6, $7, $8, $9, $10, $11, $12, "
       "$13, $14, $15, $16, $17, $18, $19, string_to_array($20, ','), string_to_array($21, ','), "
-      "$22, $23, $24, $25, to_timestamp($26::double precision / 1000)) ON CONFLICT (jid) DO UPDATE SET locked = EXCLUDED.locked, "
+      "$22, $23, $24, $25, to_timestamp($26::double precision / 1000), $27::bigint) ON CONFLICT (jid) DO UPDATE SET locked = EXCLUDED.locked, "
       "name = EXCLUDED.name, description = EXCLUDED.description, lang = EXCLUDED.lang, "
       "password = EXCLUDED.password, persistent = EXCLUDED.persistent, "
       "public_list = EXCLUDED.public_list, members_only = EXCLUDED.members_only, "
@@ -49,7 +52,7 @@ const struct db_stmt pg_store_room_stmts[] = {
       "presence_broadcast = EXCLUDED.presence_broadcast, "
       "get_member_list = EXCLUDED.get_member_list, history_length = EXCLUDED.history_length, "
       "subject = EXCLUDED.subject, subject_from = EXCLUDED.subject_from, "
-      "subject_at = EXCLUDED.subject_at, last_seq = greatest(rooms.last_seq, EXCLUDED.last_seq), updated_at = now()", 26 },
+      "subject_at = EXCLUDED.subject_at, last_seq = greatest(rooms.last_seq, EXCLUDED.last_seq), updated_at = now()", 27 },
     { "affil_put",
       "INSERT INTO affiliations (room_id, jid, affiliation, nick, reason) "
       "SELECT id, $2, $3, $4, $5 FROM rooms WHERE jid = $1 "
@@ -147,6 +150,7 @@ static void room_row(struct store_room *rec, const PGresult *res)
     rec->subject_from = col_keep(res, 0, 22);
     rec->last_seq = (uint64_t)col_ll(res, 0, 23);
     rec->subject_ms = PQgetisnull(res, 0, 24) ? 0 : col_ll(res, 0, 24);
+    rec->category_id = col_ll(res, 0, 25);
     rec->cfg = c;
 }
 
@@ -255,7 +259,8 @@ void pg_store_room_save(void *st, const struct room *room)
 {
     struct pg_store *s = st;
     const struct room_config *c = &room->cfg;
-    char created[24], maxu[16], hist[16], seq[24], pb[64], gml[64], subj_at[24];
+    char created[24], maxu[16], hist[16], seq[24], pb[64], gml[64], subj_at[24], cat[24];
+    snprintf(cat, sizeof cat, "%" PRId64, room->category_id);
     snprintf(created, sizeof created, "%" PRId64, room->created_ms);
     snprintf(subj_at, sizeof subj_at, "%" PRId64, room->subject_ms);
     snprintf(maxu, sizeof maxu, "%u", c->max_users);
@@ -270,9 +275,9 @@ void pg_store_room_save(void *st, const struct room *room)
         sql_bool(c->whois_anyone), sql_bool(c->change_subject), sql_bool(c->allow_invites),
         sql_bool(c->logging), perm_pm_name(c->allow_pm),
         maxu, pb, gml, hist, room->subject, room->subject_from, seq,
-        room->subject && room->subject_ms ? subj_at : NULL,
+        room->subject && room->subject_ms ? subj_at : NULL, cat,
     };
-    pg_store_outbox_change(s, "room_put", 26, v, pg_store_on_write, "saving a room");
+    pg_store_outbox_change(s, "room_put", 27, v, pg_store_on_write, "saving a room");
 }
 
 void pg_store_room_save_affiliation(void *st, const struct room *room, const char *jid,

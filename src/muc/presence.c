@@ -285,18 +285,28 @@ static bool refuse_nick(struct muc_req *r, const char *nick)
 static struct room *create_room(struct muc_req *r)
 {
     struct muc *m = r->muc;
-    if (!m->lim.create_rooms) {
+    bool admin = muc_is_admin(m, r->from_bare);
+    if (!m->lim.create_rooms && !admin) {
         bounce_presence(r, "not-allowed", "room creation is restricted");
         return NULL;
     }
-    if (m->lim.max_rooms && m->nrooms >= m->lim.max_rooms) {
+    /* A new room is in the default category (an owner may move it, owner.c). */
+    if (!wall_may_create(m, CATEGORY_DEFAULT, r->from_bare)) {
+        const struct category *c = wall_category(m, CATEGORY_DEFAULT);
+        char *why = xasprintf("you may not create rooms in the category %s",
+                              c ? c->name : "default");
+        bounce_presence(r, "not-allowed", why);
+        free(why);
+        return NULL;
+    }
+    if (m->policy.max_rooms && m->nrooms >= m->policy.max_rooms && !admin) {
         bounce_presence(r, "resource-constraint", "this service hosts its maximum of rooms");
         return NULL;
     }
-    if (m->lim.max_rooms_per_user &&
-        rooms_created_by(m, r->from_bare) >= m->lim.max_rooms_per_user) {
+    if (m->policy.max_rooms_per_user && !admin &&
+        rooms_created_by(m, r->from_bare) >= m->policy.max_rooms_per_user) {
         char *why = xasprintf("you have created as many rooms as this service allows "
-                              "(max_rooms_per_user = %u)", m->lim.max_rooms_per_user);
+                              "(max_rooms_per_user = %u)", (unsigned)m->policy.max_rooms_per_user);
         bounce_presence(r, "policy-violation", why);
         free(why);
         return NULL;

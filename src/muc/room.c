@@ -58,7 +58,9 @@ struct room *room_create(struct muc *m, const char *jid, const char *node, const
     room->created_ms = now;
     room->locked = true;
     room->muc = m;
+    room->category_id = CATEGORY_DEFAULT;
     room_config_defaults(m, &room->cfg);
+    svcpolicy_new_room(m, room);
     history_init(&room->history, room->cfg.history_length);
     HASH_ADD_KEYPTR(hh, m->rooms, room->jid, strlen(room->jid), room);
     m->nrooms++;
@@ -92,6 +94,7 @@ struct room *room_from_store(struct muc *m, const char *jid, struct store_room *
     room->creator = xstrdup_keep(rec->creator ? rec->creator : "");
     room->created_ms = rec->created_ms;
     room->locked = rec->locked;
+    room->category_id = rec->category_id > 0 ? rec->category_id : CATEGORY_DEFAULT;
     /* The record's configuration moves into the room. */
     room->cfg = *rec->cfg;
     memset(rec->cfg, 0, sizeof *rec->cfg);

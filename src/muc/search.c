@@ -85,6 +85,7 @@ struct dir_req {
     struct filter f;
     char *viewer;
     char *category;
+    int64_t *open_cats;          /* q.open_cats (wall_open_categories) */
 };
 
 /* The room's name, or its node when it has none (owned). */
@@ -133,7 +134,7 @@ static void dir_req_free(struct dir_req *d)
     xml_unref(d->iq);
     rsm_req_clear(&d->rsm);
     filter_clear(&d->f);
-    FREE_ALL(d->viewer, d->category, d);
+    FREE_ALL(d->viewer, d->category, d->open_cats, d);
 }
 
 /* The page the store returned, or (nusers) the window of the sorted matches. */
@@ -142,7 +143,6 @@ static bool dir_page(struct dir_req *d, struct store_dir_page *p, struct entry *
 {
     for (size_t i = 0; i < p->n; i++)
         v[i] = (struct entry){ .r = &p->rooms[i], .nusers = nusers(d->m, p->rooms[i].jid) };
-    /* WALL: wall_denies() goes here at merge (p->rooms[i].category_id, d->viewer) */
     *lo = 0;
     *hi = p->n;
     *count = p->count;
@@ -221,6 +221,9 @@ static void dir_list(struct muc *m, const struct xml_node *iq, const struct xml_
         .category = d->category, .viewer = d->viewer,
         .viewer_admin = d->viewer && muc_is_admin(m, d->viewer),
     };
+    /* Ethical walls: rooms of a category the viewer is shut out of do not exist for it. */
+    d->open_cats = wall_open_categories(m, d->viewer, &d->q.nopen_cats);
+    d->q.open_cats = d->open_cats;
     rsm_req_window(&d->rsm, d->rsm.present || page_max ? SEARCH_PAGE_MAX : DIRECTORY_ALL_MAX,
                    &d->q);
     struct store_dir_query q = d->q;
@@ -229,6 +232,7 @@ static void dir_list(struct muc *m, const struct xml_node *iq, const struct xml_
                                       .in_name = q.in_name, .in_desc = q.in_desc,
                                       .in_addr = q.in_addr, .category = q.category,
                                       .viewer = q.viewer, .viewer_admin = q.viewer_admin,
+                                      .open_cats = q.open_cats, .nopen_cats = q.nopen_cats,
                                       .index = -1, .max = DIRECTORY_SORT_MAX };
     const struct muc_store *s = m->store;
     if (s->list_rooms)

@@ -45,3 +45,18 @@ void store_dir_page_free(struct store_dir_page *p)
     }
     FREE_ALL(p->rooms, p);
 }
+
+void store_service_free(struct store_service *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->ncats; i++)
+        FREE_ALL(s->cats[i].name, s->cats[i].default_privacy, s->cats[i].default_type);
+    for (size_t i = 0; i < s->nprincipals; i++)
+        FREE_ALL(s->principals[i].list, s->principals[i].kind, s->principals[i].principal);
+    for (size_t i = 0; i < s->nmembers; i++)
+        FREE_ALL(s->members[i].group, s->members[i].jid);
+    for (size_t i = 0; i < s->npolicy; i++)
+        FREE_ALL(s->policy[i].key, s->policy[i].value);
+    FREE_ALL(s->cats, s->principals, s->members, s->policy, s);
+}

@@ -63,6 +63,50 @@ struct store_room {
     size_t nrecent;
     char *vcard;        /* the room's vCard-temp as set by an owner, or NULL */
     char *photo_hash;   /* its avatar hashes (XEP-0486), space-separated, or NULL */
+    int64_t category_id; /* rooms.category_id (wall.h) */
+};
+
+/* Categories, their principals, the members of groups and the service policy
+ * (wall.h, policy.h), as loaded; store_service_free. Text columns stay text:
+ * the engine parses them. */
+struct store_category {
+    int64_t id;
+    char *name;
+    bool invitations, history;
+    char *default_privacy;     /* open | closed | secret */
+    char *default_type;        /* normal | auditorium */
+    unsigned default_max_occupants;
+};
+struct store_principal {
+    int64_t category_id;
+    char *list;                /* allowed | denied | creator */
+    char *kind;                /* jid | domain | group | everyone */
+    char *principal;
+};
+struct store_member {
+    char *group;
+    char *jid;
+};
+struct store_setting {
+    char *key;
+    char *value;
+};
+struct store_service {
+    struct store_category *cats;
+    size_t ncats;
+    struct store_principal *principals;
+    size_t nprincipals;
+    struct store_member *members;
+    size_t nmembers;
+    struct store_setting *policy;
+    size_t npolicy;
+};
+/* One affiliation the store revoked because of a wall. */
+struct store_revoked {
+    char *room;
+    char *jid;
+    char *affil;
+    char *category;
 };
 
 /* What a message append records besides the stanza. */
@@ -118,6 +162,10 @@ struct store_dir_query {
     const char *category;      /* the category's name; NULL = any */
     const char *viewer;        /* bare JID of who asks */
     bool viewer_admin;         /* a service admin: every Secret room */
+    /* The categories whose walls let the viewer in (wall.h); NULL: every
+     * category (a service admin). Rooms of the others are never listed. */
+    const int64_t *open_cats;
+    size_t nopen_cats;
     const char *after;         /* RSM: rooms after this JID; NULL = from the start */
     const char *before;        /* rooms before this JID; NULL = to the end */
     bool backward;             /* the page that ends at `before` (or at the end) */
@@ -142,6 +190,9 @@ typedef void store_loaded_cb(void *ud, int err, struct store_room *rec);
 typedef void store_dir_cb(void *ud, int err, struct store_dir_page *page);
 typedef void store_done_cb(void *ud, int err);
 typedef void store_mam_cb(void *ud, int err, struct store_mam_page *page);
+typedef void store_service_cb(void *ud, int err, struct store_service *rec);
+/* rows are borrowed for the call. */
+typedef void store_revoked_cb(void *ud, int err, const struct store_revoked *rows, size_t n);
 
 struct muc_store {
     /* history: how many recent messages to return with the room. */
@@ -182,6 +233,16 @@ struct muc_store {
     /* The directory (struct store_dir_query). NULL: the memory store's, over
      * the rooms in the engine (the unit tests' fakes). */
     void (*list_rooms)(void *st, const struct store_dir_query *q, store_dir_cb *cb, void *ud);
+    /* Categories, principals, group members and policy rows (wall.h,
+     * policy.h). NULL: only the default category and [muc]'s policy. */
+    void (*load_service)(void *st, store_service_cb *cb, void *ud);
+    /* Delete, in one statement, every affiliation whose bare JID the walls of
+     * its room's category now shut out (admins[0..n) excepted); cb gets the
+     * rows removed. NULL: nothing stored outside the engine. */
+    void (*revoke_walled)(void *st, const char *const *admins, size_t nadmins,
+                          store_revoked_cb *cb, void *ud);
+    /* The room's category (an owner chose another one). NULL: none stored. */
+    void (*save_category)(void *st, const struct room *room);
     /* Rooms exist only in the engine (mem_store.c): there is nothing to load
      * a room from, so none is looked up nor evicted when idle. */
     bool in_memory;
@@ -191,5 +252,6 @@ struct muc_store {
 void store_room_free(struct store_room *r);
 void store_mam_page_free(struct store_mam_page *p);
 void store_dir_page_free(struct store_dir_page *p);
+void store_service_free(struct store_service *s);
 
 #endif

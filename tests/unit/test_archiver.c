@@ -130,33 +130,38 @@ static void test_every_type(void **state)
     }
 }
 
-/* Administration events (issue 16) may name no room; a room event still must. */
-static void test_roomless_admin_events(void **state)
+/* Issue 16's administration events: category, group and policy concern the
+ * service (no room); wall concerns a room. */
+static void test_admin_events(void **state)
 {
-    static const char *const types[] = { "category", "group", "policy" };
-    for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
+    static const char *const roomless[] = { "category", "group", "policy" };
+    for (size_t i = 0; i < ARRAY_SIZE(roomless); i++) {
         char xml[512];
         snprintf(xml, sizeof xml,
                  "<event xmlns='urn:confab:compliance:0' id='" UUID2 "' type='%s' "
-                 "time='2024-05-01T10:00:00Z'><actor jid='conference.example' nick='olivia'/>"
-                 "<detail><category name='traders' action='create'/></detail></event>",
-                 types[i]);
+                 "time='2024-05-01T10:00:00Z'><actor jid='conference.example.com'/>"
+                 "<detail><policy key='max_rooms' value='3'/></detail></event>", roomless[i]);
         struct cevent ev;
         const char *why = NULL;
         if (parse_event(xml, &ev, &why) != 0)
-            fail_msg("type %s: %s", types[i], why);
+            fail_msg("type %s: %s", roomless[i], why);
         assert_null(ev.room);
-        assert_string_equal(ev.actor_nick, "olivia");
-        assert_non_null(strstr(ev.detail, "traders"));
         cevent_clear(&ev);
     }
     struct cevent ev;
     const char *why = NULL;
     assert_int_equal(parse_event("<event xmlns='urn:confab:compliance:0' id='" UUID2 "' "
-                                 "type='wall' time='2024-05-01T10:00:00Z'><actor jid='c.example'/>"
-                                 "</event>", &ev, &why), -EINVAL);
+                                 "type='wall' time='2024-05-01T10:00:00Z' room='r@c.example'>"
+                                 "<actor jid='c.example'/><target jid='a@example.com' "
+                                 "affiliation='member'/><reason>Removed by an ethical wall of "
+                                 "category x</reason></event>", &ev, &why), 0);
+    assert_string_equal(ev.room, "r@c.example");
+    cevent_clear(&ev);
+    /* A wall is about a room: without one it is refused. */
+    assert_int_not_equal(parse_event("<event xmlns='urn:confab:compliance:0' id='" UUID2 "' "
+                                     "type='wall' time='2024-05-01T10:00:00Z'>"
+                                     "<actor jid='c.example'/></event>", &ev, &why), 0);
     assert_non_null(strstr(why, "room is required"));
-    (void)state;
 }
 
 static void test_event_errors(void **state)
@@ -759,7 +764,7 @@ int main(void)
         cmocka_unit_test(test_groupchat_event),
         cmocka_unit_test(test_uppercase_uuid_is_normalised),
         cmocka_unit_test(test_every_type),
-        cmocka_unit_test(test_roomless_admin_events),
+        cmocka_unit_test(test_admin_events),
         cmocka_unit_test(test_event_errors),
         cmocka_unit_test(test_tap),
         cmocka_unit_test(test_forwarded_copy),
