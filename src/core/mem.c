@@ -106,6 +106,13 @@ bool mem_trim_slack(size_t min_free)
 }
 
 #ifdef HAVE_JEMALLOC
+/* jemalloc's own time-based purging hands pages back while a fan-out burst
+ * is still reusing them: the re-faults cost a third of confabd's CPU at 2 M
+ * deliveries/s (docs/benchmarks.md, issue 14). Freed pages stay for reuse;
+ * mem_trim_slack purges them once a burst has left them behind. Read by
+ * jemalloc at start (MALLOC_CONF still overrides). */
+const char *malloc_conf = "dirty_decay_ms:-1,muzzy_decay_ms:-1";
+
 /* The arena and thread cache of long-lived state, made on first use. */
 static int keep_flags(void)
 {
