@@ -5,6 +5,7 @@ category/group commands are built in parallel); the policy goes through `confabc
 policy set`. Every test makes its own category, so the default category (everyone
 allowed) that the other modules' rooms live in is never touched."""
 import json
+import pathlib
 import random
 
 import psycopg
@@ -348,3 +349,48 @@ def test_category_settings_invitations_and_history(muc, walls):
     assert NS_MAM not in features, features
     bob.groupchat(room, "still here")
     alice.wait_groupchat(room, "still here")
+
+
+def test_ldap_group_walls_off_its_members_after_a_sync(muc, walls, tmp_path):
+    """The whole chain from the directory: a category's denied list names a group kept
+    in LDAP (Debian's slapd); erin joins while the group is empty; `confabctl group
+    sync` brings her in from the directory, confabd hears group-changed and removes her
+    (307 + 321) with the wall's reason, and her next join is item-not-found."""
+    alice, erin, bob = muc.client("alice"), muc.client("erin"), muc.client("bob")
+    room = walled_room(muc, walls, alice)
+    slapd = ct.Slapd()
+    try:
+        s, desk = ct.Slapd.SUFFIX, f"desk{walls.id}"
+        slapd.load(f"dn: ou=people,{s}\nobjectClass: organizationalUnit\nou: people\n\n"
+                   f"dn: uid=erin,ou=people,{s}\nobjectClass: inetOrgPerson\nuid: erin\n"
+                   f"cn: Erin\nsn: Erin\nmail: {U['erin']}\n\n"
+                   f"dn: cn={desk},{s}\nobjectClass: groupOfNames\ncn: {desk}\n"
+                   f"member: cn=nobody,{s}\n\n")
+        pw = tmp_path / "ldap.pw"
+        pw.write_text(slapd.password + "\n")
+        ini = tmp_path / "confabctl.ini"
+        ini.write_text(pathlib.Path(muc.confabd.config).read_text()
+                       + f"\n[ldap]\nuri = {slapd.uri}\nbind_dn = {slapd.ROOT_DN}\n"
+                         f"bind_password_file = {pw}\nbase = {s}\n")
+        ctl_ini = ["-c", str(ini)]
+        filt = f"(&(objectClass=groupOfNames)(cn={desk}))"
+        for args in (("group", "create", desk, "--ldap-filter", filt),
+                     ("category", "set", walls.name, "--deny", f"group:{desk}")):
+            r = ct.run_tool("confabctl", *ctl_ini, *args)
+            assert r.returncode == 0, f"confabctl {' '.join(args)}: {r.stdout}{r.stderr}"
+        erin.join(room, "Erin")              # the group has no member yet: she is let in
+        bob.join(room, "Bob")
+        slapd.modify(f"dn: cn={desk},{s}\nchangetype: modify\nadd: member\n"
+                     f"member: uid=erin,ou=people,{s}\n")
+        r = ct.run_tool("confabctl", *ctl_ini, "group", "sync", desk)
+        assert r.returncode == 0 and "1 added" in r.stdout, f"{r.stdout}{r.stderr}"
+        p = erin.wait(lambda st: st.get("from") == f"{room}/Erin"
+                      and st.get("type") == "unavailable", 5 * ct.SLOW, "erin's removal")
+        assert {307, 321} <= status_codes(p), describe(p)
+        assert muc_item(p).findtext(q("reason", NS_MUC_USER)) == \
+            f"Removed by an ethical wall of category {walls.name}", describe(p)
+        bob.wait(lambda st: st.get("from") == f"{room}/Erin" and st.get("type") == "unavailable",
+                 5, "erin's removal seen by bob")
+        assert error_condition(erin.join_error(room, "Erin")) == "item-not-found"
+    finally:
+        slapd.stop()
