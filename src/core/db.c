@@ -94,6 +94,8 @@ struct stmt {
     char *sql;
     int nparams;
     bool broken;              /* its PREPARE failed on the current connection */
+    bool preparing;           /* a PREPARE of it is on its way (connect, or again) */
+    uint64_t prepared_ms;     /* loop time of the last PREPARE sent */
     char sqlstate[6];
     char *error;
 };
@@ -125,6 +127,7 @@ struct db {
     PQconninfoOption *opts;
     struct stmt *stmts;
     size_t nstmts;
+    bool held;                /* the head request waits for its statement's PREPARE */
     db_state_cb *on_state;
     void *ud;
 
@@ -857,6 +860,42 @@ static const struct stmt *broken_stmt(const struct db *db, const struct req *r)
     return NULL;
 }
 
+/* Send the PREPARE of statement i in a segment of its own (a failing one
+ * must not abort others). False: the connection broke. */
+static bool send_prepare(struct db *db, size_t i)
+{
+    struct stmt *st = &db->stmts[i];
+    if (!PQsendPrepare(db->conn, st->name, st->sql, st->nparams, NULL) ||
+        !PQpipelineSync(db->conn)) {
+        drop_pq(db, "cannot send PREPARE");
+        return false;
+    }
+    st->preparing = true;
+    st->prepared_ms = uv_now(db->loop);
+    struct seg *s = xcalloc(1, sizeof *s);
+    s->kind = SEG_PREPARE;
+    s->stmt = i;
+    link_seg(db, s);
+    return true;
+}
+
+/* A statement whose PREPARE failed (its table did not exist yet, say: a
+ * migration or an operator's repair may have fixed that since) is prepared
+ * again at most once a second; the requests that need it wait for the
+ * answer instead of failing at once. */
+enum { REPREPARE_MS = 1000 };
+static bool reprepare(struct db *db, const struct stmt *bad, bool *ok)
+{
+    struct stmt *st = &db->stmts[bad - db->stmts];
+    *ok = true;
+    if (st->preparing)
+        return true;
+    if (uv_now(db->loop) - st->prepared_ms < REPREPARE_MS)
+        return false;
+    *ok = send_prepare(db, (size_t)(bad - db->stmts));
+    return true;
+}
+
 /* Fill one segment from the head of `waiting` with units — a plain request,
  * or a whole db_exec_atomic group — up to max_segment requests (a group is
  * never split). False: the connection broke. */
@@ -866,6 +905,11 @@ static bool fill_segment(struct db *db, struct seg *s)
     while ((r = db->waiting.head)) {
         uint64_t g = r->group;
         const struct stmt *bad = broken_stmt(db, r);
+        bool ok;
+        if (bad && reprepare(db, bad, &ok)) {
+            db->held = true; /* the head waits; send_segments stops */
+            return ok;
+        }
         if (bad) {
             /* Never send part of a transaction: the whole unit fails. */
             do {
@@ -887,6 +931,7 @@ static bool fill_segment(struct db *db, struct seg *s)
 static void send_segments(struct db *db)
 {
     bool sent = false;
+    db->held = false;
     while (db->state == D_UP && db->waiting.head && db->nsegs < db->cfg.max_inflight) {
         struct seg *s = xcalloc(1, sizeof *s);
         s->kind = SEG_REQS;
@@ -894,6 +939,10 @@ static void send_segments(struct db *db)
             return;
         if (!s->reqs.n) {
             free(s);
+            if (db->held) {
+                sent = true; /* the PREPARE */
+                break;
+            }
             continue;
         }
         s->cur = s->reqs.head;
@@ -971,6 +1020,8 @@ static void seg_synced(struct db *db)
         free(s);
         if (!db->seg_head && db->state == D_PREPARING)
             went_up(db);
+        else if (db->waiting.head)
+            schedule_flush(db); /* requests waited for this statement */
         return;
     }
     db->nsegs--;
@@ -1012,6 +1063,7 @@ static void prepare_result(struct db *db, struct seg *s, PGresult *res)
     s->got_result = true;
     free(st->error);
     st->error = NULL;
+    st->preparing = false;
     st->broken = PQresultStatus(res) != PGRES_COMMAND_OK;
     if (st->broken) {
         char msg[400];
@@ -1144,18 +1196,9 @@ static void connected(struct db *db)
     }
     db->state = D_PREPARING;
     /* One sync per PREPARE: a failing one must not abort the others. */
-    for (size_t i = 0; i < db->nstmts; i++) {
-        const struct stmt *st = &db->stmts[i];
-        if (!PQsendPrepare(db->conn, st->name, st->sql, st->nparams, NULL) ||
-            !PQpipelineSync(db->conn)) {
-            drop_pq(db, "cannot send PREPARE");
+    for (size_t i = 0; i < db->nstmts; i++)
+        if (!send_prepare(db, i))
             return;
-        }
-        struct seg *s = xcalloc(1, sizeof *s);
-        s->kind = SEG_PREPARE;
-        s->stmt = i;
-        link_seg(db, s);
-    }
     if (!db->seg_head)
         went_up(db);
     (void)flush_and_watch(db);

@@ -95,11 +95,16 @@ static void on_service_loaded(void *ud, int err, struct store_service *rec)
 {
     struct service_load *l = ud;
     struct muc *m = l->m;
-    if (err < 0 && err != -ECANCELED) {
+    if (err < 0 && err != -ECANCELED && err != -EAGAIN) { /* EAGAIN: not connected yet */
         /* The walls in force stay: better the last known than none. */
         m->io.log(m->io.ud, "control: could not load categories, groups and policy; the "
                             "previous ones stay in force until the next change");
     } else if (err == 0) {
+        char *line = xasprintf("control: walls in force: %zu categories, %zu principals, %zu "
+                               "group memberships, %zu policy rows", rec->ncats,
+                               rec->nprincipals, rec->nmembers, rec->npolicy);
+        m->io.log(m->io.ud, line);
+        free(line);
         wall_load(m, rec);
         svcpolicy_load(m, rec);
         m->service_loaded = true;

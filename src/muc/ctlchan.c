@@ -74,6 +74,15 @@ static const struct {
     { "policy-changed", false, service_changed },
 };
 
+/* Listening (again): what confabctl changed while nobody listened was not
+ * notified, so categories, groups and policy are read afresh (the first time
+ * at start, when the walls become known). */
+static void on_listening(void *ud)
+{
+    struct ctlchan *c = ud;
+    muc_control_service_changed(c->m);
+}
+
 static void on_notify(void *ud, const char *channel, const char *payload)
 {
     struct ctlchan *c = ud;
@@ -154,7 +163,7 @@ struct ctlchan *ctlchan_start(struct daemon *d, struct muc *m, struct pg_store *
         strcpy(c->host, "localhost");
     snprintf(c->id, sizeof c->id, "%s/%ld/%lld", c->host, (long)getpid(),
              (long long)c->started_ms);
-    pg_store_set_control(s, on_notify, c);
+    pg_store_set_control(s, on_notify, on_listening, c);
     uv_timer_init(daemon_loop(d), &c->timer);
     c->timer.data = c;
     uv_timer_start(&c->timer, on_timer, 1000, PUBLISH_MS);
@@ -170,7 +179,7 @@ void ctlchan_stop(struct ctlchan *c)
 {
     if (!c)
         return;
-    pg_store_set_control(c->s, NULL, NULL);
+    pg_store_set_control(c->s, NULL, NULL, NULL);
     pg_store_unpublish(c->s, c->id);
     uv_close((uv_handle_t *)&c->timer, on_closed);
 }

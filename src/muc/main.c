@@ -228,9 +228,9 @@ static void on_migrated(void *ud, int err, int from, int to)
      * after stop(): the store is going (or gone), so there is nothing to start. */
     if (err == -ECANCELED || c->stopping || !daemon_migrated(c->d, "chat", err, from, to))
         return;
+    /* Categories, groups and policy are read once the control channel
+     * listens (ctlchan.c); until then rooms answer `wait` (muc.c). */
     pg_store_set_ready(c->store);
-    /* Categories, groups and policy before the first stanza reaches a room. */
-    muc_load_service(c->muc);
 }
 
 /* Bursts (room loads' results, join storms' presences, an outbox backlog)

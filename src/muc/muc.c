@@ -522,6 +522,15 @@ static void handle(struct muc *m, const struct xml_node *st, bool may_load)
         .muc = m, .st = st, .from = &from, .from_full = full, .from_bare = bare, .to = &to,
         .now = m->io.now_ms(m->io.ud),
     };
+    if (m->store->load_service && !m->service_loaded) {
+        /* Until the walls are known nobody may reach a room: refusing for a
+         * moment is better than letting a walled-off user in (or telling an
+         * allowed one the room does not exist). */
+        muc_bounce_type(&r, "resource-constraint", "wait",
+                        "the service is loading its categories and ethical walls; retry in a "
+                        "few seconds");
+        goto done;
+    }
     if (may_load && !m->store->in_memory && !room_find(m, room_jid)) {
         struct tombstone *t = NULL;
         HASH_FIND_STR(m->tombstones, room_jid, t);

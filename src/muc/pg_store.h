@@ -61,8 +61,11 @@ void pg_store_outbox_delete(struct pg_store *s, const char *const *uuids, size_t
 void pg_store_stop(struct pg_store *s, void (*done)(void *ud), void *ud);
 
 /* The control channel (pg_store_control.c): cb(ud, channel, payload) for
- * every NOTIFY confab_control, from the reader connection. */
-void pg_store_set_control(struct pg_store *s, db_notify_cb *cb, void *ud);
+ * every NOTIFY confab_control, from the reader connection; listening(ud) each
+ * time its LISTEN is in place (at start, and after the reader reconnected:
+ * what changed meanwhile was not notified). */
+void pg_store_set_control(struct pg_store *s, db_notify_cb *cb, void (*listening)(void *ud),
+                          void *ud);
 /* This daemon's row in the daemons table (confabctl status). */
 struct pg_daemon_status {
     const char *id;        /* stable for the process: host/pid/start */

@@ -25,9 +25,11 @@ const size_t pg_store_control_nstmts = ARRAY_SIZE(pg_store_control_stmts);
 
 static void on_listening(void *ud, const struct db_result *r)
 {
-    (void)ud;
+    struct pg_store *s = ud;
     if (r->status < 0 && r->status != -ECANCELED)
         pg_store_log_failure("listening on confab_control", r);
+    else if (r->status == 0 && s->on_listening)
+        s->on_listening(s->control_ud);
 }
 
 /* A new reader connection listens to nothing: ask again after every connect. */
@@ -37,9 +39,12 @@ void pg_store_control_reader_up(struct pg_store *s)
         db_exec_sql(s->rdb, "LISTEN confab_control", 0, NULL, NULL, NULL, on_listening, s);
 }
 
-void pg_store_set_control(struct pg_store *s, db_notify_cb *cb, void *ud)
+void pg_store_set_control(struct pg_store *s, db_notify_cb *cb, void (*listening)(void *ud),
+                          void *ud)
 {
     s->on_control = cb;
+    s->on_listening = listening;
+    s->control_ud = ud;
     db_set_notify(s->rdb, cb, ud);
     if (db_is_up(s->rdb))
         pg_store_control_reader_up(s);

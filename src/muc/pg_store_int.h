@@ -36,6 +36,8 @@ struct pg_store {
     void (*stop_done)(void *ud);
     void *stop_ud;
     db_notify_cb *on_control;         /* confab_control notifications (pg_store_control.c) */
+    void (*on_listening)(void *ud);   /* its LISTEN is in place */
+    void *control_ud;
 };
 
 /* Each concern's prepared statements; pg_store.c prepares them all. */

@@ -747,6 +747,18 @@ static void test_prepare_failure(void **state)
     assert_string_equal(a.sqlstate, "42P01");
     assert_int_equal(b.status, -EIO);
     assert_int_equal(side_long("SELECT count(*) FROM t_kv WHERE id = 8"), 0);
+
+    /* The table appears (a migration, a repair): a second later the statement
+     * is prepared again on first use, and that use waits for it and works. */
+    side_exec("CREATE TABLE confab_no_such_table (x int)");
+    side_exec("INSERT INTO confab_no_such_table VALUES (7)");
+    (void)run_until(never, 1100);
+    memset(&b, 0, sizeof b);
+    assert_int_equal(exec_id("broken", 7, NULL, on_result, &b), 0);
+    wait_for(&b);
+    assert_int_equal(b.status, 0);
+    assert_string_equal(b.val, "7");
+    side_exec("DROP TABLE confab_no_such_table");
 }
 
 /* db_exec_atomic: a unit that commits or fails whole, retried whole. */

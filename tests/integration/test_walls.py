@@ -394,3 +394,35 @@ def test_ldap_group_walls_off_its_members_after_a_sync(muc, walls, tmp_path):
         assert error_condition(erin.join_error(room, "Erin")) == "item-not-found"
     finally:
         slapd.stop()
+
+
+def test_rooms_wait_until_the_walls_are_known(muc, pg):
+    """confabd refuses room traffic with a `wait` error until it has read the
+    categories and groups once (a walled-off user must never slip in before), and
+    retries the load: here the categories table is away when confabd starts, and the
+    join that was refused succeeds once it is back. Runs last: it restarts confabd."""
+    db = psycopg.connect(pg.dsn("confab"), autocommit=True)
+    migrated(db)
+    muc.confabd.check_clean_exit()
+    db.execute("ALTER TABLE categories RENAME TO categories_away")
+    try:
+        mark = muc.confabd.mark()
+        muc.confabd.start()
+        muc.confabd.wait_link_up(after=mark)
+        muc.confabd.wait_log(r"could not load categories", after=mark, timeout=10 * ct.SLOW)
+        bob = muc.client("bob")
+        room = ct.new_room("early")
+        err = bob.join_error(room, "Bob")
+        assert error_condition(err) == "resource-constraint", describe(err)
+        assert err.find(f"{{{NS_CLIENT}}}error").get("type") == "wait", describe(err)
+        assert "ethical walls" in error_text(err), describe(err)
+    finally:
+        db.execute("ALTER TABLE categories_away RENAME TO categories")
+
+    def joined():
+        try:
+            return bob.join(room, "Bob")
+        except AssertionError:      # still refused: confabd retries the load every few s
+            return None
+    ct.wait_for(joined, 20 * ct.SLOW, "the join after the walls loaded", interval=1)
+    db.close()
