@@ -23,6 +23,7 @@
 #include "datetime.h"
 #include "digest.h"
 #include "mem.h"
+#include "retract.h"
 #include "servicekey.h"
 #include "stanza.h"
 #include "stanzaid.h"
@@ -105,16 +106,7 @@ static void tombstone(struct xml_node *msg, const char *room, const char *reason
         if (!keep)
             xml_remove(msg, c);
     }
-    char stamp[DATETIME_FMT_MAX];
-    datetime_format(now, stamp);
-    struct xml_node *rd = xml_add(msg, "retracted", "urn:xmpp:message-retract:1");
-    xml_set_attr(rd, "stamp", stamp);
-    xml_set_attr(xml_add(rd, "moderated", "urn:xmpp:message-moderate:1"), "by", room);
-    add_reason(rd, "urn:xmpp:message-retract:1", reason);
-    struct xml_node *old = xml_add(msg, "moderated", "urn:xmpp:message-moderate:0");
-    xml_set_attr(old, "by", room);
-    xml_set_attr(xml_add(old, "retracted", "urn:xmpp:message-retract:0"), "stamp", stamp);
-    add_reason(old, "urn:xmpp:message-moderate:0", reason);
+    retract_add(msg, &(struct retraction){ .by = room, .reason = reason, .now = now });
 }
 
 static void replace_text(struct xml_node *msg, const char *text)

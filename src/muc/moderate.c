@@ -18,14 +18,11 @@
 #include "mem.h"
 #include "muc.h"
 #include "reply.h"
+#include "retract.h"
 #include "stanza.h"
 #include "stanzaid.h"
 #include "xstream.h"
 
-#define NS_MODERATE "urn:xmpp:message-moderate:1"
-#define NS_MODERATE0 "urn:xmpp:message-moderate:0"
-#define NS_RETRACT "urn:xmpp:message-retract:1"
-#define NS_RETRACT0 "urn:xmpp:message-retract:0"
 #define NS_FASTEN "urn:xmpp:fasten:0"
 
 /* One take-down from request to tombstone; it may wait for the store. */
@@ -64,15 +61,6 @@ static void refuse(struct takedown *t, const char *condition, const char *text)
     takedown_free(t);
 }
 
-static void add_moderated(struct xml_node *parent, const char *ns, const struct takedown *t,
-                          const char *by)
-{
-    struct xml_node *md = xml_add(parent, "moderated", ns);
-    xml_set_attr(md, "by", by);
-    if (t->actor_oid)
-        xml_set_attr(xml_add(md, "occupant-id", NS_OCCUPANT_ID), "id", t->actor_oid);
-}
-
 /* The original's envelope (from, id, type, occupant-id, stanza-id) around
  * <retracted/> in both namespaces (XEP-0425 §4, XEP-0424 §5). */
 static struct xml_node *tombstone(const struct takedown *t, const struct xml_node *orig,
@@ -85,22 +73,8 @@ static struct xml_node *tombstone(const struct takedown *t, const struct xml_nod
     for (const struct xml_node *c = xml_first(orig); c; c = xml_next(c))
         if (c->ns && (strcmp(c->ns, NS_OCCUPANT_ID) == 0 || strcmp(c->ns, NS_SID) == 0))
             xml_append(ts, xml_copy(c));
-    char stamp[DATETIME_FMT_MAX];
-    datetime_format(now, stamp);
-    struct xml_node *rd = xml_add(ts, "retracted", NS_RETRACT);
-    xml_set_attr(rd, "stamp", stamp);
-    if (!t->self)
-        add_moderated(rd, NS_MODERATE, t, by);
-    if (t->reason)
-        xml_add_text_child(rd, "reason", NS_RETRACT, t->reason);
-    struct xml_node *old = ts;
-    if (!t->self) {
-        old = xml_add(ts, "moderated", NS_MODERATE0);
-        xml_set_attr(old, "by", by);
-    }
-    xml_set_attr(xml_add(old, "retracted", NS_RETRACT0), "stamp", stamp);
-    if (t->reason && !t->self)
-        xml_add_text_child(old, "reason", NS_MODERATE0, t->reason);
+    retract_add(ts, &(struct retraction){ .self = t->self, .by = by, .actor_oid = t->actor_oid,
+                                          .reason = t->reason, .now = now });
     return ts;
 }
 
@@ -111,7 +85,8 @@ static void announce(struct takedown *t, struct room *room, const char *by)
     struct xml_node *msg = stanza_new("message", room->jid, NULL, "groupchat", NULL);
     struct xml_node *rt = xml_add(msg, "retract", NS_RETRACT);
     xml_set_attr(rt, "id", t->sid);
-    add_moderated(rt, NS_MODERATE, t, by);
+    retract_add_moderated(rt, NS_MODERATE, &(struct retraction){ .by = by,
+                                                                 .actor_oid = t->actor_oid });
     if (t->reason)
         xml_add_text_child(rt, "reason", NS_RETRACT, t->reason);
     struct xml_node *at = xml_add(msg, "apply-to", NS_FASTEN);

@@ -233,6 +233,7 @@ struct room {
     uint64_t last_seq;
     const char **recipients;   /* every session JID, for fan-out; rebuilt lazily */
     size_t nrecipients;
+    size_t recipients_bytes;   /* their JIDs' lengths together (budget.c) */
     bool recipients_dirty;
     int64_t idle_since_ms;     /* when the last occupant left (eviction) */
     struct xml_node *vcard;    /* vcard.c: the owner's <vCard xmlns='vcard-temp'/>, or NULL */

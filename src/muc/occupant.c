@@ -160,10 +160,13 @@ const char *const *room_recipients(struct room *room, size_t *n)
     if (room->recipients_dirty) {
         size_t count = HASH_COUNT(room->sessions);
         room->recipients = xrealloc(room->recipients, (count ? count : 1) * sizeof(char *));
-        size_t i = 0;
-        for (struct muc_session *s = room->sessions; s; s = s->hh.next)
+        size_t i = 0, bytes = 0;
+        for (struct muc_session *s = room->sessions; s; s = s->hh.next) {
             room->recipients[i++] = s->jid;
+            bytes += strlen(s->jid);
+        }
         room->nrecipients = count;
+        room->recipients_bytes = bytes;
         room->recipients_dirty = false;
     }
     *n = room->nrecipients;

@@ -41,6 +41,23 @@ static struct shape_queue *queue_find(const struct muc *m, const char *key)
     return q;
 }
 
+/* The sender's queue, its key built on the stack: a burst that waits
+ * somewhere must not cost every other stanza an allocation. */
+static struct shape_queue *queue_lookup(const struct muc *m, const struct room *room,
+                                        const struct muc_session *s)
+{
+    char buf[512];
+    size_t a = strlen(room->jid), b = strlen(s->jid);
+    char *key = a + b + 2 <= sizeof buf ? buf : xmalloc(a + b + 2);
+    memcpy(key, room->jid, a);
+    key[a] = '\n';
+    memcpy(key + a + 1, s->jid, b + 1);
+    struct shape_queue *q = queue_find(m, key);
+    if (key != buf)
+        free(key);
+    return q;
+}
+
 static void queue_push(struct muc *m, struct shape_queue *q, const struct xml_node *st)
 {
     if (q->n == q->cap) {
@@ -143,11 +160,8 @@ bool shape_defer(struct muc_req *r, struct room *room, struct muc_session *s,
     struct muc *m = r->muc;
     struct occupant *occ = s->occ;
     struct shape_queue *q = NULL;
-    if (m->flow.queues) { /* the common case, nothing waiting anywhere, costs no key */
-        char *key = queue_key(room, s);
-        q = queue_find(m, key);
-        free(key);
-    }
+    if (m->flow.queues) /* the common case, nothing waiting anywhere, costs no key */
+        q = queue_lookup(m, room, s);
     if (q && q == m->flow.releasing && q->items[q->head] == r->st) {
         /* Its turn came round: it goes if it can pay, else stays first. */
         q->stalled = !exempt(r, room, occ) && !pay(r, occ, kind);
