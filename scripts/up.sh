@@ -406,7 +406,13 @@ do_start() {
   chmod 755 "$RUN"
 
   bash "$ROOT/scripts/deps.sh" --runtime
-  bash "$ROOT/scripts/build.sh" "$BUILD"
+  # A sanitizer build directory (the test suite's CONFAB_BUILD) stays one:
+  # configuring it plainly would mix instrumented and plain objects.
+  local build_flags=()
+  if [ -x "$BUILD/config.status" ] && "$BUILD/config.status" --config | grep -q -- --enable-sanitizers; then
+    build_flags+=(--asan)
+  fi
+  bash "$ROOT/scripts/build.sh" "${build_flags[@]}" "$BUILD"
 
   do_stop
 
