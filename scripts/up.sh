@@ -318,15 +318,27 @@ start_daemon() {
   say "starting $name"
   setsid "$BUILD/$name" -c "$RUN/confab.ini" -f </dev/null >>"$log" 2>&1 &
   echo $! >"$pidfile"
-  wait_link "$name" "$log" "$pidfile" "$offset"
+  wait_link "$name" "$log" "$pidfile" "$offset" started
 }
 
-# wait_link NAME LOGFILE PIDFILE OFFSET: wait for 'link up' written after OFFSET
+# wait_link NAME LOGFILE PIDFILE OFFSET [started]: wait for 'link up' written after
+# OFFSET; a confabd just started also for its walls (rooms answer `wait` until it
+# has read them)
 wait_link() {
-  local name=$1 log=$2 pidfile=$3 offset=$4 i
+  local name=$1 log=$2 pidfile=$3 offset=$4 started=${5:-}
+  wait_line "$name" "$log" "$pidfile" "$offset" 'link up' "attach to the router"
+  if [ "$name" = confabd ] && [ -n "$started" ]; then
+    wait_line "$name" "$log" "$pidfile" "$offset" 'control: walls in force' \
+      "read its categories and walls from the database"
+  fi
+}
+
+# wait_line NAME LOGFILE PIDFILE OFFSET PATTERN WHAT: a line after OFFSET, for 15 s
+wait_line() {
+  local name=$1 log=$2 pidfile=$3 offset=$4 pattern=$5 what=$6 i
   for ((i = 0; i < 150; i++)); do
-    if tail -c +"$((offset + 1))" "$log" | grep -q 'link up'; then
-      tail -c +"$((offset + 1))" "$log" | grep 'link up' | tail -n1 | sed 's/^/  /'
+    if tail -c +"$((offset + 1))" "$log" | grep -q "$pattern"; then
+      tail -c +"$((offset + 1))" "$log" | grep "$pattern" | tail -n1 | sed 's/^/  /'
       return 0
     fi
     if ! pid_of "$pidfile" "$BUILD/$name -c $RUN/confab.ini" >/dev/null; then
@@ -336,7 +348,7 @@ wait_link() {
     sleep 0.1
   done
   tail -c +"$((offset + 1))" "$log" | tail -n 30 >&2
-  die "$name did not attach to the router within 15s (log: $log)"
+  die "$name did not $what within 15s (log: $log)"
 }
 
 # ---------------------------------------------------------------- commands

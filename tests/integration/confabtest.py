@@ -686,6 +686,12 @@ class Daemon:
     def wait_link_up(self, after=0, timeout=15):
         return self.wait_log(r"link up", timeout=timeout, after=after)[0]
 
+    def wait_rooms_ready(self, after=0, timeout=20):
+        """confabd with a database serves rooms once its store is up and it has read
+        the categories and walls (until then rooms answer `wait`)."""
+        self.wait_log(r"store: chat database available", timeout=timeout, after=after)
+        self.wait_log(r"control: walls in force", timeout=timeout, after=after)
+
     def sanitizer_reports(self):
         """Sanitizer lines in the daemon log, and valgrind reports with errors."""
         return ([ln for ln in self.lines() if any(p in ln for p in SANITIZER_PATTERNS)]
@@ -1457,6 +1463,8 @@ class MucEnv:
                                               link=link, extra=extra), name=f"confabd-{kind}")
             self.confabd.start()
             self.confabd.wait_link_up()
+            if pg is not None:
+                self.confabd.wait_rooms_ready()
         except BaseException:
             self.stop(check=False)
             raise

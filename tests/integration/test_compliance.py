@@ -123,7 +123,7 @@ class Env:
         d.start()
         d.wait_link_up()
         if storage:
-            d.wait_log(r"store: chat database available", timeout=20)
+            d.wait_rooms_ready()
         d.wait_log(r"compliance: events go to " + re.escape(ARCHIVE_DOMAIN))
         return d
 

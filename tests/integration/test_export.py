@@ -95,7 +95,7 @@ def restart_confabd(muc, config_text):
     mark = muc.confabd.mark()  # the log goes on: wait for this run's lines
     muc.confabd.start()
     muc.confabd.wait_link_up(after=mark)
-    muc.confabd.wait_log(r"store: chat database available", after=mark, timeout=20)
+    muc.confabd.wait_rooms_ready(after=mark)
 
 
 def test_round_trip_into_a_fresh_database(muc, pg, tmp_path):

@@ -269,7 +269,7 @@ def faults(tmp_path):
 def wait_store(d):
     """Both chat connections up: the writer ("available") and the reader, which loads
     rooms (a join before it is up gets resource-constraint)."""
-    d.wait_log(r"store: chat database available", timeout=20)
+    d.wait_rooms_ready()
     d.wait_log(r"chat-read: connected", timeout=20)
 
 

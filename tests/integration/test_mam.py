@@ -402,7 +402,7 @@ def test_history_survives_confabd_restart(muc, archive):
     mark = d.mark()
     d.start()
     d.wait_link_up(after=mark)
-    d.wait_log(r"store: chat database available", timeout=15, after=mark)
+    d.wait_rooms_ready(after=mark)
     alice = occupant(muc, "alice", archive.room, "Alice")
     pages = walk_forward(alice, archive.room, size=50)
     assert flatten(pages) == archive.ids

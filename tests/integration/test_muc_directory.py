@@ -190,7 +190,7 @@ def test_room_vcard_avatar_survives_restart(muc):
     mark = d.mark()
     d.start()
     d.wait_link_up(after=mark)
-    d.wait_log(r"store: chat database available", timeout=15, after=mark)
+    d.wait_rooms_ready(after=mark)
 
     carol = muc.client("carol")
     assert avatar_hashes(carol, room) == [want], "avatar hash lost across the restart"

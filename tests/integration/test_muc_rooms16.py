@@ -49,7 +49,7 @@ def with_plugins(c):
 def client(muc, user):
     # The link may come up before the database: a room looked up then is refused
     # (resource-constraint, "room storage is unavailable; retry").
-    muc.confabd.wait_log(r"store: chat database available", timeout=15)
+    muc.confabd.wait_rooms_ready()
     return with_plugins(muc.client(user))
 
 
@@ -289,6 +289,6 @@ def test_directory_covers_stored_rooms_and_hides_secret(muc):
     mark = d.mark()
     d.start()
     d.wait_link_up(after=mark)
-    d.wait_log(r"store: chat database available", timeout=15, after=mark)
+    d.wait_rooms_ready(after=mark)
     alice, bob = client(muc, "alice"), client(muc, "bob")
     check("after a restart")

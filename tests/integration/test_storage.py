@@ -166,7 +166,7 @@ def wait_ready(d, after=0):
     messages are refused with resource-constraint)."""
     d.wait_link_up(after=after)
     d.wait_log(SCHEMA_LINE, timeout=15, after=after)
-    d.wait_log(STORE_UP, timeout=15, after=after)
+    d.wait_rooms_ready(after=after)
 
 
 def schema_line(d, after=0):
