@@ -274,6 +274,7 @@ wait_log "$WORK/archiver.log" "link up" "$ARCH_PID"
 nice -n "$NICE" "$CONFABD" -c "$WORK/confab.ini" -f > "$WORK/confabd.log" 2>&1 &
 CONFABD_PID=$!
 wait_log "$WORK/confabd.log" "link up" "$CONFABD_PID"
+wait_log "$WORK/confabd.log" "walls in force" "$CONFABD_PID" # rooms answer wait until then
 
 # ---------------------------------------------------------------- the run
 # The outbox, 5 times a second: "epoch_ms count" lines.
@@ -388,7 +389,7 @@ if [ "$backlog" -gt 0 ]; then
   echo "== (b) backlog drain: $(( blrate * bldur )) messages at $blrate msg/s with the archiver stopped, then the archiver starts"
   nice -n "$NICE" "$CONFABD" -c "$WORK/confab.ini" -f >> "$WORK/confabd.log" 2>&1 &
   CONFABD_PID=$!
-  for _ in $(seq 300); do [ "$(grep -c 'link up' "$WORK/confabd.log")" -ge 2 ] && break; sleep 0.1; done
+  for _ in $(seq 300); do [ "$(grep -c 'walls in force' "$WORK/confabd.log")" -ge 2 ] && break; sleep 0.1; done
   nice -n "$NICE" "$BUILD/confab-bench" --mode client --server "127.0.0.1:$C2S" --domain "$DOMAIN" \
     --password "$PASSWORD" --muc "$MUC" --room-prefix blg --rooms "$rooms" --occupants "$occupants" \
     --rate "$blrate" --duration "$bldur" --warmup 0 --drain 2 --label backlog --quiet \

@@ -549,7 +549,7 @@ class Env:
             self.confabd.wait_link_up()
             # a fresh database is migrated after the link is up; until then confabd
             # answers joins with resource-constraint (correctly), which no spec expects
-            self.confabd.wait_log(r"chat database available", timeout=30)
+            self.confabd.wait_rooms_ready(timeout=30)
 
     def problems(self):
         """confabd's exit and sanitizer check (as the integration fixtures do)."""
